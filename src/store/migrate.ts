@@ -1,0 +1,59 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+
+const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+export interface MigrationResult {
+  applied: string[];
+  alreadyApplied: string[];
+}
+
+/**
+ * Applies the plain SQL files in `migrations/` in name order, each in its own transaction, and records
+ * them in `schema_migrations`. An advisory lock keeps two processes starting at once from racing.
+ */
+export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<MigrationResult> {
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort();
+  const client = await pool.connect();
+  try {
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS schema_migrations (
+         name text PRIMARY KEY,
+         applied_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    );
+    await client.query('SELECT pg_advisory_lock(727274)');
+    try {
+      const { rows } = await client.query<{ name: string }>('SELECT name FROM schema_migrations');
+      const done = new Set(rows.map((r) => r.name));
+      const result: MigrationResult = { applied: [], alreadyApplied: [] };
+      for (const file of files) {
+        if (done.has(file)) {
+          result.alreadyApplied.push(file);
+          continue;
+        }
+        const sql = fs.readFileSync(path.join(dir, file), 'utf8');
+        await client.query('BEGIN');
+        try {
+          await client.query(sql);
+          await client.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK');
+          throw new Error(`migration ${file} failed: ${(err as Error).message}`);
+        }
+        result.applied.push(file);
+      }
+      return result;
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(727274)');
+    }
+  } finally {
+    client.release();
+  }
+}
