@@ -1,1 +1,38 @@
-export async function setup(): Promise<void> {}
+import type { TestProject } from 'vitest/node';
+import { freePort } from '../src/store/database';
+import { startTemporal, type TemporalServer } from '../src/temporal/dev-server';
+
+/**
+ * One real Temporal dev server for the whole test run (or the one at TEMPORAL_ADDRESS), shared by every
+ * test file through `inject('temporal')`. Test files isolate themselves with their own task queues.
+ */
+declare module 'vitest' {
+  export interface ProvidedContext {
+    temporal: { address: string; namespace: string; uiUrl?: string; cliPath?: string };
+  }
+}
+
+let server: TemporalServer | undefined;
+
+export async function setup(project: TestProject): Promise<void> {
+  const port = await freePort();
+  server = await startTemporal({
+    ephemeral: true,
+    port,
+    uiPort: await freePort(),
+    // Low enough that the route guardian's continue-as-new is exercised in a test of seconds.
+    dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 120 },
+    progress: (m) => console.log(`[temporal] ${m}`),
+    readyTimeoutMs: 120_000,
+  });
+  project.provide('temporal', {
+    address: server.address,
+    namespace: server.namespace,
+    uiUrl: server.uiUrl,
+    cliPath: server.cliPath,
+  });
+}
+
+export async function teardown(): Promise<void> {
+  await server?.stop();
+}

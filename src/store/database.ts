@@ -49,7 +49,7 @@ async function openEmbedded(options: OpenDatabaseOptions): Promise<Database> {
   // PGlite runs one query at a time; a small pool avoids queueing many idle connections on it.
   const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 4 });
   attachPoolErrorLogger(pool);
-  logger.info({ dataDir, url }, 'embedded Postgres (PGlite) started');
+  logger.debug({ dataDir, url }, 'embedded Postgres (PGlite) started');
   return {
     pool,
     url,

@@ -1,0 +1,46 @@
+import { Command, CommanderError } from 'commander';
+import { registerTemporalCommand } from './commands/temporal';
+import { registerMigrateCommand } from './commands/migrate';
+import { registerDevCommand } from './commands/dev';
+import { UsageError } from './errors';
+
+/**
+ * `model-rollout`: one binary for every piece (dev stack, worker, gateway, simulator) and for operating
+ * rollouts. Exit codes: 0 ok, 1 failure, 2 usage.
+ */
+export function buildProgram(): Command {
+  const program = new Command('model-rollout')
+    .description('Durable rollouts and rollbacks for LLM model changes, orchestrated by Temporal.')
+    .showHelpAfterError()
+    .exitOverride();
+  registerDevCommand(program);
+  registerTemporalCommand(program);
+  registerMigrateCommand(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with exit code 0; parse errors were already printed.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof UsageError) {
+      console.error(`error: ${err.message}`);
+      return 2;
+    }
+    console.error(`error: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+const invokedDirectly = process.argv[1] && /(?:main\.ts|model-rollout(?:\.js)?)$/.test(process.argv[1]);
+if (invokedDirectly) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}
