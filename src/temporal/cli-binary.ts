@@ -126,16 +126,20 @@ function goInstall(version: string, gobin: string, progress: Progress): Promise<
     });
     let tail = '';
     let modules = 0;
+    let lastDownloadAt = Date.now();
     const onData = (chunk: Buffer) => {
       const text = chunk.toString();
       tail = (tail + text).slice(-4000);
-      modules += (text.match(/go: downloading/g) ?? []).length;
+      const downloads = (text.match(/go: downloading/g) ?? []).length;
+      if (downloads) lastDownloadAt = Date.now();
+      modules += downloads;
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     const ticker = setInterval(() => {
       const secs = Math.round((Date.now() - started) / 1000);
-      progress(`  still building temporal CLI v${version}: ${secs}s, ${modules} modules downloaded`);
+      const stage = Date.now() - lastDownloadAt > 10_000 ? 'compiling' : 'downloading modules';
+      progress(`  still building temporal CLI v${version}: ${secs}s, ${modules} modules downloaded, ${stage}`);
     }, 15_000);
     child.on('error', (err) => {
       clearInterval(ticker);
