@@ -1,0 +1,15 @@
+/** The provider simulator: local OpenAI- and Anthropic-compatible servers with scripted behaviour. */
+export { startSimulator, type SimulatorHandle, type SimulatorOptions } from './server';
+export {
+  loadScenarioFile,
+  parseBehaviour,
+  parseScenario,
+  ScenarioValidationError,
+  ERROR_KINDS,
+  type ErrorKind,
+  type ModelBehaviour,
+  type Scenario,
+  type ValidationIssue,
+} from './scenario';
+export type { SimulatorStats } from './state';
+export { loadQuestions, findQuestionByPrompt, type Question, type QuestionKind } from './questions';
