@@ -6,7 +6,7 @@ import { openDatabase, type Database } from '../src/store/database';
 import { migrate } from '../src/store/migrate';
 import { createTestDatabase } from './helpers/db';
 
-const TABLES = ['feedback', 'request_events', 'routes', 'routing_changes', 'schema_migrations', 'shadow_comparisons'];
+const TABLES = ['feedback', 'request_events', 'rollout_decisions', 'routes', 'routing_changes', 'schema_migrations', 'shadow_comparisons'];
 
 async function tables(db: Database): Promise<string[]> {
   const { rows } = await db.pool.query<{ table_name: string }>(
