@@ -1,0 +1,702 @@
+/**
+ * Canary policy benchmark: drives `decide()` exactly as the rollout workflow does — a check every
+ * 5 minutes with cumulative and per-step statistics, promote on 'promote-step', stop on 'rollback' —
+ * over synthetic traffic, and measures what matters for a rollout:
+ *
+ *   - false rollbacks of a candidate exactly as good as stable (per rollout, up to 72 h);
+ *   - how much canary traffic it takes to catch a quality drop, an error-rate or a latency regression;
+ *   - whether an equal candidate reaches 100% within 72 h, and whether a 2%-worse one does.
+ *
+ * Run: npx tsx bench/policy.ts [--runs N] [--seed S] [--json] [--quick] [--config '{"promotion":{...}}']
+ * (--config: overrides of the sequential policy's settings, as the workflow would pass them)
+ *
+ * Traffic model (stated, because the numbers depend on it):
+ *   - judged scores are 1-10: N(7, 2²) rounded and clipped ("normal"), or a bimodal 70/30 mix of
+ *     N(8.5, 1) and N(3.5, 1) ("bimodal": good answers and failures; same mean 7, sd ≈ 2.5);
+ *   - quality drops are calibrated on the mean of the rounded, clipped scores (a "10% drop" lowers that
+ *     mean by exactly 10%): the normal variant shifts its centre, the bimodal one moves weight to the
+ *     failure mode (the model fails more often, which is what a worse model does);
+ *   - "rate 2/10/50" = judged canary scores per 5 minutes at the first step (5%), with stable at 19×.
+ *     Judged samples scale with the share as the canary is promoted: total traffic is fixed, the split
+ *     moves (at 40% the canary gets 8× the rate-at-5%). 1 in 4 successful requests is judged;
+ *   - errors: stable 1%, canary 1% × factor; slow = above stable's p95, so 5% of stable requests;
+ *     latency is lognormal with σ = 0.5 (log scale), so a canary k× slower is slow with probability
+ *     1 − Φ(1.645 − ln k / 0.5): ×1.1 → 7.3%, ×1.2 → 10.0%, ×1.5 → 20.2%;
+ *   - traffic volume is steady (each 5 minutes brings exactly the mean number of requests, so the
+ *     detection sizes measure the tests, not arrival jitter); which requests fail, are slow or get
+ *     judged is binomial, the scores multinomial (exact for small counts, a normal approximation
+ *     only for large stable-arm counts).
+ */
+import {
+  decide,
+  normalCdf,
+  resolveSequentialConfig,
+  wilsonInterval,
+  type ArmStats,
+  type PolicyConfig,
+  type PolicyName,
+  type SequentialConfigOverrides,
+} from '../src/policy/index';
+
+// ───────────────────────────── random numbers (seeded, fast) ─────────────────────────────
+
+/** sfc32 seeded through splitmix32: small, fast, and good enough for simulation. */
+class Rng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+  private spare: number | null = null;
+
+  constructor(...seeds: number[]) {
+    let s = 0x9e3779b9;
+    for (const x of seeds) s = Math.imul(s ^ (x >>> 0), 0x85ebca6b) ^ (s >>> 13);
+    const mix = () => {
+      s = (s + 0x9e3779b9) | 0;
+      let z = s;
+      z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
+      z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
+      return (z ^ (z >>> 15)) >>> 0;
+    };
+    this.a = mix();
+    this.b = mix();
+    this.c = mix();
+    this.d = mix();
+    for (let i = 0; i < 12; i++) this.uniform();
+  }
+
+  /** Uniform in [0, 1). */
+  uniform(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  }
+
+  normal(): number {
+    if (this.spare !== null) {
+      const v = this.spare;
+      this.spare = null;
+      return v;
+    }
+    let u: number, v: number, s: number;
+    do {
+      u = 2 * this.uniform() - 1;
+      v = 2 * this.uniform() - 1;
+      s = u * u + v * v;
+    } while (s >= 1 || s === 0);
+    const f = Math.sqrt((-2 * Math.log(s)) / s);
+    this.spare = v * f;
+    return u * f;
+  }
+
+  /** Exact inversion while the expected count is small (the canary arm), normal approximation above. */
+  binomial(n: number, p: number): number {
+    if (n <= 0 || p <= 0) return 0;
+    if (p >= 1) return n;
+    if (p > 0.5) return n - this.binomial(n, 1 - p);
+    const mean = n * p;
+    if (mean < 25) {
+      const q = 1 - p;
+      const s = p / q;
+      const a = (n + 1) * s;
+      let r = Math.pow(q, n);
+      let u = this.uniform();
+      let x = 0;
+      while (u > r && x < n) {
+        u -= r;
+        x++;
+        r *= a / x - s;
+      }
+      return x;
+    }
+    const x = Math.round(mean + Math.sqrt(mean * (1 - p)) * this.normal());
+    return Math.min(n, Math.max(0, x));
+  }
+}
+
+// ───────────────────────────── score distributions ─────────────────────────────
+
+const SCORE_VALUES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+
+/** P(score = k) for a normal mixture rounded to 1..10 and clipped. */
+function roundedMixture(components: { weight: number; mean: number; sd: number }[]): number[] {
+  return SCORE_VALUES.map((k) => {
+    let p = 0;
+    for (const c of components) {
+      const hi = k === 10 ? 1 : normalCdf((k + 0.5 - c.mean) / c.sd);
+      const lo = k === 1 ? 0 : normalCdf((k - 0.5 - c.mean) / c.sd);
+      p += c.weight * (hi - lo);
+    }
+    return p;
+  });
+}
+
+const meanOf = (probs: number[]) => probs.reduce((s, p, i) => s + p * SCORE_VALUES[i], 0);
+const sdOf = (probs: number[]) => {
+  const m = meanOf(probs);
+  return Math.sqrt(probs.reduce((s, p, i) => s + p * (SCORE_VALUES[i] - m) ** 2, 0));
+};
+
+type DistName = 'normal' | 'bimodal';
+
+/** Each distribution as a family with one parameter that moves its mean up (base = no drop, lo = floor). */
+const FAMILY: Record<DistName, { base: number; lo: number; at: (x: number) => number[] }> = {
+  normal: { base: 7, lo: 1, at: (mu) => roundedMixture([{ weight: 1, mean: mu, sd: 2 }]) },
+  bimodal: {
+    base: 0.7,
+    lo: 0,
+    at: (w) =>
+      roundedMixture([
+        { weight: w, mean: 8.5, sd: 1 },
+        { weight: 1 - w, mean: 3.5, sd: 1 },
+      ]),
+  },
+};
+
+/** Score probabilities whose (rounded, clipped) mean is (1 − drop) × the baseline's. */
+function scoreDistribution(dist: DistName, drop: number): number[] {
+  const f = FAMILY[dist];
+  const target = (1 - drop) * meanOf(f.at(f.base));
+  let lo = f.lo;
+  let hi = f.base;
+  for (let i = 0; i < 100; i++) {
+    const mid = (lo + hi) / 2;
+    if (meanOf(f.at(mid)) < target) lo = mid;
+    else hi = mid;
+  }
+  return f.at((lo + hi) / 2);
+}
+
+// ───────────────────────────── traffic ─────────────────────────────
+
+interface ArmModel {
+  errorRate: number;
+  slowRate: number;
+  scoreCdf: Float64Array;
+  scoreProbs: number[];
+}
+
+const BASE_ERROR_RATE = 0.01;
+const LATENCY_SIGMA = 0.5;
+const Z95 = 1.6448536269514722;
+const JUDGED_FRACTION = 0.25;
+const STEPS = [...resolveSequentialConfig().steps];
+const CHECK_MINUTES = 5;
+
+/** Share of a k× slower canary above stable's p95, for lognormal latency with σ = LATENCY_SIGMA. */
+const slowShare = (latencyFactor: number) => 1 - normalCdf(Z95 - Math.log(latencyFactor) / LATENCY_SIGMA);
+
+function armModel(dist: DistName, drop: number, errorFactor: number, latencyFactor: number): ArmModel {
+  const scoreProbs = scoreDistribution(dist, drop);
+  const scoreCdf = new Float64Array(10);
+  let acc = 0;
+  scoreProbs.forEach((p, i) => (scoreCdf[i] = acc += p));
+  scoreCdf[9] = 1;
+  return {
+    errorRate: BASE_ERROR_RATE * errorFactor,
+    slowRate: slowShare(latencyFactor),
+    scoreCdf,
+    scoreProbs,
+  };
+}
+
+/** Running sums of one arm, turned into ArmStats the way the SQL would. */
+class ArmAccumulator {
+  requests = 0;
+  errors = 0;
+  slow = 0;
+  scored = 0;
+  sum = 0;
+  sumSq = 0;
+
+  add(o: ArmAccumulator): void {
+    this.requests += o.requests;
+    this.errors += o.errors;
+    this.slow += o.slow;
+    this.scored += o.scored;
+    this.sum += o.sum;
+    this.sumSq += o.sumSq;
+  }
+
+  stats(): ArmStats {
+    const n = this.scored;
+    const mean = n > 0 ? this.sum / n : null;
+    const variance = n >= 2 ? Math.max(0, (this.sumSq - (this.sum * this.sum) / n) / (n - 1)) : null;
+    return {
+      requests: this.requests,
+      errors: this.errors,
+      slow: this.slow,
+      scored: n,
+      qualityMean: mean,
+      qualityVariance: variance,
+      costUsd: this.requests * 0.002,
+      p95LatencyMs: null, // not read by either policy (triggers use it)
+    };
+  }
+}
+
+/** One 5-minute period of one arm. */
+function simulatePeriod(rng: Rng, model: ArmModel, meanRequests: number, out: ArmAccumulator): void {
+  const requests = Math.round(meanRequests);
+  const errors = rng.binomial(requests, model.errorRate);
+  const slow = rng.binomial(requests, model.slowRate);
+  const scored = rng.binomial(requests - errors, JUDGED_FRACTION);
+  let sum = 0;
+  let sumSq = 0;
+  if (scored <= 20) {
+    for (let i = 0; i < scored; i++) {
+      const u = rng.uniform();
+      let k = 0;
+      while (u > model.scoreCdf[k]) k++;
+      sum += k + 1;
+      sumSq += (k + 1) * (k + 1);
+    }
+  } else {
+    // Multinomial as a chain of conditional binomials.
+    let left = scored;
+    let massLeft = 1;
+    for (let k = 0; k < 10 && left > 0; k++) {
+      const p = model.scoreProbs[k];
+      const c = k === 9 ? left : rng.binomial(left, Math.min(1, p / massLeft));
+      massLeft -= p;
+      left -= c;
+      sum += c * (k + 1);
+      sumSq += c * (k + 1) * (k + 1);
+    }
+  }
+  out.requests = requests;
+  out.errors = errors;
+  out.slow = slow;
+  out.scored = scored;
+  out.sum = sum;
+  out.sumSq = sumSq;
+}
+
+// ───────────────────────────── scenarios ─────────────────────────────
+
+type Group = 'equal' | 'quality' | 'errors' | 'latency';
+
+interface Scenario {
+  id: string;
+  group: Group;
+  label: string;
+  dist: DistName;
+  /** Judged canary scores per 5 min at the first step. */
+  rate: number;
+  drop: number;
+  errorFactor: number;
+  latencyFactor: number;
+  hours: number;
+}
+
+interface RunResult {
+  outcome: 'rollback' | 'reached' | 'horizon';
+  hours: number;
+  canaryScored: number;
+  canaryRequests: number;
+  /** First words of the rollback reasons: which test fired. */
+  cause: string;
+}
+
+function simulateRun(
+  s: Scenario,
+  config: PolicyConfig,
+  rng: Rng,
+  stable: ArmModel,
+  canary: ArmModel,
+): RunResult {
+  const totalRequests = (s.rate * 20) / JUDGED_FRACTION; // per 5 min, both arms
+  const cum = { stable: new ArmAccumulator(), canary: new ArmAccumulator() };
+  let step = { stable: new ArmAccumulator(), canary: new ArmAccumulator() };
+  const period = { stable: new ArmAccumulator(), canary: new ArmAccumulator() };
+  let stepIndex = 0;
+  const checks = (s.hours * 60) / CHECK_MINUTES;
+  for (let t = 1; t <= checks; t++) {
+    const share = STEPS[stepIndex] / 10000;
+    simulatePeriod(rng, canary, totalRequests * share, period.canary);
+    simulatePeriod(rng, stable, totalRequests * (1 - share), period.stable);
+    cum.canary.add(period.canary);
+    cum.stable.add(period.stable);
+    step.canary.add(period.canary);
+    step.stable.add(period.stable);
+    const d = decide({
+      cumulative: { stable: cum.stable.stats(), canary: cum.canary.stats() },
+      step: { stable: step.stable.stats(), canary: step.canary.stats() },
+      context: {
+        shareBps: STEPS[stepIndex],
+        stepIndex,
+        steps: STEPS,
+        isFinalStep: STEPS[stepIndex + 1] === 10000,
+      },
+      config,
+    });
+    const at = {
+      hours: (t * CHECK_MINUTES) / 60,
+      canaryScored: cum.canary.scored,
+      canaryRequests: cum.canary.requests,
+    };
+    if (d.action === 'rollback') {
+      const cause = d.reasons.map((r) => r.split(':')[0]).join('+');
+      return { outcome: 'rollback', cause, ...at };
+    }
+    if (d.action === 'promote-step') {
+      stepIndex++;
+      if (STEPS[stepIndex] >= 10000) return { outcome: 'reached', cause: '', ...at };
+      step = { stable: new ArmAccumulator(), canary: new ArmAccumulator() };
+    }
+  }
+  return {
+    outcome: 'horizon',
+    cause: '',
+    hours: s.hours,
+    canaryScored: cum.canary.scored,
+    canaryRequests: cum.canary.requests,
+  };
+}
+
+function scenarios(quick: boolean): Scenario[] {
+  const rates = [2, 10, 50];
+  const dists: DistName[] = ['normal', 'bimodal'];
+  const list: Scenario[] = [];
+  const base = { errorFactor: 1, latencyFactor: 1, drop: 0 };
+  for (const dist of dists) {
+    for (const rate of rates) {
+      for (const drop of [0, 0.02]) {
+        list.push({
+          ...base,
+          id: `reach-${dist}-${rate}-${drop}`,
+          group: 'equal',
+          label: drop === 0 ? 'equal candidate' : '2% worse',
+          dist,
+          rate,
+          drop,
+          hours: 72,
+        });
+      }
+    }
+  }
+  for (const dist of dists) {
+    for (const rate of rates) {
+      for (const drop of quick ? [0.1] : [0.05, 0.1, 0.2]) {
+        list.push({
+          ...base,
+          id: `q-${dist}-${rate}-${drop}`,
+          group: 'quality',
+          label: `quality −${drop * 100}%`,
+          dist,
+          rate,
+          drop,
+          hours: 24,
+        });
+      }
+    }
+  }
+  for (const rate of rates) {
+    for (const f of quick ? [3] : [1.5, 2, 3, 5]) {
+      list.push({
+        ...base,
+        id: `e-${rate}-${f}`,
+        group: 'errors',
+        label: `errors ×${f}`,
+        dist: 'normal',
+        rate,
+        errorFactor: f,
+        hours: 24,
+      });
+    }
+    for (const f of quick ? [1.2] : [1.1, 1.2, 1.5]) {
+      list.push({
+        ...base,
+        id: `l-${rate}-${f}`,
+        group: 'latency',
+        label: `latency ×${f}`,
+        dist: 'normal',
+        rate,
+        latencyFactor: f,
+        hours: 24,
+      });
+    }
+  }
+  return list;
+}
+
+// ───────────────────────────── statistics of runs ─────────────────────────────
+
+/** Empirical quantile, counting runs that never detected as +∞. */
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Infinity;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+
+interface CellSummary {
+  scenario: Scenario;
+  policy: PolicyName;
+  runs: number;
+  rollbackRate: number;
+  reachRate: number;
+  /** Detection size: canary scores (quality) or canary requests (errors, latency); +∞ if not detected. */
+  detectUnit: 'scores' | 'requests';
+  detectP50: number;
+  detectP80: number;
+  detectP90: number;
+  hoursToDecisionP50: number;
+  hoursToReachP50: number;
+  hoursToReachP95: number;
+  causes: Record<string, number>;
+}
+
+function summarize(s: Scenario, policy: PolicyName, results: RunResult[]): CellSummary {
+  const n = results.length;
+  const unit = s.group === 'quality' || s.group === 'equal' ? 'scores' : 'requests';
+  const detect = results.map((r) =>
+    r.outcome === 'rollback' ? (unit === 'scores' ? r.canaryScored : r.canaryRequests) : Infinity,
+  );
+  const reached = results.filter((r) => r.outcome === 'reached').map((r) => r.hours);
+  const reachHours = results.map((r) => (r.outcome === 'reached' ? r.hours : Infinity));
+  const causes: Record<string, number> = {};
+  for (const r of results) if (r.outcome === 'rollback') causes[r.cause] = (causes[r.cause] ?? 0) + 1;
+  return {
+    scenario: s,
+    policy,
+    runs: n,
+    rollbackRate: results.filter((r) => r.outcome === 'rollback').length / n,
+    reachRate: reached.length / n,
+    detectUnit: unit,
+    detectP50: quantile(detect, 0.5),
+    detectP80: quantile(detect, 0.8),
+    detectP90: quantile(detect, 0.9),
+    hoursToDecisionP50: quantile(
+      results.map((r) => (r.outcome === 'horizon' ? Infinity : r.hours)),
+      0.5,
+    ),
+    hoursToReachP50: quantile(reachHours, 0.5),
+    hoursToReachP95: quantile(reachHours, 0.95),
+    causes,
+  };
+}
+
+// ───────────────────────────── targets ─────────────────────────────
+
+interface Target {
+  name: string;
+  /** Judged on the primary N(7, 2²) traffic; the bimodal variant is reported beside it. */
+  pass: boolean;
+  /** null when the target has no bimodal cells (error and latency rows use the normal traffic only). */
+  bimodalPass: boolean | null;
+  detail: string;
+}
+
+const fmtCount = (x: number) => (Number.isFinite(x) ? String(x) : '∞');
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+function targets(cells: CellSummary[]): Target[] {
+  const seq = cells.filter((c) => c.policy === 'sequential');
+  const pick = (pred: (s: Scenario) => boolean) => seq.filter((c) => pred(c.scenario));
+  const where = (c: CellSummary) => `${c.scenario.dist}@${c.scenario.rate}`;
+  const check = (
+    name: string,
+    list: CellSummary[],
+    ok: (c: CellSummary) => boolean,
+    show: (c: CellSummary) => string,
+  ): Target => {
+    const normal = list.filter((c) => c.scenario.dist === 'normal');
+    const bimodal = list.filter((c) => c.scenario.dist === 'bimodal');
+    return {
+      name,
+      pass: normal.length > 0 && normal.every(ok),
+      bimodalPass: bimodal.length === 0 ? null : bimodal.every(ok),
+      detail: list.map((c) => `${where(c)} ${show(c)}${ok(c) ? '' : ' ✗'}`).join(', '),
+    };
+  };
+  const equal = pick((s) => s.group === 'equal' && s.drop === 0);
+  // A cell's false-rollback rate is an estimate from `runs` rollouts: it fails only when its 95% Wilson
+  // interval lies entirely above 1% (a cell at 1.1% of 1000 runs is noise around a true ~0.6%).
+  const falseOk = (c: CellSummary) =>
+    wilsonInterval(Math.round(c.rollbackRate * c.runs), c.runs).lower <= 0.01;
+  const pooledRuns = equal.reduce((a, c) => a + c.runs, 0);
+  const pooledFalse = equal.reduce((a, c) => a + c.rollbackRate * c.runs, 0);
+  const pooled = wilsonInterval(Math.round(pooledFalse), pooledRuns);
+  const falseTarget = check('false rollback of an equal candidate per rollout ≤ 1%', equal, falseOk, (c) =>
+    pct(c.rollbackRate),
+  );
+  return [
+    {
+      ...falseTarget,
+      pass: falseTarget.pass && pooledFalse / pooledRuns <= 0.01,
+      detail: `pooled ${pct(pooledFalse / pooledRuns)} [95% CI ${pct(pooled.lower)}, ${pct(pooled.upper)}] of ${pooledRuns}; ${falseTarget.detail}`,
+    },
+    check(
+      'quality −10% detected within 250 canary scores (p80)',
+      pick((s) => s.group === 'quality' && s.drop === 0.1),
+      (c) => c.detectP80 <= 250,
+      (c) => fmtCount(c.detectP80),
+    ),
+    check(
+      'errors ×3 detected within 1200 canary requests (p90)',
+      pick((s) => s.group === 'errors' && s.errorFactor === 3),
+      (c) => c.detectP90 <= 1200,
+      (c) => fmtCount(c.detectP90),
+    ),
+    check(
+      'latency ×1.2 detected within 800 canary requests (p90)',
+      pick((s) => s.group === 'latency' && s.latencyFactor === 1.2),
+      (c) => c.detectP90 <= 800,
+      (c) => fmtCount(c.detectP90),
+    ),
+    check(
+      'equal candidate reaches 100% within 72 h in ≥ 95%',
+      equal,
+      (c) => c.reachRate >= 0.95,
+      (c) => pct(c.reachRate),
+    ),
+    check(
+      '2%-worse candidate reaches 100% in ≤ 5%',
+      pick((s) => s.group === 'equal' && s.drop === 0.02),
+      (c) => c.reachRate <= 0.05,
+      (c) => pct(c.reachRate),
+    ),
+  ];
+}
+
+// ───────────────────────────── output ─────────────────────────────
+
+/** One row per scenario, the two policies side by side. */
+function table(cells: CellSummary[]): string {
+  const header = [
+    'scenario',
+    'scores',
+    'rate',
+    'ratio: rollback',
+    'reach',
+    'det p80',
+    'sequential: rollback',
+    'reach',
+    'det p50',
+    'p80',
+    'p90',
+    'unit',
+    'h→100% p50/p95',
+  ];
+  const n = (x: number) => (Number.isFinite(x) ? String(x) : '—');
+  const h = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '—');
+  const rows: string[][] = [];
+  for (const seq of cells.filter((c) => c.policy === 'sequential')) {
+    const s = seq.scenario;
+    const ratio = cells.find((c) => c.policy === 'ratio' && c.scenario.id === s.id);
+    rows.push([
+      `${s.label} (${s.hours}h)`,
+      s.dist,
+      String(s.rate),
+      ratio ? pct(ratio.rollbackRate) : '',
+      ratio ? pct(ratio.reachRate) : '',
+      ratio ? n(ratio.detectP80) : '',
+      pct(seq.rollbackRate),
+      pct(seq.reachRate),
+      n(seq.detectP50),
+      n(seq.detectP80),
+      n(seq.detectP90),
+      seq.detectUnit,
+      `${h(seq.hoursToReachP50)}/${h(seq.hoursToReachP95)}`,
+    ]);
+  }
+  const widths = header.map((hd, i) => Math.max(hd.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) =>
+    r.map((v, i) => (i < 2 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
+  return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  const arg = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const json = args.includes('--json');
+  const quick = args.includes('--quick');
+  const runs = Number(arg('--runs') ?? (quick ? 200 : 1000));
+  const seed = Number(arg('--seed') ?? 1);
+  const overrides = JSON.parse(arg('--config') ?? '{}') as SequentialConfigOverrides;
+  const sequentialConfig = resolveSequentialConfig(overrides); // validates the overrides up front
+  const policies: PolicyName[] = args.includes('--sequential-only')
+    ? ['sequential']
+    : ['ratio', 'sequential'];
+  const started = performance.now();
+  const cells: CellSummary[] = [];
+  const list = scenarios(quick);
+  list.forEach((s, si) => {
+    const stable = armModel(s.dist, 0, 1, 1);
+    const canary = armModel(s.dist, s.drop, s.errorFactor, s.latencyFactor);
+    for (const policy of policies) {
+      const results: RunResult[] = [];
+      for (let r = 0; r < runs; r++) {
+        // Both policies see the same traffic streams (common random numbers): differences are the policy's.
+        const config: PolicyConfig = policy === 'sequential' ? { policy, sequential: overrides } : { policy };
+        results.push(simulateRun(s, config, new Rng(seed, si, r), stable, canary));
+      }
+      cells.push(summarize(s, policy, results));
+    }
+    if (!json)
+      process.stderr.write(
+        `\r${si + 1}/${list.length} scenarios, ${((performance.now() - started) / 1000).toFixed(0)} s`,
+      );
+  });
+  if (!json) process.stderr.write('\n');
+  const result = targets(cells);
+  const seconds = (performance.now() - started) / 1000;
+  if (json) {
+    const finiteOrNull = (x: number) => (Number.isFinite(x) ? x : null);
+    const out = cells.map((c) => ({
+      ...c,
+      detectP50: finiteOrNull(c.detectP50),
+      detectP80: finiteOrNull(c.detectP80),
+      detectP90: finiteOrNull(c.detectP90),
+      hoursToDecisionP50: finiteOrNull(c.hoursToDecisionP50),
+      hoursToReachP50: finiteOrNull(c.hoursToReachP50),
+      hoursToReachP95: finiteOrNull(c.hoursToReachP95),
+    }));
+    console.log(
+      JSON.stringify({ runs, seed, seconds, config: sequentialConfig, cells: out, targets: result }, null, 2),
+    );
+    return;
+  }
+  const dists = (['normal', 'bimodal'] as DistName[]).map((d) => {
+    const p = scoreDistribution(d, 0);
+    return `${d}: mean ${meanOf(p).toFixed(3)}, sd ${sdOf(p).toFixed(3)}`;
+  });
+  console.log(
+    `Canary policy benchmark: ${runs} runs per cell, seed ${seed}, checks every ${CHECK_MINUTES} min, steps ${STEPS.join(' → ')} bps`,
+  );
+  console.log(`Scores ${dists.join('; ')}.`);
+  console.log(
+    'rollback/reach: share of runs rolled back / at 100% by the horizon. det pXX: canary scores (quality rows)',
+  );
+  console.log(
+    'or requests (error, latency rows) seen when it rolled back, "—" when fewer than XX% rolled back.',
+  );
+  console.log('Quality −0% and −2% are the 72 h rows. Targets are judged on the normal traffic.\n');
+  console.log(table(cells));
+  console.log('\nTargets (sequential policy):');
+  for (const t of result) {
+    const variant =
+      t.bimodalPass === null
+        ? ''
+        : t.bimodalPass
+          ? '   (bimodal variant: pass)'
+          : '   (bimodal variant: miss)';
+    console.log(`  ${t.pass ? 'PASS' : 'FAIL'}  ${t.name}${variant}\n        ${t.detail}`);
+  }
+  const seqEqual = cells.filter(
+    (c) => c.policy === 'sequential' && c.scenario.group === 'equal' && c.scenario.drop === 0,
+  );
+  const causes: Record<string, number> = {};
+  for (const c of seqEqual) for (const [k, v] of Object.entries(c.causes)) causes[k] = (causes[k] ?? 0) + v;
+  console.log(`\nFalse rollbacks of the equal candidate by test (sequential): ${JSON.stringify(causes)}`);
+  console.log(`Finished in ${seconds.toFixed(0)} s.`);
+}
+
+main();

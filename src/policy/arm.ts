@@ -1,0 +1,46 @@
+/**
+ * Defensive reading of ArmStats. The numbers come from SQL and from people's configs; a NaN from a
+ * division by zero upstream must not turn into a rollback (or a promotion). Every policy reads arms
+ * through `cleanArm`, so the tests below it can assume finite, non-negative, consistent counts.
+ */
+import type { ArmPair, ArmStats } from './types';
+
+const count = (x: number | null | undefined): number =>
+  typeof x === 'number' && Number.isFinite(x) && x > 0 ? x : 0;
+const finiteOrNull = (x: number | null | undefined): number | null =>
+  typeof x === 'number' && Number.isFinite(x) ? x : null;
+
+/** An arm with non-negative finite counts, bad-event counts ≤ requests, and a mean only when scored > 0. */
+export function cleanArm(arm: ArmStats | null | undefined): ArmStats {
+  const requests = count(arm?.requests);
+  let scored = count(arm?.scored);
+  const qualityMean = scored > 0 ? finiteOrNull(arm?.qualityMean) : null;
+  if (qualityMean === null) scored = 0; // scores without a usable mean cannot be used at all
+  const variance = finiteOrNull(arm?.qualityVariance);
+  return {
+    requests,
+    errors: Math.min(count(arm?.errors), requests),
+    slow: Math.min(count(arm?.slow), requests),
+    scored,
+    qualityMean,
+    qualityVariance: scored >= 2 && variance !== null && variance >= 0 ? variance : null,
+    costUsd: count(arm?.costUsd),
+    p95LatencyMs: finiteOrNull(arm?.p95LatencyMs),
+  };
+}
+
+export function cleanPair(pair: ArmPair | null | undefined): ArmPair {
+  return { stable: cleanArm(pair?.stable), canary: cleanArm(pair?.canary) };
+}
+
+/** Request and bad-event counts of one arm over some stretch of time. */
+export interface ArmCounts {
+  requests: number;
+  bad: number;
+}
+
+/** Counts in `total` that are not in `part` (e.g. the canary phase before the current step). */
+export function countsBefore(total: ArmCounts, part: ArmCounts): ArmCounts {
+  const requests = Math.max(0, total.requests - part.requests);
+  return { requests, bad: Math.min(requests, Math.max(0, total.bad - part.bad)) };
+}
