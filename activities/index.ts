@@ -1,20 +1,36 @@
+import type { Client } from '@temporalio/client';
 import type { Database } from '../src/store/database';
+import type { FallbackChain } from '../src/providers/fallback-chain';
+import { createAlertActivities } from './alerts';
+import { createEvaluationActivities } from './evaluation';
+import { createGuardianActivities } from './guardian';
+import { createRoutingActivities } from './routing';
+import { createScoringActivities } from './scoring';
 
 /**
  * Activities are created with their dependencies injected, so the worker, tests and the demo wire them to
- * the same real Postgres and providers without globals.
+ * the same real Postgres, providers and Temporal client without globals.
  */
 export interface ActivityDeps {
   db: Database;
+  /** Provider chain for the LLM judge (optional: reference grading, feedback and heuristics need none). */
+  chain?: FallbackChain;
+  /** For starting the route guardian when a rollout completes. */
+  client?: Client;
+  taskQueue?: string;
 }
 
 export function createActivities(deps: ActivityDeps) {
+  const pool = deps.db.pool;
   return {
+    ...createRoutingActivities({ pool }),
+    ...createEvaluationActivities({ pool }),
+    ...createScoringActivities({ pool, chain: deps.chain }),
+    ...createAlertActivities(),
+    ...createGuardianActivities({ client: deps.client, taskQueue: deps.taskQueue }),
     /** Reads one route's routing state (or null when the route does not exist). */
     async describeRoute(route: string): Promise<{ route: string; exists: boolean; version: number | null }> {
-      const { rows } = await deps.db.pool.query<{ version: string }>('SELECT version FROM routes WHERE name = $1', [
-        route,
-      ]);
+      const { rows } = await pool.query<{ version: string }>('SELECT version FROM routes WHERE name = $1', [route]);
       return { route, exists: rows.length > 0, version: rows.length ? Number(rows[0].version) : null };
     },
   };

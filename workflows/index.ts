@@ -1,2 +1,4 @@
 // Every workflow the worker runs. Deterministic code only: see test/workflow-determinism.test.ts.
+export { rolloutWorkflow } from './rollout';
+export { routeGuardianWorkflow } from './guardian';
 export { routeProbeWorkflow } from './route-probe';

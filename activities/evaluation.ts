@@ -1,0 +1,104 @@
+import type pg from 'pg';
+import type { ArmPair, ArmStats, Decision, TriggerMetric, TriggerMetricName, TriggerSpec } from '../src/policy';
+import { triggerMetricsByWindow } from '../src/policy';
+import { armStats, stableP95, type Tag } from '../src/store/metrics';
+
+/**
+ * The numbers a rollout decides on, computed in SQL, and the record of each decision. Only aggregates
+ * leave the database, so workflow histories stay small however much traffic a route serves.
+ */
+export interface EvaluationDeps {
+  pool: pg.Pool;
+}
+
+export interface PairRequest {
+  route: string;
+  /** Start of the canary phase (cumulative window) and of the current step, epoch ms. */
+  fromMs: number;
+  stepFromMs: number;
+  toMs: number;
+  slowThresholdMs: number | null;
+}
+
+export interface TriggerMetricsRequest {
+  route: string;
+  tag: Tag;
+  /** Only data since the watched model took this role (epoch ms). */
+  sinceMs: number;
+  nowMs: number;
+  triggers: TriggerSpec[];
+  target?: string;
+}
+
+export interface DecisionRecord {
+  route: string;
+  workflowId: string;
+  runId: string;
+  phase: string;
+  shareBps: number;
+  action: string;
+  policy?: string | null;
+  reasons: string[];
+  stats: Record<string, unknown>;
+}
+
+export function createEvaluationActivities(deps: EvaluationDeps) {
+  const { pool } = deps;
+  return {
+    /** Stable vs canary, cumulative since the canary began and since the current step began. */
+    async canaryStats(req: PairRequest): Promise<{ cumulative: ArmPair; step: ArmPair }> {
+      const arm = (tag: Tag, fromMs: number) =>
+        armStats(pool, { route: req.route, tag, fromMs, toMs: req.toMs, slowThresholdMs: req.slowThresholdMs });
+      const [cs, cc, ss, sc] = await Promise.all([
+        arm('stable', req.fromMs),
+        arm('canary', req.fromMs),
+        arm('stable', req.stepFromMs),
+        arm('canary', req.stepFromMs),
+      ]);
+      return { cumulative: { stable: cs, canary: cc }, step: { stable: ss, canary: sc } };
+    },
+
+    /** The stable p95 latency before the canary started: above it a request counts as slow. */
+    async baselineP95(req: { route: string; fromMs: number; toMs: number }): Promise<number | null> {
+      return stableP95(pool, req.route, req.fromMs, req.toMs);
+    },
+
+    /** The trigger metrics of one tag, each over its own window (clipped to `sinceMs`). */
+    async triggerMetrics(req: TriggerMetricsRequest): Promise<Partial<Record<TriggerMetricName, TriggerMetric>>> {
+      const windows = [...new Set(req.triggers.map((t) => t.windowMinutes))];
+      const byWindow: Record<number, ArmStats> = {};
+      await Promise.all(
+        windows.map(async (minutes) => {
+          byWindow[minutes] = await armStats(pool, {
+            route: req.route,
+            tag: req.tag,
+            fromMs: Math.max(req.sinceMs, req.nowMs - minutes * 60_000),
+            toMs: req.nowMs + 60_000,
+            target: req.target,
+          });
+        }),
+      );
+      return triggerMetricsByWindow(req.triggers, byWindow);
+    },
+
+    async recordDecision(record: DecisionRecord): Promise<void> {
+      await pool.query(
+        `INSERT INTO rollout_decisions (route, workflow_id, run_id, phase, share_bps, action, policy, reasons, stats)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [
+          record.route,
+          record.workflowId,
+          record.runId,
+          record.phase,
+          record.shareBps,
+          record.action,
+          record.policy ?? null,
+          JSON.stringify(record.reasons),
+          JSON.stringify(record.stats),
+        ],
+      );
+    },
+  };
+}
+
+export type { Decision };

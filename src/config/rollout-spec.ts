@@ -1,0 +1,181 @@
+import { z } from 'zod';
+import { parseDuration } from './duration';
+import { targetSchema, targetWithFallbacksSchema, type TargetWithFallbacks } from './target';
+import {
+  DEFAULT_STEPS,
+  DEFAULT_TRIGGER_SETTINGS,
+  resolveRatioConfig,
+  resolveSequentialConfig,
+  validateSteps,
+  type PolicyConfig,
+} from '../policy';
+
+/**
+ * The rollout spec: what a person asks for when starting a rollout. Validated before the workflow starts
+ * (the CLI and client refuse a bad one with the field and the reason) and again inside the workflow, so
+ * the schema is pure code (zod only) that the workflow bundle can carry. Durations accept '30s', '5m',
+ * '1h30m' or milliseconds and come out as milliseconds, so a parsed spec parses again to itself.
+ */
+
+const duration = (fallback: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(fallback)
+    .transform((value, ctx) => {
+      try {
+        return parseDuration(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
+export const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+export const routeNameSchema = z
+  .string({ error: 'route is required' })
+  .regex(ROUTE_NAME, 'route must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+/** A candidate written `provider:model` (no fallbacks), or `{ target, fallbacks }`. */
+const candidateSchema = z.preprocess(
+  (input) => (typeof input === 'string' ? { target: input, fallbacks: [] } : input),
+  targetWithFallbacksSchema,
+) as unknown as z.ZodType<TargetWithFallbacks, unknown>;
+
+const policySchema = z
+  .strictObject({
+    policy: z.enum(['sequential', 'ratio']).default('sequential'),
+    sequential: z.record(z.string(), z.unknown()).optional(),
+    ratio: z.record(z.string(), z.unknown()).optional(),
+  })
+  .prefault({})
+  .superRefine((value, ctx) => {
+    try {
+      if (value.policy === 'sequential') resolveSequentialConfig(value.sequential as never);
+      else resolveRatioConfig(value.ratio as never);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, path: [value.policy] });
+    }
+  });
+
+const thresholdsSchema = z
+  .strictObject({
+    error_rate: z.number().min(0).max(1).optional(),
+    avg_quality_score: z.number().optional(),
+    p95_latency_ms: z.number().positive().optional(),
+    cost_per_request: z.number().min(0).optional(),
+  })
+  .prefault({});
+
+export const rolloutSpecSchema = z
+  .strictObject({
+    route: routeNameSchema,
+    candidate: candidateSchema,
+    strategy: z.enum(['canary', 'blue-green', 'shadow-only']).default('canary'),
+    /** Who started it (recorded in the audit trail). */
+    actor: z.string().min(1).default('model-rollout'),
+    shadow: z
+      .strictObject({
+        /** Default: on for shadow-only, off otherwise. */
+        enabled: z.boolean().optional(),
+        /** Fraction of stable requests also sent to the candidate. Below 1 keeps the extra cost bounded. */
+        rate: z.number().gt(0).max(1).default(0.25),
+        /** Stop the shadow phase once this many pairs have been compared. */
+        minComparisons: z.number().int().positive().default(50),
+        /** And at the latest after this long. */
+        maxDuration: duration('30m'),
+        /** Stop early when the shadow calls have cost this much (USD). */
+        budgetUsd: z.number().positive().optional(),
+        /** What a shadow report needs before the canary may start: 'promote' or merely not 'keep-stable'. */
+        require: z.enum(['promote', 'not-worse', 'none']).default('not-worse'),
+      })
+      .prefault({}),
+    canary: z
+      .strictObject({
+        steps: z
+          .array(z.number().int())
+          .default([...DEFAULT_STEPS])
+          .superRefine((steps, ctx) => {
+            for (const problem of validateSteps(steps)) ctx.addIssue({ code: 'custom', message: problem });
+          }),
+      })
+      .prefault({}),
+    evaluation: z
+      .strictObject({
+        /** Time between policy checks. Production: minutes; tests and the demo: seconds. */
+        interval: duration('5m'),
+        /** At most this many unscored answers are scored per tick, so scoring cost stays bounded. */
+        scoreBatch: z.number().int().positive().max(5000).default(200),
+        /** LLM judge for answers without a reference; none means reference, feedback and heuristics only. */
+        judge: targetSchema.optional(),
+      })
+      .prefault({}),
+    triggers: z
+      .strictObject({
+        interval: duration('5m'),
+        thresholds: thresholdsSchema,
+        minRequests: z.number().int().min(0).default(DEFAULT_TRIGGER_SETTINGS.minRequests),
+        minScores: z.number().int().min(0).default(DEFAULT_TRIGGER_SETTINGS.minScores),
+        /** Windows shorter than production (e.g. for a demo), in minutes; default the seed's 15/60. */
+        windowMinutes: z.strictObject({ short: z.number().positive(), long: z.number().positive() }).optional(),
+        /** 'legacy-greater-than' reproduces the seed's direction-less rule (for comparison only). */
+        mode: z.enum(['directional', 'legacy-greater-than']).default('directional'),
+      })
+      .prefault({}),
+    policy: policySchema,
+    bake: z.strictObject({ duration: duration('30m') }).prefault({}),
+    approval: z
+      .strictObject({
+        required: z.boolean().default(false),
+        timeout: duration('24h'),
+        onTimeout: z.enum(['hold', 'rollback']).default('hold'),
+      })
+      .prefault({}),
+    alerts: z
+      .strictObject({ webhookUrl: z.url({ protocol: /^https?$/, error: 'webhookUrl must be an http(s) URL' }).optional() })
+      .prefault({}),
+  })
+  .transform((spec) => ({
+    ...spec,
+    shadow: { ...spec.shadow, enabled: spec.shadow.enabled ?? spec.strategy === 'shadow-only' },
+    policy: spec.policy as PolicyConfig & { policy: 'sequential' | 'ratio' },
+  }))
+  .superRefine((spec, ctx) => {
+    if (spec.strategy === 'shadow-only' && !spec.shadow.enabled) {
+      ctx.addIssue({ code: 'custom', path: ['shadow', 'enabled'], message: 'a shadow-only rollout needs the shadow phase' });
+    }
+  });
+
+export type RolloutSpecInput = z.input<typeof rolloutSpecSchema>;
+export type RolloutSpec = z.output<typeof rolloutSpecSchema>;
+
+export interface SpecIssue {
+  field: string;
+  reason: string;
+}
+
+export class InvalidSpecError extends Error {
+  constructor(readonly issues: SpecIssue[]) {
+    super(`invalid rollout spec: ${issues.map((i) => `${i.field}: ${i.reason}`).join('; ')}`);
+    this.name = 'InvalidSpecError';
+  }
+}
+
+/** Parses and validates a spec; throws InvalidSpecError naming each bad field and why. */
+export function parseRolloutSpec(input: unknown): RolloutSpec {
+  const result = rolloutSpecSchema.safeParse(input);
+  if (result.success) return result.data;
+  throw new InvalidSpecError(
+    result.error.issues.map((issue) => ({
+      field:
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((k) => [...issue.path, k].join('.')).join(', ')
+          : issue.path.map(String).join('.') || '(root)',
+      reason: issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message,
+    })),
+  );
+}
+
+/** The workflow id of the rollout that owns a route: one rollout per route at a time. */
+export function rolloutWorkflowId(route: string): string {
+  return `rollout-${route}`;
+}

@@ -1,0 +1,204 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Worker } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import { rolloutWorkflow } from '../workflows';
+import { promoteSignal, pauseSignal, resumeSignal, rollbackUpdate, statusQuery, type RolloutStatus } from '../workflows/messages';
+import type { RolloutSpecInput } from '../src/config/rollout-spec';
+import { getRoute, listChanges } from '../src/store/routing-state';
+import { workflowBundle } from '../src/temporal/worker';
+import { startTestStack, type TestStack } from './helpers/stack';
+
+const run = promisify(execFile);
+const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
+
+/**
+ * The rollout workflow end to end: real dev server, real Postgres, the simulator behind the real SDKs, a
+ * router serving live traffic whose answers are graded against the reference set. Intervals are seconds.
+ */
+describe('rolloutWorkflow', () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await startTestStack({
+      default: { latencyMs: { median: 2, p99: 6 }, accuracy: 0.95 },
+      models: {
+        'claude-sonnet-4': { accuracy: 0.95 },
+        'gpt-4o': { accuracy: 0.95 },
+        // 10 points of accuracy worse: mean score 4.4 instead of 4.8 on the 1-5 scale.
+        'gpt-4o-mini': { accuracy: 0.85 },
+        'broken-model': { accuracy: 0.95, errorRate: 1, errorKinds: { server_error: 1 } },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  /** Test-speed settings: the ladder and the tests are the production ones, the sample minimums smaller. */
+  function spec(route: string, candidate: string, extra: Partial<RolloutSpecInput> = {}): RolloutSpecInput {
+    return {
+      route,
+      candidate,
+      actor: 'test',
+      evaluation: { interval: '1s', scoreBatch: 1000 },
+      triggers: { interval: '1s', minRequests: 20, minScores: 10 },
+      bake: { duration: '2s' },
+      policy: {
+        policy: 'sequential',
+        sequential: {
+          promotion: { minCanaryScoredPerStep: 15, minCanaryRequestsPerStep: 20 },
+          finalGate: { toleranceRel: 0.1 },
+        },
+      },
+      ...extra,
+    } as RolloutSpecInput;
+  }
+
+  async function start(route: string, s: RolloutSpecInput): Promise<WorkflowHandle<typeof rolloutWorkflow>> {
+    return stack.client.workflow.start(rolloutWorkflow, {
+      taskQueue: stack.env.taskQueue,
+      workflowId: `rollout-${route}`,
+      args: [s],
+    });
+  }
+
+  async function waitFor(handle: WorkflowHandle, what: (s: RolloutStatus) => boolean, timeoutMs = 60_000): Promise<RolloutStatus> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await handle.query(statusQuery);
+      if (what(status)) return status;
+      if (Date.now() > deadline) {
+        throw new Error(`timed out; last status: ${JSON.stringify({ phase: status.phase, share: status.shareBps, last: status.decisions.at(-1) })}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  async function saveHistory(handle: WorkflowHandle, name: string): Promise<void> {
+    const history = await handle.fetchHistory();
+    // Every history recorded here must replay against the current code, now and in every later change.
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, handle.workflowId);
+    if (process.env.RECORD_HISTORIES) {
+      fs.mkdirSync(FIXTURES, { recursive: true });
+      fs.writeFileSync(path.join(FIXTURES, `${name}.json`), JSON.stringify(history));
+    }
+  }
+
+  it('promotes a candidate as good as stable through every step, then bakes and completes', async () => {
+    const route = 'good-canary';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const traffic = stack.traffic(route, 100);
+    const handle = await start(route, spec(route, 'openai:gpt-4o'));
+    await waitFor(handle, (s) => s.outcome !== undefined, 170_000);
+    const outcome = await handle.result();
+    await traffic.stop();
+    expect(outcome.result).toBe('completed');
+    expect(outcome.stable).toBe('openai:gpt-4o');
+    const status = await handle.query(statusQuery);
+    expect(status.steps.map((s) => s.toBps)).toEqual([500, 1000, 2000, 4000, 8000, 10000]);
+    const state = await getRoute(stack.db.pool, route);
+    expect(state).toMatchObject({ stableSlot: 'green', canaryBps: 0, owner: null });
+    expect(state!.green!.target).toEqual({ provider: 'openai', model: 'gpt-4o' });
+    // Served traffic really moved: the candidate answered canary requests before it became stable.
+    expect(traffic.stats().byTarget['openai:gpt-4o']).toBeGreaterThan(0);
+    await saveHistory(handle, 'canary-promoted');
+  }, 180_000);
+
+  it('rolls back a candidate 10% worse in accuracy before it reaches 100%', async () => {
+    const route = 'bad-canary';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const traffic = stack.traffic(route, 100);
+    const handle = await start(route, spec(route, 'openai:gpt-4o-mini', { canary: { steps: [2000, 4000, 8000, 10000] } }));
+    const outcome = await handle.result();
+    await traffic.stop();
+    expect(outcome.result).toBe('rolled_back');
+    expect(outcome.reason).toMatch(/canary policy \(sequential\)/);
+    expect(outcome.finalShareBps).toBe(0);
+    const status = await handle.query(statusQuery);
+    expect(Math.max(...status.steps.map((s) => s.toBps))).toBeLessThan(10000);
+    expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'blue', canaryBps: 0, owner: null });
+    const decisions = await stack.db.pool.query(`SELECT action FROM rollout_decisions WHERE route = $1 ORDER BY id`, [route]);
+    expect(decisions.rows.at(-1)).toEqual({ action: 'rollback' });
+    await saveHistory(handle, 'canary-rolled-back');
+  }, 180_000);
+
+  it('fires the error-rate trigger on a failing candidate and rolls back at once', async () => {
+    const route = 'broken-canary';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const traffic = stack.traffic(route, 100);
+    // The ratio policy looks at quality only, so the trigger is what must catch this.
+    const handle = await start(route, spec(route, 'openai:broken-model', { canary: { steps: [2000, 10000] }, policy: { policy: 'ratio' } }));
+    const outcome = await handle.result();
+    await traffic.stop();
+    expect(outcome.result).toBe('rolled_back');
+    expect(outcome.reason).toMatch(/trigger fired: error_rate/);
+    expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'blue', canaryBps: 0 });
+  }, 120_000);
+
+  it('holds the share while paused, resumes, skips a step on promote, and rolls back by hand within a second', async () => {
+    const route = 'manual-canary';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const traffic = stack.traffic(route, 50);
+    const handle = await start(route, spec(route, 'openai:gpt-4o'));
+    await waitFor(handle, (s) => s.phase === 'canary' && s.shareBps === 500);
+    await handle.signal(pauseSignal, { actor: 'test', reason: 'look at it' });
+    const paused = await waitFor(handle, (s) => s.paused);
+    // Several ticks later the share has not moved.
+    await new Promise((r) => setTimeout(r, 4_000));
+    const still = await handle.query(statusQuery);
+    expect(still.shareBps).toBe(paused.shareBps);
+    expect(still.decisions.length).toBeGreaterThan(paused.decisions.length);
+
+    await handle.signal(resumeSignal, { actor: 'test' });
+    await handle.signal(promoteSignal, { actor: 'test' });
+    const promoted = await waitFor(handle, (s) => s.steps.some((st) => st.by === 'test'));
+    const manualStep = promoted.steps.find((st) => st.by === 'test')!;
+    expect(manualStep.toBps).toBeGreaterThan(manualStep.fromBps);
+
+    const t0 = Date.now();
+    const outcome = await handle.executeUpdate(rollbackUpdate, { args: [{ reason: 'operator saw bad answers', actor: 'test' }] });
+    const elapsed = Date.now() - t0;
+    expect(outcome.result).toBe('rolled_back');
+    expect(elapsed).toBeLessThan(1_000);
+    expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'blue', canaryBps: 0, owner: null });
+    // The router serving traffic sees it too: after the change no new canary answers.
+    await new Promise((r) => setTimeout(r, 500));
+    traffic.reset();
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(traffic.stats().byTag.canary ?? 0).toBe(0);
+    await traffic.stop();
+    const changes = await listChanges(stack.db.pool, route, 50);
+    expect(changes[0].reason).toMatch(/operator saw bad answers/);
+    await saveHistory(handle, 'manual-pause-promote-rollback');
+  }, 120_000);
+
+  it('takes a rollback signal sent by the temporal CLI binary', async () => {
+    const route = 'cli-signal';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const handle = await start(route, spec(route, 'openai:gpt-4o', { evaluation: { interval: '1h' } }));
+    await waitFor(handle, (s) => s.phase === 'canary');
+    await run(stack.env.cliPath!, [
+      'workflow', 'signal', '--address', stack.env.address, '--namespace', stack.env.namespace,
+      '--workflow-id', handle.workflowId, '--name', 'rollback', '--input', '{"reason":"sent from the temporal CLI"}',
+    ]);
+    const outcome = await handle.result();
+    expect(outcome.result).toBe('rolled_back');
+    expect(outcome.reason).toMatch(/sent from the temporal CLI/);
+  }, 60_000);
+
+  it('refuses an invalid spec inside the workflow with a non-retryable error naming the field', async () => {
+    const handle = await stack.client.workflow.start(rolloutWorkflow, {
+      taskQueue: stack.env.taskQueue,
+      workflowId: 'rollout-invalid',
+      args: [{ route: 'x', candidate: 'gpt4' }],
+    });
+    await expect(handle.result()).rejects.toThrow();
+    const err = await handle.result().catch((e: Error & { cause?: Error }) => e);
+    expect(String((err as Error & { cause?: Error }).cause?.message)).toMatch(/candidate\.target/);
+  }, 30_000);
+});

@@ -1,0 +1,133 @@
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { GuardianWatch } from '../activities/guardian';
+import { evaluateTriggers, type TriggerResult } from '../src/policy';
+import { RolloutPhase, RolloutRoute } from '../src/temporal/search-attributes';
+
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
+});
+const alerts = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds', retry: { maximumAttempts: 5 } });
+
+export interface GuardianSwitch {
+  at: string;
+  from: string;
+  to: string;
+  reason: string;
+}
+
+export interface GuardianState extends GuardianWatch {
+  /** Only data since the current stable model took over counts. */
+  sinceMs: number;
+  checks?: number;
+  switches?: GuardianSwitch[];
+  lastResults?: TriggerResult[];
+  /** Runs of this workflow so far (grows with each continue-as-new). */
+  generation?: number;
+}
+
+export const watchSignal = defineSignal<[GuardianWatch & { sinceMs: number }]>('watch');
+export const stopGuardianSignal = defineSignal('stop');
+export const guardianStatusQuery = defineQuery<GuardianState>('status');
+
+/**
+ * Keeps checking the triggers on a route's live stable model after a rollout has completed, for weeks. When
+ * the promoted model degrades, it switches back to the previous slot (if that one was healthy when it last
+ * served), alerts and records why. History stays bounded by continuing as new when the server suggests it.
+ */
+export async function routeGuardianWorkflow(input: GuardianState): Promise<GuardianState> {
+  const state: GuardianState = { checks: 0, switches: [], generation: 0, ...input };
+  let stop = false;
+  setHandler(watchSignal, (watch) => void Object.assign(state, watch));
+  setHandler(stopGuardianSignal, () => void (stop = true));
+  setHandler(guardianStatusQuery, () => state);
+  upsertSearchAttributes([
+    { key: RolloutRoute, value: state.route },
+    { key: RolloutPhase, value: 'guarding' },
+  ]);
+
+  while (!stop) {
+    await condition(() => stop, state.intervalMs, { summary: 'wait for the next trigger check' });
+    if (stop) break;
+    await check();
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof routeGuardianWorkflow>({ ...state, generation: (state.generation ?? 0) + 1 });
+    }
+  }
+  return state;
+
+  async function check(): Promise<void> {
+    state.checks = (state.checks ?? 0) + 1;
+    const route = await acts.readRoute(state.route);
+    // A running rollout owns the route and guards it with its own triggers.
+    if (!route || route.owner) return;
+    const now = Date.now();
+    const metrics = await acts.triggerMetrics({ route: state.route, tag: 'stable', sinceMs: state.sinceMs, nowMs: now, triggers: state.triggers, target: route.stable });
+    const { fired, results } = evaluateTriggers(state.triggers, metrics);
+    state.lastResults = results;
+    setCurrentDetails(`guarding **${state.route}** (stable ${route.stable}): ${results.map((r) => r.reason).join('; ')}`);
+    if (fired.length === 0) return;
+
+    const why = fired.map((f) => f.reason).join('; ');
+    if (!route.candidate) {
+      await notify(`Trigger fired on ${state.route} (${why}) and there is no other slot to switch to`);
+      return;
+    }
+    // The previous model is only worth switching back to if it was healthy while it last served.
+    const before = await acts.triggerMetrics({
+      route: state.route,
+      tag: 'stable',
+      sinceMs: 0,
+      nowMs: state.sinceMs,
+      triggers: state.triggers,
+      target: route.candidate,
+    });
+    const previous = evaluateTriggers(state.triggers, before);
+    if (previous.fired.length > 0) {
+      await notify(`Trigger fired on ${state.route} (${why}) but ${route.candidate} was unhealthy too (${previous.fired.map((f) => f.reason).join('; ')}); not switching`);
+      return;
+    }
+    const reason = `guardian: ${route.stable} degraded (${why}); switching back to ${route.candidate}`;
+    await acts.switchStableSlot({
+      route: state.route,
+      toSlot: route.candidateSlot,
+      expectedVersion: route.version,
+      idempotencyKey: `${workflowInfo().workflowId}:${workflowInfo().runId}:${state.checks}`,
+      actor: workflowInfo().workflowId,
+      reason,
+    });
+    await acts.recordDecision({
+      route: state.route,
+      workflowId: workflowInfo().workflowId,
+      runId: workflowInfo().runId,
+      phase: 'guarding',
+      shareBps: 0,
+      action: 'rollback',
+      policy: null,
+      reasons: fired.map((f) => f.reason),
+      stats: Object.fromEntries(fired.map((f) => [f.metric, f.value])),
+    });
+    state.switches = [...(state.switches ?? []), { at: new Date(now).toISOString(), from: route.stable, to: route.candidate, reason }];
+    state.sinceMs = now;
+    await notify(reason);
+  }
+
+  async function notify(title: string): Promise<void> {
+    await alerts
+      .sendAlert(state.alertWebhook, { kind: 'rollback', route: state.route, workflowId: workflowInfo().workflowId, title })
+      .catch(() => undefined);
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The messages of a rollout, defined once and imported by the workflow, the CLI and scripts. Payloads are
+ * plain JSON so that any Temporal client works too, e.g.
+ *   temporal workflow signal --workflow-id rollout-support-bot --name rollback --input '{"reason":"bad answers"}'
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Decision, ShadowAnalysis, TriggerResult } from '../src/policy';
+
+export interface ActorInput {
+  actor?: string;
+  reason?: string;
+}
+export interface RollbackInput {
+  reason: string;
+  actor?: string;
+}
+export interface PromoteInput {
+  /** Jump straight to 100% instead of the next step. */
+  toFull?: boolean;
+  actor?: string;
+}
+
+export const pauseSignal = defineSignal<[ActorInput?]>('pause');
+export const resumeSignal = defineSignal<[ActorInput?]>('resume');
+export const rollbackSignal = defineSignal<[RollbackInput]>('rollback');
+export const promoteSignal = defineSignal<[PromoteInput?]>('promote');
+export const approveSignal = defineSignal<[ActorInput?]>('approve');
+
+/** Rolls back and returns only once the routing state has changed. */
+export const rollbackUpdate = defineUpdate<RolloutOutcome, [RollbackInput]>('rollback');
+
+export const statusQuery = defineQuery<RolloutStatus>('status');
+
+export type RolloutPhase =
+  | 'starting'
+  | 'shadow'
+  | 'canary'
+  | 'awaiting-approval'
+  | 'promoting'
+  | 'baking'
+  | 'completed'
+  | 'rolled_back'
+  | 'shadow-report'
+  | 'cancelled';
+
+export interface DecisionEntry extends Decision {
+  at: string;
+  phase: RolloutPhase;
+  shareBps: number;
+}
+
+export interface StepEntry {
+  at: string;
+  fromBps: number;
+  toBps: number;
+  /** 'policy' when the decision moved it, otherwise the actor of the signal. */
+  by: string;
+}
+
+export interface RolloutOutcome {
+  result: 'completed' | 'rolled_back' | 'shadow-report' | 'cancelled';
+  route: string;
+  reason: string;
+  finalShareBps: number;
+  /** The model serving all traffic at the end. */
+  stable: string;
+  at: string;
+  /** The numbers behind a rollback or a shadow report. */
+  evidence?: Record<string, unknown>;
+  shadow?: ShadowAnalysis;
+}
+
+export interface RolloutStatus {
+  route: string;
+  workflowId: string;
+  strategy: string;
+  phase: RolloutPhase;
+  shareBps: number;
+  paused: boolean;
+  awaitingApproval: boolean;
+  stable: string;
+  candidate: string;
+  routingVersion: number;
+  startedAt: string;
+  /** The latest decisions, newest last (at most 10). */
+  decisions: DecisionEntry[];
+  triggers: TriggerResult[];
+  steps: StepEntry[];
+  shadow?: ShadowAnalysis;
+  outcome?: RolloutOutcome;
+}
