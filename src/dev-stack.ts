@@ -1,41 +1,104 @@
+import type { Client } from '@temporalio/client';
 import { createActivities } from '../activities';
+import { createGateway, type Gateway } from './gateway/server';
+import { createFallbackChain } from './providers/fallback-chain';
+import { createProviderRegistry, simulatorRegistry, type ProviderRegistry } from './providers/registry';
+import { createRouter, type Router } from './router/router';
+import { startSimulator, type Scenario, type SimulatorHandle } from './simulator';
 import { openDatabase, type Database } from './store/database';
 import { migrate } from './store/migrate';
+import { createClient, TASK_QUEUE } from './temporal/connection';
 import { startTemporal, type TemporalServer } from './temporal/dev-server';
 import { startWorker, type RunningWorker } from './temporal/worker';
 
 /**
  * The local stack in one process tree: Temporal (dev server or TEMPORAL_ADDRESS), Postgres (DATABASE_URL or
- * embedded), migrations and a worker. Used by `model-rollout dev` and the demo.
+ * embedded), migrations, optionally the provider simulator, a worker, a router and the gateway. Used by
+ * `model-rollout dev` and the demo; each piece can also run on its own (`worker`, `gateway`, ...).
  */
 export interface DevStack {
   temporal: TemporalServer;
   db: Database;
+  client: Client;
   worker: RunningWorker;
+  registry: ProviderRegistry;
+  router: Router;
+  simulator?: SimulatorHandle;
+  gateway?: { url: string; server: Gateway };
+  taskQueue: string;
   stop(): Promise<void>;
 }
 
 export interface DevStackOptions {
   temporalPort?: number;
+  /** Start the provider simulator (with this scenario) and send every provider to it. */
+  simulator?: Scenario | boolean;
+  /** Serve the gateway on this port (0: any free port); omitted: no gateway. */
+  gatewayPort?: number;
+  /** Use these instead of starting them (tests). */
+  temporal?: TemporalServer;
+  db?: Database;
+  taskQueue?: string;
+  /** How often routers re-read routing state (the only path on the embedded database). */
+  pollIntervalMs?: number;
   progress?: (message: string) => void;
 }
 
 export async function startDevStack(options: DevStackOptions = {}): Promise<DevStack> {
   const progress = options.progress ?? (() => {});
-  const db = await openDatabase();
-  const stops: Array<() => Promise<void>> = [() => db.close()];
+  const stops: Array<() => Promise<unknown>> = [];
   const stop = async () => {
     for (const fn of stops.reverse()) await fn().catch(() => {});
   };
   try {
+    const db = options.db ?? (await openDatabase());
+    if (!options.db) stops.push(() => db.close());
     const migrated = await migrate(db.pool);
-    progress(`Postgres ready (${db.embedded ? 'embedded' : db.url}); ${migrated.applied.length} migration(s) applied`);
-    const temporal = await startTemporal({ port: options.temporalPort, progress });
-    stops.push(() => temporal.stop());
-    const worker = await startWorker({ address: temporal.address, namespace: temporal.namespace, activities: createActivities({ db }) });
+    progress(`Postgres ready (${db.embedded ? 'embedded PGlite' : db.url}); ${migrated.applied.length} migration(s) applied`);
+
+    const temporal = options.temporal ?? (await startTemporal({ port: options.temporalPort, progress }));
+    if (!options.temporal) stops.push(() => temporal.stop());
+
+    let simulator: SimulatorHandle | undefined;
+    if (options.simulator) {
+      simulator = await startSimulator({ scenario: options.simulator === true ? undefined : options.simulator });
+      stops.push(() => simulator!.close());
+      progress(`provider simulator at ${simulator.url} (OpenAI and Anthropic wire formats)`);
+    }
+    const registry = simulator ? simulatorRegistry(simulator.url) : createProviderRegistry();
+
+    const taskQueue = options.taskQueue ?? TASK_QUEUE;
+    const client = await createClient({ address: temporal.address, namespace: temporal.namespace });
+    stops.push(() => client.connection.close());
+    const judgeChain = createFallbackChain({ registry });
+    stops.push(() => judgeChain.close());
+    const worker = await startWorker({
+      address: temporal.address,
+      namespace: temporal.namespace,
+      taskQueue,
+      activities: createActivities({ db, chain: judgeChain, client, taskQueue }),
+    });
     stops.push(() => worker.shutdown());
-    progress('worker running');
-    return { temporal, db, worker, stop };
+    progress(`worker running on task queue ${taskQueue}`);
+
+    const router = await createRouter({
+      database: db,
+      providers: { registry },
+      capture: { enabled: true },
+      keepRaw: true,
+      cache: { pollIntervalMs: options.pollIntervalMs ?? 250 },
+    });
+    stops.push(() => router.close());
+
+    let gateway: DevStack['gateway'];
+    if (options.gatewayPort !== undefined) {
+      const server = createGateway({ router, auth: { disabled: true } });
+      const url = await server.listen({ port: options.gatewayPort, host: '127.0.0.1' });
+      stops.push(() => server.close());
+      gateway = { url, server };
+      progress(`gateway at ${url}/v1 (auth disabled for local dev)`);
+    }
+    return { temporal, db, client, worker, registry, router, simulator, gateway, taskQueue, stop };
   } catch (err) {
     await stop();
     throw err;
