@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { rolloutWorkflow } from '../workflows';
-import { promoteSignal, pauseSignal, resumeSignal, rollbackUpdate, statusQuery, type RolloutStatus } from '../workflows/messages';
+import { approveSignal, promoteSignal, pauseSignal, resumeSignal, rollbackUpdate, statusQuery, type RolloutStatus } from '../workflows/messages';
 import type { RolloutSpecInput } from '../src/config/rollout-spec';
 import { getRoute, listChanges } from '../src/store/routing-state';
 import { workflowBundle } from '../src/temporal/worker';
@@ -176,6 +176,30 @@ describe('rolloutWorkflow', () => {
     expect(changes[0].reason).toMatch(/operator saw bad answers/);
     await saveHistory(handle, 'manual-pause-promote-rollback');
   }, 120_000);
+
+  it('waits for a human approval before the final switch of a blue-green rollout, then completes', async () => {
+    const route = 'approval-bg';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const handle = await start(route, spec(route, 'openai:gpt-4o', { strategy: 'blue-green', approval: { required: true, timeout: '1h' } }));
+    const waiting = await waitFor(handle, (s) => s.phase === 'awaiting-approval');
+    expect(waiting.awaitingApproval).toBe(true);
+    // Nothing moves while it waits.
+    expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'blue', canaryBps: 0 });
+    await handle.signal(approveSignal, { actor: 'release-manager' });
+    const outcome = await handle.result();
+    expect(outcome.result).toBe('completed');
+    expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'green', owner: null });
+    await saveHistory(handle, 'blue-green-approved');
+  }, 60_000);
+
+  it('rolls back when an approval does not come in time and the spec says so', async () => {
+    const route = 'approval-timeout';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const handle = await start(route, spec(route, 'openai:gpt-4o', { strategy: 'blue-green', approval: { required: true, timeout: '2s', onTimeout: 'rollback' } }));
+    const outcome = await handle.result();
+    expect(outcome.result).toBe('rolled_back');
+    expect(outcome.reason).toMatch(/no approval within 2s/);
+  }, 60_000);
 
   it('takes a rollback signal sent by the temporal CLI binary', async () => {
     const route = 'cli-signal';
