@@ -53,11 +53,13 @@ export interface CompletionResult {
   costUsd: number;
   /** The provider's own id for the response (e.g. `chatcmpl-...`, `msg_...`). */
   providerRequestId?: string;
+  /** False when the model has no known price (`costUsd` is then 0, not a real figure). */
+  costKnown?: boolean;
+  /** Streams only: milliseconds from the request to the first text delta. */
+  timeToFirstTokenMs?: number;
 }
 
-export type StreamEvent =
-  | { type: 'delta'; text: string }
-  | { type: 'done'; result: CompletionResult };
+export type StreamEvent = { type: 'delta'; text: string } | { type: 'done'; result: CompletionResult };
 
 /**
  * Classes a router can act on. `retryable` ones move the chain to the next target; the others stop it

@@ -1,0 +1,370 @@
+import { EventEmitter } from 'node:events';
+import { Agent, request, type Dispatcher } from 'undici';
+import { since } from './attempt';
+import { ProviderError, classifyHttpError, httpErrorMessage, parseRetryAfter } from './errors';
+import { normalizeError, type AttemptState } from './normalize-error';
+import { ChatStreamAccumulator, buildChatBody, normalizeChatCompletion, targetKey } from './openai-wire';
+import type { ProviderRegistry, ResolvedProvider } from './registry';
+import type {
+  CallOptions,
+  ChatMessage,
+  CompletionResult,
+  ProviderAdapter,
+  StreamEvent,
+  Target,
+} from './types';
+
+/**
+ * The LEAN transport for OpenAI-compatible upstreams, for the gateway's hot path (see DESIGN.md,
+ * "Performance notes": the `openai` SDK costs several hundred µs of CPU per call, undici `request` on a
+ * keep-alive Agent a small fraction of that).
+ *
+ * Same `ProviderAdapter` contract as `createOpenAICompatibleAdapter`, built on the same request builder
+ * and response normalizer (`openai-wire.ts`) and the same error classifier (`errors.ts`), so results and
+ * error classes are identical; `test/providers-parity.test.ts` runs the same cases through both.
+ *
+ * - One pooled undici `Agent` per adapter (keep-alive, many connections per origin).
+ * - The response body is read once and parsed once; the quality check and usage use that parse.
+ * - `completeRaw()` also returns the upstream's JSON bytes, for a gateway that can pass them through to
+ *   an OpenAI-API client unchanged when no translation is needed (OpenAI-compatible upstream, no field
+ *   rewriting). Note that the bytes carry the upstream's `model` and `id`; a gateway that must present
+ *   the route name as `model` has to re-serialize instead.
+ * - Never retries. The per-attempt timeout is a native timer that aborts through a tiny EventEmitter
+ *   handed to undici as its `signal` (undici accepts emitters): adding and removing a listener on a
+ *   real `AbortSignal` costs ~10 µs of CPU per call, an emitter a fraction of a µs. undici's own
+ *   `headersTimeout`/`bodyTimeout` would be cheaper still but run on ~1 s "fast timers", too coarse.
+ *   As in the SDK adapters, the timeout bounds a whole `complete`; for streams it bounds the time to
+ *   the first chunk and each silence between chunks. The caller's `signal` (if any) cancels.
+ */
+export interface LeanAdapterOptions {
+  registry: ProviderRegistry;
+  defaultTimeoutMs?: number;
+  /** Max sockets per upstream origin. Default 256. */
+  connections?: number;
+  /** Bring your own dispatcher (e.g. shared with other code); default a private keep-alive Agent. */
+  dispatcher?: Dispatcher;
+}
+
+export interface RawCompletion {
+  result: CompletionResult;
+  /** The upstream response body, byte for byte. */
+  raw: Buffer;
+  /** The upstream `content-type`. */
+  contentType: string;
+}
+
+export interface LeanOpenAICompatibleAdapter extends ProviderAdapter {
+  /** Like `complete`, plus the upstream's response bytes for pass-through. */
+  completeRaw(target: Target, messages: ChatMessage[], options?: CallOptions): Promise<RawCompletion>;
+  /** Closes the pooled connections (only the private Agent). */
+  close(): Promise<void>;
+}
+
+interface Endpoint {
+  apiKey: string;
+  url: string;
+  jsonHeaders: Record<string, string>;
+  streamHeaders: Record<string, string>;
+}
+
+export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): LeanOpenAICompatibleAdapter {
+  const { registry } = options;
+  const defaultTimeoutMs = options.defaultTimeoutMs ?? 60_000;
+  const ownAgent = options.dispatcher
+    ? undefined
+    : new Agent({
+        connections: options.connections ?? 256,
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 120_000,
+        pipelining: 1,
+      });
+  const dispatcher: Dispatcher = options.dispatcher ?? ownAgent!;
+  // Per (provider, baseUrl): URL and header objects built once, rebuilt when the env key changes.
+  const endpoints = new Map<string, Endpoint>();
+
+  const endpointFor = (provider: ResolvedProvider, target: string): Endpoint => {
+    const apiKey = registry.apiKey(provider, target);
+    const cacheKey = `${provider.name}\u0000${provider.baseUrl}`;
+    const cached = endpoints.get(cacheKey);
+    if (cached && cached.apiKey === apiKey) return cached;
+    const base = {
+      ...provider.defaultHeaders,
+      authorization: `Bearer ${apiKey}`,
+      'content-type': 'application/json',
+    };
+    const endpoint: Endpoint = {
+      apiKey,
+      url: `${provider.baseUrl.replace(/\/+$/, '')}/chat/completions`,
+      jsonHeaders: { ...base, accept: 'application/json' },
+      streamHeaders: { ...base, accept: 'text/event-stream' },
+    };
+    endpoints.set(cacheKey, endpoint);
+    return endpoint;
+  };
+
+  /** Sends the request; on a non-2xx status reads the error body and throws the classified error. */
+  const send = async (
+    target: Target,
+    key: string,
+    messages: ChatMessage[],
+    stream: boolean,
+    attempt: LeanAttempt,
+  ): Promise<Dispatcher.ResponseData> => {
+    const endpoint = endpointFor(registry.resolve(target), key);
+    const response = await request(endpoint.url, {
+      method: 'POST',
+      dispatcher,
+      headers: stream ? endpoint.streamHeaders : endpoint.jsonHeaders,
+      body: JSON.stringify(buildChatBody(target, messages, stream)),
+      signal: attempt,
+    });
+    if (response.statusCode >= 200 && response.statusCode < 300) return response;
+    throw await httpError(response, key);
+  };
+
+  async function completeRaw(
+    target: Target,
+    messages: ChatMessage[],
+    callOptions?: CallOptions,
+  ): Promise<RawCompletion> {
+    const key = targetKey(target);
+    const attempt = new LeanAttempt(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
+    const start = performance.now();
+    try {
+      const response = await send(target, key, messages, false, attempt);
+      const raw = Buffer.from(await response.body.arrayBuffer());
+      const result = normalizeChatCompletion(
+        JSON.parse(raw.toString('utf8')),
+        target,
+        since(start),
+        registry.pricing,
+      );
+      return {
+        result,
+        raw,
+        contentType: headerValue(response.headers['content-type']) ?? 'application/json',
+      };
+    } catch (error) {
+      throw normalizeError(error, key, attempt);
+    } finally {
+      attempt.clear();
+    }
+  }
+
+  async function complete(
+    target: Target,
+    messages: ChatMessage[],
+    callOptions?: CallOptions,
+  ): Promise<CompletionResult> {
+    const key = targetKey(target);
+    const attempt = new LeanAttempt(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
+    const start = performance.now();
+    try {
+      const response = await send(target, key, messages, false, attempt);
+      const text = await response.body.text();
+      return normalizeChatCompletion(JSON.parse(text), target, since(start), registry.pricing);
+    } catch (error) {
+      throw normalizeError(error, key, attempt);
+    } finally {
+      attempt.clear();
+    }
+  }
+
+  async function* stream(
+    target: Target,
+    messages: ChatMessage[],
+    callOptions?: CallOptions,
+  ): AsyncGenerator<StreamEvent> {
+    const key = targetKey(target);
+    const attempt = new LeanAttempt(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
+    const start = performance.now();
+    let firstTokenMs: number | undefined;
+    let completed = false;
+    const acc = new ChatStreamAccumulator(target, registry.pricing);
+    let body: Dispatcher.ResponseData['body'] | undefined;
+    try {
+      let iterator: AsyncIterator<string>;
+      try {
+        const response = await send(target, key, messages, true, attempt);
+        body = response.body;
+        body.setEncoding('utf8');
+        iterator = (body as AsyncIterable<string>)[Symbol.asyncIterator]();
+      } catch (error) {
+        throw normalizeError(error, key, attempt);
+      }
+      let buffer = '';
+      let sawDone = false;
+      while (!sawDone) {
+        let next: IteratorResult<string>;
+        try {
+          next = await iterator.next();
+        } catch (error) {
+          throw normalizeError(error, key, attempt);
+        }
+        if (next.done) break;
+        buffer += next.value;
+        let boundary: number;
+        while ((boundary = eventBoundary(buffer)) >= 0) {
+          const rawEvent = buffer.slice(0, boundary);
+          buffer = buffer.slice(buffer.startsWith('\r\n', boundary) ? boundary + 4 : boundary + 2);
+          const data = sseData(rawEvent);
+          if (data === undefined) continue;
+          if (data.startsWith('[DONE]')) {
+            sawDone = true;
+            break;
+          }
+          const chunk = parseChunk(data, key);
+          const text = acc.push(chunk);
+          if (text) {
+            firstTokenMs ??= since(start);
+            yield { type: 'delta', text };
+          }
+        }
+      }
+      if (attempt.timedOut || attempt.cancelled) throw normalizeError(new Error('aborted'), key, attempt);
+      const result = acc.finish(since(start), firstTokenMs);
+      completed = true;
+      attempt.clear();
+      yield { type: 'done', result };
+    } finally {
+      attempt.clear();
+      // Consumer stopped early (or we threw): destroying the body closes the upstream request.
+      if (!completed) body?.destroy();
+    }
+  }
+
+  return {
+    complete,
+    completeRaw,
+    stream,
+    async close() {
+      await ownAgent?.close();
+    },
+  };
+}
+
+/**
+ * The abort handle of one lean attempt: an EventEmitter with `aborted`/`reason`, which undici accepts as
+ * `signal`. Fires on the per-attempt timeout (native timer, re-armed by `touch()` for streams) or when
+ * the caller's AbortSignal aborts (one listener, only when the caller passed a signal).
+ */
+class LeanAttempt extends EventEmitter implements AttemptState {
+  aborted = false;
+  reason: unknown = undefined;
+  timedOut = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onCallerAbort: (() => void) | undefined;
+
+  constructor(
+    readonly timeoutMs: number,
+    private readonly caller: AbortSignal | undefined,
+  ) {
+    super();
+    if (timeoutMs > 0 && Number.isFinite(timeoutMs)) this.timer = setTimeout(this.onTimeout, timeoutMs);
+    if (caller) {
+      if (caller.aborted) this.abort(caller.reason);
+      else {
+        this.onCallerAbort = () => this.abort(caller.reason);
+        caller.addEventListener('abort', this.onCallerAbort, { once: true });
+      }
+    }
+  }
+
+  get cancelled(): boolean {
+    return !this.timedOut && !!this.caller?.aborted;
+  }
+
+  private readonly onTimeout = (): void => {
+    this.timedOut = true;
+    this.abort(new Error('attempt timed out'));
+  };
+
+  private abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.emit('abort');
+  }
+
+  touch(): void {
+    this.timer?.refresh();
+  }
+
+  clear(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.onCallerAbort) this.caller?.removeEventListener('abort', this.onCallerAbort);
+  }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Mirrors the SDK: read the error body as text, parse it if it is JSON, classify by status + body. */
+async function httpError(response: Dispatcher.ResponseData, target: string): Promise<ProviderError> {
+  const status = response.statusCode;
+  let text: string;
+  try {
+    text = await response.body.text();
+  } catch (error) {
+    text = error instanceof Error ? error.message : '';
+  }
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  const inner = json && typeof json === 'object' ? (json as { error?: unknown }).error : undefined;
+  const headers = response.headers;
+  const requestId = headerValue(headers['x-request-id']);
+  return new ProviderError({
+    errorClass: classifyHttpError(status, inner === undefined ? undefined : { error: inner }),
+    target,
+    message: httpErrorMessage(status, inner, json === undefined ? text || undefined : undefined),
+    status,
+    retryAfterMs: parseRetryAfter((name) => headerValue(headers[name])),
+    providerRequestId: requestId,
+  });
+}
+
+/** Index of the blank line ending the next SSE event (`\n\n` or `\r\n\r\n`), or -1. */
+function eventBoundary(buffer: string): number {
+  const lf = buffer.indexOf('\n\n');
+  const crlf = buffer.indexOf('\r\n\r\n');
+  if (lf < 0) return crlf;
+  if (crlf < 0) return lf;
+  return Math.min(lf, crlf);
+}
+
+/** The `data:` payload of one SSE event (multi-line data joined by `\n`), or undefined for comments. */
+function sseData(event: string): string | undefined {
+  let data: string | undefined;
+  for (const line of event.split(/\r?\n/)) {
+    if (!line.startsWith('data:')) continue;
+    const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
+    data = data === undefined ? value : `${data}\n${value}`;
+  }
+  return data;
+}
+
+/** One chunk; an `error` object inside a 200 stream is classified as the SDK does (status unknown). */
+function parseChunk(data: string, target: string): unknown {
+  let chunk: { error?: unknown } | null;
+  try {
+    chunk = JSON.parse(data) as { error?: unknown } | null;
+  } catch (error) {
+    throw normalizeError(error, target);
+  }
+  if (chunk && typeof chunk === 'object' && chunk.error) {
+    throw new ProviderError({
+      errorClass: classifyHttpError(undefined, { error: chunk.error }),
+      target,
+      message: httpErrorMessage(undefined, chunk.error),
+    });
+  }
+  return chunk;
+}

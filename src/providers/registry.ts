@@ -1,0 +1,228 @@
+import { ProviderError, registerSecretEnvName } from './errors';
+import { createPricing, type ModelPrice, type Pricing } from './pricing';
+import type { Target } from './types';
+
+/**
+ * Where each provider lives and which env var holds its key.
+ *
+ * - `kind` picks the wire format: `anthropic` (Messages API via `@anthropic-ai/sdk`) or
+ *   `openai-compatible` (chat completions; OpenAI, Gemini's OpenAI endpoint, DeepSeek, OpenRouter, vLLM).
+ * - Keys are read from the environment, by the provider's `apiKeyEnv`, at call time: never from
+ *   workflow input, never stored in routing state, never logged, never put in an error.
+ * - Base URLs: target `baseUrl` > config object > env `<PROVIDER>_BASE_URL` > built-in default.
+ *   The key env var name: config object > env `<PROVIDER>_API_KEY_ENV` > built-in default >
+ *   `<PROVIDER>_API_KEY`. (Explicit config wins over the environment, which wins over defaults.)
+ */
+export type ProviderKind = 'anthropic' | 'openai-compatible';
+
+export interface ProviderConfig {
+  kind: ProviderKind;
+  baseUrl?: string;
+  /** Name of the env var that holds the key (the name, not the value). */
+  apiKeyEnv: string;
+  /** False for keyless upstreams (a local vLLM). Default true. */
+  requiresKey?: boolean;
+  defaultHeaders?: Record<string, string>;
+  /**
+   * A fixed, non-secret key for the simulator only (`sk-sim-...`). Real keys always come from the env.
+   * @internal set by `simulatorProviders`.
+   */
+  simulatorKey?: string;
+}
+
+export const DEFAULT_PROVIDERS: Readonly<Record<string, ProviderConfig>> = {
+  anthropic: { kind: 'anthropic', baseUrl: 'https://api.anthropic.com', apiKeyEnv: 'ANTHROPIC_API_KEY' },
+  openai: { kind: 'openai-compatible', baseUrl: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_API_KEY' },
+  google: {
+    kind: 'openai-compatible',
+    baseUrl: 'https://generativelanguage.googleapis.com/v1beta/openai/',
+    apiKeyEnv: 'GEMINI_API_KEY',
+  },
+  deepseek: { kind: 'openai-compatible', baseUrl: 'https://api.deepseek.com', apiKeyEnv: 'DEEPSEEK_API_KEY' },
+  openrouter: {
+    kind: 'openai-compatible',
+    baseUrl: 'https://openrouter.ai/api/v1',
+    apiKeyEnv: 'OPENROUTER_API_KEY',
+  },
+};
+
+export interface RegistryOptions {
+  /** Per-provider overrides and additional providers (any name; openai-compatible by default). */
+  providers?: Record<string, Partial<ProviderConfig>>;
+  /** Price overrides, merged over the defaults. */
+  pricing?: Record<string, ModelPrice>;
+  /** Where keys and env overrides are read from; default `process.env` (read at call time). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A provider as one call sees it. */
+export interface ResolvedProvider {
+  name: string;
+  kind: ProviderKind;
+  baseUrl: string;
+  apiKeyEnv: string;
+  requiresKey: boolean;
+  defaultHeaders?: Record<string, string>;
+}
+
+export interface ProviderRegistry {
+  readonly pricing: Pricing;
+  /** Throws a non-retryable `ProviderError` when the provider cannot be called (no base URL). */
+  resolve(target: Target): ResolvedProvider;
+  /** The provider's config kind without resolving a base URL (for adapter dispatch). */
+  kindOf(provider: string): ProviderKind;
+  /**
+   * The key for a call, read now. Missing → non-retryable `auth` error naming the env var to set.
+   * Never log or return the value anywhere else.
+   */
+  apiKey(provider: ResolvedProvider, target: string): string;
+  /** Problems that would make calls to this target fail, for config validation up front. */
+  check(target: Target): string[];
+  /** Names of all configured providers. */
+  names(): string[];
+}
+
+export function envPrefix(provider: string): string {
+  return provider.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
+}
+
+export function createProviderRegistry(options: RegistryOptions = {}): ProviderRegistry {
+  const env = options.env ?? process.env;
+  const explicit = options.providers ?? {};
+  const configs = new Map<string, Partial<ProviderConfig>>();
+  for (const [name, config] of Object.entries(DEFAULT_PROVIDERS)) configs.set(name, config);
+  for (const [name, config] of Object.entries(explicit))
+    configs.set(name, { ...configs.get(name), ...config });
+  for (const config of configs.values()) if (config.apiKeyEnv) registerSecretEnvName(config.apiKeyEnv);
+  const pricing = createPricing(options.pricing);
+  // Resolution is cached per (provider, target baseUrl); env overrides are read once per registry,
+  // since they describe deployment topology. Keys are read per call.
+  const resolved = new Map<string, ResolvedProvider | ProviderError>();
+
+  const resolveUncached = (
+    provider: string,
+    targetBaseUrl: string | undefined,
+  ): ResolvedProvider | ProviderError => {
+    const config = configs.get(provider) ?? {};
+    const own = Object.hasOwn(explicit, provider) ? explicit[provider] : undefined;
+    const builtIn = Object.hasOwn(DEFAULT_PROVIDERS, provider) ? DEFAULT_PROVIDERS[provider] : undefined;
+    const prefix = envPrefix(provider);
+    const apiKeyEnv =
+      own?.apiKeyEnv || env[`${prefix}_API_KEY_ENV`] || builtIn?.apiKeyEnv || `${prefix}_API_KEY`;
+    registerSecretEnvName(apiKeyEnv);
+    const baseUrl = targetBaseUrl || own?.baseUrl || env[`${prefix}_BASE_URL`] || builtIn?.baseUrl;
+    if (!baseUrl) {
+      return new ProviderError({
+        errorClass: 'not_found',
+        target: provider,
+        message: `provider "${provider}" has no base URL: configure providers.${provider}.baseUrl or set ${prefix}_BASE_URL`,
+        retryable: false,
+      });
+    }
+    return {
+      name: provider,
+      kind: config.kind ?? 'openai-compatible',
+      baseUrl,
+      apiKeyEnv,
+      requiresKey: config.requiresKey ?? true,
+      defaultHeaders: config.defaultHeaders,
+    };
+  };
+
+  return {
+    pricing,
+    resolve(target) {
+      const cacheKey = target.baseUrl ? `${target.provider}\u0000${target.baseUrl}` : target.provider;
+      let entry = resolved.get(cacheKey);
+      if (!entry) {
+        entry = resolveUncached(target.provider, target.baseUrl);
+        resolved.set(cacheKey, entry);
+      }
+      if (entry instanceof ProviderError) {
+        throw new ProviderError({
+          errorClass: entry.errorClass,
+          target: `${target.provider}:${target.model}`,
+          message: entry.detail,
+          retryable: false,
+        });
+      }
+      return entry;
+    },
+    kindOf(provider) {
+      return configs.get(provider)?.kind ?? 'openai-compatible';
+    },
+    apiKey(provider, target) {
+      const key = env[provider.apiKeyEnv];
+      if (key) return key;
+      const simulatorKey = configs.get(provider.name)?.simulatorKey;
+      if (simulatorKey) return simulatorKey;
+      if (!provider.requiresKey) return 'no-key';
+      throw new ProviderError({
+        errorClass: 'auth',
+        target,
+        message: `no API key for provider "${provider.name}": set the ${provider.apiKeyEnv} environment variable`,
+        retryable: false,
+      });
+    },
+    check(target) {
+      const problems: string[] = [];
+      const entry = resolveUncached(target.provider, target.baseUrl);
+      if (entry instanceof ProviderError) problems.push(entry.detail);
+      else if (entry.requiresKey && !env[entry.apiKeyEnv] && !configs.get(target.provider)?.simulatorKey) {
+        problems.push(`${entry.apiKeyEnv} is not set`);
+      }
+      return problems;
+    },
+    names() {
+      return [...configs.keys()];
+    },
+  };
+}
+
+export interface SimulatorProvidersOptions {
+  /**
+   * 'fake' (default): every provider gets a fixed `sk-sim-<provider>` key, env keys ignored unless set.
+   * 'env': keys must come from the env as for real providers (tests of key handling use this).
+   */
+  keys?: 'fake' | 'env';
+  /** Extra provider names to point at the simulator (all openai-compatible). */
+  extraProviders?: string[];
+}
+
+/**
+ * Provider config that points every provider at a simulator started with `startSimulator()`:
+ * Anthropic at `url`, the OpenAI-compatible ones at `url + '/v1'`. Use the result as
+ * `createProviderRegistry({ providers: simulatorProviders(sim.url) })`. For tests, the demo and dev mode.
+ */
+export function simulatorProviders(
+  url: string,
+  options: SimulatorProvidersOptions = {},
+): Record<string, Partial<ProviderConfig>> {
+  const root = url.replace(/\/+$/, '');
+  const names = [...Object.keys(DEFAULT_PROVIDERS), ...(options.extraProviders ?? [])];
+  const out: Record<string, Partial<ProviderConfig>> = {};
+  for (const name of names) {
+    const kind = DEFAULT_PROVIDERS[name]?.kind ?? 'openai-compatible';
+    out[name] = {
+      kind,
+      baseUrl: kind === 'anthropic' ? root : `${root}/v1`,
+      ...(options.keys === 'env' ? {} : { simulatorKey: `sk-sim-${name}` }),
+    };
+  }
+  return out;
+}
+
+/**
+ * A registry on the simulator. With fake keys it reads nothing from the env (`env: {}`), so a real
+ * key in the developer's environment is never sent to the simulator.
+ */
+export function simulatorRegistry(
+  url: string,
+  options: SimulatorProvidersOptions & { pricing?: Record<string, ModelPrice>; env?: NodeJS.ProcessEnv } = {},
+): ProviderRegistry {
+  return createProviderRegistry({
+    providers: simulatorProviders(url, options),
+    pricing: options.pricing,
+    env: options.env ?? (options.keys === 'env' ? process.env : {}),
+  });
+}
