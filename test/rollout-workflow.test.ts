@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { WorkflowHandle } from '@temporalio/client';
 import { rolloutWorkflow } from '../workflows';
 import { approveSignal, promoteSignal, pauseSignal, resumeSignal, rollbackUpdate, statusQuery, type RolloutStatus } from '../workflows/messages';
@@ -85,7 +86,8 @@ describe('rolloutWorkflow', () => {
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, handle.workflowId);
     if (process.env.RECORD_HISTORIES) {
       fs.mkdirSync(FIXTURES, { recursive: true });
-      fs.writeFileSync(path.join(FIXTURES, `${name}.json`), JSON.stringify(history));
+      // The same JSON form as `temporal workflow show --output json`, which the SDK's replayer reads back.
+      fs.writeFileSync(path.join(FIXTURES, `${name}.json`), historyToJSON(history));
     }
   }
 
