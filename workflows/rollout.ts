@@ -17,7 +17,7 @@ import type { AlertEvent } from '../activities/alerts';
 import { formatDuration } from '../src/config/duration';
 import { parseRolloutSpec, type RolloutSpec } from '../src/config/rollout-spec';
 import { formatTarget } from '../src/config/target';
-import { analyzeShadow, decide, evaluateTriggers, type Decision, type ShadowAnalysis, type TriggerResult } from '../src/policy';
+import { analyzeShadow, decide, evaluateTriggers, type Decision, type ShadowAnalysis } from '../src/policy';
 import { CanaryBasisPoints, RolloutCandidate, RolloutPhase, RolloutRoute, RolloutStrategy } from '../src/temporal/search-attributes';
 import { triggerSpecsOf } from './triggers';
 import {
