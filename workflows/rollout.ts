@@ -96,6 +96,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   let candidateSlot: 'blue' | 'green' = 'green';
   let lastTriggerCheck = 0;
   let step = 0; // counts routing changes, for idempotency keys
+  let promotedBy = 'policy'; // who took the last step to 100%: the policy, or the actor of a promote signal
 
   // ---- messages --------------------------------------------------------------------------------------
   setHandler(statusQuery, () => status);
@@ -256,7 +257,10 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         const { toFull, actor } = promoteRequest;
         promoteRequest = undefined;
         index = toFull ? steps.length - 1 : index + 1;
-        if (steps[index] >= 10_000) return; // promotion itself happens after the approval gate
+        if (steps[index] >= 10_000) {
+          promotedBy = actor;
+          return; // promotion itself happens after the approval gate
+        }
         await setShare(steps[index], actor);
         stepFrom = Date.now();
         continue;
@@ -310,7 +314,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     setPhase('promoting');
     const from = status.shareBps;
     await changeRouting({ stableSlot: candidateSlot, canaryBps: 0 }, `promote ${candidateName} to stable (100%)`);
-    status.steps.push({ at: new Date().toISOString(), fromBps: from, toBps: 10_000, by: 'policy' });
+    status.steps.push({ at: new Date().toISOString(), fromBps: from, toBps: 10_000, by: promotedBy });
     status.shareBps = 10_000;
     status.stable = candidateName;
     publish();

@@ -2,6 +2,14 @@ import { Command, CommanderError } from 'commander';
 import { registerTemporalCommand } from './commands/temporal';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerDevCommand } from './commands/dev';
+import { registerGatewayCommand } from './commands/gateway';
+import { registerWorkerCommand } from './commands/worker';
+import { registerSimulatorCommand } from './commands/simulator';
+import { registerRoutesCommand } from './commands/routes';
+import { registerStartCommand } from './commands/start';
+import { registerStatusCommand } from './commands/status';
+import { registerListCommand } from './commands/list';
+import { registerSignalCommands } from './commands/signals';
 import { UsageError } from './errors';
 
 /**
@@ -16,6 +24,14 @@ export function buildProgram(): Command {
   registerDevCommand(program);
   registerTemporalCommand(program);
   registerMigrateCommand(program);
+  registerGatewayCommand(program);
+  registerWorkerCommand(program);
+  registerSimulatorCommand(program);
+  registerRoutesCommand(program);
+  registerStartCommand(program);
+  registerStatusCommand(program);
+  registerListCommand(program);
+  registerSignalCommands(program);
   return program;
 }
 

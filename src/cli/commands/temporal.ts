@@ -14,6 +14,8 @@ export function registerTemporalCommand(program: Command): void {
     .option('--install-only', 'only find or build the temporal CLI, print its path and exit')
     .option('--register-only', 'only register the search attributes on the server at TEMPORAL_ADDRESS and exit')
     .action(async (opts: { port: string; uiPort?: string; dataDir: string; installOnly?: boolean; registerOnly?: boolean }) => {
+      const { registerSearchAttributes, startTemporal } = await import('../../temporal/dev-server');
+      const { ensureTemporalCli } = await import('../../temporal/cli-binary');
       if (opts.registerOnly) {
         const address = process.env.TEMPORAL_ADDRESS;
         if (!address) throw new UsageError('--register-only needs TEMPORAL_ADDRESS');

@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { createGateway } from '../../gateway/server';
+import { createProviderRegistry, simulatorRegistry } from '../../providers';
+import { createRouter } from '../../router/router';
+import { openDatabase } from '../../store/database';
+import { migrate } from '../../store/migrate';
+import { UsageError } from '../errors';
+import { untilInterrupted } from '../signals';
+
+interface GatewayCommandOptions {
+  port: string;
+  host: string;
+  simulator?: string;
+  auth: boolean;
+  capture?: boolean;
+  bodyLimit: string;
+}
+
+export function registerGatewayCommand(program: Command): void {
+  program
+    .command('gateway')
+    .description('Serve the OpenAI-compatible gateway (model = route) on DATABASE_URL or the embedded database')
+    .option('--port <port>', 'port to listen on', '8080')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--simulator <url>', 'send every provider to the simulator at this URL (no real keys used)')
+    .option('--no-auth', 'serve without API keys (otherwise GATEWAY_API_KEYS, comma-separated, is required)')
+    .option('--capture', 'store prompts and answers with request events, for scoring')
+    .option('--body-limit <bytes>', 'largest request body', String(1024 * 1024))
+    .action(async (opts: GatewayCommandOptions) => {
+      const port = Number(opts.port);
+      const bodyLimit = Number(opts.bodyLimit);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, got ${opts.port}`);
+      if (!Number.isInteger(bodyLimit) || bodyLimit < 1) throw new UsageError(`--body-limit must be a positive integer`);
+      if (opts.auth && !process.env.GATEWAY_API_KEYS?.trim()) {
+        throw new UsageError('set GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth');
+      }
+      const db = await openDatabase();
+      await migrate(db.pool);
+      const registry = opts.simulator ? simulatorRegistry(opts.simulator) : createProviderRegistry();
+      const router = await createRouter({
+        database: db,
+        providers: { registry },
+        capture: { enabled: opts.capture === true },
+        keepRaw: true,
+      });
+      const gateway = createGateway({ router, auth: opts.auth ? undefined : { disabled: true }, bodyLimitBytes: bodyLimit });
+      const url = await gateway.listen({ port, host: opts.host });
+      console.log(`gateway:  ${url}/v1 (model = route name)${opts.auth ? '' : '  [auth disabled]'}`);
+      console.log(`postgres: ${db.url}${db.embedded ? ' (embedded, polling for routing changes)' : ''}`);
+      if (opts.simulator) console.log(`providers: simulator at ${opts.simulator}`);
+      await untilInterrupted();
+      await gateway.close();
+      await router.close();
+      await db.close();
+    });
+}

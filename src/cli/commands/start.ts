@@ -1,0 +1,316 @@
+/**
+ * `model-rollout start ROUTE --candidate provider:model [...]`: validates the rollout spec, checks the route
+ * in Postgres, and starts the rollout workflow `rollout-<route>` (one running rollout per route; a new one
+ * may start once the previous one has finished).
+ */
+import { Option, type Command } from 'commander';
+import type { Client } from '@temporalio/client';
+import type { rolloutWorkflow } from '../../../workflows/rollout';
+import type { RolloutSpec } from '../../config/rollout-spec';
+import { formatDuration } from '../../config/duration';
+import { UsageError } from '../errors';
+import { defaultActor, share, uiLink } from '../format';
+import { readJsonObject, withDatabase } from './routes';
+import { withClient } from './status';
+
+interface StartOptions {
+  candidate?: string;
+  fallback: string[];
+  strategy?: string;
+  shadowRate?: string;
+  steps?: string;
+  interval?: string;
+  triggerInterval?: string;
+  bake?: string;
+  policy?: string;
+  requireApproval?: boolean;
+  webhook?: string;
+  spec?: string;
+  actor?: string;
+  json?: boolean;
+}
+
+/** Which flag sets which spec field, so a validation error can point at what the user typed. */
+const FLAG_OF_FIELD: Array<[string, Exclude<keyof StartOptions, 'fallback'> | 'route', string]> = [
+  ['route', 'route', 'ROUTE'],
+  ['candidate', 'candidate', '--candidate/--fallback'],
+  ['strategy', 'strategy', '--strategy'],
+  ['shadow.rate', 'shadowRate', '--shadow-rate'],
+  ['canary.steps', 'steps', '--steps'],
+  ['evaluation.interval', 'interval', '--interval'],
+  ['triggers.interval', 'triggerInterval', '--trigger-interval'],
+  ['bake.duration', 'bake', '--bake'],
+  ['policy', 'policy', '--policy'],
+  ['alerts.webhookUrl', 'webhook', '--webhook'],
+  ['actor', 'actor', '--actor'],
+];
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerStartCommand(program: Command): void {
+  program
+    .command('start')
+    .description('Start a rollout of a candidate model on a route (workflow rollout-<route>)')
+    .argument('[route]', 'the route to roll out on (may come from --spec instead)')
+    .option('--candidate <provider:model>', 'the model to roll out, e.g. openai:gpt-4o')
+    .option(
+      '--fallback <provider:model>',
+      'a fallback of the candidate, tried in order (repeatable)',
+      collect,
+      [],
+    )
+    .addOption(
+      new Option('--strategy <strategy>', 'how to move traffic (default canary)').choices([
+        'canary',
+        'blue-green',
+        'shadow-only',
+      ]),
+    )
+    .option(
+      '--shadow-rate <fraction>',
+      'run a shadow phase first, mirroring this fraction (0-1) of stable requests to the candidate',
+    )
+    .option(
+      '--steps <bps,...>',
+      'canary share ladder in basis points, ending at 10000 (default 500,1000,2000,4000,8000,10000)',
+    )
+    .option('--interval <duration>', 'time between policy checks (default 5m)')
+    .option('--trigger-interval <duration>', 'time between rollback-trigger checks (default 5m)')
+    .option(
+      '--bake <duration>',
+      'how long the promoted model is watched before the rollout completes (default 30m)',
+    )
+    .addOption(
+      new Option('--policy <policy>', 'decision policy (default sequential)').choices([
+        'sequential',
+        'ratio',
+      ]),
+    )
+    .option('--require-approval', 'wait for `model-rollout approve` before promoting to 100%')
+    .option('--webhook <url>', 'POST alerts (rollback, promotion, approval needed...) to this URL')
+    .option('--spec <file.json>', 'a full rollout spec (JSON); flags given as well override its fields')
+    .option('--actor <who>', 'who starts it, for the audit trail (default cli:$USER)')
+    .option('--json', 'print the workflow id, run id and UI link as JSON')
+    .addHelpText(
+      'after',
+      `
+Durations: 30s, 5m, 1h30m, 2d. Shares are basis points: 500 = 5%.
+
+Examples:
+  model-rollout start support-bot --candidate openai:gpt-4o
+  model-rollout start support-bot --candidate openai:gpt-4o --fallback anthropic:claude-sonnet-4 --steps 1000,5000,10000 --interval 10m
+  model-rollout start support-bot --candidate openai:gpt-4o --strategy shadow-only --shadow-rate 0.1
+  model-rollout start --spec examples/rollout-canary.json`,
+    )
+    .action(async (route: string | undefined, opts: StartOptions) => {
+      const spec = await buildSpec(route, opts);
+      const workflowId = (await import('../../config/rollout-spec')).rolloutWorkflowId(spec.route);
+      const owner = await checkRoute(spec);
+      await withClient(async (client) => {
+        await checkOwner(client, spec.route, owner, workflowId);
+        const started = await startRollout(client, spec, workflowId);
+        const result = {
+          workflowId,
+          runId: started.runId,
+          route: spec.route,
+          candidate: started.candidate,
+          strategy: spec.strategy,
+          uiUrl: uiLink(workflowId, client.options.namespace),
+        };
+        if (opts.json) {
+          console.log(JSON.stringify({ ...result, spec }, null, 2));
+          return;
+        }
+        console.log(`started the rollout of ${result.candidate} on ${spec.route} (${describePlan(spec)})`);
+        console.log(`workflow id:  ${workflowId}`);
+        console.log(`run id:       ${started.runId}`);
+        console.log(`Temporal UI:  ${result.uiUrl}`);
+        console.log(`follow it:    model-rollout status ${spec.route} --watch`);
+      });
+    });
+}
+
+/** The spec from --spec (if any) with the flags laid over it, validated; bad input is a UsageError. */
+async function buildSpec(route: string | undefined, opts: StartOptions): Promise<RolloutSpec> {
+  let input: Record<string, unknown> = {};
+  if (opts.spec) input = readJsonObject(opts.spec, '--spec');
+  const sub = (key: string) => {
+    const current = input[key];
+    const obj =
+      current && typeof current === 'object' && !Array.isArray(current)
+        ? { ...(current as Record<string, unknown>) }
+        : {};
+    input[key] = obj;
+    return obj;
+  };
+  if (route !== undefined) {
+    if (typeof input.route === 'string' && input.route !== route) {
+      throw new UsageError(`the route argument (${route}) and the spec's route (${input.route}) differ`);
+    }
+    input.route = route;
+  }
+  if (opts.candidate !== undefined || opts.fallback.length > 0) {
+    if (opts.candidate === undefined) throw new UsageError('--fallback needs --candidate');
+    input.candidate = opts.fallback.length
+      ? { target: opts.candidate, fallbacks: opts.fallback }
+      : opts.candidate;
+  }
+  if (input.route === undefined)
+    throw new UsageError('which route? give it as the first argument (or "route" in --spec)');
+  if (input.candidate === undefined)
+    throw new UsageError('which model? give --candidate provider:model (or "candidate" in --spec)');
+  if (opts.strategy !== undefined) input.strategy = opts.strategy;
+  if (opts.shadowRate !== undefined) {
+    const rate = Number(opts.shadowRate);
+    if (opts.shadowRate.trim() === '' || !Number.isFinite(rate))
+      throw new UsageError(`--shadow-rate must be a fraction between 0 and 1, got "${opts.shadowRate}"`);
+    Object.assign(sub('shadow'), { enabled: true, rate });
+  }
+  if (opts.steps !== undefined) sub('canary').steps = parseSteps(opts.steps);
+  if (opts.interval !== undefined) sub('evaluation').interval = opts.interval;
+  if (opts.triggerInterval !== undefined) sub('triggers').interval = opts.triggerInterval;
+  if (opts.bake !== undefined) sub('bake').duration = opts.bake;
+  if (opts.policy !== undefined) sub('policy').policy = opts.policy;
+  if (opts.requireApproval) sub('approval').required = true;
+  if (opts.webhook !== undefined) sub('alerts').webhookUrl = opts.webhook;
+  input.actor = opts.actor ?? (typeof input.actor === 'string' ? input.actor : defaultActor());
+  return parseSpecOrExplain(input, opts);
+}
+
+async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOptions): Promise<RolloutSpec> {
+  // Imported here: the spec schema pulls in the policy code, which `--help` does not need.
+  const { parseRolloutSpec, InvalidSpecError } = await import('../../config/rollout-spec');
+  try {
+    return parseRolloutSpec(input);
+  } catch (err) {
+    if (!(err instanceof InvalidSpecError)) throw err;
+    const lines = err.issues.map((issue) => {
+      const flag = FLAG_OF_FIELD.find(
+        ([field, key]) =>
+          (issue.field === field || issue.field.startsWith(field + '.')) &&
+          (key === 'route' || opts[key] !== undefined),
+      );
+      return `  ${issue.field}: ${issue.reason}${flag ? ` (${flag[2]})` : ''}`;
+    });
+    throw new UsageError(`invalid rollout spec:\n${lines.join('\n')}`);
+  }
+}
+
+/** `500,1000,10000` or `5%,10%,100%` → basis points. */
+function parseSteps(text: string): number[] {
+  return text.split(',').map((part) => {
+    const p = part.trim();
+    const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(p);
+    if (!m)
+      throw new UsageError(`--steps: "${p}" is not a share (basis points like 500, or a percentage like 5%)`);
+    return m[2] ? Math.round(Number(m[1]) * 100) : Number(m[1]);
+  });
+}
+
+/** The route must exist. Returns its owner (the rollout that holds it, if any). */
+async function checkRoute(spec: RolloutSpec): Promise<string | null> {
+  const { getRoute } = await import('../../store/routing-state');
+  const { formatTarget } = await import('../../config/target');
+  return withDatabase(async (db) => {
+    const route = await getRoute(db.pool, spec.route);
+    if (!route) {
+      throw new Error(
+        `route "${spec.route}" does not exist (database ${db.url}); create it first with 'model-rollout routes set --file route.json' ` +
+          `(see 'model-rollout routes' for the existing ones)`,
+      );
+    }
+    const stable = route.stableSlot === 'blue' ? route.blue : route.green!;
+    if (formatTarget(stable.target) === formatTarget(spec.candidate.target) && !route.owner) {
+      console.error(
+        `warning: ${formatTarget(spec.candidate.target)} is already the stable model of ${spec.route}`,
+      );
+    }
+    return route.owner;
+  });
+}
+
+/** A route still owned by a rollout that is not running (say, terminated) would make the new one fail. */
+async function checkOwner(
+  client: Client,
+  route: string,
+  owner: string | null,
+  workflowId: string,
+): Promise<void> {
+  if (!owner) return;
+  let state = 'unknown to Temporal';
+  try {
+    const d = await client.workflow.getHandle(owner).describe();
+    if (d.status.name === 'RUNNING') {
+      if (owner === workflowId) return; // the start below reports it, with its run id
+      throw new Error(
+        `route "${route}" is owned by the running workflow ${owner} (run ${d.runId}); wait for it or roll it back`,
+      );
+    }
+    state = d.status.name.toLowerCase();
+  } catch (err) {
+    if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
+  }
+  throw new Error(
+    `route "${route}" is still owned by ${owner}, which is not running (${state}) and did not release it ` +
+      `(a terminated rollout skips its cleanup). Check the route with 'model-rollout routes show ${route}' before starting again`,
+  );
+}
+
+async function startRollout(
+  client: Client,
+  spec: RolloutSpec,
+  workflowId: string,
+): Promise<{ runId: string; candidate: string }> {
+  const { WorkflowExecutionAlreadyStartedError } = await import('@temporalio/client');
+  const { TASK_QUEUE } = await import('../../temporal/connection');
+  const sa = await import('../../temporal/search-attributes');
+  const { formatTarget } = await import('../../config/target');
+  const candidate = formatTarget(spec.candidate.target);
+  try {
+    const handle = await client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
+      taskQueue: TASK_QUEUE,
+      workflowId,
+      args: [spec],
+      // One running rollout per route; a finished one (whatever its outcome) does not block the next.
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      // Findable by `list` and in the UI from the first second (the workflow keeps them up to date).
+      typedSearchAttributes: [
+        { key: sa.RolloutRoute, value: spec.route },
+        { key: sa.RolloutPhase, value: 'starting' },
+        { key: sa.RolloutCandidate, value: candidate },
+        { key: sa.RolloutStrategy, value: spec.strategy },
+        { key: sa.CanaryBasisPoints, value: 0 },
+      ],
+      memo: { route: spec.route, candidate, phase: 'starting', shareBps: 0 },
+      staticSummary: `${candidate} on ${spec.route} (${spec.strategy}), started by ${spec.actor}`,
+    });
+    return { runId: handle.firstExecutionRunId, candidate };
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    let running = `workflow ${workflowId}`;
+    try {
+      const d = await client.workflow.getHandle(workflowId).describe();
+      const phase = (d.memo as { phase?: string } | undefined)?.phase;
+      running = `workflow ${workflowId}, run ${d.runId} (${d.status.name.toLowerCase()}${phase ? `, phase ${phase}` : ''}, started ${d.startTime.toISOString()})`;
+    } catch {
+      // the description is a nicety; the id alone names it
+    }
+    throw new Error(
+      `a rollout is already running on route "${spec.route}": ${running}. ` +
+        `Follow it with 'model-rollout status ${spec.route}', or end it with 'model-rollout rollback ${spec.route} --reason "..."'`,
+    );
+  }
+}
+
+function describePlan(spec: RolloutSpec): string {
+  const parts: string[] = [spec.strategy];
+  if (spec.shadow.enabled) parts.push(`shadow ${Math.round(spec.shadow.rate * 100)}% first`);
+  if (spec.strategy === 'canary') parts.push(`steps ${spec.canary.steps.map(share).join(' -> ')}`);
+  parts.push(
+    `checked every ${formatDuration(spec.evaluation.interval)}`,
+    `bake ${formatDuration(spec.bake.duration)}`,
+  );
+  if (spec.approval.required) parts.push('needs approval');
+  return parts.join(', ');
+}

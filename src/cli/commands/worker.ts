@@ -1,0 +1,77 @@
+/**
+ * `model-rollout worker`: runs rollout and guardian workflows and their activities on the task queue, with
+ * Postgres (DATABASE_URL or the embedded database, migrations applied), a provider chain for the LLM judge
+ * and a Temporal client for starting route guardians. Ctrl-C stops it after the tasks in hand.
+ */
+import type { Command } from 'commander';
+import { untilInterrupted } from '../signals';
+
+export function registerWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description(
+      'Run a worker for rollouts (Temporal at TEMPORAL_ADDRESS, Postgres at DATABASE_URL or embedded); Ctrl-C stops it',
+    )
+    .option('--task-queue <name>', 'task queue to poll (default TEMPORAL_TASK_QUEUE or model-rollout)')
+    .option(
+      '--simulator <url>',
+      'send the LLM judge to the provider simulator at this URL (no real keys used)',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  model-rollout worker\n  model-rollout worker --simulator http://127.0.0.1:4010',
+    )
+    .action(async (opts: { taskQueue?: string; simulator?: string }) => {
+      const { createClient, TASK_QUEUE } = await import('../../temporal/connection');
+      const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+      const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+      const taskQueue = opts.taskQueue ?? TASK_QUEUE;
+      const stops: Array<() => Promise<unknown>> = [];
+      const stop = async () => {
+        for (const fn of stops.reverse())
+          await fn().catch((err: Error) => console.error(`while stopping: ${err.message}`));
+      };
+      try {
+        const client = await createClient({ address, namespace }); // fails fast, naming the address
+        stops.push(() => client.connection.close());
+        const { openDatabase } = await import('../../store/database');
+        const { migrate } = await import('../../store/migrate');
+        const db = await openDatabase();
+        stops.push(() => db.close());
+        const migrated = await migrate(db.pool);
+        const { createFallbackChain, createProviderRegistry, simulatorRegistry } =
+          await import('../../providers');
+        const chain = createFallbackChain({
+          registry: opts.simulator ? simulatorRegistry(opts.simulator) : createProviderRegistry(),
+        });
+        stops.push(() => chain.close());
+        const { createActivities } = await import('../../../activities');
+        const { startWorker } = await import('../../temporal/worker');
+        const worker = await startWorker({
+          address,
+          namespace,
+          taskQueue,
+          activities: createActivities({ db, chain, client, taskQueue }),
+        });
+        stops.push(() => worker.shutdown());
+        console.log(`worker running on task queue "${taskQueue}"`);
+        console.log(`Temporal:  ${address} (namespace ${namespace})`);
+        console.log(
+          `Postgres:  ${db.url}${db.embedded ? ' (embedded)' : ''}; ${migrated.applied.length} migration(s) applied`,
+        );
+        console.log(
+          `judge:     ${opts.simulator ? `provider simulator at ${opts.simulator}` : 'real providers (keys from the environment)'}`,
+        );
+        console.log('Press Ctrl-C to stop.');
+        // Runs until Ctrl-C, or until the worker itself fails (then the error is the command's).
+        let interrupted = false;
+        const ended = worker.done.then(() => {
+          if (!interrupted) throw new Error('the worker stopped unexpectedly');
+        });
+        ended.catch(() => {}); // awaited through the race below
+        await Promise.race([untilInterrupted().then(() => void (interrupted = true)), ended]);
+      } finally {
+        await stop();
+      }
+    });
+}
