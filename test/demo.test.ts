@@ -9,6 +9,8 @@ import { temporalTestEnv } from './helpers/temporal';
 
 const ARTIFACTS = path.resolve(__dirname, '..', 'test-artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Created by test/global-setup.ts, so that rollout-support-bot here never meets the CLI docs' one. */
+const DEMO_NAMESPACE = 'demo';
 
 /**
  * The demo's code path (what `npm run demo` runs), on the shared test Temporal server and a fresh database,
@@ -31,7 +33,7 @@ describe('the demo', () => {
   it('runs its five acts: promotion, automatic rollback with an alert, an outage survived, a manual rollback', async () => {
     db = await createTestDatabase();
     demo = await runDemo({
-      temporal: { address: env.address, namespace: env.namespace, uiUrl: env.uiUrl, cliPath: env.cliPath, managed: false, stop: async () => {} },
+      temporal: { address: env.address, namespace: DEMO_NAMESPACE, uiUrl: env.uiUrl, cliPath: env.cliPath, managed: false, stop: async () => {} },
       db,
       taskQueue: env.taskQueue,
       keep: true,
@@ -63,7 +65,7 @@ describe('the demo', () => {
     });
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     const query = encodeURIComponent(`RolloutRoute="${ROUTE}"`);
-    await page.goto(`${env.uiUrl}/namespaces/${env.namespace}/workflows?query=${query}`);
+    await page.goto(`${env.uiUrl}/namespaces/${DEMO_NAMESPACE}/workflows?query=${query}`);
     const link = page.getByRole('link', { name: `rollout-${ROUTE}` }).first();
     await link.waitFor({ timeout: 30_000 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'temporal-ui-rollouts-by-route.png'), fullPage: true });

@@ -24,6 +24,8 @@ export async function setup(project: TestProject): Promise<void> {
     dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 120 },
     progress: (m) => console.log(`[temporal] ${m}`),
     readyTimeoutMs: 120_000,
+    // The demo's workflow ids (rollout-support-bot) must not meet other tests' on the shared server.
+    extraNamespaces: ['demo'],
   });
   project.provide('temporal', {
     address: server.address,

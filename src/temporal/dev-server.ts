@@ -31,6 +31,8 @@ export interface StartTemporalOptions {
   port?: number;
   uiPort?: number;
   namespace?: string;
+  /** More namespaces to create at start (tests isolate workflow ids this way). */
+  extraNamespaces?: string[];
   /** `--dynamic-config-value` entries, e.g. { 'limit.historyCount.suggestContinueAsNew': 200 }. */
   dynamicConfig?: Record<string, unknown>;
   progress?: Progress;
@@ -67,6 +69,7 @@ async function startDevServer(
 
   const args = ['server', 'start-dev', '--ip', host, '--port', String(port), '--ui-port', String(uiPort)];
   args.push('--namespace', namespace, '--log-level', 'warn', ...devServerSearchAttributeFlags());
+  for (const extra of options.extraNamespaces ?? []) args.push('--namespace', extra);
   if (!options.ephemeral) args.push('--db-filename', path.join(dataDir, 'temporal.sqlite'));
   for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
