@@ -1,9 +1,4 @@
 import type { Command } from 'commander';
-import { createGateway } from '../../gateway/server';
-import { createProviderRegistry, simulatorRegistry } from '../../providers';
-import { createRouter } from '../../router/router';
-import { openDatabase } from '../../store/database';
-import { migrate } from '../../store/migrate';
 import { UsageError } from '../errors';
 import { untilInterrupted } from '../signals';
 
@@ -34,6 +29,12 @@ export function registerGatewayCommand(program: Command): void {
       if (opts.auth && !process.env.GATEWAY_API_KEYS?.trim()) {
         throw new UsageError('set GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth');
       }
+      // Loaded here, not at the top: `--help` and the other commands must not pay for the data plane.
+      const { createGateway } = await import('../../gateway/server');
+      const { createProviderRegistry, simulatorRegistry } = await import('../../providers');
+      const { createRouter } = await import('../../router/router');
+      const { openDatabase } = await import('../../store/database');
+      const { migrate } = await import('../../store/migrate');
       const db = await openDatabase();
       await migrate(db.pool);
       const registry = opts.simulator ? simulatorRegistry(opts.simulator) : createProviderRegistry();

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { registerSearchAttributes, startTemporal } from '../../temporal/dev-server';
 import { UsageError } from '../errors';
-import { ensureTemporalCli } from '../../temporal/cli-binary';
 import { untilInterrupted } from '../signals';
 
 export function registerTemporalCommand(program: Command): void {

@@ -1,0 +1,65 @@
+import type { ProviderError } from '../providers';
+
+/**
+ * OpenAI-style error bodies: every error the gateway sends is `{"error":{"message","type","param","code"}}`,
+ * so an OpenAI client raises its usual typed errors (`AuthenticationError`, `NotFoundError`,
+ * `RateLimitError`, ...) with a readable message.
+ */
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+export class GatewayError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    readonly code: string | null,
+    message: string,
+    readonly param: string | null = null,
+    /** Extra response headers (e.g. `retry-after`). */
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+  }
+
+  body(): OpenAIErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+/**
+ * Status of a failed chain call. The chain's error class says whose fault it was:
+ * - the request's (bad_request, content_policy) → 400, as every target would refuse it;
+ * - upstream rate limits → 429 with the smallest retry-after any provider gave;
+ * - overload and open circuits → 503 (try again later), timeouts → 504;
+ * - anything else (5xx, connection, malformed answers, failed quality checks, and the gateway's own
+ *   upstream credentials or model names being wrong) → 502: not the client's problem to fix.
+ */
+export function fromProviderError(error: ProviderError, route: string): GatewayError {
+  const message = `route "${route}": ${error.message}`;
+  const headers =
+    error.retryAfterMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) } : undefined;
+  switch (error.errorClass) {
+    case 'rate_limited':
+      return new GatewayError(429, 'rate_limit_error', 'rate_limit_exceeded', message, null, headers);
+    case 'overloaded':
+    case 'circuit_open':
+      return new GatewayError(503, 'server_error', 'upstream_unavailable', message, null, headers);
+    case 'timeout':
+      return new GatewayError(504, 'server_error', 'upstream_timeout', message);
+    case 'bad_request':
+      return new GatewayError(400, 'invalid_request_error', 'upstream_rejected_request', message);
+    case 'content_policy':
+      return new GatewayError(400, 'invalid_request_error', 'content_policy_violation', message);
+    case 'cancelled':
+      // Nobody reads it (the client went away); 499 keeps it apart from server errors in access logs.
+      return new GatewayError(499, 'invalid_request_error', 'client_closed_request', message);
+    default:
+      return new GatewayError(502, 'server_error', 'upstream_error', message);
+  }
+}
+
+export const unauthorized = (message: string) => new GatewayError(401, 'invalid_request_error', 'invalid_api_key', message);
+
+export const invalidBody = (message: string, param: string | null = null) =>
+  new GatewayError(400, 'invalid_request_error', 'invalid_request_body', message, param);

@@ -1,0 +1,366 @@
+/**
+ * The GATEWAY: an OpenAI-compatible HTTP server in front of the router, so an application moves onto
+ * rollouts by changing its base URL. `model` names the route.
+ *
+ *   POST /v1/chat/completions   JSON or SSE (`stream: true`); routing key from `x-rollout-key` or `user`;
+ *                               `metadata.reference_id` marks a question with a known answer
+ *   POST /v1/feedback           { request_id, score 1-5 | thumbs up/down, comment? }
+ *   GET  /v1/routes/:name       the routing state this replica serves from (version, stable, candidate, share)
+ *   GET  /healthz               200 ok / 503 degraded (still serving from cached routing state)
+ *   GET  /metrics               Prometheus
+ *
+ * Every response of a routed call carries `x-rollout-route`, `x-rollout-tag`, `x-rollout-target` (the
+ * target that actually answered, or was tried last) and `x-request-id` (the id feedback refers to; the
+ * `openai` client exposes it as `_request_id`). Every error is an OpenAI-style error body.
+ *
+ * Hot path: the router's lean undici transport; the upstream's JSON bytes are passed through untouched
+ * when no translation is needed (see `passThrough`); no per-request logging.
+ */
+import crypto from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { Counter } from 'prom-client';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { formatTarget } from '../config/target';
+import { logger as rootLogger, type Logger } from '../logger';
+import { RouteCallError, RouteNotFoundError, type Router, type RouterRequest, type RouterResult } from '../router/router';
+import { candidateOf, stableOf } from '../store/routing-state';
+import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
+import { ChunkWriter, completionJson } from './openai-format';
+import { chatCompletionBody, describeIssue, feedbackBody, toMessages, toParams } from './schema';
+
+export interface GatewayOptions {
+  router: Router;
+  /** API keys clients must send as `Authorization: Bearer <key>`; default from env `GATEWAY_API_KEYS`. */
+  auth?: { keys: string[] } | { disabled: true };
+  /** Largest request body (default 1 MiB); larger ones get 413. */
+  bodyLimitBytes?: number;
+  /** Send the upstream's response bytes as they came when no translation is needed (default true). */
+  passThrough?: boolean;
+  logger?: Logger;
+}
+
+export interface Gateway {
+  readonly app: FastifyInstance;
+  /** Resolves with the base URL (`http://host:port`). */
+  listen(options?: { port?: number; host?: string }): Promise<string>;
+  close(): Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createGateway(options: GatewayOptions): Gateway {
+  const { router } = options;
+  const log = (options.logger ?? rootLogger).child({ component: 'gateway' });
+  const passThrough = options.passThrough ?? true;
+  const checkKey = keyChecker(options.auth);
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    return503OnClosing: true,
+    // Our own ids (x-request-id); fastify's counter is unused.
+    genReqId: () => '',
+  });
+
+  const errorCounter =
+    (router.metrics.registry.getSingleMetric('model_rollout_gateway_errors_total') as Counter<'status' | 'code'> | undefined) ??
+    new Counter({
+      name: 'model_rollout_gateway_errors_total',
+      help: 'Error responses sent by the gateway, by HTTP status and error code',
+      labelNames: ['status', 'code'],
+      registers: [router.metrics.registry],
+    });
+  const countError = (status: number, code: string | null) => errorCounter.labels(String(status), code ?? '').inc();
+
+  function sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
+    countError(error.status, error.code);
+    if (error.headers) reply.headers(error.headers);
+    return reply.code(error.status).type('application/json').send(JSON.stringify(error.body()));
+  }
+
+  // Plain JSON.parse instead of fastify's prototype-poisoning scan: bodies only ever go through zod, which
+  // builds new objects from known keys, so a `__proto__` key can never reach an object we merge into.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') return done(invalidBody('the request body is empty; send a JSON object'), undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(invalidBody('the request body is not valid JSON'), undefined);
+    }
+  });
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
+    if (error instanceof GatewayError) return sendError(reply, error);
+    const status = error.statusCode ?? 500;
+    if (status === 413) {
+      return sendError(reply, new GatewayError(413, 'invalid_request_error', 'request_too_large', 'request body too large'));
+    }
+    if (status >= 400 && status < 500) {
+      // Body parser errors: invalid JSON, empty body, unsupported content type.
+      const code = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported_media_type' : 'invalid_request_body';
+      return sendError(reply, new GatewayError(status, 'invalid_request_error', code, error.message));
+    }
+    log.error({ err: error }, 'gateway request failed');
+    return sendError(reply, new GatewayError(500, 'server_error', 'internal_error', 'internal gateway error'));
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new GatewayError(404, 'invalid_request_error', 'unknown_url', `no route for ${request.method} ${request.url}`)),
+  );
+
+  // Authentication runs before the body is read: an unauthenticated client cannot make us parse 1 MiB.
+  // (A callback hook, not an async one: one promise less per request.)
+  const authenticate = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void => {
+    if (!checkKey) return done();
+    const header = request.headers.authorization;
+    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!match) return done(unauthorized('missing API key: send "Authorization: Bearer <key>"'));
+    if (!checkKey(match[1])) return done(unauthorized('invalid API key')); // never echo what was sent
+    done();
+  };
+
+  app.post('/v1/chat/completions', { onRequest: authenticate }, async (request, reply) => {
+    const parsed = chatCompletionBody.safeParse(request.body);
+    if (!parsed.success) {
+      const { message, param } = describeIssue(parsed.error);
+      throw invalidBody(message, param);
+    }
+    const body = parsed.data;
+    const headerKey = request.headers['x-rollout-key'];
+    const requestIdHeader = request.headers['x-request-id'];
+    const routed: RouterRequest = {
+      messages: toMessages(body),
+      key: typeof headerKey === 'string' && headerKey !== '' ? headerKey : (body.user ?? undefined),
+      params: toParams(body),
+      requestId: typeof requestIdHeader === 'string' && REQUEST_ID.test(requestIdHeader) ? requestIdHeader : undefined,
+      referenceId: body.metadata?.reference_id,
+    };
+    if (body.stream) return streamCompletion(reply, body.model, routed, body.stream_options?.include_usage === true);
+
+    let result: RouterResult;
+    try {
+      result = await router.complete(body.model, routed);
+    } catch (err) {
+      throw routeError(reply, body.model, err);
+    }
+    reply.headers({
+      'x-rollout-route': result.route,
+      'x-rollout-tag': result.tag,
+      'x-rollout-target': result.target,
+      'x-request-id': result.requestId,
+    });
+    if (passThrough && result.raw) return reply.type(result.raw.contentType).send(result.raw.raw);
+    return reply.type('application/json').send(completionJson(result));
+  });
+
+  /** Maps a router failure to an OpenAI error, setting the routing headers known so far. */
+  function routeError(reply: FastifyReply, route: string, err: unknown): unknown {
+    if (err instanceof RouteNotFoundError) {
+      return new GatewayError(404, 'invalid_request_error', 'model_not_found', `route "${route}" does not exist`, 'model');
+    }
+    if (err instanceof RouteCallError) {
+      reply.headers({
+        'x-rollout-route': err.decision.route,
+        'x-rollout-tag': err.decision.tag,
+        'x-rollout-target': err.target,
+        'x-request-id': err.decision.requestId,
+      });
+      return fromProviderError(err.error, route);
+    }
+    return err;
+  }
+
+  async function streamCompletion(
+    reply: FastifyReply,
+    route: string,
+    routed: RouterRequest,
+    includeUsage: boolean,
+  ): Promise<FastifyReply | void> {
+    const abort = new AbortController();
+    routed.signal = abort.signal;
+    const res = reply.raw;
+    const onClose = () => {
+      if (!res.writableEnded) abort.abort();
+    };
+    res.once('close', onClose);
+    let stream;
+    try {
+      stream = router.stream(route, routed);
+    } catch (err) {
+      res.off('close', onClose);
+      throw routeError(reply, route, err);
+    }
+    const { decision } = stream;
+    let writer: ChunkWriter | undefined;
+    try {
+      for await (const event of stream) {
+        if (event.type === 'delta') {
+          if (!writer) {
+            // Headers go out with the first delta: by then the chain has settled on the answering target.
+            const model = decision.targets.find((t) => `${t.provider}:${t.model}` === event.target)?.model ?? event.target;
+            writer = new ChunkWriter(decision.requestId, model);
+            reply.hijack();
+            res.writeHead(200, {
+              'content-type': 'text/event-stream; charset=utf-8',
+              'cache-control': 'no-cache',
+              'x-rollout-route': decision.route,
+              'x-rollout-tag': decision.tag,
+              'x-rollout-target': event.target,
+              'x-request-id': decision.requestId,
+            });
+            await write(res, writer.first(event.text));
+          } else {
+            await write(res, writer.delta(event.text));
+          }
+        } else if (event.type === 'done') {
+          if (!writer) {
+            // An empty answer that passed the quality check: still a valid stream.
+            writer = new ChunkWriter(decision.requestId, event.result.result.target.model);
+            reply.hijack();
+            res.writeHead(200, {
+              'content-type': 'text/event-stream; charset=utf-8',
+              'cache-control': 'no-cache',
+              'x-rollout-route': decision.route,
+              'x-rollout-tag': decision.tag,
+              'x-rollout-target': event.result.target,
+              'x-request-id': decision.requestId,
+            });
+          }
+          res.end(writer.end(event.result, includeUsage));
+        } else {
+          const error = routeError(reply, route, event.error) as GatewayError;
+          if (!writer) return sendError(reply, error); // nothing sent yet: a plain HTTP error
+          // Mid-stream: the status is gone; an error event makes the client raise instead of keeping a cut answer.
+          countError(error.status, error.code);
+          res.end(`data: ${JSON.stringify(error.body())}\n\n`);
+        }
+        if (abort.signal.aborted) break;
+      }
+    } finally {
+      res.off('close', onClose);
+      if (writer && !res.writableEnded) res.end();
+    }
+  }
+
+  app.post('/v1/feedback', { onRequest: authenticate }, async (request, reply) => {
+    const parsed = feedbackBody.safeParse(request.body);
+    if (!parsed.success) {
+      const { message, param } = describeIssue(parsed.error);
+      throw invalidBody(message, param);
+    }
+    const fb = parsed.data;
+    try {
+      const { rows } = await router.pool.query<{ id: string }>(
+        'INSERT INTO feedback (request_id, score, thumbs, comment) VALUES ($1, $2, $3, $4) RETURNING id',
+        [fb.request_id, fb.score ?? null, fb.thumbs ?? null, fb.comment ?? null],
+      );
+      return reply.code(201).send({ object: 'feedback', id: Number(rows[0].id), request_id: fb.request_id });
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'feedback not stored');
+      throw new GatewayError(503, 'server_error', 'feedback_unavailable', 'feedback could not be stored; try again later');
+    }
+  });
+
+  // What THIS replica serves for a route now (from its routing cache): for operators and the propagation bench.
+  app.get<{ Params: { name: string } }>('/v1/routes/:name', { onRequest: authenticate }, async (request, reply) => {
+    const state = router.state(request.params.name);
+    if (!state) throw routeError(reply, request.params.name, new RouteNotFoundError(request.params.name));
+    const stable = stableOf(state);
+    const candidate = candidateOf(state);
+    return reply.send({
+      route: state.name,
+      version: state.version,
+      stableSlot: state.stableSlot,
+      stable: formatTarget(stable.target),
+      candidate: candidate ? formatTarget(candidate.target) : null,
+      canaryBps: state.canaryBps,
+      shadowRate: state.shadowRate,
+      owner: state.owner,
+    });
+  });
+
+  app.get('/healthz', async (_request, reply) => {
+    const h = await router.health();
+    const reasons: string[] = [];
+    if (!h.routing.ok) reasons.push(`routing state may be stale (${h.routing.lastError ?? `notify ${h.routing.notify}`})`);
+    if (!h.postgres.ok) reasons.push(`postgres unreachable: ${h.postgres.error}`);
+    if (h.events && h.events.dropped > 0) reasons.push(`${h.events.dropped} request events dropped`);
+    return reply.code(h.ok ? 200 : 503).send({
+      status: h.ok ? 'ok' : 'degraded',
+      // Degraded still serves: routing comes from the cached state, events buffer until the buffer is full.
+      serving: h.routing.routes > 0,
+      reasons,
+      routing: {
+        ...h.routing,
+        stalenessMs: Number.isFinite(h.routing.stalenessMs) ? Math.round(h.routing.stalenessMs) : null,
+      },
+      postgres: h.postgres,
+      events: h.events,
+      shadow: h.shadow,
+      breakers: h.breakers,
+    });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    return reply.type(router.metrics.contentType).send(await router.metrics.text());
+  });
+
+  return {
+    app,
+    async listen({ port = 8080, host = '127.0.0.1' } = {}) {
+      await app.listen({ port, host });
+      const address = app.server.address();
+      const actual = typeof address === 'object' && address ? address.port : port;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+    },
+    close: () => app.close(),
+  };
+}
+
+/**
+ * Key check by SHA-256 digest: the configured keys are kept only as digests and compared as digests, so
+ * the comparison's timing says nothing about a key. Keys that passed are remembered (a few hundred at most)
+ * so the hot path pays one Map lookup instead of a hash per request. Undefined when auth is disabled.
+ */
+function keyChecker(auth: GatewayOptions['auth']): ((key: string) => boolean) | undefined {
+  if (auth && 'disabled' in auth && auth.disabled) return undefined;
+  const keys =
+    auth && 'keys' in auth
+      ? auth.keys
+      : (process.env.GATEWAY_API_KEYS ?? '')
+          .split(',')
+          .map((k) => k.trim())
+          .filter(Boolean);
+  if (keys.length === 0) {
+    throw new Error('gateway: no API keys configured: pass auth.keys, set GATEWAY_API_KEYS, or disable auth explicitly');
+  }
+  const digests = keys.map(digest);
+  const verified = new Set<string>();
+  return (key) => {
+    if (verified.has(key)) return true;
+    const d = digest(key);
+    let ok = false;
+    for (const k of digests) if (crypto.timingSafeEqual(k, d)) ok = true;
+    if (ok && verified.size < 256) verified.add(key);
+    return ok;
+  };
+}
+
+function digest(key: string): Buffer {
+  return crypto.createHash('sha256').update(key).digest();
+}
+
+/** Writes a chunk, waiting for the socket to drain when the client reads slowly (or until it goes away). */
+function write(res: ServerResponse, chunk: string): Promise<void> | void {
+  if (res.write(chunk) || res.destroyed) return;
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}

@@ -1,0 +1,500 @@
+/**
+ * The ROUTER: for every request, decide which slot of a route answers it, call that slot's fallback chain,
+ * and record what happened. In-process (a library call) or behind the gateway.
+ *
+ * Per request (the hot path never waits for Postgres):
+ * 1. the route's state comes from the in-memory routing cache (`RoutingCache.get`, synchronous);
+ * 2. `assignTag` picks stable or canary (sticky per routing key, per-request random without one);
+ *    canary → the candidate slot's chain, stable → the stable slot's chain. A blue-green flip is a change
+ *    of `stableSlot`, so it needs nothing here;
+ * 3. the chain answers (fallbacks, breaker, quality check live in the provider layer);
+ * 4. ONE request event is handed to the batched event writer (`record` is a synchronous buffer append);
+ * 5. for a sampled share (`shadowRate`) of stable requests, the candidate is called too, concurrently, and
+ *    never awaited on the response path (see shadow.ts).
+ */
+import crypto from 'node:crypto';
+import type pg from 'pg';
+import { logger as rootLogger, type Logger } from '../logger';
+import {
+  ChainExhaustedError,
+  ProviderError,
+  createFallbackChain,
+  createProviderAdapter,
+  keyOf,
+  type BreakerSnapshot,
+  type CallOptions,
+  type ChainResult,
+  type ChatMessage,
+  type CircuitBreakerOptions,
+  type FallbackChain,
+  type ProviderAdapter,
+  type ProviderRegistry,
+  type QualityCheck,
+  type RawCompletion,
+  type Target,
+  type TargetParams,
+} from '../providers';
+import type { Database } from '../store/database';
+import { createEventWriter, type EventWriter, type EventWriterOptions, type EventWriterStats, type RequestEvent } from '../store/event-writer';
+import {
+  RouteNotFoundError,
+  candidateSlotOf,
+  slotOf,
+  type RouteState,
+  type SlotConfig,
+  type SlotName,
+} from '../store/routing-state';
+import { assignTag } from './assignment';
+import { RouterMetrics } from './metrics';
+import { createRoutingCache, type RoutingCache, type RoutingCacheHealth, type RoutingCacheOptions } from './routing-cache';
+import { ShadowRunner, type ShadowOutcome } from './shadow';
+
+export { RouteNotFoundError };
+export type { ShadowOutcome };
+
+export interface RouterOptions {
+  /** An opened database (pool, LISTEN connection string, notify support). Or give `pool`. */
+  database?: Database;
+  pool?: pg.Pool;
+  /** For the LISTEN connection when `pool` was built without a connection string. */
+  connectionString?: string;
+  providers: {
+    registry: ProviderRegistry;
+    /** OpenAI-compatible transport: 'lean' (default, undici) or 'sdk'. */
+    transport?: 'lean' | 'sdk';
+    breaker?: CircuitBreakerOptions | false;
+    qualityCheck?: QualityCheck | false;
+    /** Per-attempt timeout of served calls (default 30 000 ms). */
+    perAttemptTimeoutMs?: number;
+  };
+  /** A routing cache to share (not closed by the router), or options for the router's own. */
+  cache?: RoutingCache | Omit<RoutingCacheOptions, 'database' | 'pool' | 'connectionString'>;
+  /** An event writer to share (not closed by the router), options for the router's own, or false for none. */
+  events?: EventWriter | Omit<EventWriterOptions, 'pool'> | false;
+  /** Store prompt and answer with each event, for scoring. Off by default (they may hold personal data). */
+  capture?: { enabled: boolean };
+  shadow?: {
+    /** Timeout of a shadow call (default 10 000 ms). */
+    timeoutMs?: number;
+    /** Shadow calls in flight at most; more are skipped and counted (default 64). */
+    maxConcurrent?: number;
+  };
+  /**
+   * Keep the upstream's response bytes of OpenAI-compatible calls (`result.raw`) so the gateway can pass
+   * them through without re-serializing. Default false.
+   */
+  keepRaw?: boolean;
+  /** [0, 1) source for anonymous canary assignment and shadow sampling (default Math.random). */
+  random?: () => number;
+  logger?: Logger;
+}
+
+export interface RouterRequest {
+  messages: ChatMessage[];
+  /** Routing key (user id): makes the canary assignment sticky. Absent: assigned per request. */
+  key?: string;
+  /** The caller's parameters. The target's own params (set by the rollout) take precedence. */
+  params?: TargetParams;
+  requestId?: string;
+  /** Question id when a reference answer exists (reference grading). */
+  referenceId?: string;
+  /** Aborts the call (client went away). */
+  signal?: AbortSignal;
+}
+
+export type ServedTag = 'stable' | 'canary';
+
+/** What was decided before any provider was called. */
+export interface RouteDecision {
+  route: string;
+  requestId: string;
+  tag: ServedTag;
+  slot: SlotName;
+  routingVersion: number;
+  /** The chain this request walks: the slot's target, then its fallbacks. */
+  targets: readonly Target[];
+}
+
+export interface RouterResult extends RouteDecision {
+  /** `provider:model` that answered. */
+  target: string;
+  fallbackDepth: number;
+  text: string;
+  /** The chain's full result (usage, cost, finish reason, attempts). */
+  result: ChainResult;
+  /** Milliseconds from the routing decision to the answer. */
+  latencyMs: number;
+  /** The upstream's response bytes, when `keepRaw` and the answering target is OpenAI-compatible. */
+  raw?: RawCompletion;
+  /** Settles once the shadow call (if one was made) is recorded; never rejects. */
+  shadow?: Promise<ShadowOutcome>;
+}
+
+/** A served call that failed: the chain's error plus the decision (for headers and logs). */
+export class RouteCallError extends Error {
+  override readonly name = 'RouteCallError';
+  /** `provider:model` tried last. */
+  readonly target: string;
+  constructor(
+    readonly decision: RouteDecision,
+    readonly error: ProviderError,
+  ) {
+    super(`route "${decision.route}" (${decision.tag}): ${error.message}`);
+    const attempts = error.attempts;
+    this.target = attempts && attempts.length > 0 ? attempts[attempts.length - 1].target : keyOf(decision.targets[0]);
+  }
+  get errorClass() {
+    return this.error.errorClass;
+  }
+}
+
+export type RouterStreamEvent =
+  /** `target` is the `provider:model` streaming this delta (known from the first delta on). */
+  | { type: 'delta'; text: string; target: string }
+  | { type: 'done'; result: RouterResult }
+  /** `partial`: deltas were already yielded and must be discarded by the consumer. */
+  | { type: 'error'; error: RouteCallError; partial: boolean };
+
+export interface RouterStream extends AsyncIterable<RouterStreamEvent> {
+  readonly decision: RouteDecision;
+  readonly shadow?: Promise<ShadowOutcome>;
+}
+
+export interface RouterHealth {
+  ok: boolean;
+  routing: RoutingCacheHealth;
+  postgres: { ok: boolean; latencyMs?: number; error?: string };
+  events: EventWriterStats | null;
+  shadow: { inFlight: number; skipped: number };
+  breakers: BreakerSnapshot[];
+}
+
+export interface Router {
+  complete(route: string, request: RouterRequest): Promise<RouterResult>;
+  /** Throws `RouteNotFoundError` at once for an unknown route; every later failure is an event. */
+  stream(route: string, request: RouterRequest): RouterStream;
+  /** The cached routing state (what this router serves from now). */
+  state(route: string): RouteState | undefined;
+  /** Routing freshness, a Postgres round trip (bounded by `timeoutMs`), event buffer, shadow and breakers. */
+  health(timeoutMs?: number): Promise<RouterHealth>;
+  readonly metrics: RouterMetrics;
+  /** The pool the router reads and writes with (the gateway stores feedback through it). */
+  readonly pool: pg.Pool;
+  /** Waits until every event recorded so far is written (tests, shutdown). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The chain calls adapters with the caller's options object (or a copy): this field rides along. */
+interface TrackedCallOptions extends CallOptions {
+  onAttempt?: (target: Target) => void;
+}
+
+export async function createRouter(options: RouterOptions): Promise<Router> {
+  const log = (options.logger ?? rootLogger).child({ component: 'router' });
+  const pool = options.pool ?? options.database?.pool;
+  if (!pool) throw new Error('createRouter needs a database or a pool');
+  const random = options.random ?? Math.random;
+  const capture = options.capture?.enabled === true;
+  const { registry } = options.providers;
+  const perAttemptTimeoutMs = options.providers.perAttemptTimeoutMs ?? 30_000;
+
+  // Adapters: the registry's (lean undici transport for OpenAI-compatible upstreams by default), wrapped to
+  // (a) tell a stream which target is answering and (b) keep the upstream bytes for pass-through.
+  const base = createProviderAdapter({
+    registry,
+    transport: options.providers.transport,
+    defaultTimeoutMs: perAttemptTimeoutMs,
+  });
+  const raws = new WeakMap<object, RawCompletion>();
+  const lean = options.keepRaw ? base.lean : undefined;
+  const adapter: ProviderAdapter = {
+    complete(target, messages, callOptions) {
+      if (lean && registry.kindOf(target.provider) === 'openai-compatible') {
+        return lean.completeRaw(target, messages, callOptions).then((raw) => {
+          raws.set(raw.result, raw);
+          return raw.result;
+        });
+      }
+      return base.complete(target, messages, callOptions);
+    },
+    stream(target, messages, callOptions) {
+      (callOptions as TrackedCallOptions | undefined)?.onAttempt?.(target);
+      return base.stream(target, messages, callOptions);
+    },
+  };
+  const chain: FallbackChain = createFallbackChain({
+    adapter,
+    breaker: options.providers.breaker,
+    qualityCheck: options.providers.qualityCheck,
+    perAttemptTimeoutMs,
+    logger: options.logger,
+  });
+
+  let cache: RoutingCache;
+  const ownsCache = !(options.cache && 'get' in options.cache);
+  if (!ownsCache) cache = options.cache as RoutingCache;
+  else {
+    cache = await createRoutingCache({
+      ...(options.cache as RoutingCacheOptions | undefined),
+      ...(options.database ? { database: options.database } : { pool }),
+      connectionString: options.connectionString,
+      logger: options.logger,
+    });
+  }
+
+  const ownsWriter = options.events !== false && !(options.events && 'record' in options.events);
+  const writer: EventWriter | undefined =
+    options.events === false
+      ? undefined
+      : ownsWriter
+        ? createEventWriter({ ...(options.events as Omit<EventWriterOptions, 'pool'> | undefined), pool, logger: options.logger })
+        : (options.events as EventWriter);
+
+  const metrics = new RouterMetrics({
+    events: () => writer?.stats(),
+    breakers: () => chain.breakerStates(),
+    routing: () => cache.health(),
+  });
+
+  const shadows = new ShadowRunner({
+    chain,
+    timeoutMs: options.shadow?.timeoutMs ?? 10_000,
+    maxConcurrent: options.shadow?.maxConcurrent ?? 64,
+    record: (event) => writer?.record(event),
+    recordPair: (pair) => writer?.recordShadowPair(pair),
+    metrics,
+    capture,
+    log,
+  });
+
+  // Chains per slot config object: routing state objects are replaced (never mutated) on change.
+  const chains = new WeakMap<SlotConfig, Target[]>();
+  const chainFor = (slot: SlotConfig): Target[] => {
+    let targets = chains.get(slot);
+    if (!targets) {
+      targets = [slot.target, ...slot.fallbacks];
+      chains.set(slot, targets);
+    }
+    return targets;
+  };
+
+  function decide(route: string, request: RouterRequest): { decision: RouteDecision; state: RouteState } {
+    const state = cache.get(route);
+    if (!state) throw new RouteNotFoundError(route);
+    let tag: ServedTag = assignTag(state, request.key, random);
+    let slot = tag === 'canary' ? candidateSlotOf(state) : state.stableSlot;
+    let config = slotOf(state, slot);
+    if (!config) {
+      // Unreachable for validated state (a canary share needs a candidate); serve stable rather than fail.
+      tag = 'stable';
+      slot = state.stableSlot;
+      config = slotOf(state, slot)!;
+    }
+    let targets: readonly Target[] = chainFor(config);
+    if (request.params) targets = withCallerParams(targets, request.params);
+    return {
+      state,
+      decision: {
+        route,
+        requestId: request.requestId ?? crypto.randomUUID(),
+        tag,
+        slot,
+        routingVersion: state.version,
+        targets,
+      },
+    };
+  }
+
+  function event(decision: RouteDecision, request: RouterRequest, latencyMs: number): RequestEvent {
+    const e: RequestEvent = {
+      requestId: decision.requestId,
+      route: decision.route,
+      tag: decision.tag,
+      slot: decision.slot,
+      target: '',
+      fallbackDepth: 0,
+      latencyMs,
+      errorClass: null,
+      routingVersion: decision.routingVersion,
+      referenceId: request.referenceId ?? null,
+    };
+    if (capture) e.prompt = request.messages;
+    return e;
+  }
+
+  function recordSuccess(decision: RouteDecision, request: RouterRequest, result: ChainResult, latencyMs: number): string {
+    const target = keyOf(result.target);
+    const e = event(decision, request, latencyMs);
+    e.target = target;
+    e.fallbackDepth = result.fallbackDepth;
+    e.inputTokens = result.usage.inputTokens;
+    e.outputTokens = result.usage.outputTokens;
+    e.costUsd = result.costUsd;
+    if (capture) e.answer = result.text;
+    writer?.record(e);
+    metrics.call(decision.route, decision.tag, target, 'ok', latencyMs, result.fallbackDepth);
+    return target;
+  }
+
+  function recordFailure(decision: RouteDecision, request: RouterRequest, error: ProviderError, latencyMs: number): RouteCallError {
+    const failure = new RouteCallError(decision, error);
+    const e = event(decision, request, latencyMs);
+    e.target = failure.target;
+    e.fallbackDepth = Math.max(0, (error.attempts?.length ?? 1) - 1);
+    e.errorClass = error.errorClass;
+    writer?.record(e);
+    metrics.call(decision.route, decision.tag, failure.target, error.errorClass, latencyMs, 0);
+    return failure;
+  }
+
+  function asProviderError(thrown: unknown, decision: RouteDecision): ProviderError {
+    if (thrown instanceof ProviderError) return thrown;
+    // Not expected (the chain only throws ProviderError); keep the router's contract anyway.
+    log.error({ err: thrown }, 'unexpected error from the fallback chain');
+    return new ProviderError({
+      errorClass: 'server_error',
+      target: keyOf(decision.targets[0]),
+      message: thrown instanceof Error ? thrown.message : String(thrown),
+    });
+  }
+
+  async function complete(route: string, request: RouterRequest): Promise<RouterResult> {
+    const { decision, state } = decide(route, request);
+    const start = performance.now();
+    const callOptions: CallOptions = { timeoutMs: perAttemptTimeoutMs, requestId: decision.requestId, signal: request.signal };
+    const served = chain.complete(decision.targets, request.messages, callOptions);
+    // Started after the served call was dispatched, and never awaited here.
+    const shadow = shadows.maybeStart(state, decision, request, random);
+    let result: ChainResult;
+    try {
+      result = await served;
+    } catch (thrown) {
+      const failure = recordFailure(decision, request, asProviderError(thrown, decision), performance.now() - start);
+      shadow?.stableDone(undefined);
+      throw failure;
+    }
+    const latencyMs = performance.now() - start;
+    const target = recordSuccess(decision, request, result, latencyMs);
+    shadow?.stableDone(target);
+    const out: RouterResult = { ...decision, target, fallbackDepth: result.fallbackDepth, text: result.text, result, latencyMs };
+    const raw = raws.get(result);
+    if (raw) out.raw = raw;
+    if (shadow) out.shadow = shadow.outcome;
+    return out;
+  }
+
+  function stream(route: string, request: RouterRequest): RouterStream {
+    const { decision, state } = decide(route, request);
+    let shadow: ReturnType<ShadowRunner['maybeStart']>;
+    let current = keyOf(decision.targets[0]);
+    const callOptions: TrackedCallOptions = {
+      timeoutMs: perAttemptTimeoutMs,
+      requestId: decision.requestId,
+      signal: request.signal,
+      onAttempt: (target) => {
+        current = keyOf(target);
+      },
+    };
+
+    async function* events(): AsyncGenerator<RouterStreamEvent> {
+      const start = performance.now();
+      let settled = false;
+      try {
+        const upstream = chain.stream(decision.targets, request.messages, callOptions);
+        shadow = shadows.maybeStart(state, decision, request, random);
+        for await (const e of upstream) {
+          if (e.type === 'delta') {
+            yield { type: 'delta', text: e.text, target: current };
+          } else if (e.type === 'done') {
+            settled = true;
+            const latencyMs = performance.now() - start;
+            const target = recordSuccess(decision, request, e.result, latencyMs);
+            shadow?.stableDone(target);
+            yield {
+              type: 'done',
+              result: { ...decision, target, fallbackDepth: e.result.fallbackDepth, text: e.result.text, result: e.result, latencyMs },
+            };
+          } else {
+            settled = true;
+            const failure = recordFailure(decision, request, e.error, performance.now() - start);
+            shadow?.stableDone(undefined);
+            yield { type: 'error', error: failure, partial: e.partial };
+          }
+        }
+      } finally {
+        if (!settled) {
+          // The consumer stopped reading (client gone): the call counts as cancelled.
+          const error = new ChainExhaustedError([{ target: current, errorClass: 'cancelled', latencyMs: performance.now() - start }]);
+          recordFailure(decision, request, error, performance.now() - start);
+          shadow?.stableDone(undefined);
+        }
+      }
+    }
+
+    const iterable = events();
+    return {
+      decision,
+      get shadow() {
+        return shadow?.outcome;
+      },
+      [Symbol.asyncIterator]: () => iterable,
+    };
+  }
+
+  async function health(timeoutMs = 1000): Promise<RouterHealth> {
+    const routing = cache.health();
+    const postgres = await pingPostgres(pool!, timeoutMs);
+    return {
+      ok: routing.ok && postgres.ok,
+      routing,
+      postgres,
+      events: writer?.stats() ?? null,
+      shadow: shadows.stats(),
+      breakers: chain.breakerStates(),
+    };
+  }
+
+  return {
+    complete,
+    stream,
+    state: (route) => cache.get(route),
+    health,
+    metrics,
+    pool,
+    flush: async () => {
+      await shadows.idle();
+      await writer?.flush();
+    },
+    async close() {
+      await shadows.idle(2000);
+      if (ownsWriter) await writer?.close();
+      if (ownsCache) await cache.close();
+      await chain.close();
+      await base.close();
+    },
+  };
+}
+
+/** The caller's params under the target's own (the rollout's settings win). New objects: state is shared. */
+function withCallerParams(targets: readonly Target[], params: TargetParams): Target[] {
+  return targets.map((t) => ({ ...t, params: { ...params, ...t.params } }));
+}
+
+async function pingPostgres(pool: pg.Pool, timeoutMs: number): Promise<RouterHealth['postgres']> {
+  const start = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      pool.query('SELECT 1'),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return { ok: true, latencyMs: performance.now() - start };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
