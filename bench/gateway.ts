@@ -4,18 +4,21 @@
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx bench/gateway.ts
  *
  * Layout on a 2-core machine:
- * - core 1: the gateway under test, alone (ours, then Portkey's; `taskset -c 1`);
- * - core 0: this process (open-loop load generator, undici keep-alive Pool) and the upstream.
- * The upstream is a minimal OpenAI-compatible server on raw `net` (a canned chat completion, or a canned
- * 12-chunk SSE stream when the body asks for `"stream":true`), so it costs far less CPU per request than
- * the simulator and the numbers measure the gateways, not the upstream.
+ * - core 1 (`taskset -c 1`): the gateways under test, all started at once, each idle while another is
+ *   measured: ours, ours with re-serialized responses, Portkey's, and a reference floor (a bare
+ *   node:http + undici proxy, see runFloor) that tells the cost of an extra hop from the gateway's own work;
+ * - core 0: this process (open-loop load generator on an undici keep-alive Pool) and the upstream, a
+ *   minimal OpenAI-compatible server on raw `net` (a canned chat completion, or a canned 12-chunk SSE stream
+ *   when the body asks for `"stream":true`), far cheaper than the simulator, so the gateways are measured.
  *
  * Ours runs as in production: auth on (bearer check), request events recorded to Postgres (capture off),
  * circuit breaker and quality check on, lean transport, upstream bytes passed through.
- * Reported per target: latency p50/p99 at 200 and 1000 requests/s (open loop, measured from the moment each
- * request is sent), added latency vs calling the upstream directly, the highest throughput at saturation
- * (closed loop, 64 concurrent) on the one core, CPU time per request (from /proc), peak RSS (VmHWM).
- * BENCH_SECONDS (default 10) per measurement. Portkey's streaming is not measured (it fails on Node 20).
+ * Latency at 200 and 1000 requests/s (open loop, from the moment each request is sent) is measured in 1 s
+ * windows, BENCH_SECONDS (default 10) rounds per rate, rotating over the targets, so that load from other
+ * work on the machine hits every target alike; added latency = per round, target p50 minus direct p50.
+ * Then the highest throughput on the one core (closed loop, 64 concurrent, best of 3 interleaved rounds),
+ * CPU time per request (from /proc) at saturation and at 1000/s, and peak RSS (VmHWM).
+ * Portkey's streaming is not measured (it fails on Node 20); ours is, against the upstream's.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -110,6 +113,35 @@ async function runOurs(port: number, upstream: string, databaseUrl: string, pass
       process.exit(0);
     })();
   });
+}
+
+/**
+ * Reference floor: the least a Node proxy can do (node:http in, undici request out on a keep-alive Agent,
+ * body parsed and re-serialized once, response parsed once and passed through). No auth, routing, events or
+ * metrics. Shows how much of the added latency is the extra hop itself on this machine.
+ */
+async function runFloor(port: number, upstream: string): Promise<void> {
+  const http = await import('node:http');
+  const { Agent, request } = await import('undici');
+  const agent = new Agent({ connections: 256, keepAliveTimeout: 30_000 });
+  http
+    .createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      body.model = 'gpt-4o-mini';
+      const upstreamResponse = await request(`${upstream}/v1/chat/completions`, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench-upstream-key' },
+        body: JSON.stringify(body),
+      });
+      const raw = Buffer.from(await upstreamResponse.body.arrayBuffer());
+      JSON.parse(raw.toString('utf8'));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': raw.length });
+      res.end(raw);
+    })
+    .listen(port, '127.0.0.1', () => console.log('ready'));
 }
 
 // ------------------------------------------------------------------------------------------------ load
@@ -279,7 +311,7 @@ async function stop(child: ChildProcess): Promise<void> {
 
 interface Report {
   name: string;
-  at: Record<number, { p50: number; p99: number; p999: number; errors: number }>;
+  at: Record<number, { p50: number; p99: number; errors: number; roundP50s: number[] }>;
   maxRps?: number;
   cpuUsPerReq?: number;
   cpuUsAtRate?: number;
@@ -290,50 +322,102 @@ interface Report {
 
 const RATES = [200, 1000];
 
-async function measure(target: Target, upstreamPid: number, options: { saturate: boolean; stream?: boolean }): Promise<Report> {
-  const pool = new Pool(target.url, { connections: 128, keepAliveTimeout: 30_000, pipelining: 1 });
-  const report: Report = { name: target.name, at: {} };
-  await openLoop(pool, target, 200, 2); // warm-up: JIT, connection pools
+interface Runner {
+  target: Target;
+  pool: Pool;
+  report: Report;
+  saturate: boolean;
+  stream: boolean;
+  samples: Record<number, Sample>;
+  streamSample: Sample;
+  cpuAtRate: { cpu: number; requests: number };
+}
+
+/**
+ * Every target is measured in short windows, in rounds, rotating the order: on a machine that other work
+ * shares, load drifts over minutes, and interleaving makes every target see the same conditions.
+ */
+async function measureAll(targets: { target: Target; saturate: boolean; stream: boolean }[], upstreamPid: number): Promise<Report[]> {
+  const runners: Runner[] = targets.map(({ target, saturate, stream }) => ({
+    target,
+    saturate,
+    stream,
+    pool: new Pool(target.url, { connections: 128, keepAliveTimeout: 30_000, pipelining: 1 }),
+    report: { name: target.name, at: {} },
+    samples: Object.fromEntries(RATES.map((r) => [r, newSample()])),
+    streamSample: newSample(),
+    cpuAtRate: { cpu: 0, requests: 0 },
+  }));
+  for (const r of runners) await openLoop(r.pool, r.target, 500, 2); // warm-up: JIT, connection pools
+  const rounds = Math.max(3, seconds);
+  const rotate = <T>(xs: T[], k: number) => xs.map((_, i) => xs[(i + k) % xs.length]);
+
   for (const rate of RATES) {
-    const cpu0 = target.pid ? cpuSeconds(target.pid) : 0;
-    const sample = await openLoop(pool, target, rate, seconds);
-    const n = sample.latencies.length + sample.errors;
-    if (target.pid && rate === 1000) report.cpuUsAtRate = ((cpuSeconds(target.pid) - cpu0) / n) * 1e6;
-    report.at[rate] = {
-      p50: percentile(sample.latencies, 50),
-      p99: percentile(sample.latencies, 99),
-      p999: percentile(sample.latencies, 99.9),
-      errors: sample.errors,
-    };
-    if (sample.errors > 0) console.log(`  ${target.name} @${rate}/s: ${sample.errors} errors ${JSON.stringify([...sample.statuses])}`);
+    for (let round = 0; round < rounds; round++) {
+      for (const r of rotate(runners, round)) {
+        const cpu0 = r.target.pid ? cpuSeconds(r.target.pid) : 0;
+        const window = await openLoop(r.pool, r.target, rate, 1);
+        const all = r.samples[rate];
+        all.latencies.push(...window.latencies);
+        all.errors += window.errors;
+        for (const [status, n] of window.statuses) all.statuses.set(status, (all.statuses.get(status) ?? 0) + n);
+        (r.report.at[rate] ??= { p50: NaN, p99: NaN, errors: 0, roundP50s: [] }).roundP50s.push(percentile(window.latencies, 50));
+        if (r.target.pid && rate === 1000) {
+          r.cpuAtRate.cpu += cpuSeconds(r.target.pid) - cpu0;
+          r.cpuAtRate.requests += window.latencies.length + window.errors;
+        }
+      }
+    }
   }
-  if (options.stream) {
-    await openLoop(pool, target, 200, 1, true);
-    const sample = await openLoop(pool, target, 200, seconds, true);
-    report.stream = {
-      ttfbP50: percentile(sample.ttfb, 50),
-      ttfbP99: percentile(sample.ttfb, 99),
-      p50: percentile(sample.latencies, 50),
-      p99: percentile(sample.latencies, 99),
-    };
-    if (sample.errors > 0) console.log(`  ${target.name} stream: ${sample.errors} errors`);
+  for (const r of runners) {
+    for (const rate of RATES) {
+      const sample = r.samples[rate];
+      Object.assign(r.report.at[rate], { p50: percentile(sample.latencies, 50), p99: percentile(sample.latencies, 99), errors: sample.errors });
+      if (sample.errors > 0) console.log(`  ${r.target.name} @${rate}/s: ${sample.errors} errors ${JSON.stringify([...sample.statuses])}`);
+    }
+    if (r.cpuAtRate.requests > 0) r.report.cpuUsAtRate = (r.cpuAtRate.cpu / r.cpuAtRate.requests) * 1e6;
   }
-  if (options.saturate) {
-    const cpu0 = target.pid ? cpuSeconds(target.pid) : 0;
-    const own0 = process.cpuUsage();
-    const up0 = cpuSeconds(upstreamPid);
-    const t0 = performance.now();
-    const { rps, sample } = await closedLoop(pool, target, 64, seconds);
-    const wall = (performance.now() - t0) / 1000;
-    report.maxRps = rps;
-    if (target.pid) report.cpuUsPerReq = ((cpuSeconds(target.pid) - cpu0) / (sample.latencies.length + sample.errors)) * 1e6;
-    const own = process.cpuUsage(own0);
-    report.core0Busy = ((own.user + own.system) / 1e6 + cpuSeconds(upstreamPid) - up0) / wall;
-    if (sample.errors > 0) console.log(`  ${target.name} saturated: ${sample.errors} errors ${JSON.stringify([...sample.statuses])}`);
+
+  const streamers = runners.filter((r) => r.stream);
+  for (let round = 0; round < rounds; round++) {
+    for (const r of rotate(streamers, round)) {
+      const window = await openLoop(r.pool, r.target, 200, 1, true);
+      r.streamSample.latencies.push(...window.latencies);
+      r.streamSample.ttfb.push(...window.ttfb);
+      r.streamSample.errors += window.errors;
+    }
   }
-  if (target.pid) report.rssMb = peakRssMb(target.pid);
-  await pool.close();
-  return report;
+  for (const r of streamers) {
+    const s = r.streamSample;
+    r.report.stream = { ttfbP50: percentile(s.ttfb, 50), ttfbP99: percentile(s.ttfb, 99), p50: percentile(s.latencies, 50), p99: percentile(s.latencies, 99) };
+    if (s.errors > 0) console.log(`  ${r.target.name} stream: ${s.errors} errors`);
+  }
+
+  // Saturation: 3 interleaved rounds; the best round counts (the one least disturbed by other work).
+  const saturated = runners.filter((r) => r.saturate);
+  for (let round = 0; round < 3; round++) {
+    for (const r of rotate(saturated, round)) {
+      const pid = r.target.pid!;
+      const cpu0 = cpuSeconds(pid);
+      const own0 = process.cpuUsage();
+      const up0 = cpuSeconds(upstreamPid);
+      const t0 = performance.now();
+      const { rps, sample } = await closedLoop(r.pool, r.target, 64, Math.max(2, seconds / 2));
+      const wall = (performance.now() - t0) / 1000;
+      if (sample.errors > 0) console.log(`  ${r.target.name} saturated: ${sample.errors} errors ${JSON.stringify([...sample.statuses])}`);
+      if (r.report.maxRps === undefined || rps > r.report.maxRps) {
+        r.report.maxRps = rps;
+        r.report.cpuUsPerReq = ((cpuSeconds(pid) - cpu0) / (sample.latencies.length + sample.errors)) * 1e6;
+        const own = process.cpuUsage(own0);
+        r.report.core0Busy = ((own.user + own.system) / 1e6 + cpuSeconds(upstreamPid) - up0) / wall;
+      }
+    }
+  }
+  for (const r of runners) {
+    if (r.target.pid) r.report.rssMb = peakRssMb(r.target.pid);
+    await r.pool.close();
+  }
+  return runners.map((r) => r.report);
 }
 
 async function main(): Promise<void> {
@@ -342,7 +426,7 @@ async function main(): Promise<void> {
     console.error('set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
     process.exit(2);
   }
-  // This process (load generator) and the upstream share core 0; the gateway under test has core 1.
+  // This process (load generator) and the upstream share core 0; the gateways under test have core 1.
   execFileSync('taskset', ['-a', '-pc', '0', String(process.pid)], { stdio: 'ignore' });
   if (NICE !== undefined) os.setPriority(NICE);
 
@@ -368,73 +452,65 @@ async function main(): Promise<void> {
     const upstream = await start(0, ['--import', 'tsx', self, 'upstream', String(upstreamPort)], /ready/);
     children.push(upstream);
     const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
-    const reports: Report[] = [];
+    const json = { 'content-type': 'application/json' };
+    const targets: { target: Target; saturate: boolean; stream: boolean }[] = [
+      { target: { name: 'direct (upstream)', url: upstreamUrl, model: 'gpt-4o-mini', headers: { ...json, authorization: 'Bearer sk-x' } }, saturate: false, stream: true },
+    ];
 
-    console.log(`gateway bench: ${seconds} s per measurement, upstream = minimal raw-net OpenAI-compatible server (core 0)`);
-    console.log(
-      `load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other processes on this machine skew every number)` +
-        (NICE !== undefined ? `; bench processes at nice ${NICE}` : ''),
-    );
-    console.log('');
-    reports.push(
-      await measure(
-        { name: 'direct (upstream)', url: upstreamUrl, model: 'gpt-4o-mini', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-x' } },
-        upstream.pid!,
-        { saturate: false, stream: true },
-      ),
-    );
-
-    const ourHeaders = { 'content-type': 'application/json', authorization: `Bearer ${GATEWAY_KEY}` };
-    for (const passThrough of [true, false]) {
+    // All gateways run at once, pinned to core 1, each idle while another is measured.
+    const launch = async (name: string, args: string[], ready: RegExp, model: string, headers: Record<string, string>, env = {}) => {
       const port = await freePort();
-      const ours = await start(1, ['--import', 'tsx', self, 'ours', String(port), upstreamUrl, dbUrl.toString(), passThrough ? '1' : '0'], /ready/);
-      children.push(ours);
-      const name = passThrough ? 'model-rollout gateway' : 'model-rollout (re-serialized)';
-      reports.push(
-        await measure({ name, url: `http://127.0.0.1:${port}`, model: 'support-bot', headers: ourHeaders, pid: ours.pid }, upstream.pid!, {
-          saturate: true,
-          stream: passThrough,
-        }),
-      );
-      await stop(ours);
-    }
-    const events = await pool.query<{ n: string }>('SELECT count(*) AS n FROM request_events');
+      const child = await start(1, args.map((a) => a.replace('PORT', String(port))), ready, env);
+      children.push(child);
+      return { name, url: `http://127.0.0.1:${port}`, model, headers, pid: child.pid };
+    };
+    targets.push({
+      target: await launch('reference: bare node proxy', ['--import', 'tsx', self, 'floor', 'PORT', upstreamUrl], /ready/, 'gpt-4o-mini', json),
+      saturate: true,
+      stream: false,
+    });
+    const ours = { ...json, authorization: `Bearer ${GATEWAY_KEY}` };
+    targets.push({
+      target: await launch('model-rollout gateway', ['--import', 'tsx', self, 'ours', 'PORT', upstreamUrl, dbUrl.toString(), '1'], /ready/, 'support-bot', ours),
+      saturate: true,
+      stream: true,
+    });
+    targets.push({
+      target: await launch('model-rollout (re-serialized)', ['--import', 'tsx', self, 'ours', 'PORT', upstreamUrl, dbUrl.toString(), '0'], /ready/, 'support-bot', ours),
+      saturate: true,
+      stream: false,
+    });
 
     let portkeyNote = '';
     const portkeyBin = `${root}node_modules/@portkey-ai/gateway/build/start-server.js`;
     if (!fs.existsSync(portkeyBin)) portkeyNote = 'Portkey not measured: @portkey-ai/gateway is not installed (npm install)';
     else {
-      const port = await freePort();
       try {
-        const portkey = await start(1, [portkeyBin, `--port=${port}`, '--headless'], /Ready for connections/, { NODE_ENV: 'production' });
-        children.push(portkey);
-        reports.push(
-          await measure(
-            {
-              name: 'Portkey gateway',
-              url: `http://127.0.0.1:${port}`,
-              model: 'gpt-4o-mini',
-              headers: {
-                'content-type': 'application/json',
-                authorization: 'Bearer sk-bench-upstream-key',
-                'x-portkey-provider': 'openai',
-                'x-portkey-custom-host': `${upstreamUrl}/v1`,
-              },
-              pid: portkey.pid,
-            },
-            upstream.pid!,
-            { saturate: true },
-          ),
-        );
-        await stop(portkey);
+        const headers = {
+          ...json,
+          authorization: 'Bearer sk-bench-upstream-key',
+          'x-portkey-provider': 'openai',
+          'x-portkey-custom-host': `${upstreamUrl}/v1`,
+        };
+        const portkey = await launch('Portkey gateway', [portkeyBin, '--port=PORT', '--headless'], /Ready for connections/, 'gpt-4o-mini', headers, {
+          NODE_ENV: 'production',
+        });
+        targets.push({ target: portkey, saturate: true, stream: false });
       } catch (err) {
         portkeyNote = `Portkey not measured: ${(err as Error).message}`;
       }
     }
 
+    console.log(`gateway bench: ${seconds} rounds of 1 s windows per rate, upstream = minimal raw-net OpenAI-compatible server (core 0)`);
+    console.log(
+      `load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other processes on this machine skew every number)` +
+        (NICE !== undefined ? `; bench processes at nice ${NICE}` : ''),
+    );
+    const reports = await measureAll(targets, upstream.pid!);
+    const events = await pool.query<{ n: string }>('SELECT count(*) AS n FROM request_events');
     print(reports, Number(events.rows[0].n));
-    console.log(`load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     if (portkeyNote) console.log(`\n${portkeyNote}`);
+    console.log(`load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   } finally {
     for (const c of children) await stop(c);
     await pool.end();
@@ -446,22 +522,26 @@ async function main(): Promise<void> {
 function print(reports: Report[], eventsWritten: number): void {
   const direct = reports[0];
   const f = (x: number | undefined, d = 2) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
+  const median = (xs: number[]) => percentile(xs, 50);
   const rows = reports.map((r) => {
     const row: Record<string, string> = { target: r.name };
     for (const rate of RATES) {
-      row[`p50@${rate}`] = f(r.at[rate]?.p50);
-      row[`p99@${rate}`] = f(r.at[rate]?.p99);
-      row[`+p50@${rate}`] = r === direct ? '' : f(r.at[rate].p50 - direct.at[rate].p50);
-      row[`+p99@${rate}`] = r === direct ? '' : f(r.at[rate].p99 - direct.at[rate].p99);
+      const at = r.at[rate];
+      row[`p50@${rate}`] = f(at?.p50);
+      row[`p99@${rate}`] = f(at?.p99);
+      // Added latency: per round (same minute as the direct window), then the median over rounds.
+      row[`+p50@${rate}`] = r === direct ? '' : f(median(at.roundP50s.map((p, i) => p - direct.at[rate].roundP50s[i])));
+      row[`+p99@${rate}`] = r === direct ? '' : f(at.p99 - direct.at[rate].p99);
     }
-    row['max rps (1 core)'] = f(r.maxRps, 0);
-    row['CPU µs/req @sat'] = f(r.cpuUsPerReq, 0);
+    row['max rps'] = f(r.maxRps, 0);
+    row['CPU µs/req sat'] = f(r.cpuUsPerReq, 0);
     row['CPU µs/req @1000'] = f(r.cpuUsAtRate, 0);
-    row['peak RSS MB'] = f(r.rssMb, 0);
-    row['core0 busy @sat'] = f(r.core0Busy, 2);
+    row['RSS MB'] = f(r.rssMb, 0);
+    row['core0 busy'] = f(r.core0Busy, 2);
     return row;
   });
-  console.log('latencies in ms (+ = added over calling the upstream directly)');
+  console.log('latencies in ms; +p50 = median over rounds of (target p50 - direct p50 in the same round); +p99 over all windows');
+  console.log('max rps: closed loop, 64 concurrent, gateway alone on core 1; core0 busy = load generator + upstream (1.00 = core 0 saturated)');
   console.table(rows);
   const ours = reports.find((r) => r.name === 'model-rollout gateway');
   const portkey = reports.find((r) => r.name === 'Portkey gateway');
@@ -472,10 +552,11 @@ function print(reports: Report[], eventsWritten: number): void {
     );
   }
   if (ours && portkey?.maxRps && ours.maxRps) console.log(`throughput on one core: ours / Portkey = ${(ours.maxRps / portkey.maxRps).toFixed(1)}x`);
-  console.log(`request events written to Postgres by our gateway runs: ${eventsWritten}`);
+  console.log(`request events written to Postgres by our gateways: ${eventsWritten}`);
 }
 
 const mode = process.argv[2];
 if (mode === 'upstream') runUpstream(Number(process.argv[3]));
+else if (mode === 'floor') void runFloor(Number(process.argv[3]), process.argv[4]);
 else if (mode === 'ours') void runOurs(Number(process.argv[3]), process.argv[4], process.argv[5], process.argv[6] !== '0');
 else await main();

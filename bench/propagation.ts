@@ -89,14 +89,20 @@ async function main(): Promise<void> {
     let expected = BLUE;
     let since = 0;
     const seenAt = new Array<number>(GATEWAYS).fill(NaN);
+    let pollErrors = 0;
     const loops = ports.map(async (port, g) => {
       const client = new Pool(`http://127.0.0.1:${port}`, { connections: 1 });
       clients.push(client);
       while (running) {
         const sent = performance.now();
-        const res = await client.request({ path: '/v1/routes/prop', method: 'GET' });
-        const state = (await res.body.json()) as { stable: string };
-        if (sent >= since && Number.isNaN(seenAt[g]) && state.stable === expected) seenAt[g] = performance.now();
+        try {
+          const res = await client.request({ path: '/v1/routes/prop', method: 'GET' });
+          const state = (await res.body.json()) as { stable: string };
+          if (sent >= since && Number.isNaN(seenAt[g]) && state.stable === expected) seenAt[g] = performance.now();
+        } catch (err) {
+          pollErrors++;
+          if (pollErrors <= 3) console.error(`poll of gateway ${g} failed: ${(err as Error).message}`);
+        }
         await new Promise((r) => setTimeout(r, 1));
       }
     });
@@ -136,6 +142,7 @@ async function main(): Promise<void> {
     console.log(`propagation to the last of ${GATEWAYS} gateway processes, ${FLIPS} flips (LISTEN/NOTIFY, poll safety net 1 s):`);
     console.log(`  from commit acknowledged: p50 ${f(percentile(fromCommit, 50))} ms, p99 ${f(percentile(fromCommit, 99))} ms, max ${f(Math.max(...fromCommit))} ms`);
     console.log(`  from changeRoute call:    p50 ${f(percentile(fromCall, 50))} ms, p99 ${f(percentile(fromCall, 99))} ms, max ${f(Math.max(...fromCall))} ms`);
+    if (pollErrors > 0) console.log(`  (${pollErrors} polls failed and were retried)`);
   } finally {
     running = false;
     for (const c of clients) await c.close().catch(() => {});
