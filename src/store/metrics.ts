@@ -20,7 +20,8 @@ export interface ArmQuery {
 
 const ARM_SQL = `
   SELECT count(*)::int                                            AS requests,
-         count(*) FILTER (WHERE error_class IS NOT NULL)::int     AS errors,
+         -- A client that hung up is not the model's failure.
+         count(*) FILTER (WHERE error_class IS NOT NULL AND error_class <> 'cancelled')::int AS errors,
          count(*) FILTER (WHERE $5::float8 IS NOT NULL AND latency_ms > $5::float8)::int AS slow,
          count(quality_score)::int                                AS scored,
          avg(quality_score)::float8                               AS quality_mean,
