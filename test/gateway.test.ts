@@ -272,7 +272,9 @@ describe('shadow', () => {
         // Far below the candidate's 300 ms (slow) or 600 ms (hang → shadow timeout).
         expect(s.ms).toBeLessThan(150);
       }
-      expect(median(served.map((s) => s.ms))).toBeLessThan(median(baseline.map((s) => s.ms)) + 5);
+      // A bound that only a shadow on the request path could break (the slow candidate takes 300 ms), with
+      // room for a loaded CI machine's scheduling noise.
+      expect(median(served.map((s) => s.ms))).toBeLessThan(median(baseline.map((s) => s.ms)) + 25);
 
       const shadowEvents = await rows<{ error_class: string | null; answer: string | null }>(
         "SELECT error_class, answer FROM request_events WHERE route = $1 AND tag = 'shadow'",
