@@ -16,6 +16,8 @@
  * Latency at 200 and 1000 requests/s (open loop, from the moment each request is sent) is measured in 1 s
  * windows, BENCH_SECONDS (default 10) rounds per rate, rotating over the targets, so that load from other
  * work on the machine hits every target alike; added latency = per round, target p50 minus direct p50.
+ * Then back to back (one request at a time, no idle gap): with warm cores and caches this isolates the hop
+ * and the gateway's own work from the cost of waking an idle vCPU, which on a small VM dominates at 200/s.
  * Then the highest throughput on the one core (closed loop, 64 concurrent, best of 3 interleaved rounds),
  * CPU time per request (from /proc) at saturation and at 1000/s, and peak RSS (VmHWM).
  * Portkey's streaming is not measured (it fails on Node 20); ours is, against the upstream's.
@@ -318,6 +320,8 @@ interface Report {
   rssMb?: number;
   stream?: { ttfbP50: number; ttfbP99: number; p50: number; p99: number };
   core0Busy?: number;
+  /** One request at a time, back to back: per-round p50s. */
+  backToBack?: number[];
 }
 
 const RATES = [200, 1000];
@@ -376,6 +380,15 @@ async function measureAll(targets: { target: Target; saturate: boolean; stream: 
       if (sample.errors > 0) console.log(`  ${r.target.name} @${rate}/s: ${sample.errors} errors ${JSON.stringify([...sample.statuses])}`);
     }
     if (r.cpuAtRate.requests > 0) r.report.cpuUsAtRate = (r.cpuAtRate.cpu / r.cpuAtRate.requests) * 1e6;
+  }
+
+  // Back to back (closed loop, one request at a time): no idle gap between requests, so neither the cores
+  // nor the caches go cold; what remains is the hop and the gateway's own work on the request path.
+  for (let round = 0; round < rounds; round++) {
+    for (const r of rotate(runners, round)) {
+      const { sample } = await closedLoop(r.pool, r.target, 1, 1);
+      (r.report.backToBack ??= []).push(percentile(sample.latencies, 50));
+    }
   }
 
   const streamers = runners.filter((r) => r.stream);
@@ -533,6 +546,8 @@ function print(reports: Report[], eventsWritten: number): void {
       row[`+p50@${rate}`] = r === direct ? '' : f(median(at.roundP50s.map((p, i) => p - direct.at[rate].roundP50s[i])));
       row[`+p99@${rate}`] = r === direct ? '' : f(at.p99 - direct.at[rate].p99);
     }
+    row['b2b p50'] = f(median(r.backToBack ?? []));
+    row['+b2b p50'] = r === direct ? '' : f(median((r.backToBack ?? []).map((p, i) => p - direct.backToBack![i])));
     row['max rps'] = f(r.maxRps, 0);
     row['CPU µs/req sat'] = f(r.cpuUsPerReq, 0);
     row['CPU µs/req @1000'] = f(r.cpuUsAtRate, 0);
@@ -541,6 +556,7 @@ function print(reports: Report[], eventsWritten: number): void {
     return row;
   });
   console.log('latencies in ms; +p50 = median over rounds of (target p50 - direct p50 in the same round); +p99 over all windows');
+  console.log('b2b: one request at a time, back to back (no idle gaps: warm cores and caches); +b2b p50 = median over rounds of the difference to direct');
   console.log('max rps: closed loop, 64 concurrent, gateway alone on core 1; core0 busy = load generator + upstream (1.00 = core 0 saturated)');
   console.table(rows);
   const ours = reports.find((r) => r.name === 'model-rollout gateway');

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { since } from './attempt';
 import { ProviderError, classifyHttpError, httpErrorMessage, parseRetryAfter } from './errors';
 import { normalizeError, type AttemptState } from './normalize-error';
@@ -62,7 +62,9 @@ export interface LeanOpenAICompatibleAdapter extends ProviderAdapter {
 
 interface Endpoint {
   apiKey: string;
-  url: string;
+  /** Split once: `dispatcher.request` with origin and path skips undici's per-call URL parsing. */
+  origin: string;
+  path: string;
   jsonHeaders: Record<string, string>;
   streamHeaders: Record<string, string>;
 }
@@ -92,9 +94,11 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
       authorization: `Bearer ${apiKey}`,
       'content-type': 'application/json',
     };
+    const url = new URL(`${provider.baseUrl.replace(/\/+$/, '')}/chat/completions`);
     const endpoint: Endpoint = {
       apiKey,
-      url: `${provider.baseUrl.replace(/\/+$/, '')}/chat/completions`,
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
       jsonHeaders: { ...base, accept: 'application/json' },
       streamHeaders: { ...base, accept: 'text/event-stream' },
     };
@@ -111,9 +115,10 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
     attempt: LeanAttempt,
   ): Promise<Dispatcher.ResponseData> => {
     const endpoint = endpointFor(registry.resolve(target), key);
-    const response = await request(endpoint.url, {
+    const response = await dispatcher.request({
+      origin: endpoint.origin,
+      path: endpoint.path,
       method: 'POST',
-      dispatcher,
       headers: stream ? endpoint.streamHeaders : endpoint.jsonHeaders,
       body: JSON.stringify(buildChatBody(target, messages, stream)),
       signal: attempt,
