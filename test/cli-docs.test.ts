@@ -60,6 +60,7 @@ const PROMISES: Array<[RegExp, string]> = [
   [/wait-for-rollout/, 'rolled_back: answers got worse'],
   [/start-rollout.ts --help/, 'usage: npx tsx scripts/start-rollout.ts <route> <provider:model>'],
   [/model-rollout migrate/, 'already applied'],
+  [/routes release support-bot/, 'route support-bot has no owner'],
 ];
 
 describe('docs/cli.md', () => {

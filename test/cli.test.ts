@@ -288,6 +288,80 @@ describe('routes', () => {
   );
 });
 
+describe('routes release', () => {
+  it(
+    'frees a route left owned by a terminated rollout; refuses while the rollout runs; says when there is nothing to do',
+    { timeout: 180_000 },
+    async () => {
+      const route = newRoute('rel');
+      await createRoute(route);
+      expect((await startQuiet(route)).code).toBe(0);
+      const claimed = await until(
+        () => getRoute(db.pool, route),
+        (s) => s?.canaryBps === 500,
+      );
+      expect(claimed).toMatchObject({ owner: `rollout-${route}`, canaryBps: 500 });
+
+      const [running, noReason, unknown] = await Promise.all([
+        cli(['routes', 'release', route, '--reason', 'too early']),
+        cli(['routes', 'release', route]),
+        cli(['routes', 'release', 'no-such-route', '--reason', 'x']),
+      ]);
+      expect(running.code).toBe(1);
+      expect(running.stderr).toContain(`rollout rollout-${route}`);
+      expect(running.stderr).toContain('is still running and owns the route: roll it back');
+      expect(noReason.code).toBe(2);
+      expect(noReason.stderr).toContain("required option '--reason <text>' not specified");
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain('route "no-such-route" does not exist');
+      expect(await getRoute(db.pool, route)).toMatchObject({ owner: `rollout-${route}`, canaryBps: 500 });
+
+      // Terminated: no cleanup runs, the route stays owned with the canary on, and a new start is refused.
+      await client.workflow.getHandle(`rollout-${route}`).terminate('operator pulled the plug');
+      expect(await getRoute(db.pool, route)).toMatchObject({ owner: `rollout-${route}`, canaryBps: 500 });
+      expect((await startQuiet(route)).stderr).toContain('which is not running (terminated)');
+
+      const released = await cli([
+        'routes',
+        'release',
+        route,
+        '--reason',
+        'rollout terminated by hand',
+        '--actor',
+        'cli:frank',
+      ]);
+      expect(released.code, released.stderr).toBe(0);
+      expect(released.stdout).toContain(
+        `route ${route} released: owner rollout-${route} (terminated) -> none; canary share 5% -> 0%; version`,
+      );
+      expect(released.stdout).toContain('stable: anthropic:claude-sonnet-4 (blue) serves all traffic');
+      const after = await getRoute(db.pool, route);
+      expect(after).toMatchObject({
+        owner: null,
+        canaryBps: 0,
+        shadowRate: 0,
+        stableSlot: 'blue',
+        version: claimed!.version + 1,
+      });
+      const audit = json<{ changes: Array<{ reason: string; actor: string }> }>(
+        await cli(['routes', 'show', route, '--json']),
+      );
+      expect(audit.changes[0]).toMatchObject({
+        actor: 'cli:frank',
+        reason: `released from rollout-${route} (terminated): rollout terminated by hand (by cli:frank)`,
+      });
+
+      const again = await cli(['routes', 'release', route, '--reason', 'again']);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain(
+        `route ${route} has no owner (version ${after!.version}); nothing to release`,
+      );
+      // The route is free again: a new rollout can start on it.
+      expect((await startQuiet(route)).code).toBe(0);
+    },
+  );
+});
+
 describe('start', () => {
   it(
     'prints the workflow id and UI link; a second start names the running one; bad input is refused',
@@ -648,7 +722,7 @@ describe('list and errors', () => {
       expect(cmd.helpInformation()).toContain(`Usage: model-rollout ${name}`);
     }
     const routes = program.commands.find((c) => c.name() === 'routes')!;
-    expect(routes.commands.map((c) => c.name())).toEqual(['list', 'show', 'set']);
+    expect(routes.commands.map((c) => c.name())).toEqual(['list', 'show', 'set', 'release']);
     const [help, usage] = await Promise.all([
       cli(['rollback', '--help']),
       cli(['start', 'x', '--strategy', 'sideways']),

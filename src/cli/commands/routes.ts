@@ -3,6 +3,7 @@
  * route with its latest audit entries, `routes set --file route.json` creates or edits one. An edit is a
  * compare-and-set on the version it read and refuses a route a rollout owns, so it never overwrites a
  * concurrent change (a rollout step, a rollback, another operator): that is reported instead.
+ * `routes release NAME` frees a route that a rollout left owned when it was terminated (no cleanup ran).
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
@@ -66,7 +67,7 @@ export function registerRoutesCommand(program: Command): void {
     .description('Show and edit routes (blue/green slots, stable side, canary share, shadow rate)')
     .addHelpText(
       'after',
-      '\nExamples:\n  model-rollout routes\n  model-rollout routes show support-bot\n  model-rollout routes set --file examples/route.json --reason "new route"',
+      '\nExamples:\n  model-rollout routes\n  model-rollout routes show support-bot\n  model-rollout routes set --file examples/route.json --reason "new route"\n  model-rollout routes release support-bot --reason "rollout terminated by hand"',
     );
 
   routes
@@ -252,7 +253,114 @@ and "green": null removes the green slot. A route that a rollout owns cannot be 
         else console.log(`route ${config.name}: ${result.changes.join('; ')}`);
       },
     );
+
+  routes
+    .command('release')
+    .description(
+      'Free a route left owned by a rollout that is no longer running (say, terminated): canary and shadow off, stable side kept',
+    )
+    .argument('<name>', 'route name')
+    .requiredOption('--reason <text>', 'why, for the audit trail')
+    .option('--actor <who>', 'who releases it, for the audit trail (default cli:$USER)')
+    .option('--force', 'release even when Temporal cannot be reached to check that the owner has ended')
+    .option('--json', 'print the resulting route as JSON')
+    .addHelpText(
+      'after',
+      `
+A rollout releases its route when it ends, even when cancelled or failed; a terminated one cannot run that
+cleanup, so the route stays owned and neither 'routes set' nor a new 'start' may touch it. This clears the
+owner, sets the canary share and shadow rate to 0 (the stable side serves everything) and keeps the stable
+slot as it is. A route owned by a running rollout is refused: roll that rollout back instead.
+
+Example:
+  model-rollout routes release support-bot --reason "rollout terminated by hand"`,
+    )
+    .action(
+      async (name: string, opts: { reason: string; actor?: string; force?: boolean; json?: boolean }) => {
+        if (!opts.reason.trim()) throw new UsageError('--reason must not be empty');
+        const actor = opts.actor ?? defaultActor();
+        const store = await import('../../store/routing-state');
+        const current = await withDatabase((db) => store.getRoute(db.pool, name));
+        if (!current) {
+          throw new Error(`route "${name}" does not exist; see 'model-rollout routes' for the existing ones`);
+        }
+        if (!current.owner) {
+          if (opts.json) console.log(JSON.stringify({ route: routeJson(current), changes: [] }, null, 2));
+          else console.log(`route ${name} has no owner (version ${current.version}); nothing to release`);
+          return;
+        }
+        const owner = current.owner;
+        // Temporal is asked outside the database session: a slow describe must not hold a connection.
+        const state = await ownerState(owner, opts.force === true);
+        const changes = [`owner ${owner} (${state}) -> none`];
+        if (current.canaryBps) changes.push(`canary share ${share(current.canaryBps)} -> 0%`);
+        if (current.shadowRate) changes.push(`shadow rate ${percent(current.shadowRate)} -> 0%`);
+        const after = await withDatabase(async (db) => {
+          try {
+            return await store.changeRoute(db.pool, name, {
+              expectedVersion: current.version,
+              requireOwner: owner,
+              patch: { owner: null, canaryBps: 0, shadowRate: 0 },
+              actor,
+              reason: `released from ${owner} (${state}): ${opts.reason} (by ${actor})`,
+            });
+          } catch (err) {
+            if (err instanceof store.RoutingConflictError) {
+              throw new Error(
+                `route "${name}" changed while it was being released (now version ${err.actualVersion}, owner ${err.owner ?? 'none'}); ` +
+                  `nothing was written. Look at 'model-rollout routes show ${name}'`,
+              );
+            }
+            throw err;
+          }
+        });
+        changes.push(`version ${current.version} -> ${after.version}`);
+        if (opts.json) {
+          console.log(JSON.stringify({ route: routeJson(after), changes }, null, 2));
+          return;
+        }
+        console.log(`route ${name} released: ${changes.join('; ')}`);
+        console.log(
+          `stable: ${target(after.stableSlot === 'blue' ? after.blue : after.green)} (${after.stableSlot}) serves all traffic`,
+        );
+      },
+    );
 }
+
+/**
+ * Why a route's owner may be released: the owning workflow is not running. Describes it in Temporal; a
+ * running owner is refused, an unreachable Temporal is refused unless `force` (the caller then vouches).
+ */
+async function ownerState(owner: string, force: boolean): Promise<string> {
+  const { withClient } = await import('./status');
+  try {
+    return await withClient(async (client) => {
+      try {
+        const d = await client.workflow.getHandle(owner).describe();
+        if (d.status.name === 'RUNNING') {
+          throw new OwnerRunningError(
+            `rollout ${owner} (run ${d.runId}) is still running and owns the route: roll it back ` +
+              `('model-rollout rollback ${owner} --reason ...') or cancel it; 'routes release' is for a rollout that ` +
+              'ended without releasing its route (a terminated one)',
+          );
+        }
+        return d.status.name.toLowerCase();
+      } catch (err) {
+        if ((err as Error).name === 'WorkflowNotFoundError') return 'unknown to Temporal';
+        throw err;
+      }
+    });
+  } catch (err) {
+    if (err instanceof OwnerRunningError) throw err;
+    if (force) return 'not checked: Temporal unreachable, --force';
+    throw new Error(
+      `cannot check that rollout ${owner} is no longer running: ${(err as Error).message}. ` +
+        'Pass --force to release the route anyway (only if you know the rollout is gone)',
+    );
+  }
+}
+
+class OwnerRunningError extends Error {}
 
 /** The patch that makes `current` what `config` says, and the changes in words. */
 function diff(
