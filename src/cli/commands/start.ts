@@ -252,7 +252,8 @@ async function checkOwner(
   }
   throw new Error(
     `route "${route}" is still owned by ${owner}, which is not running (${state}) and did not release it ` +
-      `(a terminated rollout skips its cleanup). Check the route with 'model-rollout routes show ${route}' before starting again`,
+      `(a terminated rollout skips its cleanup). Check the route with 'model-rollout routes show ${route}', then free it with ` +
+      `'model-rollout routes release ${route} --reason ...' before starting again`,
   );
 }
 
