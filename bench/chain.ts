@@ -12,15 +12,8 @@
  * 2. In-process (precise): the same comparison with an adapter that returns a ready result without I/O,
  *    over many more calls, for the happy path (depth 0) and for a fallback past an open breaker.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import pino from 'pino';
 import {
   createFallbackChain,
@@ -32,6 +25,7 @@ import {
   type StreamEvent,
   type Target,
 } from '../src/providers';
+import { canPin, median, runCalls, spawnSimulator } from './lib';
 
 const { values } = parseArgs({
   options: {
@@ -43,11 +37,6 @@ const { values } = parseArgs({
 const CALLS = Number(values.calls);
 const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-// A full GC before each measured round, so one side's garbage is not collected on the other's clock.
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
 
 const messages: ChatMessage[] = [
   { role: 'system', content: 'You are a concise support assistant for an online store. '.repeat(16).trim() },
@@ -59,9 +48,13 @@ const secondary: Target = { provider: 'deepseek', model: 'deepseek-chat' };
 type Call = () => Promise<unknown>;
 
 async function main(): Promise<void> {
-  const pinned = hasTaskset();
+  const pinned = canPin();
   if (pinned) execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-  const { child, url } = await startSimulator(pinned);
+  const { child, url } = await spawnSimulator(
+    pinned,
+    { seed: 1, default: { latencyMs: { median: 0 }, outputTokens: 60 } },
+    'chain-bench-',
+  );
   const lean = createLeanOpenAICompatibleAdapter({
     registry: simulatorRegistry(url),
     connections: CONCURRENCY,
@@ -181,63 +174,7 @@ async function main(): Promise<void> {
 
 /** CPU µs per call over `calls` calls with `concurrency` in flight. */
 async function measure(call: Call, calls: number, concurrency: number): Promise<number> {
-  let issued = 0;
-  const worker = async () => {
-    while (issued < calls) {
-      issued++;
-      await call();
-    }
-  };
-  gc();
-  const cpu0 = process.cpuUsage();
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const cpu = process.cpuUsage(cpu0);
-  return (cpu.user + cpu.system) / calls;
-}
-
-function startSimulator(pinned: boolean): Promise<{ child: ChildProcess; url: string }> {
-  const scenarioFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chain-bench-')), 'scenario.json');
-  fs.writeFileSync(
-    scenarioFile,
-    JSON.stringify({ seed: 1, default: { latencyMs: { median: 0 }, outputTokens: 60 } }),
-  );
-  const node = [
-    process.execPath,
-    '--import',
-    'tsx',
-    'src/simulator/main.ts',
-    '--port',
-    '0',
-    '--scenario',
-    scenarioFile,
-  ];
-  const [command, ...args] = pinned ? ['taskset', '-c', '1', ...node] : node;
-  const child = spawn(command, args, {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, LOG_LEVEL: 'warn' },
-  });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`simulator exited with code ${code} before it was ready`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.startsWith('http://')) resolve({ child, url: line.trim() });
-    });
-  });
-}
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-    return os.cpus().length > 1;
-  } catch {
-    return false;
-  }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return (await runCalls(call, calls, concurrency)).cpuUsPerCall;
 }
 
 function fmt(values: number[]): string {

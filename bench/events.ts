@@ -8,17 +8,13 @@
  * for comparison: synchronous commit, captured prompt/answer, one batch in flight. Drops the database.
  * Target: >= 20 000 events/s.
  */
-import crypto from 'node:crypto';
 import pg from 'pg';
 import { openDatabase } from '../src/store/database';
 import { migrate } from '../src/store/migrate';
 import { createEventWriter, type EventWriterOptions, type RequestEvent } from '../src/store/event-writer';
+import { databaseUrlOrExit, scratchDatabase } from './lib';
 
-const baseUrl = process.env.DATABASE_URL;
-if (!baseUrl) {
-  console.error('set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
-  process.exit(2);
-}
+const baseUrl = databaseUrlOrExit();
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 
 const PROMPT = [
@@ -83,13 +79,8 @@ async function run(
   return rate;
 }
 
-const name = `mr_bench_${crypto.randomBytes(5).toString('hex')}`;
-const admin = new pg.Client({ connectionString: baseUrl });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${name}`);
-const url = new URL(baseUrl);
-url.pathname = `/${name}`;
-const db = await openDatabase({ url: url.toString(), poolSize: 4 });
+const scratch = await scratchDatabase(baseUrl, 'mr_bench');
+const db = await openDatabase({ url: scratch.url, poolSize: 4 });
 try {
   await migrate(db.pool);
   console.log(`event writer benchmark on ${db.url} (batchSize 500, flushIntervalMs 50, maxBuffer 10000)`);
@@ -105,6 +96,5 @@ try {
   );
 } finally {
   await db.close();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.end();
+  await scratch.drop();
 }

@@ -23,13 +23,13 @@
  * Portkey's streaming is not measured (it fails on Node 20); ours is, against the upstream's.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { cpuSeconds, databaseUrlOrExit, freePort, percentile, scratchDatabase } from './lib';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const self = fileURLToPath(import.meta.url);
@@ -241,34 +241,9 @@ async function closedLoop(pool: Pool, target: Target, concurrency: number, durat
 
 // ------------------------------------------------------------------------------------------------ measurement helpers
 
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
-/** CPU seconds (user + system) of a process so far. */
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
 function peakRssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -434,25 +409,16 @@ async function measureAll(targets: { target: Target; saturate: boolean; stream: 
 }
 
 async function main(): Promise<void> {
-  const baseUrl = process.env.DATABASE_URL;
-  if (!baseUrl) {
-    console.error('set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
-    process.exit(2);
-  }
+  const baseUrl = databaseUrlOrExit();
   // This process (load generator) and the upstream share core 0; the gateways under test have core 1.
   execFileSync('taskset', ['-a', '-pc', '0', String(process.pid)], { stdio: 'ignore' });
   if (NICE !== undefined) os.setPriority(NICE);
 
-  const dbName = `mr_bench_${crypto.randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const dbUrl = new URL(baseUrl);
-  dbUrl.pathname = `/${dbName}`;
+  const scratch = await scratchDatabase(baseUrl, 'mr_bench');
   const children: ChildProcess[] = [];
   const { migrate } = await import('../src/store/migrate');
   const { createRoute } = await import('../src/store/routing-state');
-  const pool = new pg.Pool({ connectionString: dbUrl.toString(), max: 2 });
+  const pool = new pg.Pool({ connectionString: scratch.url, max: 2 });
   try {
     await migrate(pool);
     await createRoute(
@@ -484,12 +450,12 @@ async function main(): Promise<void> {
     });
     const ours = { ...json, authorization: `Bearer ${GATEWAY_KEY}` };
     targets.push({
-      target: await launch('model-rollout gateway', ['--import', 'tsx', self, 'ours', 'PORT', upstreamUrl, dbUrl.toString(), '1'], /ready/, 'support-bot', ours),
+      target: await launch('model-rollout gateway', ['--import', 'tsx', self, 'ours', 'PORT', upstreamUrl, scratch.url, '1'], /ready/, 'support-bot', ours),
       saturate: true,
       stream: true,
     });
     targets.push({
-      target: await launch('model-rollout (re-serialized)', ['--import', 'tsx', self, 'ours', 'PORT', upstreamUrl, dbUrl.toString(), '0'], /ready/, 'support-bot', ours),
+      target: await launch('model-rollout (re-serialized)', ['--import', 'tsx', self, 'ours', 'PORT', upstreamUrl, scratch.url, '0'], /ready/, 'support-bot', ours),
       saturate: true,
       stream: false,
     });
@@ -527,8 +493,7 @@ async function main(): Promise<void> {
   } finally {
     for (const c of children) await stop(c);
     await pool.end();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await scratch.drop();
   }
 }
 

@@ -7,24 +7,16 @@
  * CHANGES compare-and-set changes (default 50) and measures commit-to-visible time in every cache, with
  * NOTIFY (poll 30 s, so NOTIFY is the only path) and with polling only (poll 250 ms). Own scratch database.
  */
-import crypto from 'node:crypto';
 import pg from 'pg';
 import { openDatabase } from '../src/store/database';
 import { migrate } from '../src/store/migrate';
 import { createRoutingCache, type RoutingCache } from '../src/router/routing-cache';
 import { changeRoute, createRoute } from '../src/store/routing-state';
+import { databaseUrlOrExit, percentile, scratchDatabase } from './lib';
 
-const baseUrl = process.env.DATABASE_URL;
-if (!baseUrl) {
-  console.error('set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
-  process.exit(2);
-}
+const baseUrl = databaseUrlOrExit();
 const replicas = Number(process.env.REPLICAS ?? 10);
 const changes = Number(process.env.CHANGES ?? 50);
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 async function measure(
   label: string,
@@ -84,23 +76,17 @@ async function measure(
   }
   samples.sort((a, b) => a - b);
   console.log(
-    `${label.padEnd(34)} ${replicas} replicas x ${n} changes: p50 ${pct(samples, 50).toFixed(1)} ms, p99 ${pct(samples, 99).toFixed(1)} ms, max ${samples[samples.length - 1].toFixed(1)} ms (call-to-visible, includes the commit)`,
+    `${label.padEnd(34)} ${replicas} replicas x ${n} changes: p50 ${percentile(samples, 50).toFixed(1)} ms, p99 ${percentile(samples, 99).toFixed(1)} ms, max ${samples[samples.length - 1].toFixed(1)} ms (call-to-visible, includes the commit)`,
   );
 }
 
-const name = `mr_bench_${crypto.randomBytes(5).toString('hex')}`;
-const admin = new pg.Client({ connectionString: baseUrl });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${name}`);
-const url = new URL(baseUrl);
-url.pathname = `/${name}`;
-const db = await openDatabase({ url: url.toString() });
+const scratch = await scratchDatabase(baseUrl, 'mr_bench');
+const db = await openDatabase({ url: scratch.url });
 try {
   await migrate(db.pool);
-  await measure('NOTIFY (poll 30 s)', db.pool, url.toString(), true, 30_000, changes);
-  await measure('poll only (250 ms)', db.pool, url.toString(), false, 250, Math.min(changes, 20));
+  await measure('NOTIFY (poll 30 s)', db.pool, scratch.url, true, 30_000, changes);
+  await measure('poll only (250 ms)', db.pool, scratch.url, false, 250, Math.min(changes, 20));
 } finally {
   await db.close();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.end();
+  await scratch.drop();
 }

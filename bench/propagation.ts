@@ -14,30 +14,19 @@
  * Target: p99 < 100 ms with NOTIFY.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { startSimulator } from '../src/simulator';
 import { migrate } from '../src/store/migrate';
 import { changeRoute, createRoute, getRoute } from '../src/store/routing-state';
+import { databaseUrlOrExit, freePort, percentile, scratchDatabase } from './lib';
 
 const FLIPS = Number(process.env.FLIPS ?? 50);
 const GATEWAYS = 4;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const BLUE = 'openai:gpt-4o-mini';
 const GREEN = 'deepseek:deepseek-chat';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function startGateway(port: number, simulatorUrl: string, databaseUrl: string): Promise<ChildProcess> {
   const child = spawn(
@@ -55,21 +44,9 @@ function startGateway(port: number, simulatorUrl: string, databaseUrl: string): 
   });
 }
 
-const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-
 async function main(): Promise<void> {
-  const baseUrl = process.env.DATABASE_URL;
-  if (!baseUrl) {
-    console.error('set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
-    process.exit(2);
-  }
-  const dbName = `mr_prop_${crypto.randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(baseUrl);
-  url.pathname = `/${dbName}`;
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+  const scratch = await scratchDatabase(databaseUrlOrExit(), 'mr_prop');
+  const pool = new pg.Pool({ connectionString: scratch.url, max: 2 });
   const sim = await startSimulator({ scenario: { default: { latencyMs: { median: 0 }, outputTokens: 5 } } });
   const children: ChildProcess[] = [];
   const clients: Pool[] = [];
@@ -80,7 +57,7 @@ async function main(): Promise<void> {
     await createRoute(pool, { name: 'prop', blue: slot(BLUE), green: slot(GREEN) }, { actor: 'bench', reason: 'propagation' });
 
     const ports = await Promise.all(Array.from({ length: GATEWAYS }, freePort));
-    children.push(...(await Promise.all(ports.map((p) => startGateway(p, sim.url, url.toString())))));
+    children.push(...(await Promise.all(ports.map((p) => startGateway(p, sim.url, scratch.url)))));
     const body = JSON.stringify({ model: 'prop', messages: [{ role: 'user', content: 'ping' }] });
 
     // Per gateway: the time it first reported `expected` as the stable target after `since` (NaN until then).
@@ -153,8 +130,7 @@ async function main(): Promise<void> {
     }
     await sim.close();
     await pool.end();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await scratch.drop();
   }
 }
 

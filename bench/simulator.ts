@@ -7,15 +7,12 @@
  * process pins itself to core 0 and drives it with undici at a fixed concurrency, for the OpenAI and
  * Anthropic wire formats, JSON and streaming. Server CPU time per request comes from /proc.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { loadQuestions } from '../src/simulator/questions';
+import { canPin, cpuSeconds, percentile, spawnSimulator } from './lib';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' } },
@@ -23,7 +20,6 @@ const { values } = parseArgs({
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const WARMUP_MS = 1000;
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 interface Mode {
   name: string;
@@ -75,12 +71,13 @@ const MODES: Mode[] = [
 ];
 
 async function main(): Promise<void> {
-  const pinned = hasTaskset();
+  const pinned = canPin();
   if (pinned) execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-  const scenarioFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sim-bench-')), 'scenario.json');
-  fs.writeFileSync(scenarioFile, JSON.stringify({ seed: 1, default: { latencyMs: { median: 0 } } }));
-
-  const { child, url } = await startChild(pinned, scenarioFile);
+  const { child, url } = await spawnSimulator(
+    pinned,
+    { seed: 1, default: { latencyMs: { median: 0 } } },
+    'sim-bench-',
+  );
   const pool = new Pool(url, { connections: CONCURRENCY, pipelining: 1 });
   try {
     console.log(
@@ -97,13 +94,15 @@ async function main(): Promise<void> {
       const result = await drive(pool, mode, SECONDS * 1000);
       const cpu = cpuMicros(child.pid!) - cpuBefore;
       const perSecond = result.latencies.length / result.seconds;
+      // 0, not NaN, when every request failed (the failures are shown at the end of the row).
+      const ms = (p: number) => (result.latencies.length ? percentile(result.latencies, p) : 0);
       console.log(
         [
           mode.name.padEnd(17),
           String(result.latencies.length).padStart(9),
           perSecond.toFixed(0).padStart(7),
-          percentile(result.latencies, 0.5).toFixed(2).padStart(8),
-          percentile(result.latencies, 0.99).toFixed(2).padStart(8),
+          ms(50).toFixed(2).padStart(8),
+          ms(99).toFixed(2).padStart(8),
           `${((cpu / 1e6 / result.seconds) * 100).toFixed(0)}%`.padStart(12),
           (cpu / result.latencies.length).toFixed(0).padStart(15),
           (cpu > 0 ? (result.latencies.length / cpu) * 1e6 : 0).toFixed(0).padStart(16),
@@ -139,56 +138,13 @@ async function drive(pool: Pool, mode: Mode, ms: number) {
   return { latencies, failures, seconds: (performance.now() - started) / 1000 };
 }
 
-function startChild(pinned: boolean, scenarioFile: string): Promise<{ child: ChildProcess; url: string }> {
-  const node = [
-    process.execPath,
-    '--import',
-    'tsx',
-    'src/simulator/main.ts',
-    '--port',
-    '0',
-    '--scenario',
-    scenarioFile,
-  ];
-  const [command, ...args] = pinned ? ['taskset', '-c', '1', ...node] : node;
-  const child = spawn(command, args, {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, LOG_LEVEL: 'warn' },
-  });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`simulator exited with code ${code} before it was ready`)));
-    // The entry script prints its URL alone on a line once it accepts requests.
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.startsWith('http://')) resolve({ child, url: line.trim() });
-    });
-  });
-}
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** User + system CPU time of a process, from /proc (0 where /proc is missing); Linux ticks are 1/100 s. */
+/** Server CPU µs so far; 0 where /proc is missing (not Linux), so that the rest of the table still prints. */
 function cpuMicros(pid: number): number {
   try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return (ticks / 100) * 1e6;
+    return cpuSeconds(pid) * 1e6;
   } catch {
     return 0;
   }
-}
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
 await main();

@@ -9,15 +9,8 @@
  * calls, ~1 KB request. CPU is `process.cpuUsage()` of this process only, so the upstream's work is
  * not counted. Rounds alternate SDK / lean so drift hits both; the median round is reported.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import {
   createLeanOpenAICompatibleAdapter,
   createOpenAICompatibleAdapter,
@@ -26,6 +19,7 @@ import {
   type ProviderAdapter,
   type Target,
 } from '../src/providers';
+import { canPin, median, runCalls, spawnSimulator } from './lib';
 
 const { values } = parseArgs({
   options: {
@@ -37,11 +31,6 @@ const { values } = parseArgs({
 const CALLS = Number(values.calls);
 const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-// A full GC before each measured round, so one side's garbage is not collected on the other's clock.
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
 
 /** ~1 KB request body: a system prompt plus a short question. */
 const messages: ChatMessage[] = [
@@ -51,9 +40,13 @@ const messages: ChatMessage[] = [
 const target: Target = { provider: 'openai', model: 'gpt-4o' };
 
 async function main(): Promise<void> {
-  const pinned = hasTaskset();
+  const pinned = canPin();
   if (pinned) execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-  const { child, url } = await startSimulator(pinned);
+  const { child, url } = await spawnSimulator(
+    pinned,
+    { seed: 1, default: { latencyMs: { median: 0 }, outputTokens: 60 } },
+    'transport-bench-',
+  );
   const registry = simulatorRegistry(url);
   const sdk = createOpenAICompatibleAdapter({ registry });
   const lean = createLeanOpenAICompatibleAdapter({ registry, connections: CONCURRENCY });
@@ -104,71 +97,17 @@ async function main(): Promise<void> {
 
 /** `calls` calls at CONCURRENCY in flight; returns client CPU µs per call and wall calls/s. */
 async function run(adapter: ProviderAdapter, calls: number): Promise<{ cpu: number; wall: number }> {
-  let issued = 0;
   let failures = 0;
-  const worker = async () => {
-    while (issued < calls) {
-      issued++;
-      try {
-        await adapter.complete(target, messages);
-      } catch {
-        failures++;
-      }
-    }
-  };
-  gc();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  if (failures) console.warn(`  (${failures} of ${calls} calls failed)`);
-  return { cpu: (cpu.user + cpu.system) / calls, wall: calls / seconds };
-}
-
-function startSimulator(pinned: boolean): Promise<{ child: ChildProcess; url: string }> {
-  const scenarioFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'transport-bench-')), 'scenario.json');
-  fs.writeFileSync(
-    scenarioFile,
-    JSON.stringify({ seed: 1, default: { latencyMs: { median: 0 }, outputTokens: 60 } }),
+  const { cpuUsPerCall, seconds } = await runCalls(
+    () => adapter.complete(target, messages),
+    calls,
+    CONCURRENCY,
+    () => {
+      failures++;
+    },
   );
-  const node = [
-    process.execPath,
-    '--import',
-    'tsx',
-    'src/simulator/main.ts',
-    '--port',
-    '0',
-    '--scenario',
-    scenarioFile,
-  ];
-  const [command, ...args] = pinned ? ['taskset', '-c', '1', ...node] : node;
-  const child = spawn(command, args, {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, LOG_LEVEL: 'warn' },
-  });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`simulator exited with code ${code} before it was ready`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.startsWith('http://')) resolve({ child, url: line.trim() });
-    });
-  });
-}
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-    return os.cpus().length > 1;
-  } catch {
-    return false;
-  }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  if (failures) console.warn(`  (${failures} of ${calls} calls failed)`);
+  return { cpu: cpuUsPerCall, wall: calls / seconds };
 }
 
 await main();
