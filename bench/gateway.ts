@@ -533,6 +533,16 @@ function print(reports: Report[], eventsWritten: number): void {
     );
   }
   if (ours && portkey?.maxRps && ours.maxRps) console.log(`throughput on one core: ours / Portkey = ${(ours.maxRps / portkey.maxRps).toFixed(1)}x`);
+  // What any proxy costs on this machine (the floor) against what our gateway's own work adds on top.
+  const floor = reports.find((r) => r.name.startsWith('reference'));
+  if (ours && floor) {
+    const added = (r: Report, rate: number) => median(r.at[rate].roundP50s.map((p, i) => p - direct.at[rate].roundP50s[i]));
+    const b2b = (r: Report) => median((r.backToBack ?? []).map((p, i) => p - direct.backToBack![i]));
+    console.log(
+      `added p50 @200/s: ours ${f(added(ours, 200))} ms, of which the bare proxy floor ${f(added(floor, 200))} ms; ` +
+        `back to back: ours ${f(b2b(ours))} ms, floor ${f(b2b(floor))} ms (target: ours ≤ 0.30 at 200/s)`,
+    );
+  }
   console.log(`request events written to Postgres by our gateways: ${eventsWritten}`);
 }
 
