@@ -4,6 +4,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -43,6 +44,18 @@ const alerts = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '5 seconds', maximumAttempts: 5 },
 });
+
+/**
+ * Since this patch the sequential policy's final gate also checks the error rate. Rollouts that started
+ * before it keep deciding as they did, so their histories replay unchanged.
+ */
+const FINAL_GATE_ERRORS = 'final-gate-error-rate';
+
+/** The policy config without the final gate's error check (what rollouts before the patch decided on). */
+function withoutErrorGate(policy: RolloutSpec['policy']): RolloutSpec['policy'] {
+  const sequential = policy.sequential ?? {};
+  return { ...policy, sequential: { ...sequential, finalGate: { ...sequential.finalGate, errorRatio: 0 } } };
+}
 
 /** Thrown inside the story to stop it and roll back, with the evidence. */
 class RollbackRequested extends Error {
@@ -274,7 +287,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       const decision = decide({
         ...stats,
         context: { shareBps: steps[index], stepIndex: index, steps, isFinalStep: steps[index + 1] === 10_000 },
-        config: spec.policy,
+        config: patched(FINAL_GATE_ERRORS) ? spec.policy : withoutErrorGate(spec.policy),
       });
       await record('canary', decision);
       if (decision.action === 'rollback') {

@@ -54,16 +54,23 @@ function segmentLogLR(s: BadEventSegment, r: number, logR: number): number {
   return s.canaryBad * logR - bad * Math.log1p(p * (r - 1));
 }
 
+/**
+ * log LR of "canary rate = r × stable's" against "same rate", over segments. Its negative is the log LR of
+ * "same rate" against "r×": a test martingale when the canary really is r× worse, which is what a
+ * non-inferiority check ("shown not to be r× worse") needs.
+ */
+export function logLikelihoodRatio(segments: readonly BadEventSegment[], r: number): number {
+  const logR = Math.log(r);
+  let sum = 0;
+  for (const s of segments) sum += segmentLogLR(s, r, logR);
+  return sum;
+}
+
 export function badEventMixture(
   segments: readonly BadEventSegment[],
   rateRatios: readonly number[],
 ): BadEventEvidence {
-  const perRatio = rateRatios.map((r) => {
-    const logR = Math.log(r);
-    let sum = 0;
-    for (const s of segments) sum += segmentLogLR(s, r, logR);
-    return sum;
-  });
+  const perRatio = rateRatios.map((r) => logLikelihoodRatio(segments, r));
   let best = 0;
   for (let i = 1; i < perRatio.length; i++) if (perRatio[i] > perRatio[best]) best = i;
   const totals = { canaryBad: 0, canaryRequests: 0, stableBad: 0, stableRequests: 0, expectedCanaryBad: 0 };

@@ -45,6 +45,10 @@ export interface SequentialConfig {
    * Non-inferiority gate before the last steps: promote to a share ≥ `fromBps` only when the lower
    * confidence bound of (canary - stable) / stable is above -toleranceRel. `alpha` bounds the chance
    * that a candidate exactly `toleranceRel` worse ever passes it.
+   * Errors too: the data must favour "same error rate" over "`errorRatio` × stable's" by 1/alpha, so a
+   * candidate that many times more error-prone passes with probability ≤ alpha. Skipped while the canary's
+   * error rate is at most `errorFloorRate` (too rare to matter, and too rare to tell apart); `errorRatio`
+   * 0 turns the error part off.
    */
   finalGate: {
     enabled: boolean;
@@ -52,6 +56,8 @@ export interface SequentialConfig {
     toleranceRel: number;
     alpha: number;
     mixtureRelEffect: number;
+    errorRatio: number;
+    errorFloorRate: number;
   };
 }
 
@@ -67,7 +73,8 @@ function deepFreeze<T extends object>(value: T): Readonly<T> {
  * - 1000 canary requests per step: about what a 3× error rate on a 1% base needs to show at a 5%
  *   share; with fewer, a fast route reaches 40% before a regression is visible, and at 40% the
  *   smaller stable arm makes every canary request less informative;
- * - 50 canary scores per step, and a non-inferiority gate at −2% (α 5%) before 80% and 100%.
+ * - 50 canary scores per step, and a non-inferiority gate at −2% (α 5%) before 80% and 100%, which also
+ *   wants the error rate shown below 1.5× stable's once the canary's errors exceed 0.5%.
  */
 export const DEFAULT_SEQUENTIAL_CONFIG: Readonly<SequentialConfig> = deepFreeze({
   steps: [...DEFAULT_STEPS],
@@ -82,7 +89,15 @@ export const DEFAULT_SEQUENTIAL_CONFIG: Readonly<SequentialConfig> = deepFreeze(
   },
   badEvents: { rateRatios: [1.5, 2, 3] },
   promotion: { minCanaryScoredPerStep: 50, minCanaryRequestsPerStep: 1000, maxEValue: 1 },
-  finalGate: { enabled: true, fromBps: 8000, toleranceRel: 0.02, alpha: 0.05, mixtureRelEffect: 0.02 },
+  finalGate: {
+    enabled: true,
+    fromBps: 8000,
+    toleranceRel: 0.02,
+    alpha: 0.05,
+    mixtureRelEffect: 0.02,
+    errorRatio: 1.5,
+    errorFloorRate: 0.005,
+  },
 });
 
 /** The seed's rules, as written (see ratio.ts). */
@@ -147,6 +162,11 @@ export function validateSequentialConfig(c: SequentialConfig): string[] {
   if (!(g.toleranceRel >= 0)) problems.push('finalGate.toleranceRel must be ≥ 0');
   if (!(g.mixtureRelEffect > 0)) problems.push('finalGate.mixtureRelEffect must be > 0');
   if (!(g.fromBps >= 0 && g.fromBps <= 10000)) problems.push('finalGate.fromBps must be in 0..10000');
+  if (!(g.errorRatio === 0 || (Number.isFinite(g.errorRatio) && g.errorRatio > 1))) {
+    problems.push(`finalGate.errorRatio must be > 1 (or 0: off), got ${g.errorRatio}`);
+  }
+  if (!(g.errorFloorRate >= 0 && g.errorFloorRate < 1))
+    problems.push('finalGate.errorFloorRate must be in [0, 1)');
   problems.push(...validateSteps(c.steps));
   return problems;
 }

@@ -19,8 +19,9 @@
  *      still below the rollback threshold keeps the canary where it is, so it is caught there, with
  *      less traffic exposed and a large stable arm to compare against;
  *   3. before the last steps, once a non-inferiority bound shows the canary at most
- *      `finalGate.toleranceRel` worse than stable. Without that gate a slightly worse candidate would
- *      walk to 100% simply because "no evidence of harm" is easy to get from little data.
+ *      `finalGate.toleranceRel` worse than stable, and its error rate below `finalGate.errorRatio` ×
+ *      stable's. Without that gate a slightly worse candidate would walk to 100% simply because
+ *      "no evidence of harm" is easy to get from little data.
  *
  * Caveat: the tests compare the arms pooled over the whole canary phase. Traffic that changes over the
  * day (a different mix of questions at night) hits both arms alike within a step, but a step change
@@ -29,7 +30,7 @@
  */
 import { DEFAULT_SEQUENTIAL_CONFIG, type SequentialConfig } from './config';
 import { cleanPair, countsBefore, type ArmCounts } from './arm';
-import { badEventMixture, type BadEventSegment } from './bad-event-test';
+import { badEventMixture, logLikelihoodRatio, type BadEventSegment } from './bad-event-test';
 import {
   lowerConfidenceBound,
   meanDifference,
@@ -159,6 +160,17 @@ function segment(canary: ArmCounts, stable: ArmCounts): BadEventSegment {
   };
 }
 
+/** Everything before the current step, and the current step (constant split): a split change is not a shift. */
+function badEventSegments(kind: 'errors' | 'slow', cum: ArmPair, step: ArmPair): BadEventSegment[] {
+  const stepCanary = { requests: step.canary.requests, bad: step.canary[kind] };
+  const stepStable = { requests: step.stable.requests, bad: step.stable[kind] };
+  const before = segment(
+    countsBefore({ requests: cum.canary.requests, bad: cum.canary[kind] }, stepCanary),
+    countsBefore({ requests: cum.stable.requests, bad: cum.stable[kind] }, stepStable),
+  );
+  return [before, segment(stepCanary, stepStable)];
+}
+
 function badEventTest(
   kind: 'errors' | 'slow',
   cum: ArmPair,
@@ -169,15 +181,7 @@ function badEventTest(
   const keys = BAD_EVENT_KEYS[kind];
   const alpha = config.alpha * config.alphaSplit[kind];
   const logThreshold = -Math.log(alpha);
-  const stepCanary = { requests: step.canary.requests, bad: step.canary[kind] };
-  const stepStable = { requests: step.stable.requests, bad: step.stable[kind] };
-  // Current step (constant split) and everything before it, so a split change is not mistaken for a shift.
-  const current = segment(stepCanary, stepStable);
-  const before = segment(
-    countsBefore({ requests: cum.canary.requests, bad: cum.canary[kind] }, stepCanary),
-    countsBefore({ requests: cum.stable.requests, bad: cum.stable[kind] }, stepStable),
-  );
-  const e = badEventMixture([before, current], config.badEvents.rateRatios);
+  const e = badEventMixture(badEventSegments(kind, cum, step), config.badEvents.rateRatios);
   const canaryRate = e.canaryRequests > 0 ? e.canaryBad / e.canaryRequests : null;
   const stableRate = e.stableRequests > 0 ? e.stableBad / e.stableRequests : null;
   stats[keys.canary] = e.canaryBad;
@@ -243,6 +247,47 @@ function finalGate(
   return lower.bound > threshold
     ? { passed: true, reason: `final gate: ${bound} > ${tolerance} → non-inferior` }
     : { passed: false, reason: `final gate: ${bound} ≤ ${tolerance} → not yet shown within tolerance, hold` };
+}
+
+/**
+ * The error part of the final gate: the data must favour "same error rate" over "`errorRatio` × stable's"
+ * by 1/α (a test martingale when the canary is that much worse, so such a canary passes with probability
+ * ≤ α however often this is checked). Without it, a canary whose extra errors never quite reached the
+ * rollback threshold could walk to 100%. Undefined when it does not apply.
+ */
+function errorGate(
+  cum: ArmPair,
+  step: ArmPair,
+  config: SequentialConfig,
+  stats: Stats,
+): { passed: boolean; reason: string } | undefined {
+  const { errorRatio: ratio, errorFloorRate: floor, alpha } = config.finalGate;
+  if (!(ratio > 1)) return undefined;
+  const canaryRate = cum.canary.requests > 0 ? cum.canary.errors / cum.canary.requests : 0;
+  const stableRate = cum.stable.requests > 0 ? cum.stable.errors / cum.stable.requests : 0;
+  const rates = `canary ${cum.canary.errors}/${cum.canary.requests} (${percent(canaryRate)}) vs stable ${cum.stable.errors}/${cum.stable.requests} (${percent(stableRate)})`;
+  if (canaryRate <= floor) {
+    stats['gate.errors'] = 'below floor';
+    return {
+      passed: true,
+      reason: `final gate, errors: ${rates}; canary at most ${percent(floor)} → not gated`,
+    };
+  }
+  const logLR = -logLikelihoodRatio(badEventSegments('errors', cum, step), ratio);
+  const threshold = -Math.log(alpha);
+  stats['gate.errors'] = 'tested';
+  stats['gate.errors.logLR'] = finite(logLR);
+  stats['gate.errors.threshold'] = finite(threshold);
+  const test = `log LR of "same rate" against "${ratio}× stable" ${fixed(logLR)}`;
+  return logLR >= threshold
+    ? {
+        passed: true,
+        reason: `final gate, errors: ${rates}; ${test} ≥ ${fixed(threshold)} → not ${ratio}× worse`,
+      }
+    : {
+        passed: false,
+        reason: `final gate, errors: ${rates}; ${test} < ${fixed(threshold)} → not yet shown below ${ratio}× stable, hold`,
+      };
 }
 
 function decision(action: Decision['action'], reasons: string[], stats: Stats): Decision {
@@ -318,6 +363,11 @@ export function decideSequential(
     const gate = finalGate(cum, diff, config, stats);
     reasons.push(gate.reason);
     if (!gate.passed) return decision('hold', reasons, stats);
+    const errors = errorGate(cum, step, config, stats);
+    if (errors) {
+      reasons.push(errors.reason);
+      if (!errors.passed) return decision('hold', reasons, stats);
+    }
   }
   reasons.push(`promotion: step sample reached, no evidence of harm → ${context.shareBps} → ${next} bps`);
   return decision('promote-step', reasons, stats);

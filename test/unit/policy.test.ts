@@ -434,6 +434,39 @@ describe('sequential policy: promotion', () => {
     expect(last.stats.nextShareBps).toBe(10000);
   });
 
+  it('the final gate also wants the error rate shown below 1.5x stable', () => {
+    // Equal quality with plenty of data, but 1.5% errors against stable's 1%: never promoted.
+    for (const n of [5000, 20000, 80000]) {
+      const pair = { stable: arm(n * 2, 7), canary: arm(n, 7, 4, { errors: Math.round(n * 4 * 0.015) }) };
+      const d = decide(input(pair, 4000));
+      expect(d.action, `n=${n}`).not.toBe('promote-step');
+    }
+    // 1.22% against 1%: too little for the rollback test to lean toward "worse", but not shown below 1.5x.
+    const worse = { stable: arm(40000, 7), canary: arm(20000, 7, 4, { errors: 975 }) };
+    const held = decide(input(worse, 4000));
+    expect(held.action).toBe('hold');
+    expect(held.stats['gate.errors']).toBe('tested');
+    expect(held.reasons.at(-1)).toMatch(
+      /final gate, errors: canary 975\/80000 \(1\.22%\) vs stable 1600\/160000 \(1\.00%\); log LR of "same rate" against "1\.5× stable" 1\.61 < 3\.00 → not yet shown below 1\.5× stable, hold/,
+    );
+    expectJsonSafe(held);
+    // The same error rates below 1.5x with enough data pass: equal rates, plenty of errors.
+    const equal = decide(input({ stable: arm(40000, 7), canary: arm(20000, 7) }, 4000));
+    expect(equal.action).toBe('promote-step');
+    expect(equal.reasons.some((r) => /final gate, errors: .* → not 1\.5× worse/.test(r))).toBe(true);
+    // Rare errors (canary at most 0.5%) are not gated: nothing to tell apart.
+    const rare = { stable: arm(40000, 7, 4, { errors: 400 }), canary: arm(20000, 7, 4, { errors: 200 }) };
+    const passed = decide(input(rare, 4000));
+    expect(passed.action).toBe('promote-step');
+    expect(passed.stats['gate.errors']).toBe('below floor');
+    // errorRatio 0 turns the error part off; a ratio ≤ 1 is refused, naming the field.
+    const off = decide({ ...input(worse, 4000), config: { sequential: { finalGate: { errorRatio: 0 } } } });
+    expect(off.action).toBe('promote-step');
+    expect(() =>
+      decide({ ...input(worse, 4000), config: { sequential: { finalGate: { errorRatio: 0.5 } } } }),
+    ).toThrow(/finalGate\.errorRatio must be > 1 \(or 0: off\), got 0\.5/);
+  });
+
   it('a 3%-worse candidate never passes the final gate', () => {
     for (const n of [500, 2000, 10000, 50000]) {
       const d = decide(input({ stable: arm(n * 2, 7), canary: arm(n, 7 * 0.97) }, 4000));
@@ -477,7 +510,12 @@ describe('sequential promotion with no bad events at all', () => {
     const d = decide({
       cumulative: pair,
       step: pair,
-      context: { shareBps: 500, stepIndex: 0, steps: [500, 1000, 2000, 4000, 8000, 10000], isFinalStep: false },
+      context: {
+        shareBps: 500,
+        stepIndex: 0,
+        steps: [500, 1000, 2000, 4000, 8000, 10000],
+        isFinalStep: false,
+      },
     });
     expect(d.action).toBe('promote-step');
   });
