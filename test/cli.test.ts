@@ -358,6 +358,36 @@ describe('routes release', () => {
       );
       // The route is free again: a new rollout can start on it.
       expect((await startQuiet(route)).code).toBe(0);
+
+      // Temporal unreachable: the owner cannot be checked, so only --force releases (and the audit says so).
+      const orphan = newRoute('rel-orphan');
+      await createRoute(orphan);
+      const state0 = (await getRoute(db.pool, orphan))!;
+      await changeRoute(db.pool, orphan, {
+        expectedVersion: state0.version,
+        patch: {
+          owner: `rollout-${orphan}`,
+          green: { target: { provider: 'openai', model: 'gpt-4o' }, fallbacks: [] },
+          shadowRate: 0.25,
+        },
+        actor: 'test',
+        reason: 'simulate a rollout that went away',
+      });
+      const dead = { TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` };
+      const unchecked = await cli(['routes', 'release', orphan, '--reason', 'cleanup'], { env: dead });
+      expect(unchecked.code).toBe(1);
+      expect(unchecked.stderr).toContain(`cannot check that rollout rollout-${orphan} is no longer running`);
+      expect(unchecked.stderr).toContain('Pass --force');
+      expect((await getRoute(db.pool, orphan))!.owner).toBe(`rollout-${orphan}`);
+      const forced = await cli(['routes', 'release', orphan, '--reason', 'cleanup', '--force', '--json'], {
+        env: dead,
+      });
+      const out = json<{ route: { owner: string | null; shadowRate: number }; changes: string[] }>(forced);
+      expect(out.route).toMatchObject({ owner: null, shadowRate: 0 });
+      expect(out.changes[0]).toBe(
+        `owner rollout-${orphan} (not checked: Temporal unreachable, --force) -> none`,
+      );
+      expect(out.changes).toContain('shadow rate 25% -> 0%');
     },
   );
 });
