@@ -168,14 +168,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       const report = await shadowPhase();
       if (spec.strategy === 'shadow-only') {
         await changeRouting({ shadowRate: 0 }, 'shadow phase over');
-        await acts.releaseRoute({
-          route,
-          owner: workflowId,
-          idempotencyKey: `${runId}:release`,
-          expectedVersion: status.routingVersion,
-          actor: workflowId,
-          reason: `shadow-only rollout finished: ${report.recommendation}`,
-        });
+        await releaseRoute(`shadow-only rollout finished: ${report.recommendation}`);
         return finish({
           result: 'shadow-report',
           reason: `shadow report: ${report.recommendation} (${report.reasons[0] ?? ''})`,
@@ -194,14 +187,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     await promote();
     await bake();
 
-    await acts.releaseRoute({
-      route,
-      owner: workflowId,
-      idempotencyKey: `${runId}:release`,
-      expectedVersion: status.routingVersion,
-      actor: workflowId,
-      reason: `rollout completed: ${candidateName} is stable`,
-    });
+    await releaseRoute(`rollout completed: ${candidateName} is stable`);
     await acts.ensureGuardian({ route, triggers, intervalMs: spec.triggers.interval, alertWebhook: spec.alerts.webhookUrl });
     void alert('completed', `${candidateName} is now stable on ${route}`);
     return finish({ result: 'completed', reason: `${candidateName} promoted to 100% and baked for ${formatDuration(spec.bake.duration)}` });
@@ -388,6 +374,18 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     status.routingVersion = await acts.applyRouting.executeWithOptions({ ...activityDefaults(), summary: reason }, [
       { route, owner: workflowId, idempotencyKey: `${runId}:${step}`, expectedVersion: status.routingVersion, patch, actor: workflowId, reason },
     ]);
+  }
+
+  /** Ends ownership of a route this rollout leaves as it is (shadow-only report, or a completed rollout). */
+  async function releaseRoute(reason: string): Promise<void> {
+    await acts.releaseRoute({
+      route,
+      owner: workflowId,
+      idempotencyKey: `${runId}:release`,
+      expectedVersion: status.routingVersion,
+      actor: workflowId,
+      reason,
+    });
   }
 
   async function restore(reason: string, key: string): Promise<void> {

@@ -17,10 +17,11 @@
  * when no translation is needed (see `passThrough`); no per-request logging.
  */
 import crypto from 'node:crypto';
-import type { ServerResponse } from 'node:http';
 import { Counter } from 'prom-client';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { z } from 'zod';
 import { formatTarget } from '../config/target';
+import { writeChunk } from '../http/write-chunk';
 import { logger as rootLogger, type Logger } from '../logger';
 import { RouteCallError, RouteNotFoundError, type Router, type RouterRequest, type RouterResult } from '../router/router';
 import { candidateOf, stableOf } from '../store/routing-state';
@@ -121,12 +122,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   app.post('/v1/chat/completions', { onRequest: authenticate }, async (request, reply) => {
-    const parsed = chatCompletionBody.safeParse(request.body);
-    if (!parsed.success) {
-      const { message, param } = describeIssue(parsed.error);
-      throw invalidBody(message, param);
-    }
-    const body = parsed.data;
+    const body = parseBody(chatCompletionBody, request.body);
     const headerKey = request.headers['x-rollout-key'];
     const requestIdHeader = request.headers['x-request-id'];
     const routed: RouterRequest = {
@@ -209,9 +205,9 @@ export function createGateway(options: GatewayOptions): Gateway {
               'x-rollout-target': event.target,
               'x-request-id': decision.requestId,
             });
-            await write(res, writer.first(event.text));
+            await writeChunk(res, writer.first(event.text));
           } else {
-            await write(res, writer.delta(event.text));
+            await writeChunk(res, writer.delta(event.text));
           }
         } else if (event.type === 'done') {
           if (!writer) {
@@ -244,12 +240,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   app.post('/v1/feedback', { onRequest: authenticate }, async (request, reply) => {
-    const parsed = feedbackBody.safeParse(request.body);
-    if (!parsed.success) {
-      const { message, param } = describeIssue(parsed.error);
-      throw invalidBody(message, param);
-    }
-    const fb = parsed.data;
+    const fb = parseBody(feedbackBody, request.body);
     try {
       const { rows } = await router.pool.query<{ id: string }>(
         'INSERT INTO feedback (request_id, score, thumbs, comment) VALUES ($1, $2, $3, $4) RETURNING id',
@@ -318,6 +309,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 }
 
+/** The body as `schema` reads it, or a 400 naming the first offending field. */
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const { message, param } = describeIssue(parsed.error);
+  throw invalidBody(message, param);
+}
+
 /**
  * Key check by SHA-256 digest: the configured keys are kept only as digests and compared as digests, so
  * the comparison's timing says nothing about a key. Keys that passed are remembered (a few hundred at most)
@@ -349,18 +348,4 @@ function keyChecker(auth: GatewayOptions['auth']): ((key: string) => boolean) | 
 
 function digest(key: string): Buffer {
   return crypto.createHash('sha256').update(key).digest();
-}
-
-/** Writes a chunk, waiting for the socket to drain when the client reads slowly (or until it goes away). */
-function write(res: ServerResponse, chunk: string): Promise<void> | void {
-  if (res.write(chunk) || res.destroyed) return;
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { writeChunk } from '../http/write-chunk';
 import { logger } from '../logger';
 import { composeAnswer } from './answers';
 import { planRequest, type RequestPlan, type ResolvedBehaviour } from './behaviour';
-import { BodyError, connectionSignal, dropConnection, readJsonBody, send, sleep, write } from './http';
+import { BodyError, connectionSignal, dropConnection, readJsonBody, send, sleep } from './http';
 import { findQuestionByPrompt } from './questions';
 import type { Random } from './random';
 import type { SimulatorState } from './state';
@@ -158,10 +159,10 @@ async function streamReply(res: ServerResponse, wire: WireFormat, context: Strea
     res.end(wire.streamHead(reply) + deltas.join('') + tail);
     return;
   }
-  await write(res, wire.streamHead(reply), signal);
+  await writeChunk(res, wire.streamHead(reply), signal);
   for (const delta of deltas) {
     if (!(await sleep(behaviour.streamChunkDelayMs, signal))) return;
-    await write(res, delta, signal);
+    await writeChunk(res, delta, signal);
   }
   if (!signal.aborted) res.end(tail);
 }

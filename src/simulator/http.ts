@@ -72,20 +72,6 @@ export async function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   }
 }
 
-/** Writes a chunk, waiting for the socket to drain when its buffer is full. */
-export async function write(res: ServerResponse, chunk: string, signal: AbortSignal): Promise<void> {
-  if (res.write(chunk) || signal.aborted) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
 /** Ends the connection abruptly: the client sees a reset or a truncated body, never a response. */
 export function dropConnection(res: ServerResponse): void {
   res.socket?.destroy();

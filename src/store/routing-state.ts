@@ -403,6 +403,19 @@ async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Pr
   }
 }
 
+/** blue, green, stable_slot, canary_bps, shadow_rate, salt, owner: in the order both writes list them. */
+function stateColumns(values: StateValues): unknown[] {
+  return [
+    JSON.stringify(values.blue),
+    values.green === null ? null : JSON.stringify(values.green),
+    values.stableSlot,
+    values.canaryBps,
+    values.shadowRate,
+    values.salt,
+    values.owner,
+  ];
+}
+
 async function notifyChange(client: pg.PoolClient, name: string, version: number): Promise<void> {
   // Delivered by Postgres only if (and when) the surrounding transaction commits.
   await client.query('SELECT pg_notify($1, $2)', [ROUTES_CHANNEL, `${name}:${version}`]);
@@ -440,16 +453,7 @@ export async function createRoute(
        VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, now())
        ON CONFLICT (name) DO NOTHING
        RETURNING ${ROUTE_COLUMNS}`,
-      [
-        input.name,
-        JSON.stringify(values.blue),
-        values.green === null ? null : JSON.stringify(values.green),
-        values.stableSlot,
-        values.canaryBps,
-        values.shadowRate,
-        values.salt,
-        values.owner,
-      ],
+      [input.name, ...stateColumns(values)],
     );
     if (!rows[0]) throw new RouteExistsError(input.name);
     const state = rowToRouteState(rows[0]);
@@ -529,17 +533,7 @@ export async function changeRoute(pool: pg.Pool, name: string, input: ChangeRout
               version = version + 1, updated_at = now()
         WHERE name = $1 AND version = $2
         RETURNING ${ROUTE_COLUMNS}`,
-      [
-        name,
-        input.expectedVersion,
-        JSON.stringify(values.blue),
-        values.green === null ? null : JSON.stringify(values.green),
-        values.stableSlot,
-        values.canaryBps,
-        values.shadowRate,
-        values.salt,
-        values.owner,
-      ],
+      [name, input.expectedVersion, ...stateColumns(values)],
     );
     if (!updated.rows[0]) {
       // Unreachable while the row lock is held; kept so that a broken invariant is a conflict, not a write.

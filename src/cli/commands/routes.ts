@@ -332,35 +332,26 @@ Example:
  * running owner is refused, an unreachable Temporal is refused unless `force` (the caller then vouches).
  */
 async function ownerState(owner: string, force: boolean): Promise<string> {
-  const { withClient } = await import('./status');
+  const { ownerExecution, withClient } = await import('./status');
+  let execution;
   try {
-    return await withClient(async (client) => {
-      try {
-        const d = await client.workflow.getHandle(owner).describe();
-        if (d.status.name === 'RUNNING') {
-          throw new OwnerRunningError(
-            `rollout ${owner} (run ${d.runId}) is still running and owns the route: roll it back ` +
-              `('model-rollout rollback ${owner} --reason ...') or cancel it; 'routes release' is for a rollout that ` +
-              'ended without releasing its route (a terminated one)',
-          );
-        }
-        return d.status.name.toLowerCase();
-      } catch (err) {
-        if ((err as Error).name === 'WorkflowNotFoundError') return 'unknown to Temporal';
-        throw err;
-      }
-    });
+    execution = await withClient((client) => ownerExecution(client, owner));
   } catch (err) {
-    if (err instanceof OwnerRunningError) throw err;
     if (force) return 'not checked: Temporal unreachable, --force';
     throw new Error(
       `cannot check that rollout ${owner} is no longer running: ${(err as Error).message}. ` +
         'Pass --force to release the route anyway (only if you know the rollout is gone)',
     );
   }
+  if (execution.running) {
+    throw new Error(
+      `rollout ${owner} (run ${execution.runId}) is still running and owns the route: roll it back ` +
+        `('model-rollout rollback ${owner} --reason ...') or cancel it; 'routes release' is for a rollout that ` +
+        'ended without releasing its route (a terminated one)',
+    );
+  }
+  return execution.state;
 }
-
-class OwnerRunningError extends Error {}
 
 /** The patch that makes `current` what `config` says, and the changes in words. */
 function diff(

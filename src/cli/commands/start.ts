@@ -11,7 +11,7 @@ import { formatDuration } from '../../config/duration';
 import { UsageError } from '../errors';
 import { defaultActor, share, uiLink } from '../format';
 import { readJsonObject, withDatabase } from './routes';
-import { withClient } from './status';
+import { ownerExecution, withClient } from './status';
 
 interface StartOptions {
   candidate?: string;
@@ -237,19 +237,14 @@ async function checkOwner(
   workflowId: string,
 ): Promise<void> {
   if (!owner) return;
-  let state = 'unknown to Temporal';
-  try {
-    const d = await client.workflow.getHandle(owner).describe();
-    if (d.status.name === 'RUNNING') {
-      if (owner === workflowId) return; // the start below reports it, with its run id
-      throw new Error(
-        `route "${route}" is owned by the running workflow ${owner} (run ${d.runId}); wait for it or roll it back`,
-      );
-    }
-    state = d.status.name.toLowerCase();
-  } catch (err) {
-    if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
+  const execution = await ownerExecution(client, owner);
+  if (execution.running) {
+    if (owner === workflowId) return; // the start below reports it, with its run id
+    throw new Error(
+      `route "${route}" is owned by the running workflow ${owner} (run ${execution.runId}); wait for it or roll it back`,
+    );
   }
+  const { state } = execution;
   throw new Error(
     `route "${route}" is still owned by ${owner}, which is not running (${state}) and did not release it ` +
       `(a terminated rollout skips its cleanup). Check the route with 'model-rollout routes show ${route}', then free it with ` +

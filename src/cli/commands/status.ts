@@ -38,6 +38,22 @@ export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise
   }
 }
 
+/** Whether the workflow that owns a route still runs: its run id if so, else how it ended. */
+export async function ownerExecution(
+  client: Client,
+  owner: string,
+): Promise<{ running: true; runId: string } | { running: false; state: string }> {
+  try {
+    const d = await client.workflow.getHandle(owner).describe();
+    if (d.status.name === 'RUNNING') return { running: true, runId: d.runId };
+    return { running: false, state: d.status.name.toLowerCase() };
+  } catch (err) {
+    if ((err as Error).name === 'WorkflowNotFoundError')
+      return { running: false, state: 'unknown to Temporal' };
+    throw err;
+  }
+}
+
 export interface FoundRollout {
   workflowId: string;
   handle: WorkflowHandle;
