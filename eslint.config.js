@@ -5,8 +5,21 @@ import { builtinModules } from 'node:module';
 // Workflow code is replayed: it must not reach the clock, randomness or I/O except through Temporal's APIs.
 // test/workflow-determinism.test.ts checks the same rule across the whole import graph of workflows/.
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
-const nonDeterministicPackages = ['pg', 'undici', 'openai', '@anthropic-ai/sdk', 'fastify', 'pino', 'prom-client',
-  '@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@electric-sql/*', 'uuid', 'nanoid'];
+const nonDeterministicPackages = [
+  'pg',
+  'undici',
+  'openai',
+  '@anthropic-ai/sdk',
+  'fastify',
+  'pino',
+  'prom-client',
+  '@temporalio/client',
+  '@temporalio/worker',
+  '@temporalio/activity',
+  '@electric-sql/*',
+  'uuid',
+  'nanoid',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.data/**', '.scratch/**', 'test-artifacts/**', 'src/simulator/data/**'] },

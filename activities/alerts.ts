@@ -21,12 +21,26 @@ export interface AlertDeps {
  */
 export function createAlertActivities(deps: AlertDeps = {}) {
   return {
-    async sendAlert(webhookUrl: string | undefined, event: AlertEvent): Promise<{ delivered: boolean; status?: number }> {
-      logger.warn({ alert: event.kind, route: event.route, workflowId: event.workflowId, details: event.details }, event.title);
+    async sendAlert(
+      webhookUrl: string | undefined,
+      event: AlertEvent,
+    ): Promise<{ delivered: boolean; status?: number }> {
+      logger.warn(
+        { alert: event.kind, route: event.route, workflowId: event.workflowId, details: event.details },
+        event.title,
+      );
       if (!webhookUrl) return { delivered: false };
       const body = {
         text: `[model-rollout] ${event.title}`,
-        blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `*${event.title}*\nroute \`${event.route}\` · rollout \`${event.workflowId}\`` } }],
+        blocks: [
+          {
+            type: 'section',
+            text: {
+              type: 'mrkdwn',
+              text: `*${event.title}*\nroute \`${event.route}\` · rollout \`${event.workflowId}\``,
+            },
+          },
+        ],
         event,
       };
       const res = await fetch(webhookUrl, {

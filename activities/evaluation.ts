@@ -1,5 +1,12 @@
 import type pg from 'pg';
-import type { ArmPair, ArmStats, Decision, TriggerMetric, TriggerMetricName, TriggerSpec } from '../src/policy';
+import type {
+  ArmPair,
+  ArmStats,
+  Decision,
+  TriggerMetric,
+  TriggerMetricName,
+  TriggerSpec,
+} from '../src/policy';
 import { triggerMetricsByWindow } from '../src/policy';
 import { armStats, stableP95, type Tag } from '../src/store/metrics';
 
@@ -48,7 +55,13 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
     /** Stable vs canary, cumulative since the canary began and since the current step began. */
     async canaryStats(req: PairRequest): Promise<{ cumulative: ArmPair; step: ArmPair }> {
       const arm = (tag: Tag, fromMs: number) =>
-        armStats(pool, { route: req.route, tag, fromMs, toMs: req.toMs, slowThresholdMs: req.slowThresholdMs });
+        armStats(pool, {
+          route: req.route,
+          tag,
+          fromMs,
+          toMs: req.toMs,
+          slowThresholdMs: req.slowThresholdMs,
+        });
       const [cs, cc, ss, sc] = await Promise.all([
         arm('stable', req.fromMs),
         arm('canary', req.fromMs),
@@ -64,7 +77,9 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
     },
 
     /** The trigger metrics of one tag, each over its own window (clipped to `sinceMs`). */
-    async triggerMetrics(req: TriggerMetricsRequest): Promise<Partial<Record<TriggerMetricName, TriggerMetric>>> {
+    async triggerMetrics(
+      req: TriggerMetricsRequest,
+    ): Promise<Partial<Record<TriggerMetricName, TriggerMetric>>> {
       const windows = [...new Set(req.triggers.map((t) => t.windowMinutes))];
       const byWindow: Record<number, ArmStats> = {};
       await Promise.all(

@@ -21,7 +21,11 @@ export const guardianWorkflowId = (route: string) => `guardian-${route}`;
 export function createGuardianActivities(deps: GuardianDeps) {
   return {
     async ensureGuardian(watch: GuardianWatch): Promise<string> {
-      if (!deps.client) throw ApplicationFailure.nonRetryable('this worker has no Temporal client to start the route guardian', 'NoClient');
+      if (!deps.client)
+        throw ApplicationFailure.nonRetryable(
+          'this worker has no Temporal client to start the route guardian',
+          'NoClient',
+        );
       const workflowId = guardianWorkflowId(watch.route);
       await deps.client.workflow.signalWithStart('routeGuardianWorkflow', {
         workflowId,

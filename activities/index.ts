@@ -30,7 +30,9 @@ export function createActivities(deps: ActivityDeps) {
     ...createGuardianActivities({ client: deps.client, taskQueue: deps.taskQueue }),
     /** Reads one route's routing state (or null when the route does not exist). */
     async describeRoute(route: string): Promise<{ route: string; exists: boolean; version: number | null }> {
-      const { rows } = await pool.query<{ version: string }>('SELECT version FROM routes WHERE name = $1', [route]);
+      const { rows } = await pool.query<{ version: string }>('SELECT version FROM routes WHERE name = $1', [
+        route,
+      ]);
       return { route, exists: rows.length > 0, version: rows.length ? Number(rows[0].version) : null };
     },
   };

@@ -66,8 +66,13 @@ function summarize(state: RouteState): RouteClaim {
 
 function asFailure(err: unknown): never {
   if (err instanceof RouteNotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'RouteNotFound');
-  if (err instanceof RoutingConflictError) throw ApplicationFailure.nonRetryable(err.message, 'RoutingConflict', { owner: err.owner, actualVersion: err.actualVersion });
-  if (err instanceof Error && err.name === 'RoutingValidationError') throw ApplicationFailure.nonRetryable(err.message, 'RoutingValidation');
+  if (err instanceof RoutingConflictError)
+    throw ApplicationFailure.nonRetryable(err.message, 'RoutingConflict', {
+      owner: err.owner,
+      actualVersion: err.actualVersion,
+    });
+  if (err instanceof Error && err.name === 'RoutingValidationError')
+    throw ApplicationFailure.nonRetryable(err.message, 'RoutingValidation');
   throw err;
 }
 
@@ -78,12 +83,22 @@ export function createRoutingActivities(deps: RoutingDeps) {
      * Takes ownership of the route for this rollout and puts the candidate in the non-stable slot, with
      * no traffic yet (share 0, no shadow) and a fresh salt so a new set of users forms the canary.
      */
-    async claimRoute(req: { route: string; owner: string; idempotencyKey: string; candidate: SlotConfig; salt: string; actor: string }): Promise<RouteClaim> {
+    async claimRoute(req: {
+      route: string;
+      owner: string;
+      idempotencyKey: string;
+      candidate: SlotConfig;
+      salt: string;
+      actor: string;
+    }): Promise<RouteClaim> {
       try {
         const current = await getRoute(pool, req.route);
         if (!current) throw new RouteNotFoundError(req.route);
         if (current.owner && current.owner !== req.owner) {
-          throw ApplicationFailure.nonRetryable(`route "${req.route}" is owned by ${current.owner}; wait for it to end or roll it back`, 'RouteOwned');
+          throw ApplicationFailure.nonRetryable(
+            `route "${req.route}" is owned by ${current.owner}; wait for it to end or roll it back`,
+            'RouteOwned',
+          );
         }
         const slot = candidateSlotOf(current);
         const state = await changeRoute(pool, req.route, {
@@ -125,12 +140,21 @@ export function createRoutingActivities(deps: RoutingDeps) {
     async restoreStable(req: RestoreRequest): Promise<number> {
       for (let attempt = 0; ; attempt++) {
         const current = await getRoute(pool, req.route);
-        if (!current) throw ApplicationFailure.nonRetryable(`route "${req.route}" no longer exists`, 'RouteNotFound');
+        if (!current)
+          throw ApplicationFailure.nonRetryable(`route "${req.route}" no longer exists`, 'RouteNotFound');
         if (current.owner !== req.owner) {
-          if (current.owner === null && current.stableSlot === req.stableSlot && current.canaryBps === 0 && current.shadowRate === 0) {
+          if (
+            current.owner === null &&
+            current.stableSlot === req.stableSlot &&
+            current.canaryBps === 0 &&
+            current.shadowRate === 0
+          ) {
             return current.version; // already restored (a retry after a lost reply)
           }
-          throw ApplicationFailure.nonRetryable(`route "${req.route}" is now owned by ${current.owner ?? 'nobody'}; not touching it`, 'RouteOwned');
+          throw ApplicationFailure.nonRetryable(
+            `route "${req.route}" is now owned by ${current.owner ?? 'nobody'}; not touching it`,
+            'RouteOwned',
+          );
         }
         try {
           const state = await changeRoute(pool, req.route, {
@@ -151,7 +175,14 @@ export function createRoutingActivities(deps: RoutingDeps) {
     },
 
     /** Ends ownership after a completed rollout, keeping the routing as it is. */
-    async releaseRoute(req: { route: string; owner: string; idempotencyKey: string; expectedVersion: number; actor: string; reason: string }): Promise<number> {
+    async releaseRoute(req: {
+      route: string;
+      owner: string;
+      idempotencyKey: string;
+      expectedVersion: number;
+      actor: string;
+      reason: string;
+    }): Promise<number> {
       try {
         const state = await changeRoute(pool, req.route, {
           expectedVersion: req.expectedVersion,
@@ -171,7 +202,14 @@ export function createRoutingActivities(deps: RoutingDeps) {
      * The guardian's switch back to the other slot after the promoted model degraded. Only on a route that
      * no rollout owns (a running rollout has its own triggers), and only from the version the guardian read.
      */
-    async switchStableSlot(req: { route: string; toSlot: SlotName; expectedVersion: number; idempotencyKey: string; actor: string; reason: string }): Promise<number> {
+    async switchStableSlot(req: {
+      route: string;
+      toSlot: SlotName;
+      expectedVersion: number;
+      idempotencyKey: string;
+      actor: string;
+      reason: string;
+    }): Promise<number> {
       try {
         const state = await changeRoute(pool, req.route, {
           expectedVersion: req.expectedVersion,
@@ -187,7 +225,9 @@ export function createRoutingActivities(deps: RoutingDeps) {
       }
     },
 
-    async readRoute(route: string): Promise<(RouteClaim & { owner: string | null; canaryBps: number }) | null> {
+    async readRoute(
+      route: string,
+    ): Promise<(RouteClaim & { owner: string | null; canaryBps: number }) | null> {
       const state = await getRoute(pool, route);
       return state ? { ...summarize(state), owner: state.owner, canaryBps: state.canaryBps } : null;
     },

@@ -31,7 +31,8 @@ interface CapturedRow {
 function lastUserMessage(prompt: unknown): string {
   const messages = Array.isArray(prompt) ? (prompt as Array<{ role?: string; content?: unknown }>) : [];
   for (let i = messages.length - 1; i >= 0; i--) {
-    if (messages[i].role === 'user' && typeof messages[i].content === 'string') return messages[i].content as string;
+    if (messages[i].role === 'user' && typeof messages[i].content === 'string')
+      return messages[i].content as string;
   }
   return '';
 }
@@ -43,7 +44,10 @@ function expectsJson(prompt: unknown): boolean {
 let questionsById: Map<string, Question> | undefined;
 function referenceFor(row: Pick<CapturedRow, 'reference_id' | 'prompt'>): Question | undefined {
   questionsById ??= new Map(loadQuestions().map((q) => [q.id, q]));
-  return (row.reference_id ? questionsById.get(row.reference_id) : undefined) ?? findQuestionByPrompt(lastUserMessage(row.prompt));
+  return (
+    (row.reference_id ? questionsById.get(row.reference_id) : undefined) ??
+    findQuestionByPrompt(lastUserMessage(row.prompt))
+  );
 }
 
 /**
@@ -53,7 +57,10 @@ function referenceFor(row: Pick<CapturedRow, 'reference_id' | 'prompt'>): Questi
 export function createScoringActivities(deps: ScoringDeps) {
   const { pool } = deps;
 
-  async function scoreOne(row: CapturedRow, judge: Target | undefined): Promise<{ score: number; source: string }> {
+  async function scoreOne(
+    row: CapturedRow,
+    judge: Target | undefined,
+  ): Promise<{ score: number; source: string }> {
     const question = referenceFor(row);
     if (question) return { score: gradeAnswer(question, row.answer).score, source: 'reference' };
     const fb = await pool.query<{ score: number | null; thumbs: string | null }>(
@@ -63,7 +70,9 @@ export function createScoringActivities(deps: ScoringDeps) {
     const fromFeedback = fb.rows[0] ? feedbackScore(fb.rows[0]) : null;
     if (fromFeedback !== null) return { score: fromFeedback, source: 'feedback' };
     if (judge && deps.chain) {
-      const judged = await judgeScore(deps.chain, judge, lastUserMessage(row.prompt), row.answer).catch(() => null);
+      const judged = await judgeScore(deps.chain, judge, lastUserMessage(row.prompt), row.answer).catch(
+        () => null,
+      );
       if (judged !== null) return { score: judged, source: 'judge' };
     }
     return { score: heuristicScore(row.answer, expectsJson(row.prompt)), source: 'heuristic' };
@@ -105,7 +114,9 @@ export function createScoringActivities(deps: ScoringDeps) {
      * Compares pending shadow pairs (reference grades, else a position-swapped LLM judge, else a tie) and
      * returns the verdict counts and shadow cost of the route since `fromMs`.
      */
-    async compareShadowPairs(req: ScoreRequest): Promise<ShadowVerdictCounts & { costUsd: number; pending: number }> {
+    async compareShadowPairs(
+      req: ScoreRequest,
+    ): Promise<ShadowVerdictCounts & { costUsd: number; pending: number }> {
       const { rows } = await pool.query<{
         id: string;
         prompt: unknown;
@@ -135,16 +146,31 @@ export function createScoringActivities(deps: ScoringDeps) {
           if (question) {
             stableScore = gradeAnswer(question, row.stable_answer).score;
             shadowScore = gradeAnswer(question, row.shadow_answer).score;
-            verdict = shadowScore > stableScore ? 'shadow_better' : shadowScore < stableScore ? 'stable_better' : 'tie';
+            verdict =
+              shadowScore > stableScore
+                ? 'shadow_better'
+                : shadowScore < stableScore
+                  ? 'stable_better'
+                  : 'tie';
           } else if (req.judge && deps.chain) {
-            verdict = await judgePair(deps.chain, req.judge, lastUserMessage(row.prompt), row.stable_answer, row.shadow_answer).catch(
-              () => 'tie' as const,
-            );
+            verdict = await judgePair(
+              deps.chain,
+              req.judge,
+              lastUserMessage(row.prompt),
+              row.stable_answer,
+              row.shadow_answer,
+            ).catch(() => 'tie' as const);
           }
         }
         await pool.query(
           `UPDATE shadow_comparisons SET verdict = $2, stable_score = $3, shadow_score = $4, judge = $5, compared_at = now() WHERE id = $1`,
-          [row.id, verdict, stableScore, shadowScore, stableScore !== null ? 'reference' : req.judge ? 'llm-judge' : 'errors'],
+          [
+            row.id,
+            verdict,
+            stableScore,
+            shadowScore,
+            stableScore !== null ? 'reference' : req.judge ? 'llm-judge' : 'errors',
+          ],
         );
       }
       const counts = await pool.query<{ verdict: string | null; n: number }>(

@@ -48,7 +48,14 @@ function cannedResponses(): { json: Buffer; sse: Buffer } {
     object: 'chat.completion',
     created: 1_700_000_000,
     model: 'gpt-4o-mini',
-    choices: [{ index: 0, message: { role: 'assistant', content: ANSWER, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: ANSWER, refusal: null },
+        logprobs: null,
+        finish_reason: 'stop',
+      },
+    ],
     usage: { prompt_tokens: 250, completion_tokens: 45, total_tokens: 295 },
   });
   const words = ANSWER.split(/(?<= )/);
@@ -56,12 +63,15 @@ function cannedResponses(): { json: Buffer; sse: Buffer } {
   const chunk = (delta: object, finish: string | null, extra = {}) =>
     `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'gpt-4o-mini', choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
   let sse = chunk({ role: 'assistant', content: '' }, null);
-  for (let i = 0; i < words.length; i += per) sse += chunk({ content: words.slice(i, i + per).join('') }, null);
+  for (let i = 0; i < words.length; i += per)
+    sse += chunk({ content: words.slice(i, i + per).join('') }, null);
   sse += chunk({}, 'stop');
   sse += `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'gpt-4o-mini', choices: [], usage: { prompt_tokens: 250, completion_tokens: 45, total_tokens: 295 } })}\n\n`;
   sse += 'data: [DONE]\n\n';
   const http = (type: string, body: string) =>
-    Buffer.from(`HTTP/1.1 200 OK\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: keep-alive\r\n\r\n${body}`);
+    Buffer.from(
+      `HTTP/1.1 200 OK\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: keep-alive\r\n\r\n${body}`,
+    );
   return { json: http('application/json', completion), sse: http('text/event-stream', sse) };
 }
 
@@ -91,7 +101,12 @@ function runUpstream(port: number): void {
 
 // ------------------------------------------------------------------------------------------------ our gateway
 
-async function runOurs(port: number, upstream: string, databaseUrl: string, passThrough: boolean): Promise<void> {
+async function runOurs(
+  port: number,
+  upstream: string,
+  databaseUrl: string,
+  passThrough: boolean,
+): Promise<void> {
   const { openDatabase } = await import('../src/store/database');
   const { createProviderRegistry } = await import('../src/providers');
   const { createRouter } = await import('../src/router/router');
@@ -157,7 +172,10 @@ const SYSTEM =
 function requestBody(model: string, stream: boolean, i: number): string {
   const messages = [
     { role: 'system', content: SYSTEM.repeat(2) },
-    { role: 'user', content: `Request ${i}: how do I reset my password if I no longer have access to my email address?` },
+    {
+      role: 'user',
+      content: `Request ${i}: how do I reset my password if I no longer have access to my email address?`,
+    },
   ];
   return JSON.stringify({ model, messages, user: `user-${i % 1000}`, ...(stream ? { stream: true } : {}) });
 }
@@ -177,10 +195,21 @@ interface Sample {
   statuses: Map<number, number>;
 }
 
-async function send(pool: Pool, target: Target, body: string, sample: Sample, stream: boolean): Promise<void> {
+async function send(
+  pool: Pool,
+  target: Target,
+  body: string,
+  sample: Sample,
+  stream: boolean,
+): Promise<void> {
   const start = performance.now();
   try {
-    const res = await pool.request({ path: '/v1/chat/completions', method: 'POST', headers: target.headers, body });
+    const res = await pool.request({
+      path: '/v1/chat/completions',
+      method: 'POST',
+      headers: target.headers,
+      body,
+    });
     let first = true;
     for await (const _chunk of res.body) {
       if (first && stream) sample.ttfb.push(performance.now() - start);
@@ -200,7 +229,13 @@ async function send(pool: Pool, target: Target, body: string, sample: Sample, st
 const newSample = (): Sample => ({ latencies: [], ttfb: [], errors: 0, statuses: new Map() });
 
 /** Open loop: requests leave on schedule whatever the responses do. */
-async function openLoop(pool: Pool, target: Target, rate: number, durationS: number, stream = false): Promise<Sample> {
+async function openLoop(
+  pool: Pool,
+  target: Target,
+  rate: number,
+  durationS: number,
+  stream = false,
+): Promise<Sample> {
   const sample = newSample();
   const total = Math.round(rate * durationS);
   const interval = 1000 / rate;
@@ -226,14 +261,20 @@ async function openLoop(pool: Pool, target: Target, rate: number, durationS: num
 }
 
 /** Closed loop at `concurrency`: the throughput at saturation. */
-async function closedLoop(pool: Pool, target: Target, concurrency: number, durationS: number): Promise<{ rps: number; sample: Sample }> {
+async function closedLoop(
+  pool: Pool,
+  target: Target,
+  concurrency: number,
+  durationS: number,
+): Promise<{ rps: number; sample: Sample }> {
   const sample = newSample();
   const end = performance.now() + durationS * 1000;
   let i = 0;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) await send(pool, target, requestBody(target.model, false, i++), sample, false);
+      while (performance.now() < end)
+        await send(pool, target, requestBody(target.model, false, i++), sample, false);
     }),
   );
   return { rps: sample.latencies.length / ((performance.now() - t0) / 1000), sample };
@@ -253,7 +294,12 @@ function peakRssMb(pid: number): number {
  */
 const NICE = process.env.BENCH_NICE ? Number(process.env.BENCH_NICE) : undefined;
 
-function start(core: number, args: string[], readyLine: RegExp, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+function start(
+  core: number,
+  args: string[],
+  readyLine: RegExp,
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildProcess> {
   const command = ['taskset', '-c', String(core), process.execPath, ...args];
   if (NICE !== undefined) command.unshift('nice', '-n', String(NICE));
   const child = spawn(command[0], command.slice(1), {
@@ -273,7 +319,9 @@ function start(core: number, args: string[], readyLine: RegExp, env: NodeJS.Proc
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', (d: Buffer) => process.stderr.write(`[${args.at(-1)}] ${d}`));
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before it was ready:\n${out}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`${args.join(' ')} exited with ${code} before it was ready:\n${out}`)),
+    );
   });
 }
 
@@ -316,7 +364,10 @@ interface Runner {
  * Every target is measured in short windows, in rounds, rotating the order: on a machine that other work
  * shares, load drifts over minutes, and interleaving makes every target see the same conditions.
  */
-async function measureAll(targets: { target: Target; saturate: boolean; stream: boolean }[], upstreamPid: number): Promise<Report[]> {
+async function measureAll(
+  targets: { target: Target; saturate: boolean; stream: boolean }[],
+  upstreamPid: number,
+): Promise<Report[]> {
   const runners: Runner[] = targets.map(({ target, saturate, stream }) => ({
     target,
     saturate,
@@ -339,8 +390,11 @@ async function measureAll(targets: { target: Target; saturate: boolean; stream: 
         const all = r.samples[rate];
         all.latencies.push(...window.latencies);
         all.errors += window.errors;
-        for (const [status, n] of window.statuses) all.statuses.set(status, (all.statuses.get(status) ?? 0) + n);
-        (r.report.at[rate] ??= { p50: NaN, p99: NaN, errors: 0, roundP50s: [] }).roundP50s.push(percentile(window.latencies, 50));
+        for (const [status, n] of window.statuses)
+          all.statuses.set(status, (all.statuses.get(status) ?? 0) + n);
+        (r.report.at[rate] ??= { p50: NaN, p99: NaN, errors: 0, roundP50s: [] }).roundP50s.push(
+          percentile(window.latencies, 50),
+        );
         if (r.target.pid && rate === 1000) {
           r.cpuAtRate.cpu += cpuSeconds(r.target.pid) - cpu0;
           r.cpuAtRate.requests += window.latencies.length + window.errors;
@@ -351,8 +405,15 @@ async function measureAll(targets: { target: Target; saturate: boolean; stream: 
   for (const r of runners) {
     for (const rate of RATES) {
       const sample = r.samples[rate];
-      Object.assign(r.report.at[rate], { p50: percentile(sample.latencies, 50), p99: percentile(sample.latencies, 99), errors: sample.errors });
-      if (sample.errors > 0) console.log(`  ${r.target.name} @${rate}/s: ${sample.errors} errors ${JSON.stringify([...sample.statuses])}`);
+      Object.assign(r.report.at[rate], {
+        p50: percentile(sample.latencies, 50),
+        p99: percentile(sample.latencies, 99),
+        errors: sample.errors,
+      });
+      if (sample.errors > 0)
+        console.log(
+          `  ${r.target.name} @${rate}/s: ${sample.errors} errors ${JSON.stringify([...sample.statuses])}`,
+        );
     }
     if (r.cpuAtRate.requests > 0) r.report.cpuUsAtRate = (r.cpuAtRate.cpu / r.cpuAtRate.requests) * 1e6;
   }
@@ -377,7 +438,12 @@ async function measureAll(targets: { target: Target; saturate: boolean; stream: 
   }
   for (const r of streamers) {
     const s = r.streamSample;
-    r.report.stream = { ttfbP50: percentile(s.ttfb, 50), ttfbP99: percentile(s.ttfb, 99), p50: percentile(s.latencies, 50), p99: percentile(s.latencies, 99) };
+    r.report.stream = {
+      ttfbP50: percentile(s.ttfb, 50),
+      ttfbP99: percentile(s.ttfb, 99),
+      p50: percentile(s.latencies, 50),
+      p99: percentile(s.latencies, 99),
+    };
     if (s.errors > 0) console.log(`  ${r.target.name} stream: ${s.errors} errors`);
   }
 
@@ -392,7 +458,10 @@ async function measureAll(targets: { target: Target; saturate: boolean; stream: 
       const t0 = performance.now();
       const { rps, sample } = await closedLoop(r.pool, r.target, 64, Math.max(2, seconds / 2));
       const wall = (performance.now() - t0) / 1000;
-      if (sample.errors > 0) console.log(`  ${r.target.name} saturated: ${sample.errors} errors ${JSON.stringify([...sample.statuses])}`);
+      if (sample.errors > 0)
+        console.log(
+          `  ${r.target.name} saturated: ${sample.errors} errors ${JSON.stringify([...sample.statuses])}`,
+        );
       if (r.report.maxRps === undefined || rps > r.report.maxRps) {
         r.report.maxRps = rps;
         r.report.cpuUsPerReq = ((cpuSeconds(pid) - cpu0) / (sample.latencies.length + sample.errors)) * 1e6;
@@ -433,36 +502,76 @@ async function main(): Promise<void> {
     const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
     const json = { 'content-type': 'application/json' };
     const targets: { target: Target; saturate: boolean; stream: boolean }[] = [
-      { target: { name: 'direct (upstream)', url: upstreamUrl, model: 'gpt-4o-mini', headers: { ...json, authorization: 'Bearer sk-x' } }, saturate: false, stream: true },
+      {
+        target: {
+          name: 'direct (upstream)',
+          url: upstreamUrl,
+          model: 'gpt-4o-mini',
+          headers: { ...json, authorization: 'Bearer sk-x' },
+        },
+        saturate: false,
+        stream: true,
+      },
     ];
 
     // All gateways run at once, pinned to core 1, each idle while another is measured.
-    const launch = async (name: string, args: string[], ready: RegExp, model: string, headers: Record<string, string>, env = {}) => {
+    const launch = async (
+      name: string,
+      args: string[],
+      ready: RegExp,
+      model: string,
+      headers: Record<string, string>,
+      env = {},
+    ) => {
       const port = await freePort();
-      const child = await start(1, args.map((a) => a.replace('PORT', String(port))), ready, env);
+      const child = await start(
+        1,
+        args.map((a) => a.replace('PORT', String(port))),
+        ready,
+        env,
+      );
       children.push(child);
       return { name, url: `http://127.0.0.1:${port}`, model, headers, pid: child.pid };
     };
     targets.push({
-      target: await launch('reference: bare node proxy', ['--import', 'tsx', self, 'floor', 'PORT', upstreamUrl], /ready/, 'gpt-4o-mini', json),
+      target: await launch(
+        'reference: bare node proxy',
+        ['--import', 'tsx', self, 'floor', 'PORT', upstreamUrl],
+        /ready/,
+        'gpt-4o-mini',
+        json,
+      ),
       saturate: true,
       stream: false,
     });
     const ours = { ...json, authorization: `Bearer ${GATEWAY_KEY}` };
     targets.push({
-      target: await launch('model-rollout gateway', ['--import', 'tsx', self, 'ours', 'PORT', upstreamUrl, scratch.url, '1'], /ready/, 'support-bot', ours),
+      target: await launch(
+        'model-rollout gateway',
+        ['--import', 'tsx', self, 'ours', 'PORT', upstreamUrl, scratch.url, '1'],
+        /ready/,
+        'support-bot',
+        ours,
+      ),
       saturate: true,
       stream: true,
     });
     targets.push({
-      target: await launch('model-rollout (re-serialized)', ['--import', 'tsx', self, 'ours', 'PORT', upstreamUrl, scratch.url, '0'], /ready/, 'support-bot', ours),
+      target: await launch(
+        'model-rollout (re-serialized)',
+        ['--import', 'tsx', self, 'ours', 'PORT', upstreamUrl, scratch.url, '0'],
+        /ready/,
+        'support-bot',
+        ours,
+      ),
       saturate: true,
       stream: false,
     });
 
     let portkeyNote = '';
     const portkeyBin = `${root}node_modules/@portkey-ai/gateway/build/start-server.js`;
-    if (!fs.existsSync(portkeyBin)) portkeyNote = 'Portkey not measured: @portkey-ai/gateway is not installed (npm install)';
+    if (!fs.existsSync(portkeyBin))
+      portkeyNote = 'Portkey not measured: @portkey-ai/gateway is not installed (npm install)';
     else {
       try {
         const headers = {
@@ -471,25 +580,42 @@ async function main(): Promise<void> {
           'x-portkey-provider': 'openai',
           'x-portkey-custom-host': `${upstreamUrl}/v1`,
         };
-        const portkey = await launch('Portkey gateway', [portkeyBin, '--port=PORT', '--headless'], /Ready for connections/, 'gpt-4o-mini', headers, {
-          NODE_ENV: 'production',
-        });
+        const portkey = await launch(
+          'Portkey gateway',
+          [portkeyBin, '--port=PORT', '--headless'],
+          /Ready for connections/,
+          'gpt-4o-mini',
+          headers,
+          {
+            NODE_ENV: 'production',
+          },
+        );
         targets.push({ target: portkey, saturate: true, stream: false });
       } catch (err) {
         portkeyNote = `Portkey not measured: ${(err as Error).message}`;
       }
     }
 
-    console.log(`gateway bench: ${seconds} rounds of 1 s windows per rate, upstream = minimal raw-net OpenAI-compatible server (core 0)`);
     console.log(
-      `load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other processes on this machine skew every number)` +
+      `gateway bench: ${seconds} rounds of 1 s windows per rate, upstream = minimal raw-net OpenAI-compatible server (core 0)`,
+    );
+    console.log(
+      `load average before: ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} (other processes on this machine skew every number)` +
         (NICE !== undefined ? `; bench processes at nice ${NICE}` : ''),
     );
     const reports = await measureAll(targets, upstream.pid!);
     const events = await pool.query<{ n: string }>('SELECT count(*) AS n FROM request_events');
     print(reports, Number(events.rows[0].n));
     if (portkeyNote) console.log(`\n${portkeyNote}`);
-    console.log(`load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `load average after: ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
   } finally {
     for (const c of children) await stop(c);
     await pool.end();
@@ -508,11 +634,13 @@ function print(reports: Report[], eventsWritten: number): void {
       row[`p50@${rate}`] = f(at?.p50);
       row[`p99@${rate}`] = f(at?.p99);
       // Added latency: per round (same minute as the direct window), then the median over rounds.
-      row[`+p50@${rate}`] = r === direct ? '' : f(median(at.roundP50s.map((p, i) => p - direct.at[rate].roundP50s[i])));
+      row[`+p50@${rate}`] =
+        r === direct ? '' : f(median(at.roundP50s.map((p, i) => p - direct.at[rate].roundP50s[i])));
       row[`+p99@${rate}`] = r === direct ? '' : f(at.p99 - direct.at[rate].p99);
     }
     row['b2b p50'] = f(median(r.backToBack ?? []));
-    row['+b2b p50'] = r === direct ? '' : f(median((r.backToBack ?? []).map((p, i) => p - direct.backToBack![i])));
+    row['+b2b p50'] =
+      r === direct ? '' : f(median((r.backToBack ?? []).map((p, i) => p - direct.backToBack![i])));
     row['max rps'] = f(r.maxRps, 0);
     row['CPU µs/req sat'] = f(r.cpuUsPerReq, 0);
     row['CPU µs/req @1000'] = f(r.cpuUsAtRate, 0);
@@ -520,9 +648,15 @@ function print(reports: Report[], eventsWritten: number): void {
     row['core0 busy'] = f(r.core0Busy, 2);
     return row;
   });
-  console.log('latencies in ms; +p50 = median over rounds of (target p50 - direct p50 in the same round); +p99 over all windows');
-  console.log('b2b: one request at a time, back to back (no idle gaps: warm cores and caches); +b2b p50 = median over rounds of the difference to direct');
-  console.log('max rps: closed loop, 64 concurrent, gateway alone on core 1; core0 busy = load generator + upstream (1.00 = core 0 saturated)');
+  console.log(
+    'latencies in ms; +p50 = median over rounds of (target p50 - direct p50 in the same round); +p99 over all windows',
+  );
+  console.log(
+    'b2b: one request at a time, back to back (no idle gaps: warm cores and caches); +b2b p50 = median over rounds of the difference to direct',
+  );
+  console.log(
+    'max rps: closed loop, 64 concurrent, gateway alone on core 1; core0 busy = load generator + upstream (1.00 = core 0 saturated)',
+  );
   console.table(rows);
   const ours = reports.find((r) => r.name === 'model-rollout gateway');
   const portkey = reports.find((r) => r.name === 'Portkey gateway');
@@ -532,11 +666,13 @@ function print(reports: Report[], eventsWritten: number): void {
         ` direct: first byte p50 ${f(direct.stream.ttfbP50)} / p99 ${f(direct.stream.ttfbP99)}, whole p50 ${f(direct.stream.p50)} / p99 ${f(direct.stream.p99)}`,
     );
   }
-  if (ours && portkey?.maxRps && ours.maxRps) console.log(`throughput on one core: ours / Portkey = ${(ours.maxRps / portkey.maxRps).toFixed(1)}x`);
+  if (ours && portkey?.maxRps && ours.maxRps)
+    console.log(`throughput on one core: ours / Portkey = ${(ours.maxRps / portkey.maxRps).toFixed(1)}x`);
   // What any proxy costs on this machine (the floor) against what our gateway's own work adds on top.
   const floor = reports.find((r) => r.name.startsWith('reference'));
   if (ours && floor) {
-    const added = (r: Report, rate: number) => median(r.at[rate].roundP50s.map((p, i) => p - direct.at[rate].roundP50s[i]));
+    const added = (r: Report, rate: number) =>
+      median(r.at[rate].roundP50s.map((p, i) => p - direct.at[rate].roundP50s[i]));
     const b2b = (r: Report) => median((r.backToBack ?? []).map((p, i) => p - direct.backToBack![i]));
     console.log(
       `added p50 @200/s: ours ${f(added(ours, 200))} ms, of which the bare proxy floor ${f(added(floor, 200))} ms; ` +
@@ -549,5 +685,6 @@ function print(reports: Report[], eventsWritten: number): void {
 const mode = process.argv[2];
 if (mode === 'upstream') runUpstream(Number(process.argv[3]));
 else if (mode === 'floor') void runFloor(Number(process.argv[3]), process.argv[4]);
-else if (mode === 'ours') void runOurs(Number(process.argv[3]), process.argv[4], process.argv[5], process.argv[6] !== '0');
+else if (mode === 'ours')
+  void runOurs(Number(process.argv[3]), process.argv[4], process.argv[5], process.argv[6] !== '0');
 else await main();

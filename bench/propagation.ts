@@ -31,8 +31,22 @@ const GREEN = 'deepseek:deepseek-chat';
 function startGateway(port: number, simulatorUrl: string, databaseUrl: string): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'gateway', '--port', String(port), '--simulator', simulatorUrl, '--no-auth'],
-    { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] },
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'gateway',
+      '--port',
+      String(port),
+      '--simulator',
+      simulatorUrl,
+      '--no-auth',
+    ],
+    {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
   );
   return new Promise((resolve, reject) => {
     let out = '';
@@ -53,8 +67,15 @@ async function main(): Promise<void> {
   let running = true;
   try {
     await migrate(pool);
-    const slot = (t: string) => ({ target: { provider: t.split(':')[0], model: t.split(':')[1] }, fallbacks: [] });
-    await createRoute(pool, { name: 'prop', blue: slot(BLUE), green: slot(GREEN) }, { actor: 'bench', reason: 'propagation' });
+    const slot = (t: string) => ({
+      target: { provider: t.split(':')[0], model: t.split(':')[1] },
+      fallbacks: [],
+    });
+    await createRoute(
+      pool,
+      { name: 'prop', blue: slot(BLUE), green: slot(GREEN) },
+      { actor: 'bench', reason: 'propagation' },
+    );
 
     const ports = await Promise.all(Array.from({ length: GATEWAYS }, freePort));
     children.push(...(await Promise.all(ports.map((p) => startGateway(p, sim.url, scratch.url)))));
@@ -75,7 +96,8 @@ async function main(): Promise<void> {
         try {
           const res = await client.request({ path: '/v1/routes/prop', method: 'GET' });
           const state = (await res.body.json()) as { stable: string };
-          if (sent >= since && Number.isNaN(seenAt[g]) && state.stable === expected) seenAt[g] = performance.now();
+          if (sent >= since && Number.isNaN(seenAt[g]) && state.stable === expected)
+            seenAt[g] = performance.now();
         } catch (err) {
           pollErrors++;
           if (pollErrors <= 3) console.error(`poll of gateway ${g} failed: ${(err as Error).message}`);
@@ -86,9 +108,15 @@ async function main(): Promise<void> {
     /** A real completion through every gateway: each must answer from the new stable target. */
     const checkServed = async () => {
       for (const client of clients) {
-        const res = await client.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        const res = await client.request({
+          path: '/v1/chat/completions',
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
         await res.body.dump();
-        if (res.headers['x-rollout-target'] !== expected) throw new Error(`served by ${res.headers['x-rollout-target']}, expected ${expected}`);
+        if (res.headers['x-rollout-target'] !== expected)
+          throw new Error(`served by ${res.headers['x-rollout-target']}, expected ${expected}`);
       }
     };
 
@@ -101,11 +129,18 @@ async function main(): Promise<void> {
       expected = next === 'green' ? GREEN : BLUE;
       const t0 = performance.now();
       since = t0;
-      await changeRoute(pool, 'prop', { actor: 'bench', reason: `flip ${flip}`, expectedVersion: before.version, patch: { stableSlot: next } });
+      await changeRoute(pool, 'prop', {
+        actor: 'bench',
+        reason: `flip ${flip}`,
+        expectedVersion: before.version,
+        patch: { stableSlot: next },
+      });
       const t1 = performance.now();
       const deadline = t1 + 5000;
-      while (seenAt.some(Number.isNaN) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 1));
-      if (seenAt.some(Number.isNaN)) throw new Error(`flip ${flip}: not every gateway served the new state within 5 s`);
+      while (seenAt.some(Number.isNaN) && performance.now() < deadline)
+        await new Promise((r) => setTimeout(r, 1));
+      if (seenAt.some(Number.isNaN))
+        throw new Error(`flip ${flip}: not every gateway served the new state within 5 s`);
       const last = Math.max(...seenAt);
       fromCommit.push(Math.max(0, last - t1));
       fromCall.push(last - t0);
@@ -116,9 +151,15 @@ async function main(): Promise<void> {
     await Promise.all(loops);
 
     const f = (x: number) => x.toFixed(1);
-    console.log(`propagation to the last of ${GATEWAYS} gateway processes, ${FLIPS} flips (LISTEN/NOTIFY, poll safety net 1 s):`);
-    console.log(`  from commit acknowledged: p50 ${f(percentile(fromCommit, 50))} ms, p99 ${f(percentile(fromCommit, 99))} ms, max ${f(Math.max(...fromCommit))} ms`);
-    console.log(`  from changeRoute call:    p50 ${f(percentile(fromCall, 50))} ms, p99 ${f(percentile(fromCall, 99))} ms, max ${f(Math.max(...fromCall))} ms`);
+    console.log(
+      `propagation to the last of ${GATEWAYS} gateway processes, ${FLIPS} flips (LISTEN/NOTIFY, poll safety net 1 s):`,
+    );
+    console.log(
+      `  from commit acknowledged: p50 ${f(percentile(fromCommit, 50))} ms, p99 ${f(percentile(fromCommit, 99))} ms, max ${f(Math.max(...fromCommit))} ms`,
+    );
+    console.log(
+      `  from changeRoute call:    p50 ${f(percentile(fromCall, 50))} ms, p99 ${f(percentile(fromCall, 99))} ms, max ${f(Math.max(...fromCall))} ms`,
+    );
     if (pollErrors > 0) console.log(`  (${pollErrors} polls failed and were retried)`);
   } finally {
     running = false;

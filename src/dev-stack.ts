@@ -54,14 +54,18 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     const db = options.db ?? (await openDatabase());
     if (!options.db) stops.push(() => db.close());
     const migrated = await migrate(db.pool);
-    progress(`Postgres ready (${db.embedded ? 'embedded PGlite' : db.url}); ${migrated.applied.length} migration(s) applied`);
+    progress(
+      `Postgres ready (${db.embedded ? 'embedded PGlite' : db.url}); ${migrated.applied.length} migration(s) applied`,
+    );
 
     const temporal = options.temporal ?? (await startTemporal({ port: options.temporalPort, progress }));
     if (!options.temporal) stops.push(() => temporal.stop());
 
     let simulator: SimulatorHandle | undefined;
     if (options.simulator) {
-      simulator = await startSimulator({ scenario: options.simulator === true ? undefined : options.simulator });
+      simulator = await startSimulator({
+        scenario: options.simulator === true ? undefined : options.simulator,
+      });
       stops.push(() => simulator!.close());
       progress(`provider simulator at ${simulator.url} (OpenAI and Anthropic wire formats)`);
     }

@@ -40,7 +40,15 @@ export function startTraffic(options: TrafficOptions): Traffic {
   const random = options.random ?? Math.random;
   const users = options.users ?? 500;
   const maxInFlight = options.maxInFlight ?? 64;
-  const fresh = (): TrafficStats => ({ sent: 0, ok: 0, failed: 0, skipped: 0, byTag: {}, byTarget: {}, errors: {} });
+  const fresh = (): TrafficStats => ({
+    sent: 0,
+    ok: 0,
+    failed: 0,
+    skipped: 0,
+    byTag: {},
+    byTarget: {},
+    errors: {},
+  });
   let stats = fresh();
   let inFlight = 0;
   const pending = new Set<Promise<void>>();

@@ -33,7 +33,14 @@ describe('the demo', () => {
   it('runs its five acts: promotion, automatic rollback with an alert, an outage survived, a manual rollback', async () => {
     db = await createTestDatabase();
     demo = await runDemo({
-      temporal: { address: env.address, namespace: DEMO_NAMESPACE, uiUrl: env.uiUrl, cliPath: env.cliPath, managed: false, stop: async () => {} },
+      temporal: {
+        address: env.address,
+        namespace: DEMO_NAMESPACE,
+        uiUrl: env.uiUrl,
+        cliPath: env.cliPath,
+        managed: false,
+        stop: async () => {},
+      },
       db,
       taskQueue: env.taskQueue,
       keep: true,
@@ -61,18 +68,32 @@ describe('the demo', () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     const query = encodeURIComponent(`RolloutRoute="${ROUTE}"`);
     await page.goto(`${env.uiUrl}/namespaces/${DEMO_NAMESPACE}/workflows?query=${query}`);
     const link = page.getByRole('link', { name: `rollout-${ROUTE}` }).first();
     await link.waitFor({ timeout: 30_000 });
-    await page.screenshot({ path: path.join(ARTIFACTS, 'temporal-ui-rollouts-by-route.png'), fullPage: true });
+    await page.screenshot({
+      path: path.join(ARTIFACTS, 'temporal-ui-rollouts-by-route.png'),
+      fullPage: true,
+    });
     await link.click();
     await page.waitForURL(/\/workflows\/rollout-support-bot\//, { timeout: 30_000 });
     // The latest run is act 5's: rolled back by hand. Its details and history tell the story.
-    await page.getByText(/rolled_back/).first().waitFor({ timeout: 30_000 });
+    await page
+      .getByText(/rolled_back/)
+      .first()
+      .waitFor({ timeout: 30_000 });
     const text = await page.locator('body').innerText();
     expect(text).toMatch(/rolloutWorkflow/);
     expect(text).toMatch(/operator: answers look off/);

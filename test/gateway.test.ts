@@ -7,7 +7,13 @@ import { bucketOf } from '../src/router/assignment';
 import { createRouter, type Router, type RouterOptions } from '../src/router/router';
 import { findQuestionByPrompt, loadQuestions, startSimulator, type SimulatorHandle } from '../src/simulator';
 import { freePort, openDatabase, type Database } from '../src/store/database';
-import { changeRoute, createRoute, getRoute, type CreateRouteInput, type SlotConfig } from '../src/store/routing-state';
+import {
+  changeRoute,
+  createRoute,
+  getRoute,
+  type CreateRouteInput,
+  type SlotConfig,
+} from '../src/store/routing-state';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 
 /**
@@ -64,7 +70,12 @@ function post(path: string, body: string | object, headers: Record<string, strin
 
 function expectOpenAIError(body: unknown, code: string | null) {
   expect(body).toEqual({
-    error: { message: expect.any(String), type: expect.any(String), param: expect.toBeOneOf([null, expect.any(String)]), code },
+    error: {
+      message: expect.any(String),
+      type: expect.any(String),
+      param: expect.toBeOneOf([null, expect.any(String)]),
+      code,
+    },
   });
 }
 
@@ -165,13 +176,18 @@ describe('OpenAI client end to end', () => {
     const events = await rows('SELECT tag, slot, target, answer FROM request_events WHERE request_id = $1', [
       response.headers.get('x-request-id'),
     ]);
-    expect(events).toEqual([{ tag: 'canary', slot: 'green', target: 'anthropic:claude-sonnet-4', answer: text }]);
+    expect(events).toEqual([
+      { tag: 'canary', slot: 'green', target: 'anthropic:claude-sonnet-4', answer: text },
+    ]);
   });
 
   it('answers JSON through the translated provider with an OpenAI-shaped body', async () => {
     const completion = await client.chat.completions.create({ model: 'stream-bot', messages: ask });
     expect(completion.model).toBe('claude-sonnet-4');
-    expect(completion.choices[0].message).toMatchObject({ role: 'assistant', content: expect.stringContaining(QUESTION.reference) });
+    expect(completion.choices[0].message).toMatchObject({
+      role: 'assistant',
+      content: expect.stringContaining(QUESTION.reference),
+    });
     expect(completion.choices[0].finish_reason).toBe('stop');
   });
 
@@ -182,7 +198,10 @@ describe('OpenAI client end to end', () => {
     expect(ok.status).toBe(201);
     const thumbs = await post('/v1/feedback', { request_id: requestId, thumbs: 'down' });
     expect(thumbs.status).toBe(201);
-    const stored = await rows('SELECT score, thumbs, comment FROM feedback WHERE request_id = $1 ORDER BY id', [requestId]);
+    const stored = await rows(
+      'SELECT score, thumbs, comment FROM feedback WHERE request_id = $1 ORDER BY id',
+      [requestId],
+    );
     expect(stored).toEqual([
       { score: 4, thumbs: null, comment: 'good' },
       { score: null, thumbs: 'down', comment: null },
@@ -198,12 +217,20 @@ describe('OpenAI client end to end', () => {
 
 describe('canary and blue-green', () => {
   it('sends the canary share of users to the candidate, sticky per user (user field or x-rollout-key)', async () => {
-    await route({ name: 'half', blue: slot('openai:gpt-4o-mini'), green: slot('deepseek:deepseek-chat'), canaryBps: 5000 });
+    await route({
+      name: 'half',
+      blue: slot('openai:gpt-4o-mini'),
+      green: slot('deepseek:deepseek-chat'),
+      canaryBps: 5000,
+    });
     const { salt } = router.state('half')!;
     const users = Array.from({ length: 100 }, (_, i) => `user-${i}`);
     const tagOf = async (user: string, viaHeader: boolean) => {
       const { response } = await client.chat.completions
-        .create({ model: 'half', messages: ask, ...(viaHeader ? {} : { user }) }, viaHeader ? { headers: { 'x-rollout-key': user } } : {})
+        .create(
+          { model: 'half', messages: ask, ...(viaHeader ? {} : { user }) },
+          viaHeader ? { headers: { 'x-rollout-key': user } } : {},
+        )
         .withResponse();
       return { tag: response.headers.get('x-rollout-tag'), target: response.headers.get('x-rollout-target') };
     };
@@ -224,13 +251,21 @@ describe('canary and blue-green', () => {
   it('serves a blue-green flip committed with changeRoute within one second', async () => {
     await route({ name: 'flip', blue: slot('openai:gpt-4o-mini'), green: slot('google:gemini-2.5-flash') });
     const targetNow = async () =>
-      (await client.chat.completions.create({ model: 'flip', messages: ask }).withResponse()).response.headers.get('x-rollout-target');
+      (
+        await client.chat.completions.create({ model: 'flip', messages: ask }).withResponse()
+      ).response.headers.get('x-rollout-target');
     expect(await targetNow()).toBe('openai:gpt-4o-mini');
     const state = (await getRoute(db.pool, 'flip'))!;
-    await changeRoute(db.pool, 'flip', { ...CTX, expectedVersion: state.version, patch: { stableSlot: 'green' } });
+    await changeRoute(db.pool, 'flip', {
+      ...CTX,
+      expectedVersion: state.version,
+      patch: { stableSlot: 'green' },
+    });
     const elapsed = await until(async () => (await targetNow()) === 'google:gemini-2.5-flash', 1000);
     expect(elapsed).toBeLessThan(1000);
-    const events = await rows("SELECT slot, routing_version FROM request_events WHERE route = 'flip' ORDER BY id DESC LIMIT 1");
+    const events = await rows(
+      "SELECT slot, routing_version FROM request_events WHERE route = 'flip' ORDER BY id DESC LIMIT 1",
+    );
     expect(events[0]).toEqual({ slot: 'green', routing_version: String(state.version + 1) });
   });
 });
@@ -238,10 +273,18 @@ describe('canary and blue-green', () => {
 describe('shadow', () => {
   /** Served latency (ms, measured by the client) of `n` sequential requests. */
   async function servedLatencies(model: string, n: number) {
-    const out: { ms: number; status: number; target: string | null; requestId: string | null; text: string }[] = [];
+    const out: {
+      ms: number;
+      status: number;
+      target: string | null;
+      requestId: string | null;
+      text: string;
+    }[] = [];
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
-      const { data, response } = await client.chat.completions.create({ model, messages: ask }).withResponse();
+      const { data, response } = await client.chat.completions
+        .create({ model, messages: ask })
+        .withResponse();
       out.push({
         ms: performance.now() - t0,
         status: response.status,
@@ -255,7 +298,11 @@ describe('shadow', () => {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
   it('never changes the served answer, status or latency, whether the candidate fails, hangs or is slow', async () => {
-    sim.setBehaviour('cand-fail', { errorRate: 1, errorKinds: { server_error: 1 }, latencyMs: { median: 1 } });
+    sim.setBehaviour('cand-fail', {
+      errorRate: 1,
+      errorKinds: { server_error: 1 },
+      latencyMs: { median: 1 },
+    });
     sim.setBehaviour('cand-hang', { errorRate: 1, errorKinds: { timeout: 1 } });
     sim.setBehaviour('cand-slow', { latencyMs: { median: 300, p99: 320 }, accuracy: 1 });
     await route({ name: 'no-shadow', blue: slot('openai:gpt-4o-mini') });
@@ -263,7 +310,12 @@ describe('shadow', () => {
 
     for (const candidate of ['cand-fail', 'cand-hang', 'cand-slow']) {
       const name = `shadow-${candidate}`;
-      await route({ name, blue: slot('openai:gpt-4o-mini'), green: slot(`openai:${candidate}`), shadowRate: 1 });
+      await route({
+        name,
+        blue: slot('openai:gpt-4o-mini'),
+        green: slot(`openai:${candidate}`),
+        shadowRate: 1,
+      });
       const served = await servedLatencies(name, 15);
       for (const s of served) {
         expect(s.status).toBe(200);
@@ -281,7 +333,9 @@ describe('shadow', () => {
         [name],
       );
       expect(shadowEvents).toHaveLength(15);
-      const expectedClass = { 'cand-fail': 'server_error', 'cand-hang': 'timeout', 'cand-slow': null }[candidate];
+      const expectedClass = { 'cand-fail': 'server_error', 'cand-hang': 'timeout', 'cand-slow': null }[
+        candidate
+      ];
       if (expectedClass === null) for (const e of shadowEvents) expect(e.error_class).toBeNull();
       else {
         // After 5 failures the candidate's circuit opens and later shadows are skipped without a call.
@@ -289,7 +343,11 @@ describe('shadow', () => {
         expect(classes.filter((c) => c === expectedClass).length).toBeGreaterThanOrEqual(5);
         expect(classes.every((c) => c === expectedClass || c === 'circuit_open')).toBe(true);
       }
-      const pairs = await rows<{ request_id: string; stable_event_id: string | null; shadow_event_id: string | null }>(
+      const pairs = await rows<{
+        request_id: string;
+        stable_event_id: string | null;
+        shadow_event_id: string | null;
+      }>(
         'SELECT request_id, stable_event_id, shadow_event_id, stable_target, shadow_target FROM shadow_comparisons WHERE route = $1',
         [name],
       );
@@ -301,7 +359,8 @@ describe('shadow', () => {
           expect(p.stable_event_id).not.toBeNull();
           expect(p.shadow_event_id).not.toBeNull();
         }
-        for (const e of shadowEvents) expect(findQuestionByPrompt(QUESTION.prompt) && e.answer).toContain(QUESTION.reference);
+        for (const e of shadowEvents)
+          expect(findQuestionByPrompt(QUESTION.prompt) && e.answer).toContain(QUESTION.reference);
       } else {
         expect(pairs).toHaveLength(0);
       }
@@ -311,14 +370,21 @@ describe('shadow', () => {
 
 describe('fallback and exhausted chains', () => {
   it('answers from the next target when the primary is down, and says which one answered', async () => {
-    sim.setBehaviour('primary-down', { errorRate: 1, errorKinds: { server_error: 1 }, latencyMs: { median: 1 } });
+    sim.setBehaviour('primary-down', {
+      errorRate: 1,
+      errorKinds: { server_error: 1 },
+      latencyMs: { median: 1 },
+    });
     await route({ name: 'fb', blue: slot('openai:primary-down', 'deepseek:deepseek-chat') });
-    const { data, response } = await client.chat.completions.create({ model: 'fb', messages: ask }).withResponse();
+    const { data, response } = await client.chat.completions
+      .create({ model: 'fb', messages: ask })
+      .withResponse();
     expect(data.choices[0].message.content).toContain(QUESTION.reference);
     expect(response.headers.get('x-rollout-target')).toBe('deepseek:deepseek-chat');
-    const events = await rows('SELECT target, fallback_depth, error_class FROM request_events WHERE request_id = $1', [
-      response.headers.get('x-request-id'),
-    ]);
+    const events = await rows(
+      'SELECT target, fallback_depth, error_class FROM request_events WHERE request_id = $1',
+      [response.headers.get('x-request-id')],
+    );
     expect(events).toEqual([{ target: 'deepseek:deepseek-chat', fallback_depth: 1, error_class: null }]);
 
     // Streams fall back too, before the first delta.
@@ -338,9 +404,12 @@ describe('fallback and exhausted chains', () => {
   ] as const)('maps an exhausted chain of %s to %i with an OpenAI error body', async (kind, status, code) => {
     const a = `down-a-${kind}`;
     const b = `down-b-${kind}`;
-    for (const m of [a, b]) sim.setBehaviour(m, { errorRate: 1, errorKinds: { [kind]: 1 }, latencyMs: { median: 1 } });
+    for (const m of [a, b])
+      sim.setBehaviour(m, { errorRate: 1, errorKinds: { [kind]: 1 }, latencyMs: { median: 1 } });
     await route({ name: `ex-${kind}`, blue: slot(`openai:${a}`, `google:${b}`) });
-    const error = await client.chat.completions.create({ model: `ex-${kind}`, messages: ask }).catch((e: unknown) => e);
+    const error = await client.chat.completions
+      .create({ model: `ex-${kind}`, messages: ask })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.APIError);
     const apiError = error as InstanceType<typeof OpenAI.APIError>;
     expect(apiError.status).toBe(status);
@@ -350,7 +419,9 @@ describe('fallback and exhausted chains', () => {
     const events = await rows('SELECT target, error_class FROM request_events WHERE request_id = $1', [
       apiError.headers?.get('x-request-id'),
     ]);
-    expect(events).toEqual([{ target: `google:${b}`, error_class: kind === 'rate_limit' ? 'rate_limited' : kind }]);
+    expect(events).toEqual([
+      { target: `google:${b}`, error_class: kind === 'rate_limit' ? 'rate_limited' : kind },
+    ]);
 
     // Streaming: the failure comes before any delta, so it is a plain HTTP error as well.
     const streamError = await client.chat.completions
@@ -375,9 +446,9 @@ describe('errors are OpenAI-shaped', () => {
 
     const wrongKey = 'sk-wrong-key-should-not-be-echoed';
     const wrong = new OpenAI({ baseURL: `${url}/v1`, apiKey: wrongKey, maxRetries: 0 });
-    const error = (await wrong.chat.completions.create({ model: 'bot', messages: ask }).catch((e) => e)) as InstanceType<
-      typeof OpenAI.APIError
-    >;
+    const error = (await wrong.chat.completions
+      .create({ model: 'bot', messages: ask })
+      .catch((e) => e)) as InstanceType<typeof OpenAI.APIError>;
     expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
     expect(error.code).toBe('invalid_api_key');
     expect(JSON.stringify(error.error)).not.toContain(wrongKey);
@@ -388,13 +459,15 @@ describe('errors are OpenAI-shaped', () => {
   });
 
   it('404 for an unknown route (and an unknown URL)', async () => {
-    const error = (await client.chat.completions.create({ model: 'no-such-route', messages: ask }).catch((e) => e)) as InstanceType<
-      typeof OpenAI.APIError
-    >;
+    const error = (await client.chat.completions
+      .create({ model: 'no-such-route', messages: ask })
+      .catch((e) => e)) as InstanceType<typeof OpenAI.APIError>;
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect(error.code).toBe('model_not_found');
     expect(error.error).toMatchObject({ param: 'model', type: 'invalid_request_error' });
-    const stream = await client.chat.completions.create({ model: 'no-such-route', messages: ask, stream: true }).catch((e) => e);
+    const stream = await client.chat.completions
+      .create({ model: 'no-such-route', messages: ask, stream: true })
+      .catch((e) => e);
     expect(stream).toBeInstanceOf(OpenAI.NotFoundError);
 
     const page = await fetch(`${url}/v1/nothing-here`, { headers: { authorization: `Bearer ${KEY}` } });
@@ -413,13 +486,22 @@ describe('errors are OpenAI-shaped', () => {
     expectOpenAIError(body, 'invalid_request_body');
     expect(body.error.param).toBe('messages');
 
-    const badRole = await post('/v1/chat/completions', { model: 'bot', messages: [{ role: 'wizard', content: 'hi' }] });
+    const badRole = await post('/v1/chat/completions', {
+      model: 'bot',
+      messages: [{ role: 'wizard', content: 'hi' }],
+    });
     expect(badRole.status).toBe(400);
     expect(((await badRole.json()) as { error: { param: string } }).error.param).toBe('messages.0.role');
 
-    const tools = await post('/v1/chat/completions', { model: 'bot', messages: ask, tools: [{ type: 'function' }] });
+    const tools = await post('/v1/chat/completions', {
+      model: 'bot',
+      messages: ask,
+      tools: [{ type: 'function' }],
+    });
     expect(tools.status).toBe(400);
-    expect(((await tools.json()) as { error: { message: string } }).error.message).toContain('tools is not supported');
+    expect(((await tools.json()) as { error: { message: string } }).error.message).toContain(
+      'tools is not supported',
+    );
 
     const sdk = await client.chat.completions.create({ model: 'bot', messages: [] }).catch((e) => e);
     expect(sdk).toBeInstanceOf(OpenAI.BadRequestError);
@@ -450,17 +532,28 @@ describe('errors are OpenAI-shaped', () => {
 describe('observability', () => {
   it('exposes Prometheus metrics and a health report', async () => {
     const metrics = await (await fetch(`${url}/metrics`)).text();
-    expect(metrics).toMatch(/model_rollout_requests_total\{route="bot",tag="stable",target="openai:gpt-4o-mini",outcome="ok"\} \d+/);
+    expect(metrics).toMatch(
+      /model_rollout_requests_total\{route="bot",tag="stable",target="openai:gpt-4o-mini",outcome="ok"\} \d+/,
+    );
     expect(metrics).toContain('model_rollout_request_duration_seconds_bucket');
-    expect(metrics).toMatch(/model_rollout_fallbacks_total\{route="fb",tag="stable",target="deepseek:deepseek-chat"\} \d+/);
-    expect(metrics).toMatch(/model_rollout_shadow_calls_total\{route="shadow-cand-hang",target="openai:cand-hang",outcome="timeout"\} [1-9]/);
+    expect(metrics).toMatch(
+      /model_rollout_fallbacks_total\{route="fb",tag="stable",target="deepseek:deepseek-chat"\} \d+/,
+    );
+    expect(metrics).toMatch(
+      /model_rollout_shadow_calls_total\{route="shadow-cand-hang",target="openai:cand-hang",outcome="timeout"\} [1-9]/,
+    );
     expect(metrics).toContain('model_rollout_events_dropped 0');
     expect(metrics).toMatch(/model_rollout_breaker_state\{target="openai:down-a-server_error"\} \d/);
     expect(metrics).toMatch(/model_rollout_gateway_errors_total\{status="401",code="invalid_api_key"\} \d+/);
 
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok', serving: true, routing: { ok: true, notify: 'listening' }, postgres: { ok: true } });
+    expect(await health.json()).toMatchObject({
+      status: 'ok',
+      serving: true,
+      routing: { ok: true, notify: 'listening' },
+      postgres: { ok: true },
+    });
   });
 });
 
@@ -490,7 +583,12 @@ class PgProxy {
 
 describe('Postgres going away mid-traffic', () => {
   it('keeps serving from cached routing state, reports degraded health, counts events, and recovers', async () => {
-    await route({ name: 'pg-down', blue: slot('openai:gpt-4o-mini'), green: slot('deepseek:deepseek-chat'), canaryBps: 5000 });
+    await route({
+      name: 'pg-down',
+      blue: slot('openai:gpt-4o-mini'),
+      green: slot('deepseek:deepseek-chat'),
+      canaryBps: 5000,
+    });
     const real = new URL(db.connectionString);
     const proxy = new PgProxy(await freePort());
     await proxy.start({ host: real.hostname, port: Number(real.port || 5432) });
@@ -500,12 +598,17 @@ describe('Postgres going away mid-traffic', () => {
     const database = await openDatabase({ url: viaProxy.toString(), poolSize: 4 });
     cleanups.push(() => database.close());
     const { router: r, url: u } = await startGateway(
-      { cache: { pollIntervalMs: 200, reconnectMaxMs: 300 }, events: { maxAttempts: 100, retryMaxMs: 200, maxBuffer: 50 } },
+      {
+        cache: { pollIntervalMs: 200, reconnectMaxMs: 300 },
+        events: { maxAttempts: 100, retryMaxMs: 200, maxBuffer: 50 },
+      },
       database,
     );
     const c = new OpenAI({ baseURL: `${u}/v1`, apiKey: KEY, maxRetries: 0 });
     const call = async (user: string) => {
-      const { response } = await c.chat.completions.create({ model: 'pg-down', messages: ask, user }).withResponse();
+      const { response } = await c.chat.completions
+        .create({ model: 'pg-down', messages: ask, user })
+        .withResponse();
       return { status: response.status, tag: response.headers.get('x-rollout-tag') };
     };
     const before = await Promise.all(Array.from({ length: 10 }, (_, i) => call(`u${i}`)));
@@ -513,7 +616,8 @@ describe('Postgres going away mid-traffic', () => {
 
     await proxy.stop(); // Postgres is gone for this gateway
     const during: { status: number; tag: string | null }[] = [];
-    for (let round = 0; round < 8; round++) during.push(...(await Promise.all(Array.from({ length: 10 }, (_, i) => call(`u${i}`)))));
+    for (let round = 0; round < 8; round++)
+      during.push(...(await Promise.all(Array.from({ length: 10 }, (_, i) => call(`u${i}`)))));
     expect(during.every((d) => d.status === 200)).toBe(true);
     // Same sticky assignment as before the outage: served from the cached state.
     for (let i = 0; i < during.length; i++) expect(during[i].tag).toBe(before[i % 10].tag);
@@ -528,7 +632,12 @@ describe('Postgres going away mid-traffic', () => {
       routing: { ok: boolean; notify: string };
       events: { buffered: number; dropped: number };
     };
-    expect(report).toMatchObject({ status: 'degraded', serving: true, postgres: { ok: false }, routing: { ok: false } });
+    expect(report).toMatchObject({
+      status: 'degraded',
+      serving: true,
+      postgres: { ok: false },
+      routing: { ok: false },
+    });
     expect(report.reasons.join(' ')).toContain('postgres unreachable');
     // 80 events into a buffer of 50: the rest were dropped, and counted.
     expect(report.events.buffered).toBeGreaterThan(0);

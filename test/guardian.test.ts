@@ -51,7 +51,10 @@ describe('routeGuardianWorkflow', () => {
     const state = await guardian.query(guardianStatusQuery);
     expect(state.switches?.at(-1)).toMatchObject({ from: 'openai:gpt-4o', to: 'anthropic:claude-sonnet-4' });
     expect(state.switches?.at(-1)?.reason).toMatch(/error_rate/);
-    const decisions = await stack.db.pool.query(`SELECT phase, action FROM rollout_decisions WHERE route = $1 AND phase = 'guarding'`, [route]);
+    const decisions = await stack.db.pool.query(
+      `SELECT phase, action FROM rollout_decisions WHERE route = $1 AND phase = 'guarding'`,
+      [route],
+    );
     expect(decisions.rows).toEqual([{ phase: 'guarding', action: 'rollback' }]);
     await traffic.stop();
     await guardian.signal(stopGuardianSignal);

@@ -6,7 +6,15 @@ import { openDatabase, type Database } from '../src/store/database';
 import { migrate } from '../src/store/migrate';
 import { createTestDatabase } from './helpers/db';
 
-const TABLES = ['feedback', 'request_events', 'rollout_decisions', 'routes', 'routing_changes', 'schema_migrations', 'shadow_comparisons'];
+const TABLES = [
+  'feedback',
+  'request_events',
+  'rollout_decisions',
+  'routes',
+  'routing_changes',
+  'schema_migrations',
+  'shadow_comparisons',
+];
 
 async function tables(db: Database): Promise<string[]> {
   const { rows } = await db.pool.query<{ table_name: string }>(
@@ -31,7 +39,10 @@ describe('migrations', () => {
   });
 
   it('run on the embedded Postgres (PGlite) with the same pg code, and queries work', async () => {
-    const db = await openDatabase({ url: '', dataDir: path.join(os.tmpdir(), `mr-pglite-${crypto.randomUUID()}`) });
+    const db = await openDatabase({
+      url: '',
+      dataDir: path.join(os.tmpdir(), `mr-pglite-${crypto.randomUUID()}`),
+    });
     opened.push(db);
     expect(db.embedded).toBe(true);
     const result = await migrate(db.pool);

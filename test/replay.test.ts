@@ -18,8 +18,16 @@ describe('workflow replay', () => {
     expect(files.length).toBeGreaterThanOrEqual(3);
   });
 
-  it.each(files)('replays %s without nondeterminism', async (file) => {
-    const history = JSON.parse(fs.readFileSync(path.join(FIXTURES, file), 'utf8'));
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, file.replace(/\.json$/, ''));
-  }, 60_000);
+  it.each(files)(
+    'replays %s without nondeterminism',
+    async (file) => {
+      const history = JSON.parse(fs.readFileSync(path.join(FIXTURES, file), 'utf8'));
+      await Worker.runReplayHistory(
+        { workflowBundle: await workflowBundle() },
+        history,
+        file.replace(/\.json$/, ''),
+      );
+    },
+    60_000,
+  );
 });

@@ -23,16 +23,20 @@ describe('rollout durability', () => {
   });
 
   function startWorkerProcess(): Promise<ChildProcess> {
-    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'helpers', 'worker-process.ts')], {
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: stack.env.address,
-        DATABASE_URL: stack.db.connectionString,
-        TEMPORAL_TASK_QUEUE: taskQueue,
-        SIMULATOR_URL: stack.sim.url,
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(__dirname, 'helpers', 'worker-process.ts')],
+      {
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: stack.env.address,
+          DATABASE_URL: stack.db.connectionString,
+          TEMPORAL_TASK_QUEUE: taskQueue,
+          SIMULATOR_URL: stack.sim.url,
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
       },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    );
     return new Promise((resolve, reject) => {
       proc.stdout!.on('data', (d: Buffer) => d.toString().includes('worker ready') && resolve(proc));
       proc.once('exit', (code) => reject(new Error(`worker process exited with ${code}`)));
@@ -55,7 +59,12 @@ describe('rollout durability', () => {
           triggers: { interval: '1s' },
           bake: { duration: '1s' },
           canary: { steps: [1000, 2000, 5000, 10000] },
-          policy: { sequential: { promotion: { minCanaryScoredPerStep: 15, minCanaryRequestsPerStep: 20 }, finalGate: { toleranceRel: 0.1 } } },
+          policy: {
+            sequential: {
+              promotion: { minCanaryScoredPerStep: 15, minCanaryRequestsPerStep: 20 },
+              finalGate: { toleranceRel: 0.1 },
+            },
+          },
         },
       ],
     });
@@ -99,15 +108,50 @@ describe('rollout durability', () => {
       salt: 's1',
       actor: owner,
     });
-    const v1 = await acts.applyRouting({ route, owner, idempotencyKey: 'run1:1', expectedVersion: claim.version, patch: { canaryBps: 1000 }, actor: owner, reason: 'canary 10%' });
+    const v1 = await acts.applyRouting({
+      route,
+      owner,
+      idempotencyKey: 'run1:1',
+      expectedVersion: claim.version,
+      patch: { canaryBps: 1000 },
+      actor: owner,
+      reason: 'canary 10%',
+    });
     // "Set canary to 20%" is sent, then a rollback happens before its retry lands.
-    await acts.restoreStable({ route, owner, idempotencyKey: 'run1:restore', stableSlot: 'blue', actor: owner, reason: 'rollback' });
-    const late = acts.applyRouting({ route, owner, idempotencyKey: 'run1:2', expectedVersion: v1, patch: { canaryBps: 2000 }, actor: owner, reason: 'canary 20%' });
+    await acts.restoreStable({
+      route,
+      owner,
+      idempotencyKey: 'run1:restore',
+      stableSlot: 'blue',
+      actor: owner,
+      reason: 'rollback',
+    });
+    const late = acts.applyRouting({
+      route,
+      owner,
+      idempotencyKey: 'run1:2',
+      expectedVersion: v1,
+      patch: { canaryBps: 2000 },
+      actor: owner,
+      reason: 'canary 20%',
+    });
     await expect(late).rejects.toBeInstanceOf(ApplicationFailure);
     await expect(late).rejects.toMatchObject({ type: 'RoutingConflict', nonRetryable: true });
     // A retry of the step that did commit gets its own result back, and changes nothing.
-    const replayed = await acts.applyRouting({ route, owner, idempotencyKey: 'run1:1', expectedVersion: claim.version, patch: { canaryBps: 1000 }, actor: owner, reason: 'canary 10%' });
+    const replayed = await acts.applyRouting({
+      route,
+      owner,
+      idempotencyKey: 'run1:1',
+      expectedVersion: claim.version,
+      patch: { canaryBps: 1000 },
+      actor: owner,
+      reason: 'canary 10%',
+    });
     expect(replayed).toBe(v1);
-    expect(await getRoute(stack.db.pool, route)).toMatchObject({ canaryBps: 0, stableSlot: 'blue', owner: null });
+    expect(await getRoute(stack.db.pool, route)).toMatchObject({
+      canaryBps: 0,
+      stableSlot: 'blue',
+      owner: null,
+    });
   });
 });

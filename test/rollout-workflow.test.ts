@@ -7,7 +7,15 @@ import { Worker } from '@temporalio/worker';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { WorkflowHandle } from '@temporalio/client';
 import { rolloutWorkflow } from '../workflows';
-import { approveSignal, promoteSignal, pauseSignal, resumeSignal, rollbackUpdate, statusQuery, type RolloutStatus } from '../workflows/messages';
+import {
+  approveSignal,
+  promoteSignal,
+  pauseSignal,
+  resumeSignal,
+  rollbackUpdate,
+  statusQuery,
+  type RolloutStatus,
+} from '../workflows/messages';
 import type { RolloutSpecInput } from '../src/config/rollout-spec';
 import { getRoute, listChanges } from '../src/store/routing-state';
 import { workflowBundle } from '../src/temporal/worker';
@@ -68,13 +76,19 @@ describe('rolloutWorkflow', () => {
     });
   }
 
-  async function waitFor(handle: WorkflowHandle, what: (s: RolloutStatus) => boolean, timeoutMs = 60_000): Promise<RolloutStatus> {
+  async function waitFor(
+    handle: WorkflowHandle,
+    what: (s: RolloutStatus) => boolean,
+    timeoutMs = 60_000,
+  ): Promise<RolloutStatus> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const status = await handle.query(statusQuery);
       if (what(status)) return status;
       if (Date.now() > deadline) {
-        throw new Error(`timed out; last status: ${JSON.stringify({ phase: status.phase, share: status.shareBps, last: status.decisions.at(-1) })}`);
+        throw new Error(
+          `timed out; last status: ${JSON.stringify({ phase: status.phase, share: status.shareBps, last: status.decisions.at(-1) })}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -115,7 +129,10 @@ describe('rolloutWorkflow', () => {
     const route = 'bad-canary';
     await stack.createRoute(route, 'anthropic:claude-sonnet-4');
     const traffic = stack.traffic(route, 100);
-    const handle = await start(route, spec(route, 'openai:gpt-4o-mini', { canary: { steps: [2000, 4000, 8000, 10000] } }));
+    const handle = await start(
+      route,
+      spec(route, 'openai:gpt-4o-mini', { canary: { steps: [2000, 4000, 8000, 10000] } }),
+    );
     const outcome = await handle.result();
     await traffic.stop();
     expect(outcome.result).toBe('rolled_back');
@@ -123,8 +140,15 @@ describe('rolloutWorkflow', () => {
     expect(outcome.finalShareBps).toBe(0);
     const status = await handle.query(statusQuery);
     expect(Math.max(...status.steps.map((s) => s.toBps))).toBeLessThan(10000);
-    expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'blue', canaryBps: 0, owner: null });
-    const decisions = await stack.db.pool.query(`SELECT action FROM rollout_decisions WHERE route = $1 ORDER BY id`, [route]);
+    expect(await getRoute(stack.db.pool, route)).toMatchObject({
+      stableSlot: 'blue',
+      canaryBps: 0,
+      owner: null,
+    });
+    const decisions = await stack.db.pool.query(
+      `SELECT action FROM rollout_decisions WHERE route = $1 ORDER BY id`,
+      [route],
+    );
     expect(decisions.rows.at(-1)).toEqual({ action: 'rollback' });
     await saveHistory(handle, 'canary-rolled-back');
   }, 180_000);
@@ -134,7 +158,10 @@ describe('rolloutWorkflow', () => {
     await stack.createRoute(route, 'anthropic:claude-sonnet-4');
     const traffic = stack.traffic(route, 100);
     // The ratio policy looks at quality only, so the trigger is what must catch this.
-    const handle = await start(route, spec(route, 'openai:broken-model', { canary: { steps: [2000, 10000] }, policy: { policy: 'ratio' } }));
+    const handle = await start(
+      route,
+      spec(route, 'openai:broken-model', { canary: { steps: [2000, 10000] }, policy: { policy: 'ratio' } }),
+    );
     const outcome = await handle.result();
     await traffic.stop();
     expect(outcome.result).toBe('rolled_back');
@@ -163,11 +190,17 @@ describe('rolloutWorkflow', () => {
     expect(manualStep.toBps).toBeGreaterThan(manualStep.fromBps);
 
     const t0 = Date.now();
-    const outcome = await handle.executeUpdate(rollbackUpdate, { args: [{ reason: 'operator saw bad answers', actor: 'test' }] });
+    const outcome = await handle.executeUpdate(rollbackUpdate, {
+      args: [{ reason: 'operator saw bad answers', actor: 'test' }],
+    });
     const elapsed = Date.now() - t0;
     expect(outcome.result).toBe('rolled_back');
     expect(elapsed).toBeLessThan(1_000);
-    expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'blue', canaryBps: 0, owner: null });
+    expect(await getRoute(stack.db.pool, route)).toMatchObject({
+      stableSlot: 'blue',
+      canaryBps: 0,
+      owner: null,
+    });
     // The router serving traffic sees it too: after the change no new canary answers.
     await new Promise((r) => setTimeout(r, 500));
     traffic.reset();
@@ -182,7 +215,10 @@ describe('rolloutWorkflow', () => {
   it('waits for a human approval before the final switch of a blue-green rollout, then completes', async () => {
     const route = 'approval-bg';
     await stack.createRoute(route, 'anthropic:claude-sonnet-4');
-    const handle = await start(route, spec(route, 'openai:gpt-4o', { strategy: 'blue-green', approval: { required: true, timeout: '1h' } }));
+    const handle = await start(
+      route,
+      spec(route, 'openai:gpt-4o', { strategy: 'blue-green', approval: { required: true, timeout: '1h' } }),
+    );
     const waiting = await waitFor(handle, (s) => s.phase === 'awaiting-approval');
     expect(waiting.awaitingApproval).toBe(true);
     // Nothing moves while it waits.
@@ -197,7 +233,13 @@ describe('rolloutWorkflow', () => {
   it('rolls back when an approval does not come in time and the spec says so', async () => {
     const route = 'approval-timeout';
     await stack.createRoute(route, 'anthropic:claude-sonnet-4');
-    const handle = await start(route, spec(route, 'openai:gpt-4o', { strategy: 'blue-green', approval: { required: true, timeout: '2s', onTimeout: 'rollback' } }));
+    const handle = await start(
+      route,
+      spec(route, 'openai:gpt-4o', {
+        strategy: 'blue-green',
+        approval: { required: true, timeout: '2s', onTimeout: 'rollback' },
+      }),
+    );
     const outcome = await handle.result();
     expect(outcome.result).toBe('rolled_back');
     expect(outcome.reason).toMatch(/no approval within 2s/);
@@ -209,8 +251,18 @@ describe('rolloutWorkflow', () => {
     const handle = await start(route, spec(route, 'openai:gpt-4o', { evaluation: { interval: '1h' } }));
     await waitFor(handle, (s) => s.phase === 'canary');
     await run(stack.env.cliPath!, [
-      'workflow', 'signal', '--address', stack.env.address, '--namespace', stack.env.namespace,
-      '--workflow-id', handle.workflowId, '--name', 'rollback', '--input', '{"reason":"sent from the temporal CLI"}',
+      'workflow',
+      'signal',
+      '--address',
+      stack.env.address,
+      '--namespace',
+      stack.env.namespace,
+      '--workflow-id',
+      handle.workflowId,
+      '--name',
+      'rollback',
+      '--input',
+      '{"reason":"sent from the temporal CLI"}',
     ]);
     const outcome = await handle.result();
     expect(outcome.result).toBe('rolled_back');

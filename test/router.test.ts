@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorRegistry, type ProviderRegistry } from '../src/providers';
-import { RouteCallError, RouteNotFoundError, createRouter, type Router, type RouterOptions } from '../src/router/router';
+import {
+  RouteCallError,
+  RouteNotFoundError,
+  createRouter,
+  type Router,
+  type RouterOptions,
+} from '../src/router/router';
 import { loadQuestions, startSimulator, type SimulatorHandle } from '../src/simulator';
 import { openDatabase } from '../src/store/database';
 import { changeRoute, createRoute, getRoute, type CreateRouteInput } from '../src/store/routing-state';
@@ -11,7 +17,11 @@ import { createTestDatabase, type TestDatabase } from './helpers/db';
 const CTX = { actor: 'test', reason: 'test' };
 const QUESTION = loadQuestions()[0];
 const messages = [{ role: 'user' as const, content: QUESTION.prompt }];
-const t = (provider: string, model: string, params?: { maxTokens?: number }) => ({ provider, model, ...(params ? { params } : {}) });
+const t = (provider: string, model: string, params?: { maxTokens?: number }) => ({
+  provider,
+  model,
+  ...(params ? { params } : {}),
+});
 
 let db: TestDatabase;
 let sim: SimulatorHandle;
@@ -20,7 +30,12 @@ let router: Router;
 const routers: Router[] = [];
 
 async function newRouter(options: Partial<RouterOptions> = {}): Promise<Router> {
-  const r = await createRouter({ database: db, providers: { registry, perAttemptTimeoutMs: 2000 }, capture: { enabled: true }, ...options });
+  const r = await createRouter({
+    database: db,
+    providers: { registry, perAttemptTimeoutMs: 2000 },
+    capture: { enabled: true },
+    ...options,
+  });
   routers.push(r);
   return r;
 }
@@ -41,7 +56,8 @@ async function route(input: CreateRouteInput, ...rs: Router[]) {
 
 async function events(requestId: string) {
   await router.flush();
-  return (await db.pool.query('SELECT * FROM request_events WHERE request_id = $1 ORDER BY id', [requestId])).rows;
+  return (await db.pool.query('SELECT * FROM request_events WHERE request_id = $1 ORDER BY id', [requestId]))
+    .rows;
 }
 
 beforeAll(async () => {
@@ -61,12 +77,25 @@ describe('router', () => {
   it('answers from the stable slot and records one event with the decision', async () => {
     await route({ name: 'r1', blue: { target: t('openai', 'gpt-4o-mini'), fallbacks: [] } });
     const result = await router.complete('r1', { messages, key: 'user-1', referenceId: QUESTION.id });
-    expect(result).toMatchObject({ route: 'r1', tag: 'stable', slot: 'blue', target: 'openai:gpt-4o-mini', fallbackDepth: 0, routingVersion: 1 });
+    expect(result).toMatchObject({
+      route: 'r1',
+      tag: 'stable',
+      slot: 'blue',
+      target: 'openai:gpt-4o-mini',
+      fallbackDepth: 0,
+      routingVersion: 1,
+    });
     expect(result.text).toContain(QUESTION.reference);
     expect(result.shadow).toBeUndefined();
     expect(result.raw).toBeUndefined(); // keepRaw is off by default
     const [e] = await events(result.requestId);
-    expect(e).toMatchObject({ tag: 'stable', target: 'openai:gpt-4o-mini', reference_id: QUESTION.id, prompt: messages, answer: result.text });
+    expect(e).toMatchObject({
+      tag: 'stable',
+      target: 'openai:gpt-4o-mini',
+      reference_id: QUESTION.id,
+      prompt: messages,
+      answer: result.text,
+    });
   });
 
   it('throws RouteNotFoundError for an unknown route (stream: at once)', async () => {
@@ -75,7 +104,12 @@ describe('router', () => {
   });
 
   it('assigns anonymous requests per request with the random source', async () => {
-    await route({ name: 'anon', blue: { target: t('openai', 'gpt-4o-mini'), fallbacks: [] }, green: { target: t('deepseek', 'deepseek-chat'), fallbacks: [] }, canaryBps: 3000 });
+    await route({
+      name: 'anon',
+      blue: { target: t('openai', 'gpt-4o-mini'), fallbacks: [] },
+      green: { target: t('deepseek', 'deepseek-chat'), fallbacks: [] },
+      canaryBps: 3000,
+    });
     let next = 0.1;
     const r = await newRouter({ random: () => next, events: false });
     await until(() => r.state('anon') !== undefined, 2000);
@@ -85,7 +119,10 @@ describe('router', () => {
   });
 
   it("lets the target's own params win over the caller's", async () => {
-    await route({ name: 'params', blue: { target: t('openai', 'gpt-4o-mini', { maxTokens: 5 }), fallbacks: [] } });
+    await route({
+      name: 'params',
+      blue: { target: t('openai', 'gpt-4o-mini', { maxTokens: 5 }), fallbacks: [] },
+    });
     const pinned = await router.complete('params', { messages, params: { maxTokens: 2 } });
     expect(pinned.result.usage.outputTokens).toBe(5);
     await route({ name: 'params-free', blue: { target: t('openai', 'gpt-4o-mini'), fallbacks: [] } });
@@ -95,8 +132,15 @@ describe('router', () => {
   });
 
   it('streams deltas naming the answering target, and records the stream once', async () => {
-    sim.setBehaviour('stream-down', { errorRate: 1, errorKinds: { overloaded: 1 }, latencyMs: { median: 1 } });
-    await route({ name: 'st', blue: { target: t('openai', 'stream-down'), fallbacks: [t('anthropic', 'claude-sonnet-4')] } });
+    sim.setBehaviour('stream-down', {
+      errorRate: 1,
+      errorKinds: { overloaded: 1 },
+      latencyMs: { median: 1 },
+    });
+    await route({
+      name: 'st',
+      blue: { target: t('openai', 'stream-down'), fallbacks: [t('anthropic', 'claude-sonnet-4')] },
+    });
     const stream = router.stream('st', { messages });
     expect(stream.decision).toMatchObject({ route: 'st', tag: 'stable', slot: 'blue' });
     let text = '';
@@ -111,7 +155,9 @@ describe('router', () => {
     }
     expect([...targets]).toEqual(['anthropic:claude-sonnet-4']);
     expect(done).toMatchObject({ target: 'anthropic:claude-sonnet-4', fallbackDepth: 1, text });
-    expect(await events(stream.decision.requestId)).toMatchObject([{ target: 'anthropic:claude-sonnet-4', fallback_depth: 1, answer: text }]);
+    expect(await events(stream.decision.requestId)).toMatchObject([
+      { target: 'anthropic:claude-sonnet-4', fallback_depth: 1, answer: text },
+    ]);
   });
 
   it('records a stream the consumer abandons as cancelled', async () => {
@@ -121,7 +167,9 @@ describe('router', () => {
     for await (const e of stream) {
       if (e.type === 'delta') break;
     }
-    expect(await events(stream.decision.requestId)).toMatchObject([{ target: 'openai:slow-stream', error_class: 'cancelled' }]);
+    expect(await events(stream.decision.requestId)).toMatchObject([
+      { target: 'openai:slow-stream', error_class: 'cancelled' },
+    ]);
   });
 
   it('throws RouteCallError with the decision when the chain is exhausted', async () => {
@@ -129,8 +177,14 @@ describe('router', () => {
     await route({ name: 'broken', blue: { target: t('openai', 'always-500'), fallbacks: [] } });
     const error = await router.complete('broken', { messages, requestId: 'req-broken-1' }).catch((e) => e);
     expect(error).toBeInstanceOf(RouteCallError);
-    expect(error).toMatchObject({ target: 'openai:always-500', errorClass: 'server_error', decision: { route: 'broken', requestId: 'req-broken-1' } });
-    expect(await events('req-broken-1')).toMatchObject([{ error_class: 'server_error', target: 'openai:always-500' }]);
+    expect(error).toMatchObject({
+      target: 'openai:always-500',
+      errorClass: 'server_error',
+      decision: { route: 'broken', requestId: 'req-broken-1' },
+    });
+    expect(await events('req-broken-1')).toMatchObject([
+      { error_class: 'server_error', target: 'openai:always-500' },
+    ]);
   });
 
   it('does not capture prompts and answers unless enabled', async () => {
@@ -153,13 +207,20 @@ describe('shadow', () => {
       shadowRate: 1,
     });
     const result = await router.complete('sh', { messages });
-    expect(await result.shadow).toMatchObject({ outcome: 'ok', target: 'anthropic:claude-sonnet-4', paired: true });
+    expect(await result.shadow).toMatchObject({
+      outcome: 'ok',
+      target: 'anthropic:claude-sonnet-4',
+      paired: true,
+    });
     const rows = await events(result.requestId);
     expect(rows.map((r) => [r.tag, r.slot, r.target])).toEqual([
       ['stable', 'blue', 'openai:gpt-4o-mini'],
       ['shadow', 'green', 'anthropic:claude-sonnet-4'],
     ]);
-    const pairs = await db.pool.query('SELECT stable_event_id, shadow_event_id FROM shadow_comparisons WHERE request_id = $1', [result.requestId]);
+    const pairs = await db.pool.query(
+      'SELECT stable_event_id, shadow_event_id FROM shadow_comparisons WHERE request_id = $1',
+      [result.requestId],
+    );
     expect(pairs.rows).toEqual([{ stable_event_id: rows[0].id, shadow_event_id: rows[1].id }]);
 
     // A streamed stable request is shadowed the same way (the shadow itself is a plain completion).
@@ -183,18 +244,28 @@ describe('shadow', () => {
     expect(outcomes.filter((o) => o.outcome === 'skipped')).toHaveLength(4);
     expect(outcomes.filter((o) => o.outcome === 'ok')).toHaveLength(2);
     expect((await capped.health()).shadow).toEqual({ inFlight: 0, skipped: 4 });
-    expect(await capped.metrics.text()).toMatch(/model_rollout_shadow_calls_total\{route="cap",target="openai:shadow-slow",outcome="skipped"\} 4/);
+    expect(await capped.metrics.text()).toMatch(
+      /model_rollout_shadow_calls_total\{route="cap",target="openai:shadow-slow",outcome="skipped"\} 4/,
+    );
   });
 });
 
 describe('propagation', () => {
   it('three router instances see a routing change within one second (LISTEN/NOTIFY)', async () => {
-    const databases = await Promise.all([0, 1, 2].map(() => openDatabase({ url: db.connectionString, poolSize: 2 })));
+    const databases = await Promise.all(
+      [0, 1, 2].map(() => openDatabase({ url: db.connectionString, poolSize: 2 })),
+    );
     // Polling far slower than the bound: only NOTIFY can make it in time.
-    const three = await Promise.all(databases.map((database) => newRouter({ database, cache: { pollIntervalMs: 60_000 }, events: false })));
+    const three = await Promise.all(
+      databases.map((database) => newRouter({ database, cache: { pollIntervalMs: 60_000 }, events: false })),
+    );
     try {
       await route(
-        { name: 'prop', blue: { target: t('openai', 'gpt-4o-mini'), fallbacks: [] }, green: { target: t('deepseek', 'deepseek-chat'), fallbacks: [] } },
+        {
+          name: 'prop',
+          blue: { target: t('openai', 'gpt-4o-mini'), fallbacks: [] },
+          green: { target: t('deepseek', 'deepseek-chat'), fallbacks: [] },
+        },
         ...three,
       );
       for (let flip = 0; flip < 5; flip++) {

@@ -31,9 +31,10 @@ describe('Temporal dev server wiring', () => {
 
   it('runs a workflow whose activity reads Postgres', async () => {
     const route = `probe-${crypto.randomBytes(3).toString('hex')}`;
-    await db.pool.query(`INSERT INTO routes (name, blue) VALUES ($1, '{"target":{"provider":"openai","model":"gpt-4o"},"fallbacks":[]}')`, [
-      route,
-    ]);
+    await db.pool.query(
+      `INSERT INTO routes (name, blue) VALUES ($1, '{"target":{"provider":"openai","model":"gpt-4o"},"fallbacks":[]}')`,
+      [route],
+    );
     const result = await client.workflow.execute(routeProbeWorkflow, {
       taskQueue: env.taskQueue,
       workflowId: `probe-${route}`,
@@ -44,14 +45,26 @@ describe('Temporal dev server wiring', () => {
 
   it('makes the workflow findable by RolloutRoute with the project’s own temporal binary', async () => {
     const route = `listed-${crypto.randomBytes(3).toString('hex')}`;
-    await client.workflow.execute(routeProbeWorkflow, { taskQueue: env.taskQueue, workflowId: `probe-${route}`, args: [route] });
+    await client.workflow.execute(routeProbeWorkflow, {
+      taskQueue: env.taskQueue,
+      workflowId: `probe-${route}`,
+      args: [route],
+    });
     expect(env.cliPath, 'the dev server was started from the project’s CLI binary').toBeTruthy();
     // Visibility is eventually consistent: retry briefly.
     let listed = '';
     for (let i = 0; i < 40 && !listed.includes(`probe-${route}`); i++) {
       const { stdout } = await run(env.cliPath!, [
-        'workflow', 'list', '--address', env.address, '--namespace', env.namespace,
-        '--query', `RolloutRoute='${route}'`, '--output', 'json',
+        'workflow',
+        'list',
+        '--address',
+        env.address,
+        '--namespace',
+        env.namespace,
+        '--query',
+        `RolloutRoute='${route}'`,
+        '--output',
+        'json',
       ]);
       listed = stdout;
       if (!listed.includes(`probe-${route}`)) await new Promise((r) => setTimeout(r, 250));

@@ -28,14 +28,17 @@ export function importGraph(entry: string): { files: string[]; violations: strin
       const where = path.relative(ROOT, file);
       if (spec.startsWith('.')) {
         const base = path.resolve(path.dirname(file), spec);
-        const resolved = [`${base}.ts`, path.join(base, 'index.ts'), base].find((f) => fs.existsSync(f) && fs.statSync(f).isFile());
+        const resolved = [`${base}.ts`, path.join(base, 'index.ts'), base].find(
+          (f) => fs.existsSync(f) && fs.statSync(f).isFile(),
+        );
         if (!resolved) violations.push(`${where}: cannot resolve ${spec}`);
         else visit(resolved);
       } else if (spec.startsWith('node:') || BUILTINS.has(spec.split('/')[0])) {
         violations.push(`${where}: imports Node built-in '${spec}'`);
       } else {
         const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
-        if (!ALLOWED_PACKAGES.has(pkg)) violations.push(`${where}: imports non-deterministic package '${spec}'`);
+        if (!ALLOWED_PACKAGES.has(pkg))
+          violations.push(`${where}: imports non-deterministic package '${spec}'`);
       }
     }
   };
@@ -53,8 +56,14 @@ describe('workflow determinism', () => {
   it('the check itself catches a forbidden import', () => {
     const dir = fs.mkdtempSync(path.join(ROOT, '.data-determinism-'));
     try {
-      fs.writeFileSync(path.join(dir, 'index.ts'), `import { helper } from './helper';\nexport const x = helper;\n`);
-      fs.writeFileSync(path.join(dir, 'helper.ts'), `import fs from 'node:fs';\nimport pg from 'pg';\nexport const helper = [fs, pg];\n`);
+      fs.writeFileSync(
+        path.join(dir, 'index.ts'),
+        `import { helper } from './helper';\nexport const x = helper;\n`,
+      );
+      fs.writeFileSync(
+        path.join(dir, 'helper.ts'),
+        `import fs from 'node:fs';\nimport pg from 'pg';\nexport const helper = [fs, pg];\n`,
+      );
       const { violations } = importGraph(path.join(dir, 'index.ts'));
       expect(violations).toHaveLength(2);
       expect(violations[0]).toMatch(/Node built-in 'node:fs'/);

@@ -19,7 +19,10 @@ const acts = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
-const alerts = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds', retry: { maximumAttempts: 5 } });
+const alerts = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumAttempts: 5 },
+});
 
 export interface GuardianSwitch {
   at: string;
@@ -64,7 +67,10 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
     await check();
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof routeGuardianWorkflow>({ ...state, generation: (state.generation ?? 0) + 1 });
+      await continueAsNew<typeof routeGuardianWorkflow>({
+        ...state,
+        generation: (state.generation ?? 0) + 1,
+      });
     }
   }
   return state;
@@ -75,10 +81,19 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
     // A running rollout owns the route and guards it with its own triggers.
     if (!route || route.owner) return;
     const now = Date.now();
-    const metrics = await acts.triggerMetrics({ route: state.route, tag: 'stable', sinceMs: state.sinceMs, nowMs: now, triggers: state.triggers, target: route.stable });
+    const metrics = await acts.triggerMetrics({
+      route: state.route,
+      tag: 'stable',
+      sinceMs: state.sinceMs,
+      nowMs: now,
+      triggers: state.triggers,
+      target: route.stable,
+    });
     const { fired, results } = evaluateTriggers(state.triggers, metrics);
     state.lastResults = results;
-    setCurrentDetails(`guarding **${state.route}** (stable ${route.stable}): ${results.map((r) => r.reason).join('; ')}`);
+    setCurrentDetails(
+      `guarding **${state.route}** (stable ${route.stable}): ${results.map((r) => r.reason).join('; ')}`,
+    );
     if (fired.length === 0) return;
 
     const why = fired.map((f) => f.reason).join('; ');
@@ -97,7 +112,9 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
     });
     const previous = evaluateTriggers(state.triggers, before);
     if (previous.fired.length > 0) {
-      await notify(`Trigger fired on ${state.route} (${why}) but ${route.candidate} was unhealthy too (${previous.fired.map((f) => f.reason).join('; ')}); not switching`);
+      await notify(
+        `Trigger fired on ${state.route} (${why}) but ${route.candidate} was unhealthy too (${previous.fired.map((f) => f.reason).join('; ')}); not switching`,
+      );
       return;
     }
     const reason = `guardian: ${route.stable} degraded (${why}); switching back to ${route.candidate}`;
@@ -120,14 +137,22 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
       reasons: fired.map((f) => f.reason),
       stats: Object.fromEntries(fired.map((f) => [f.metric, f.value])),
     });
-    state.switches = [...(state.switches ?? []), { at: new Date(now).toISOString(), from: route.stable, to: route.candidate, reason }];
+    state.switches = [
+      ...(state.switches ?? []),
+      { at: new Date(now).toISOString(), from: route.stable, to: route.candidate, reason },
+    ];
     state.sinceMs = now;
     await notify(reason);
   }
 
   async function notify(title: string): Promise<void> {
     await alerts
-      .sendAlert(state.alertWebhook, { kind: 'rollback', route: state.route, workflowId: workflowInfo().workflowId, title })
+      .sendAlert(state.alertWebhook, {
+        kind: 'rollback',
+        route: state.route,
+        workflowId: workflowInfo().workflowId,
+        title,
+      })
       .catch(() => undefined);
   }
 }

@@ -19,7 +19,13 @@ import { formatDuration } from '../src/config/duration';
 import { parseRolloutSpec, type RolloutSpec } from '../src/config/rollout-spec';
 import { formatTarget } from '../src/config/target';
 import { analyzeShadow, decide, evaluateTriggers, type Decision, type ShadowAnalysis } from '../src/policy';
-import { CanaryBasisPoints, RolloutCandidate, RolloutPhase, RolloutRoute, RolloutStrategy } from '../src/temporal/search-attributes';
+import {
+  CanaryBasisPoints,
+  RolloutCandidate,
+  RolloutPhase,
+  RolloutRoute,
+  RolloutStrategy,
+} from '../src/temporal/search-attributes';
 import { triggerSpecsOf } from './triggers';
 import {
   approveSignal,
@@ -116,7 +122,9 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   setHandler(pauseSignal, (by) => {
     if (status.paused || outcome) return;
     status.paused = true;
-    void alert('pause', `Rollout of ${candidateName} on ${route} paused by ${by?.actor ?? 'someone'}`, { reason: by?.reason });
+    void alert('pause', `Rollout of ${candidateName} on ${route} paused by ${by?.actor ?? 'someone'}`, {
+      reason: by?.reason,
+    });
     publish();
   });
   setHandler(resumeSignal, (by) => {
@@ -126,7 +134,9 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     publish();
   });
   const requestRollback = (req: RollbackInput) => {
-    rollbackRequest ??= new RollbackRequested(req?.reason || 'manual rollback', req?.actor ?? 'someone', { manual: true });
+    rollbackRequest ??= new RollbackRequested(req?.reason || 'manual rollback', req?.actor ?? 'someone', {
+      manual: true,
+    });
   };
   setHandler(rollbackSignal, requestRollback);
   setHandler(
@@ -146,16 +156,19 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   });
 
   // ---- the story -------------------------------------------------------------------------------------
-  const claim = await acts.claimRoute.executeWithOptions({ ...activityDefaults(), summary: `claim ${route} for ${candidateName}` }, [
-    {
-      route,
-      owner: workflowId,
-      idempotencyKey: `${runId}:claim`,
-      candidate: spec.candidate,
-      salt: uuid4(),
-      actor: spec.actor,
-    },
-  ]);
+  const claim = await acts.claimRoute.executeWithOptions(
+    { ...activityDefaults(), summary: `claim ${route} for ${candidateName}` },
+    [
+      {
+        route,
+        owner: workflowId,
+        idempotencyKey: `${runId}:claim`,
+        candidate: spec.candidate,
+        salt: uuid4(),
+        actor: spec.actor,
+      },
+    ],
+  );
   status.routingVersion = claim.version;
   status.stable = claim.stable;
   previousStableSlot = claim.stableSlot;
@@ -178,7 +191,10 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       const blocks =
         (spec.shadow.require === 'promote' && report.recommendation !== 'promote') ||
         (spec.shadow.require === 'not-worse' && report.recommendation === 'keep-stable');
-      if (blocks) throw new RollbackRequested(`shadow report says ${report.recommendation}`, 'shadow', { shadow: report });
+      if (blocks)
+        throw new RollbackRequested(`shadow report says ${report.recommendation}`, 'shadow', {
+          shadow: report,
+        });
       await changeRouting({ shadowRate: 0 }, 'shadow phase over');
     }
 
@@ -188,9 +204,17 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     await bake();
 
     await releaseRoute(`rollout completed: ${candidateName} is stable`);
-    await acts.ensureGuardian({ route, triggers, intervalMs: spec.triggers.interval, alertWebhook: spec.alerts.webhookUrl });
+    await acts.ensureGuardian({
+      route,
+      triggers,
+      intervalMs: spec.triggers.interval,
+      alertWebhook: spec.alerts.webhookUrl,
+    });
     void alert('completed', `${candidateName} is now stable on ${route}`);
-    return finish({ result: 'completed', reason: `${candidateName} promoted to 100% and baked for ${formatDuration(spec.bake.duration)}` });
+    return finish({
+      result: 'completed',
+      reason: `${candidateName} promoted to 100% and baked for ${formatDuration(spec.bake.duration)}`,
+    });
   } catch (err) {
     if (err instanceof RollbackRequested) return rollBack(err);
     if (isCancellation(err)) {
@@ -202,7 +226,9 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       throw err;
     }
     // An unexpected failure (say, the route changed under us): restore the stable routing, then fail loudly.
-    await CancellationScope.nonCancellable(() => restore(`rollout failed: ${(err as Error).message}`, 'failure'));
+    await CancellationScope.nonCancellable(() =>
+      restore(`rollout failed: ${(err as Error).message}`, 'failure'),
+    );
     throw err;
   }
 
@@ -210,7 +236,10 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   async function shadowPhase(): Promise<ShadowAnalysis> {
     setPhase('shadow');
-    await changeRouting({ shadowRate: spec.shadow.rate }, `shadow ${Math.round(spec.shadow.rate * 100)}% of stable requests to ${candidateName}`);
+    await changeRouting(
+      { shadowRate: spec.shadow.rate },
+      `shadow ${Math.round(spec.shadow.rate * 100)}% of stable requests to ${candidateName}`,
+    );
     const since = Date.now();
     const deadline = since + spec.shadow.maxDuration;
     let report = analyzeShadow({ shadowBetter: 0, stableBetter: 0, ties: 0 });
@@ -220,9 +249,10 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       await acts.scoreAnswers.executeWithOptions({ ...activityDefaults(), summary: 'score answers' }, [
         { route, fromMs: since, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge },
       ]);
-      const counts = await acts.compareShadowPairs.executeWithOptions({ ...activityDefaults(), summary: 'compare shadow pairs' }, [
-        { route, fromMs: since, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge },
-      ]);
+      const counts = await acts.compareShadowPairs.executeWithOptions(
+        { ...activityDefaults(), summary: 'compare shadow pairs' },
+        [{ route, fromMs: since, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge }],
+      );
       report = analyzeShadow(counts);
       status.shadow = report;
       const compared = counts.shadowBetter + counts.stableBetter + counts.ties;
@@ -231,7 +261,14 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         action: 'hold',
         policy: 'sequential',
         reasons: [...report.reasons, `seed rule (better > worse * 1.5): ${report.seedRule.recommendation}`],
-        stats: { compared, shadowBetter: counts.shadowBetter, stableBetter: counts.stableBetter, ties: counts.ties, costUsd: counts.costUsd, winRate: report.winRate },
+        stats: {
+          compared,
+          shadowBetter: counts.shadowBetter,
+          stableBetter: counts.stableBetter,
+          ties: counts.ties,
+          costUsd: counts.costUsd,
+          winRate: report.winRate,
+        },
       });
       if (compared >= spec.shadow.minComparisons || Date.now() >= deadline || overBudget) return report;
       if (promoteRequest) {
@@ -267,17 +304,27 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       await acts.scoreAnswers.executeWithOptions({ ...activityDefaults(), summary: 'score answers' }, [
         { route, fromMs: canaryFrom, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge },
       ]);
-      const stats = await acts.canaryStats.executeWithOptions({ ...activityDefaults(), summary: 'stable vs canary statistics' }, [
-        { route, fromMs: canaryFrom, stepFromMs: stepFrom, toMs: Date.now(), slowThresholdMs: baseline },
-      ]);
+      const stats = await acts.canaryStats.executeWithOptions(
+        { ...activityDefaults(), summary: 'stable vs canary statistics' },
+        [{ route, fromMs: canaryFrom, stepFromMs: stepFrom, toMs: Date.now(), slowThresholdMs: baseline }],
+      );
       const decision = decide({
         ...stats,
-        context: { shareBps: steps[index], stepIndex: index, steps, isFinalStep: steps[index + 1] === 10_000 },
+        context: {
+          shareBps: steps[index],
+          stepIndex: index,
+          steps,
+          isFinalStep: steps[index + 1] === 10_000,
+        },
         config: patched(FINAL_GATE_ERRORS) ? spec.policy : withoutErrorGate(spec.policy),
       });
       await record('canary', decision);
       if (decision.action === 'rollback') {
-        throw new RollbackRequested(`canary policy (${decision.policy}): ${decision.reasons[0] ?? 'quality drop'}`, 'policy', decision.stats);
+        throw new RollbackRequested(
+          `canary policy (${decision.policy}): ${decision.reasons[0] ?? 'quality drop'}`,
+          'policy',
+          decision.stats,
+        );
       }
       if (decision.action === 'promote-step' && !status.paused) {
         index += 1;
@@ -293,15 +340,25 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     setPhase('awaiting-approval');
     status.awaitingApproval = true;
     publish();
-    void alert('approval-needed', `Rollout of ${candidateName} on ${route} waits for approval (signal "approve")`);
+    void alert(
+      'approval-needed',
+      `Rollout of ${candidateName} on ${route} waits for approval (signal "approve")`,
+    );
     const deadline = Date.now() + spec.approval.timeout;
     const since = Date.now();
     while (!approvedBy) {
       const timedOut = Date.now() >= deadline;
       if (timedOut && spec.approval.onTimeout === 'rollback') {
-        throw new RollbackRequested(`no approval within ${formatDuration(spec.approval.timeout)}`, 'approval-timeout');
+        throw new RollbackRequested(
+          `no approval within ${formatDuration(spec.approval.timeout)}`,
+          'approval-timeout',
+        );
       }
-      await tick(timedOut ? spec.triggers.interval : Math.min(spec.triggers.interval, deadline - Date.now()), 'wait for approval', () => !!approvedBy);
+      await tick(
+        timedOut ? spec.triggers.interval : Math.min(spec.triggers.interval, deadline - Date.now()),
+        'wait for approval',
+        () => !!approvedBy,
+      );
       promoteRequest = undefined; // promotion waits for the approval, not for a promote signal
       await checkTriggers(spec.strategy === 'canary' ? 'canary' : 'shadow', since);
     }
@@ -312,7 +369,10 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   async function promote(): Promise<void> {
     setPhase('promoting');
     const from = status.shareBps;
-    await changeRouting({ stableSlot: candidateSlot, canaryBps: 0 }, `promote ${candidateName} to stable (100%)`);
+    await changeRouting(
+      { stableSlot: candidateSlot, canaryBps: 0 },
+      `promote ${candidateName} to stable (100%)`,
+    );
     status.steps.push({ at: new Date().toISOString(), fromBps: from, toBps: 10_000, by: promotedBy });
     status.shareBps = 10_000;
     status.stable = candidateName;
@@ -326,7 +386,10 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     const end = since + spec.bake.duration;
     lastTriggerCheck = 0;
     while (Date.now() < end) {
-      await tick(Math.min(spec.triggers.interval, end - Date.now()), `bake (${formatDuration(spec.bake.duration)})`);
+      await tick(
+        Math.min(spec.triggers.interval, end - Date.now()),
+        `bake (${formatDuration(spec.bake.duration)})`,
+      );
       promoteRequest = undefined; // nothing left to promote
       await checkTriggers('stable', since);
     }
@@ -336,7 +399,11 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   /** Waits for the next tick, waking early for a rollback (which then throws), a promotion or `wake`. */
   async function tick(ms: number, summary: string, wake: () => boolean = () => false): Promise<void> {
-    await condition(() => rollbackRequest !== undefined || promoteRequest !== undefined || wake(), Math.max(ms, 1), { summary });
+    await condition(
+      () => rollbackRequest !== undefined || promoteRequest !== undefined || wake(),
+      Math.max(ms, 1),
+      { summary },
+    );
     if (rollbackRequest) throw rollbackRequest;
   }
 
@@ -344,9 +411,10 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     const now = Date.now();
     if (now - lastTriggerCheck < spec.triggers.interval) return;
     lastTriggerCheck = now;
-    const metrics = await acts.triggerMetrics.executeWithOptions({ ...activityDefaults(), summary: `trigger metrics (${tag})` }, [
-      { route, tag, sinceMs, nowMs: now, triggers, target: tag === 'stable' ? candidateName : undefined },
-    ]);
+    const metrics = await acts.triggerMetrics.executeWithOptions(
+      { ...activityDefaults(), summary: `trigger metrics (${tag})` },
+      [{ route, tag, sinceMs, nowMs: now, triggers, target: tag === 'stable' ? candidateName : undefined }],
+    );
     const { fired, results } = evaluateTriggers(triggers, metrics);
     status.triggers = results;
     if (fired.length > 0) {
@@ -357,7 +425,9 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         stats: Object.fromEntries(fired.map((f) => [f.metric, f.value])),
       });
       void alert('trigger', `Trigger fired on ${route}: ${fired.map((f) => f.reason).join('; ')}`);
-      throw new RollbackRequested(`trigger fired: ${fired.map((f) => f.reason).join('; ')}`, 'trigger', { triggers: fired as unknown as Record<string, unknown>[] });
+      throw new RollbackRequested(`trigger fired: ${fired.map((f) => f.reason).join('; ')}`, 'trigger', {
+        triggers: fired as unknown as Record<string, unknown>[],
+      });
     }
   }
 
@@ -371,9 +441,20 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   async function changeRouting(patch: Record<string, unknown>, reason: string): Promise<void> {
     step += 1;
-    status.routingVersion = await acts.applyRouting.executeWithOptions({ ...activityDefaults(), summary: reason }, [
-      { route, owner: workflowId, idempotencyKey: `${runId}:${step}`, expectedVersion: status.routingVersion, patch, actor: workflowId, reason },
-    ]);
+    status.routingVersion = await acts.applyRouting.executeWithOptions(
+      { ...activityDefaults(), summary: reason },
+      [
+        {
+          route,
+          owner: workflowId,
+          idempotencyKey: `${runId}:${step}`,
+          expectedVersion: status.routingVersion,
+          patch,
+          actor: workflowId,
+          reason,
+        },
+      ],
+    );
   }
 
   /** Ends ownership of a route this rollout leaves as it is (shadow-only report, or a completed rollout). */
@@ -389,9 +470,19 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   }
 
   async function restore(reason: string, key: string): Promise<void> {
-    status.routingVersion = await acts.restoreStable.executeWithOptions({ ...activityDefaults(), summary: `restore ${route} to its stable slot` }, [
-      { route, owner: workflowId, idempotencyKey: `${runId}:restore:${key}`, stableSlot: previousStableSlot, actor: workflowId, reason },
-    ]);
+    status.routingVersion = await acts.restoreStable.executeWithOptions(
+      { ...activityDefaults(), summary: `restore ${route} to its stable slot` },
+      [
+        {
+          route,
+          owner: workflowId,
+          idempotencyKey: `${runId}:restore:${key}`,
+          stableSlot: previousStableSlot,
+          actor: workflowId,
+          reason,
+        },
+      ],
+    );
     status.shareBps = 0;
   }
 
@@ -405,10 +496,26 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     return result;
   }
 
-  function finish(partial: Omit<RolloutOutcome, 'route' | 'finalShareBps' | 'stable' | 'at'>): RolloutOutcome {
-    outcome = { route, finalShareBps: status.shareBps, stable: status.stable, at: new Date().toISOString(), ...partial };
+  function finish(
+    partial: Omit<RolloutOutcome, 'route' | 'finalShareBps' | 'stable' | 'at'>,
+  ): RolloutOutcome {
+    outcome = {
+      route,
+      finalShareBps: status.shareBps,
+      stable: status.stable,
+      at: new Date().toISOString(),
+      ...partial,
+    };
     status.outcome = outcome;
-    setPhase(partial.result === 'completed' ? 'completed' : partial.result === 'rolled_back' ? 'rolled_back' : partial.result === 'cancelled' ? 'cancelled' : 'shadow-report');
+    setPhase(
+      partial.result === 'completed'
+        ? 'completed'
+        : partial.result === 'rolled_back'
+          ? 'rolled_back'
+          : partial.result === 'cancelled'
+            ? 'cancelled'
+            : 'shadow-report',
+    );
     return outcome;
   }
 
@@ -416,12 +523,29 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     status.decisions.push({ ...decision, at: new Date().toISOString(), phase, shareBps: status.shareBps });
     if (status.decisions.length > 10) status.decisions.shift();
     publish();
-    await acts.recordDecision.executeWithOptions({ ...activityDefaults(), summary: `${decision.action}: ${decision.reasons[0] ?? ''}`.slice(0, 200) }, [
-      { route, workflowId, runId, phase, shareBps: status.shareBps, action: decision.action, policy: decision.policy, reasons: decision.reasons, stats: decision.stats },
-    ]);
+    await acts.recordDecision.executeWithOptions(
+      { ...activityDefaults(), summary: `${decision.action}: ${decision.reasons[0] ?? ''}`.slice(0, 200) },
+      [
+        {
+          route,
+          workflowId,
+          runId,
+          phase,
+          shareBps: status.shareBps,
+          action: decision.action,
+          policy: decision.policy,
+          reasons: decision.reasons,
+          stats: decision.stats,
+        },
+      ],
+    );
   }
 
-  async function alert(kind: AlertEvent['kind'], title: string, details?: Record<string, unknown>): Promise<void> {
+  async function alert(
+    kind: AlertEvent['kind'],
+    title: string,
+    details?: Record<string, unknown>,
+  ): Promise<void> {
     try {
       await alerts.sendAlert(spec.alerts.webhookUrl, { kind, route, workflowId, title, details });
     } catch (err) {
@@ -444,7 +568,14 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       { key: CanaryBasisPoints, value: status.shareBps },
     ]);
     const last = status.decisions[status.decisions.length - 1];
-    upsertMemo({ route, candidate: candidateName, stable: status.stable, phase: status.phase, shareBps: status.shareBps, lastDecision: last?.reasons[0] ?? null });
+    upsertMemo({
+      route,
+      candidate: candidateName,
+      stable: status.stable,
+      phase: status.phase,
+      shareBps: status.shareBps,
+      lastDecision: last?.reasons[0] ?? null,
+    });
     setCurrentDetails(
       [
         `**${route}**: ${status.stable || '?'} (stable) -> ${candidateName} (candidate), ${spec.strategy}`,

@@ -10,7 +10,9 @@ const { describeRoute } = proxyActivities<Activities>({
  * The smallest real workflow: it tags itself with the route (so it is findable in the UI) and reads the
  * route's routing state through an activity. It proves the Temporal + Postgres wiring end to end.
  */
-export async function routeProbeWorkflow(route: string): Promise<{ route: string; exists: boolean; version: number | null }> {
+export async function routeProbeWorkflow(
+  route: string,
+): Promise<{ route: string; exists: boolean; version: number | null }> {
   upsertSearchAttributes([
     { key: RolloutRoute, value: route },
     { key: RolloutPhase, value: 'probe' },

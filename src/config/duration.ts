@@ -7,7 +7,8 @@ const PART = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/g;
 
 export function parseDuration(value: string | number): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new Error(`must be a non-negative number of milliseconds`);
+    if (!Number.isFinite(value) || value < 0)
+      throw new Error(`must be a non-negative number of milliseconds`);
     return value;
   }
   const text = value.trim();
@@ -28,7 +29,12 @@ export function formatDuration(ms: number): string {
   if (ms < 1_000) return `${ms}ms`;
   const parts: string[] = [];
   let rest = Math.round(ms / 1_000);
-  for (const [unit, size] of [['d', 86_400], ['h', 3_600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (rest >= size) {
       parts.push(`${Math.floor(rest / size)}${unit}`);
       rest %= size;

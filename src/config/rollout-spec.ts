@@ -116,7 +116,9 @@ export const rolloutSpecSchema = z
         minRequests: z.number().int().min(0).default(DEFAULT_TRIGGER_SETTINGS.minRequests),
         minScores: z.number().int().min(0).default(DEFAULT_TRIGGER_SETTINGS.minScores),
         /** Windows shorter than production (e.g. for a demo), in minutes; default the seed's 15/60. */
-        windowMinutes: z.strictObject({ short: z.number().positive(), long: z.number().positive() }).optional(),
+        windowMinutes: z
+          .strictObject({ short: z.number().positive(), long: z.number().positive() })
+          .optional(),
         /** 'legacy-greater-than' reproduces the seed's direction-less rule (for comparison only). */
         mode: z.enum(['directional', 'legacy-greater-than']).default('directional'),
       })
@@ -131,7 +133,9 @@ export const rolloutSpecSchema = z
       })
       .prefault({}),
     alerts: z
-      .strictObject({ webhookUrl: z.url({ protocol: /^https?$/, error: 'webhookUrl must be an http(s) URL' }).optional() })
+      .strictObject({
+        webhookUrl: z.url({ protocol: /^https?$/, error: 'webhookUrl must be an http(s) URL' }).optional(),
+      })
       .prefault({}),
   })
   .transform((spec) => ({
@@ -141,7 +145,11 @@ export const rolloutSpecSchema = z
   }))
   .superRefine((spec, ctx) => {
     if (spec.strategy === 'shadow-only' && !spec.shadow.enabled) {
-      ctx.addIssue({ code: 'custom', path: ['shadow', 'enabled'], message: 'a shadow-only rollout needs the shadow phase' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['shadow', 'enabled'],
+        message: 'a shadow-only rollout needs the shadow phase',
+      });
     }
   });
 

@@ -13,7 +13,15 @@ import type { Database } from '../store/database';
 import type { TemporalServer } from '../temporal/dev-server';
 import { startTraffic, type Traffic } from '../traffic';
 import { guardianWorkflowId } from '../../activities/guardian';
-import { DEGRADED_CANDIDATE, DEMO_SCENARIO, demoSpec, GOOD_CANDIDATE, MANUAL_CANDIDATE, PRIMARY_CHAIN, ROUTE } from './scenario';
+import {
+  DEGRADED_CANDIDATE,
+  DEMO_SCENARIO,
+  demoSpec,
+  GOOD_CANDIDATE,
+  MANUAL_CANDIDATE,
+  PRIMARY_CHAIN,
+  ROUTE,
+} from './scenario';
 import { summarizeActs, type ActWindow, type ActSummary, formatSummary } from './summary';
 import { startWebhookReceiver } from './webhook-receiver';
 
@@ -74,54 +82,92 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
     // Act 1 -------------------------------------------------------------------------------------------------
     const act1 = beginAct(acts, 'steady traffic on claude-sonnet-4');
-    traffic = startTraffic({ router: stack.router, route: ROUTE, ratePerSec: options.ratePerSec ?? 60, users: 2000 });
-    say(`act 1: ${ROUTE} serves ${options.ratePerSec ?? 60} requests/s from the bundled question set on ${PRIMARY_CHAIN.target}`);
+    traffic = startTraffic({
+      router: stack.router,
+      route: ROUTE,
+      ratePerSec: options.ratePerSec ?? 60,
+      users: 2000,
+    });
+    say(
+      `act 1: ${ROUTE} serves ${options.ratePerSec ?? 60} requests/s from the bundled question set on ${PRIMARY_CHAIN.target}`,
+    );
     say(`       fallback chain: ${[PRIMARY_CHAIN.target, ...PRIMARY_CHAIN.fallbacks].join(' -> ')}`);
     await sleep(6_000);
     endAct(act1);
 
     // Act 2 -------------------------------------------------------------------------------------------------
     const act2 = beginAct(acts, `good candidate ${GOOD_CANDIDATE}: shadow, canary, promotion`);
-    say(`act 2: rolling out ${GOOD_CANDIDATE} (shadow 50%, then canary 5% -> 10% -> 20% -> 40% -> 80% -> 100%)`);
+    say(
+      `act 2: rolling out ${GOOD_CANDIDATE} (shadow 50%, then canary 5% -> 10% -> 20% -> 40% -> 80% -> 100%)`,
+    );
     outcomes.push(
-      await runRollout(stack, say, demoSpec({ ...PRIMARY_CHAIN, target: GOOD_CANDIDATE }, webhook.url, { shadow: { enabled: true, rate: 0.5, minComparisons: 40, maxDuration: '60s' } })),
+      await runRollout(
+        stack,
+        say,
+        demoSpec({ ...PRIMARY_CHAIN, target: GOOD_CANDIDATE }, webhook.url, {
+          shadow: { enabled: true, rate: 0.5, minComparisons: 40, maxDuration: '60s' },
+        }),
+      ),
     );
     endAct(act2, outcomes.at(-1));
 
     // Act 3 -------------------------------------------------------------------------------------------------
     const act3 = beginAct(acts, `degraded candidate ${DEGRADED_CANDIDATE}: caught in canary`);
     say(`act 3: rolling out ${DEGRADED_CANDIDATE}, which answers 20 points less accurately`);
-    outcomes.push(await runRollout(stack, say, demoSpec({ target: DEGRADED_CANDIDATE, fallbacks: PRIMARY_CHAIN.fallbacks }, webhook.url)));
+    outcomes.push(
+      await runRollout(
+        stack,
+        say,
+        demoSpec({ target: DEGRADED_CANDIDATE, fallbacks: PRIMARY_CHAIN.fallbacks }, webhook.url),
+      ),
+    );
     endAct(act3, outcomes.at(-1));
 
     // Act 4 -------------------------------------------------------------------------------------------------
     const act4 = beginAct(acts, 'Anthropic outage: the fallback chain answers');
     say('act 4: Anthropic goes down (every Claude model answers 529 overloaded)');
     for (const model of ['claude-sonnet-4', 'claude-haiku-4-5']) {
-      stack.simulator!.setBehaviour(model, { ...DEMO_SCENARIO.models![model], errorRate: 1, errorKinds: { overloaded: 1 } });
+      stack.simulator!.setBehaviour(model, {
+        ...DEMO_SCENARIO.models![model],
+        errorRate: 1,
+        errorKinds: { overloaded: 1 },
+      });
     }
     traffic.reset();
     await sleep(8_000);
     const during = traffic.stats();
-    say(`       ${during.ok} of ${during.ok + during.failed} requests answered, ${during.failed} failed; answered by ${JSON.stringify(during.byTarget)}`);
+    say(
+      `       ${during.ok} of ${during.ok + during.failed} requests answered, ${during.failed} failed; answered by ${JSON.stringify(during.byTarget)}`,
+    );
     stack.simulator!.reset();
     say('       Anthropic is back');
     endAct(act4);
 
     // Act 5 -------------------------------------------------------------------------------------------------
     const act5 = beginAct(acts, `manual rollback of ${MANUAL_CANDIDATE} by the CLI`);
-    say(`act 5: ${MANUAL_CANDIDATE} goes to a 40% canary and holds there; an operator rolls it back from the CLI`);
-    const handle = await startRollout(stack, demoSpec({ target: MANUAL_CANDIDATE, fallbacks: PRIMARY_CHAIN.fallbacks }, webhook.url, {
-      canary: { steps: [4000, 10000] },
-      evaluation: { interval: '1h' },
-    }));
+    say(
+      `act 5: ${MANUAL_CANDIDATE} goes to a 40% canary and holds there; an operator rolls it back from the CLI`,
+    );
+    const handle = await startRollout(
+      stack,
+      demoSpec({ target: MANUAL_CANDIDATE, fallbacks: PRIMARY_CHAIN.fallbacks }, webhook.url, {
+        canary: { steps: [4000, 10000] },
+        evaluation: { interval: '1h' },
+      }),
+    );
     await waitForStatus(handle, (s) => s.phase === 'canary' && s.shareBps === 4000);
     await sleep(3_000);
     const cmd = ['rollback', ROUTE, '--reason', 'operator: answers look off', '--actor', 'cli:demo'];
     say(`       $ model-rollout ${cmd.map((c) => (c.includes(' ') ? `"${c}"` : c)).join(' ')}`);
     const t0 = Date.now();
     const { stdout } = await run(process.execPath, [CLI, ...cmd], {
-      env: { ...process.env, TEMPORAL_ADDRESS: stack.temporal.address, TEMPORAL_NAMESPACE: stack.temporal.namespace, DATABASE_URL: stack.db.url, TEMPORAL_TASK_QUEUE: stack.taskQueue },
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: stack.temporal.address,
+        TEMPORAL_NAMESPACE: stack.temporal.namespace,
+        DATABASE_URL: stack.db.url,
+        TEMPORAL_TASK_QUEUE: stack.taskQueue,
+      },
     });
     for (const line of stdout.trim().split('\n')) say(`       ${line}`);
     while ((stack.router.state(ROUTE)?.canaryBps ?? 0) !== 0) await sleep(10);
@@ -137,9 +183,22 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     log('');
     log(formatSummary(summary));
     log('');
-    if (stack.temporal.uiUrl) say(`Temporal UI: ${stack.temporal.uiUrl}/namespaces/${stack.temporal.namespace}/workflows?query=${encodeURIComponent(`RolloutRoute="${ROUTE}"`)}`);
-    if (stack.gateway) say(`gateway: ${stack.gateway.url}/v1 (try: curl ${stack.gateway.url}/v1/chat/completions -H 'content-type: application/json' -d '{"model":"${ROUTE}","messages":[{"role":"user","content":"hi"}]}')`);
-    const result: DemoResult = { acts: summary, outcomes, alerts: webhook.received, uiUrl: stack.temporal.uiUrl, stack, stop };
+    if (stack.temporal.uiUrl)
+      say(
+        `Temporal UI: ${stack.temporal.uiUrl}/namespaces/${stack.temporal.namespace}/workflows?query=${encodeURIComponent(`RolloutRoute="${ROUTE}"`)}`,
+      );
+    if (stack.gateway)
+      say(
+        `gateway: ${stack.gateway.url}/v1 (try: curl ${stack.gateway.url}/v1/chat/completions -H 'content-type: application/json' -d '{"model":"${ROUTE}","messages":[{"role":"user","content":"hi"}]}')`,
+      );
+    const result: DemoResult = {
+      acts: summary,
+      outcomes,
+      alerts: webhook.received,
+      uiUrl: stack.temporal.uiUrl,
+      stack,
+      stop,
+    };
     if (!options.keep) await stop();
     return result;
   } catch (err) {
@@ -165,7 +224,10 @@ function endAct(act: ActWindow, outcome?: RolloutOutcome, manualRollbackMs?: num
 async function resetRoute(stack: DevStack): Promise<void> {
   for (const id of [rolloutWorkflowId(ROUTE), guardianWorkflowId(ROUTE)]) {
     const handle = stack.client.workflow.getHandle(id);
-    const running = await handle.describe().then((d) => d.status.name === 'RUNNING', () => false);
+    const running = await handle.describe().then(
+      (d) => d.status.name === 'RUNNING',
+      () => false,
+    );
     if (running) await handle.terminate('demo restarted');
   }
   const blue = parseTargetWithFallbacks(PRIMARY_CHAIN);
@@ -183,7 +245,10 @@ async function resetRoute(stack: DevStack): Promise<void> {
   });
 }
 
-async function startRollout(stack: DevStack, spec: ReturnType<typeof demoSpec>): Promise<WorkflowHandle<typeof rolloutWorkflow>> {
+async function startRollout(
+  stack: DevStack,
+  spec: ReturnType<typeof demoSpec>,
+): Promise<WorkflowHandle<typeof rolloutWorkflow>> {
   return stack.client.workflow.start(rolloutWorkflow, {
     taskQueue: stack.taskQueue,
     workflowId: rolloutWorkflowId(ROUTE),
@@ -192,7 +257,11 @@ async function startRollout(stack: DevStack, spec: ReturnType<typeof demoSpec>):
 }
 
 /** Starts a rollout and narrates it: each phase change, share change and decision, until it ends. */
-async function runRollout(stack: DevStack, say: (line: string) => void, spec: ReturnType<typeof demoSpec>): Promise<RolloutOutcome> {
+async function runRollout(
+  stack: DevStack,
+  say: (line: string) => void,
+  spec: ReturnType<typeof demoSpec>,
+): Promise<RolloutOutcome> {
   const handle = await startRollout(stack, spec);
   let last = '';
   const printed = new Set<string>();

@@ -33,7 +33,11 @@ export const DEMO_SCENARIO: Scenario = {
 };
 
 /** Shared by the demo's rollouts: short intervals, a webhook for alerts. */
-export function demoSpec(candidate: RolloutSpecInput['candidate'], webhookUrl: string, extra: Partial<RolloutSpecInput> = {}): RolloutSpecInput {
+export function demoSpec(
+  candidate: RolloutSpecInput['candidate'],
+  webhookUrl: string,
+  extra: Partial<RolloutSpecInput> = {},
+): RolloutSpecInput {
   return {
     route: ROUTE,
     candidate,

@@ -65,7 +65,10 @@ export async function summarizeActs(pool: pg.Pool, route: string, acts: ActWindo
       decisions: decisions.rows[0].n,
       rollbacks: decisions.rows[0].rollbacks,
       timeToRollbackMs:
-        act.manualRollbackMs ?? (firstRollback && restored.rows[0].at ? restored.rows[0].at.getTime() - firstRollback.getTime() : null),
+        act.manualRollbackMs ??
+        (firstRollback && restored.rows[0].at
+          ? restored.rows[0].at.getTime() - firstRollback.getTime()
+          : null),
     });
   }
   return out;
@@ -73,7 +76,17 @@ export async function summarizeActs(pool: pg.Pool, route: string, acts: ActWindo
 
 export function formatSummary(acts: ActSummary[]): string {
   const q = (x: number | null) => (x === null ? '   -' : x.toFixed(2));
-  const header = ['act', 'requests', 'errors', 'quality stable', 'canary', 'shadow', 'decisions', 'time to rollback', 'what happened'];
+  const header = [
+    'act',
+    'requests',
+    'errors',
+    'quality stable',
+    'canary',
+    'shadow',
+    'decisions',
+    'time to rollback',
+    'what happened',
+  ];
   const rows = acts.map((a) => [
     String(a.number),
     String(a.requests),
@@ -86,7 +99,8 @@ export function formatSummary(acts: ActSummary[]): string {
     a.outcome ? `${a.title} -> ${a.outcome.split(':')[0]}` : a.title,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
   return [
     'Summary (from the database; quality is the mean reference grade, 1-5):',
     line(header),

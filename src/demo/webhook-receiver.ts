@@ -7,7 +7,9 @@ export interface WebhookReceiver {
   close(): Promise<void>;
 }
 
-export function startWebhookReceiver(onAlert: (body: { text?: string; event?: { kind?: string } }) => void): Promise<WebhookReceiver> {
+export function startWebhookReceiver(
+  onAlert: (body: { text?: string; event?: { kind?: string } }) => void,
+): Promise<WebhookReceiver> {
   const received: unknown[] = [];
   const server = http.createServer((req, res) => {
     let body = '';

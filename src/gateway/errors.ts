@@ -38,7 +38,9 @@ export class GatewayError extends Error {
 export function fromProviderError(error: ProviderError, route: string): GatewayError {
   const message = `route "${route}": ${error.message}`;
   const headers =
-    error.retryAfterMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) } : undefined;
+    error.retryAfterMs !== undefined
+      ? { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) }
+      : undefined;
   switch (error.errorClass) {
     case 'rate_limited':
       return new GatewayError(429, 'rate_limit_error', 'rate_limit_exceeded', message, null, headers);
@@ -59,7 +61,8 @@ export function fromProviderError(error: ProviderError, route: string): GatewayE
   }
 }
 
-export const unauthorized = (message: string) => new GatewayError(401, 'invalid_request_error', 'invalid_api_key', message);
+export const unauthorized = (message: string) =>
+  new GatewayError(401, 'invalid_request_error', 'invalid_api_key', message);
 
 export const invalidBody = (message: string, param: string | null = null) =>
   new GatewayError(400, 'invalid_request_error', 'invalid_request_body', message, param);

@@ -15,7 +15,8 @@ const message = z.object({
   name: z.string().optional(),
 });
 
-const unsupported = (what: string) => z.never({ error: `${what} is not supported by this gateway` }).optional();
+const unsupported = (what: string) =>
+  z.never({ error: `${what} is not supported by this gateway` }).optional();
 
 export const chatCompletionBody = z.object({
   model: z.string().min(1).max(200),
@@ -42,7 +43,9 @@ export const feedbackBody = z
     thumbs: z.enum(['up', 'down']).optional(),
     comment: z.string().max(4000).optional(),
   })
-  .refine((b) => b.score !== undefined || b.thumbs !== undefined, { error: 'give a score (1-5) or thumbs ("up"/"down")' });
+  .refine((b) => b.score !== undefined || b.thumbs !== undefined, {
+    error: 'give a score (1-5) or thumbs ("up"/"down")',
+  });
 
 export type FeedbackBody = z.infer<typeof feedbackBody>;
 
@@ -51,7 +54,10 @@ export function describeIssue(error: z.ZodError): { message: string; param: stri
   const issue = error.issues[0];
   const param = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : null;
   const message = issue ? (param ? `${param}: ${issue.message}` : issue.message) : 'invalid request body';
-  return { message: error.issues.length > 1 ? `${message} (and ${error.issues.length - 1} more)` : message, param };
+  return {
+    message: error.issues.length > 1 ? `${message} (and ${error.issues.length - 1} more)` : message,
+    param,
+  };
 }
 
 export function toMessages(body: ChatCompletionBody): ChatMessage[] {

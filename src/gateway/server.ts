@@ -23,7 +23,13 @@ import type { z } from 'zod';
 import { formatTarget } from '../config/target';
 import { writeChunk } from '../http/write-chunk';
 import { logger as rootLogger, type Logger } from '../logger';
-import { RouteCallError, RouteNotFoundError, type Router, type RouterRequest, type RouterResult } from '../router/router';
+import {
+  RouteCallError,
+  RouteNotFoundError,
+  type Router,
+  type RouterRequest,
+  type RouterResult,
+} from '../router/router';
 import { candidateOf, stableOf } from '../store/routing-state';
 import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
 import { ChunkWriter, completionJson } from './openai-format';
@@ -64,14 +70,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   const errorCounter =
-    (router.metrics.registry.getSingleMetric('model_rollout_gateway_errors_total') as Counter<'status' | 'code'> | undefined) ??
+    (router.metrics.registry.getSingleMetric('model_rollout_gateway_errors_total') as
+      Counter<'status' | 'code'> | undefined) ??
     new Counter({
       name: 'model_rollout_gateway_errors_total',
       help: 'Error responses sent by the gateway, by HTTP status and error code',
       labelNames: ['status', 'code'],
       registers: [router.metrics.registry],
     });
-  const countError = (status: number, code: string | null) => errorCounter.labels(String(status), code ?? '').inc();
+  const countError = (status: number, code: string | null) =>
+    errorCounter.labels(String(status), code ?? '').inc();
 
   function sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
     countError(error.status, error.code);
@@ -95,24 +103,43 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (error instanceof GatewayError) return sendError(reply, error);
     const status = error.statusCode ?? 500;
     if (status === 413) {
-      return sendError(reply, new GatewayError(413, 'invalid_request_error', 'request_too_large', 'request body too large'));
+      return sendError(
+        reply,
+        new GatewayError(413, 'invalid_request_error', 'request_too_large', 'request body too large'),
+      );
     }
     if (status >= 400 && status < 500) {
       // Body parser errors: invalid JSON, empty body, unsupported content type.
-      const code = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported_media_type' : 'invalid_request_body';
+      const code =
+        error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported_media_type' : 'invalid_request_body';
       return sendError(reply, new GatewayError(status, 'invalid_request_error', code, error.message));
     }
     log.error({ err: error }, 'gateway request failed');
-    return sendError(reply, new GatewayError(500, 'server_error', 'internal_error', 'internal gateway error'));
+    return sendError(
+      reply,
+      new GatewayError(500, 'server_error', 'internal_error', 'internal gateway error'),
+    );
   });
 
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new GatewayError(404, 'invalid_request_error', 'unknown_url', `no route for ${request.method} ${request.url}`)),
+    sendError(
+      reply,
+      new GatewayError(
+        404,
+        'invalid_request_error',
+        'unknown_url',
+        `no route for ${request.method} ${request.url}`,
+      ),
+    ),
   );
 
   // Authentication runs before the body is read: an unauthenticated client cannot make us parse 1 MiB.
   // (A callback hook, not an async one: one promise less per request.)
-  const authenticate = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void => {
+  const authenticate = (
+    request: FastifyRequest,
+    _reply: FastifyReply,
+    done: (error?: Error) => void,
+  ): void => {
     if (!checkKey) return done();
     const header = request.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
@@ -129,10 +156,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       messages: toMessages(body),
       key: typeof headerKey === 'string' && headerKey !== '' ? headerKey : (body.user ?? undefined),
       params: toParams(body),
-      requestId: typeof requestIdHeader === 'string' && REQUEST_ID.test(requestIdHeader) ? requestIdHeader : undefined,
+      requestId:
+        typeof requestIdHeader === 'string' && REQUEST_ID.test(requestIdHeader) ? requestIdHeader : undefined,
       referenceId: body.metadata?.reference_id,
     };
-    if (body.stream) return streamCompletion(reply, body.model, routed, body.stream_options?.include_usage === true);
+    if (body.stream)
+      return streamCompletion(reply, body.model, routed, body.stream_options?.include_usage === true);
 
     let result: RouterResult;
     try {
@@ -153,7 +182,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   /** Maps a router failure to an OpenAI error, setting the routing headers known so far. */
   function routeError(reply: FastifyReply, route: string, err: unknown): unknown {
     if (err instanceof RouteNotFoundError) {
-      return new GatewayError(404, 'invalid_request_error', 'model_not_found', `route "${route}" does not exist`, 'model');
+      return new GatewayError(
+        404,
+        'invalid_request_error',
+        'model_not_found',
+        `route "${route}" does not exist`,
+        'model',
+      );
     }
     if (err instanceof RouteCallError) {
       reply.headers({
@@ -194,7 +229,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (event.type === 'delta') {
           if (!writer) {
             // Headers go out with the first delta: by then the chain has settled on the answering target.
-            const model = decision.targets.find((t) => `${t.provider}:${t.model}` === event.target)?.model ?? event.target;
+            const model =
+              decision.targets.find((t) => `${t.provider}:${t.model}` === event.target)?.model ??
+              event.target;
             writer = new ChunkWriter(decision.requestId, model);
             reply.hijack();
             res.writeHead(200, {
@@ -249,32 +286,42 @@ export function createGateway(options: GatewayOptions): Gateway {
       return reply.code(201).send({ object: 'feedback', id: Number(rows[0].id), request_id: fb.request_id });
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'feedback not stored');
-      throw new GatewayError(503, 'server_error', 'feedback_unavailable', 'feedback could not be stored; try again later');
+      throw new GatewayError(
+        503,
+        'server_error',
+        'feedback_unavailable',
+        'feedback could not be stored; try again later',
+      );
     }
   });
 
   // What THIS replica serves for a route now (from its routing cache): for operators and the propagation bench.
-  app.get<{ Params: { name: string } }>('/v1/routes/:name', { onRequest: authenticate }, async (request, reply) => {
-    const state = router.state(request.params.name);
-    if (!state) throw routeError(reply, request.params.name, new RouteNotFoundError(request.params.name));
-    const stable = stableOf(state);
-    const candidate = candidateOf(state);
-    return reply.send({
-      route: state.name,
-      version: state.version,
-      stableSlot: state.stableSlot,
-      stable: formatTarget(stable.target),
-      candidate: candidate ? formatTarget(candidate.target) : null,
-      canaryBps: state.canaryBps,
-      shadowRate: state.shadowRate,
-      owner: state.owner,
-    });
-  });
+  app.get<{ Params: { name: string } }>(
+    '/v1/routes/:name',
+    { onRequest: authenticate },
+    async (request, reply) => {
+      const state = router.state(request.params.name);
+      if (!state) throw routeError(reply, request.params.name, new RouteNotFoundError(request.params.name));
+      const stable = stableOf(state);
+      const candidate = candidateOf(state);
+      return reply.send({
+        route: state.name,
+        version: state.version,
+        stableSlot: state.stableSlot,
+        stable: formatTarget(stable.target),
+        candidate: candidate ? formatTarget(candidate.target) : null,
+        canaryBps: state.canaryBps,
+        shadowRate: state.shadowRate,
+        owner: state.owner,
+      });
+    },
+  );
 
   app.get('/healthz', async (_request, reply) => {
     const h = await router.health();
     const reasons: string[] = [];
-    if (!h.routing.ok) reasons.push(`routing state may be stale (${h.routing.lastError ?? `notify ${h.routing.notify}`})`);
+    if (!h.routing.ok)
+      reasons.push(`routing state may be stale (${h.routing.lastError ?? `notify ${h.routing.notify}`})`);
     if (!h.postgres.ok) reasons.push(`postgres unreachable: ${h.postgres.error}`);
     if (h.events && h.events.dropped > 0) reasons.push(`${h.events.dropped} request events dropped`);
     return reply.code(h.ok ? 200 : 503).send({
@@ -332,7 +379,9 @@ function keyChecker(auth: GatewayOptions['auth']): ((key: string) => boolean) | 
           .map((k) => k.trim())
           .filter(Boolean);
   if (keys.length === 0) {
-    throw new Error('gateway: no API keys configured: pass auth.keys, set GATEWAY_API_KEYS, or disable auth explicitly');
+    throw new Error(
+      'gateway: no API keys configured: pass auth.keys, set GATEWAY_API_KEYS, or disable auth explicitly',
+    );
   }
   const digests = keys.map(digest);
   const verified = new Set<string>();

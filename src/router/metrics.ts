@@ -102,7 +102,14 @@ export class RouterMetrics {
   }
 
   /** One served (stable/canary) or shadow call. `outcome` is 'ok' or the error class. */
-  call(route: string, tag: string, target: string, outcome: string, latencyMs: number, fallbackDepth: number): void {
+  call(
+    route: string,
+    tag: string,
+    target: string,
+    outcome: string,
+    latencyMs: number,
+    fallbackDepth: number,
+  ): void {
     const key = `${route}\u0000${tag}\u0000${target}`;
     let children = this.children.get(key);
     if (!children) {

@@ -35,7 +35,13 @@ import {
   type TargetParams,
 } from '../providers';
 import type { Database } from '../store/database';
-import { createEventWriter, type EventWriter, type EventWriterOptions, type EventWriterStats, type RequestEvent } from '../store/event-writer';
+import {
+  createEventWriter,
+  type EventWriter,
+  type EventWriterOptions,
+  type EventWriterStats,
+  type RequestEvent,
+} from '../store/event-writer';
 import {
   RouteNotFoundError,
   candidateSlotOf,
@@ -46,7 +52,12 @@ import {
 } from '../store/routing-state';
 import { assignTag } from './assignment';
 import { RouterMetrics } from './metrics';
-import { createRoutingCache, type RoutingCache, type RoutingCacheHealth, type RoutingCacheOptions } from './routing-cache';
+import {
+  createRoutingCache,
+  type RoutingCache,
+  type RoutingCacheHealth,
+  type RoutingCacheOptions,
+} from './routing-cache';
 import { ShadowRunner, type ShadowOutcome } from './shadow';
 
 export { RouteNotFoundError };
@@ -141,7 +152,8 @@ export class RouteCallError extends Error {
   ) {
     super(`route "${decision.route}" (${decision.tag}): ${error.message}`);
     const attempts = error.attempts;
-    this.target = attempts && attempts.length > 0 ? attempts[attempts.length - 1].target : keyOf(decision.targets[0]);
+    this.target =
+      attempts && attempts.length > 0 ? attempts[attempts.length - 1].target : keyOf(decision.targets[0]);
   }
   get errorClass() {
     return this.error.errorClass;
@@ -248,7 +260,11 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     options.events === false
       ? undefined
       : ownsWriter
-        ? createEventWriter({ ...(options.events as Omit<EventWriterOptions, 'pool'> | undefined), pool, logger: options.logger })
+        ? createEventWriter({
+            ...(options.events as Omit<EventWriterOptions, 'pool'> | undefined),
+            pool,
+            logger: options.logger,
+          })
         : (options.events as EventWriter);
 
   const metrics = new RouterMetrics({
@@ -323,7 +339,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     return e;
   }
 
-  function recordSuccess(decision: RouteDecision, request: RouterRequest, result: ChainResult, latencyMs: number): string {
+  function recordSuccess(
+    decision: RouteDecision,
+    request: RouterRequest,
+    result: ChainResult,
+    latencyMs: number,
+  ): string {
     const target = keyOf(result.target);
     const e = event(decision, request, latencyMs);
     e.target = target;
@@ -337,7 +358,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     return target;
   }
 
-  function recordFailure(decision: RouteDecision, request: RouterRequest, error: ProviderError, latencyMs: number): RouteCallError {
+  function recordFailure(
+    decision: RouteDecision,
+    request: RouterRequest,
+    error: ProviderError,
+    latencyMs: number,
+  ): RouteCallError {
     const failure = new RouteCallError(decision, error);
     const e = event(decision, request, latencyMs);
     e.target = failure.target;
@@ -362,7 +388,11 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   async function complete(route: string, request: RouterRequest): Promise<RouterResult> {
     const { decision, state } = decide(route, request);
     const start = performance.now();
-    const callOptions: CallOptions = { timeoutMs: perAttemptTimeoutMs, requestId: decision.requestId, signal: request.signal };
+    const callOptions: CallOptions = {
+      timeoutMs: perAttemptTimeoutMs,
+      requestId: decision.requestId,
+      signal: request.signal,
+    };
     const served = chain.complete(decision.targets, request.messages, callOptions);
     // Started after the served call was dispatched, and never awaited here.
     const shadow = shadows.maybeStart(state, decision, request, random);
@@ -370,14 +400,26 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     try {
       result = await served;
     } catch (thrown) {
-      const failure = recordFailure(decision, request, asProviderError(thrown, decision), performance.now() - start);
+      const failure = recordFailure(
+        decision,
+        request,
+        asProviderError(thrown, decision),
+        performance.now() - start,
+      );
       shadow?.stableDone(undefined);
       throw failure;
     }
     const latencyMs = performance.now() - start;
     const target = recordSuccess(decision, request, result, latencyMs);
     shadow?.stableDone(target);
-    const out: RouterResult = { ...decision, target, fallbackDepth: result.fallbackDepth, text: result.text, result, latencyMs };
+    const out: RouterResult = {
+      ...decision,
+      target,
+      fallbackDepth: result.fallbackDepth,
+      text: result.text,
+      result,
+      latencyMs,
+    };
     const raw = raws.get(result);
     if (raw) out.raw = raw;
     if (shadow) out.shadow = shadow.outcome;
@@ -413,7 +455,14 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
             shadow?.stableDone(target);
             yield {
               type: 'done',
-              result: { ...decision, target, fallbackDepth: e.result.fallbackDepth, text: e.result.text, result: e.result, latencyMs },
+              result: {
+                ...decision,
+                target,
+                fallbackDepth: e.result.fallbackDepth,
+                text: e.result.text,
+                result: e.result,
+                latencyMs,
+              },
             };
           } else {
             settled = true;
@@ -425,7 +474,9 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       } finally {
         if (!settled) {
           // The consumer stopped reading (client gone): the call counts as cancelled.
-          const error = new ChainExhaustedError([{ target: current, errorClass: 'cancelled', latencyMs: performance.now() - start }]);
+          const error = new ChainExhaustedError([
+            { target: current, errorClass: 'cancelled', latencyMs: performance.now() - start },
+          ]);
           recordFailure(decision, request, error, performance.now() - start);
           shadow?.stableDone(undefined);
         }

@@ -54,17 +54,27 @@ export class ShadowRunner {
   constructor(private readonly options: ShadowRunnerOptions) {}
 
   /** Starts a shadow for this request when the route samples it; undefined when none is made. */
-  maybeStart(state: RouteState, decision: RouteDecision, request: RouterRequest, random: () => number): ShadowHandle | undefined {
+  maybeStart(
+    state: RouteState,
+    decision: RouteDecision,
+    request: RouterRequest,
+    random: () => number,
+  ): ShadowHandle | undefined {
     if (decision.tag !== 'stable' || !(state.shadowRate > 0)) return undefined;
     const candidate = candidateOf(state);
     if (!candidate || !shouldShadow(state.shadowRate, random)) return undefined;
-    const target = request.params ? { ...candidate.target, params: { ...request.params, ...candidate.target.params } } : candidate.target;
+    const target = request.params
+      ? { ...candidate.target, params: { ...request.params, ...candidate.target.params } }
+      : candidate.target;
     const key = keyOf(target);
     const { metrics } = this.options;
     if (this.inFlight >= this.options.maxConcurrent) {
       this.skipped++;
       metrics.shadow(decision.route, key, 'skipped');
-      return { outcome: Promise.resolve({ outcome: 'skipped', target: key, paired: false }), stableDone() {} };
+      return {
+        outcome: Promise.resolve({ outcome: 'skipped', target: key, paired: false }),
+        stableDone() {},
+      };
     }
     this.inFlight++;
 
@@ -113,7 +123,8 @@ export class ShadowRunner {
     } catch (thrown) {
       event.latencyMs = performance.now() - start;
       event.errorClass = thrown instanceof ProviderError ? thrown.errorClass : 'server_error';
-      if (!(thrown instanceof ProviderError)) this.options.log.warn({ err: thrown }, 'shadow call failed unexpectedly');
+      if (!(thrown instanceof ProviderError))
+        this.options.log.warn({ err: thrown }, 'shadow call failed unexpectedly');
     } finally {
       this.inFlight--;
     }
@@ -127,7 +138,12 @@ export class ShadowRunner {
         // The pair must follow both events into the writer: wait for the served call to be recorded.
         const stableTarget = await stable;
         if (stableTarget !== undefined) {
-          this.options.recordPair({ route: decision.route, requestId: decision.requestId, stableTarget, shadowTarget: key });
+          this.options.recordPair({
+            route: decision.route,
+            requestId: decision.requestId,
+            stableTarget,
+            shadowTarget: key,
+          });
           paired = true;
         }
       }

@@ -17,7 +17,8 @@ export function heuristicScore(answer: string, expectJson: boolean): number {
 
 /** Feedback as a 1-5 score: thumbs up 5, down 1, or the given score clamped into range. */
 export function feedbackScore(feedback: { score: number | null; thumbs: string | null }): number | null {
-  if (feedback.score !== null && Number.isFinite(feedback.score)) return Math.min(5, Math.max(1, feedback.score));
+  if (feedback.score !== null && Number.isFinite(feedback.score))
+    return Math.min(5, Math.max(1, feedback.score));
   if (feedback.thumbs === 'up') return 5;
   if (feedback.thumbs === 'down') return 1;
   return null;

@@ -15,7 +15,12 @@ Reply with the single digit only.`;
 const PAIRWISE = `You compare two answers (A and B) to the same user question. Reply with exactly one of:
 A (A is better), B (B is better), TIE.`;
 
-export async function judgeScore(chain: FallbackChain, judge: Target, question: string, answer: string): Promise<number | null> {
+export async function judgeScore(
+  chain: FallbackChain,
+  judge: Target,
+  question: string,
+  answer: string,
+): Promise<number | null> {
   const messages: ChatMessage[] = [
     { role: 'system', content: RUBRIC },
     { role: 'user', content: `Question:\n${question}\n\nAnswer:\n${answer}` },
@@ -57,12 +62,18 @@ export async function judgePair(
         )
       ).text,
     );
-  const [first, swapped] = await Promise.all([ask(stableAnswer, shadowAnswer), ask(shadowAnswer, stableAnswer)]);
+  const [first, swapped] = await Promise.all([
+    ask(stableAnswer, shadowAnswer),
+    ask(shadowAnswer, stableAnswer),
+  ]);
   return combineSwapped(first, swapped);
 }
 
 /** `first` has stable as A; `swapped` has shadow as A. Agreement across the swap decides; anything else ties. */
-export function combineSwapped(first: 'A' | 'B' | 'TIE' | null, swapped: 'A' | 'B' | 'TIE' | null): PairVerdict {
+export function combineSwapped(
+  first: 'A' | 'B' | 'TIE' | null,
+  swapped: 'A' | 'B' | 'TIE' | null,
+): PairVerdict {
   if (first === 'B' && swapped === 'A') return 'shadow_better';
   if (first === 'A' && swapped === 'B') return 'stable_better';
   return 'tie';

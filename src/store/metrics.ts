@@ -57,7 +57,12 @@ export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStats> {
 }
 
 /** p95 latency of successful stable requests in a window: the "slow" threshold for the canary. */
-export async function stableP95(pool: pg.Pool, route: string, fromMs: number, toMs: number): Promise<number | null> {
+export async function stableP95(
+  pool: pg.Pool,
+  route: string,
+  fromMs: number,
+  toMs: number,
+): Promise<number | null> {
   const { rows } = await pool.query(
     `SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)::float8 AS p95, count(*)::int AS n
        FROM request_events

@@ -42,7 +42,8 @@ function onPath(name: string): string | undefined {
 }
 
 /** Where a binary already is, without building anything. */
-export function findTemporalCli(): { path: string; source: 'TEMPORAL_CLI_PATH' | 'PATH' | 'cache' } | undefined {
+export function findTemporalCli():
+  { path: string; source: 'TEMPORAL_CLI_PATH' | 'PATH' | 'cache' } | undefined {
   const explicit = process.env.TEMPORAL_CLI_PATH;
   if (explicit) {
     if (!isExecutable(explicit)) {
@@ -139,7 +140,9 @@ function goInstall(version: string, gobin: string, progress: Progress): Promise<
     const ticker = setInterval(() => {
       const secs = Math.round((Date.now() - started) / 1000);
       const stage = Date.now() - lastDownloadAt > 10_000 ? 'compiling' : 'downloading modules';
-      progress(`  still building temporal CLI v${version}: ${secs}s, ${modules} modules downloaded, ${stage}`);
+      progress(
+        `  still building temporal CLI v${version}: ${secs}s, ${modules} modules downloaded, ${stage}`,
+      );
     }, 15_000);
     child.on('error', (err) => {
       clearInterval(ticker);
@@ -152,7 +155,11 @@ function goInstall(version: string, gobin: string, progress: Progress): Promise<
         progress(`built temporal CLI v${version} in ${secs}s`);
         resolve();
       } else {
-        reject(new Error(`go install exited with ${code} after ${secs}s: ${tail.trim().split('\n').slice(-5).join(' | ')}`));
+        reject(
+          new Error(
+            `go install exited with ${code} after ${secs}s: ${tail.trim().split('\n').slice(-5).join(' | ')}`,
+          ),
+        );
       }
     });
   });

@@ -46,7 +46,13 @@ export async function startTemporal(options: StartTemporalOptions = {}): Promise
   if (external) {
     await waitForFrontend(external, namespace, options.readyTimeoutMs ?? 15_000, () => undefined);
     await registerSearchAttributes(external, namespace);
-    return { address: external, namespace, uiUrl: process.env.TEMPORAL_UI_URL, managed: false, stop: async () => {} };
+    return {
+      address: external,
+      namespace,
+      uiUrl: process.env.TEMPORAL_UI_URL,
+      managed: false,
+      stop: async () => {},
+    };
   }
   const cli = await ensureTemporalCli(progress);
   if (!cli) return startWithSdkDownload(namespace, options, progress);
@@ -115,7 +121,9 @@ async function startWithSdkDownload(
   options: StartTemporalOptions,
   progress: Progress,
 ): Promise<TemporalServer> {
-  progress('Go is not installed: falling back to the Temporal SDK download of the dev server (needs internet)');
+  progress(
+    'Go is not installed: falling back to the Temporal SDK download of the dev server (needs internet)',
+  );
   const { TestWorkflowEnvironment } = await import('@temporalio/testing');
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
@@ -124,7 +132,9 @@ async function startWithSdkDownload(
       port: options.port,
       ui: true,
       uiPort: options.uiPort,
-      dbFilename: options.ephemeral ? undefined : path.resolve(options.dataDir ?? '.data/temporal', 'temporal.sqlite'),
+      dbFilename: options.ephemeral
+        ? undefined
+        : path.resolve(options.dataDir ?? '.data/temporal', 'temporal.sqlite'),
       searchAttributes: SEARCH_ATTRIBUTES,
       extraArgs: Object.entries(options.dynamicConfig ?? {}).flatMap(([k, v]) => [
         '--dynamic-config-value',

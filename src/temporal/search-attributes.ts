@@ -11,10 +11,25 @@ export const RolloutCandidate = defineSearchAttributeKey('RolloutCandidate', Sea
 export const RolloutStrategy = defineSearchAttributeKey('RolloutStrategy', SearchAttributeType.KEYWORD);
 export const CanaryBasisPoints = defineSearchAttributeKey('CanaryBasisPoints', SearchAttributeType.INT);
 
-export const SEARCH_ATTRIBUTES = [RolloutRoute, RolloutPhase, RolloutCandidate, RolloutStrategy, CanaryBasisPoints];
+export const SEARCH_ATTRIBUTES = [
+  RolloutRoute,
+  RolloutPhase,
+  RolloutCandidate,
+  RolloutStrategy,
+  CanaryBasisPoints,
+];
 
 /** `--search-attribute` values for `temporal server start-dev` (its type names differ in case from the SDK's). */
 export function devServerSearchAttributeFlags(): string[] {
-  const names: Record<string, string> = { KEYWORD: 'Keyword', INT: 'Int', TEXT: 'Text', DOUBLE: 'Double', BOOL: 'Bool' };
-  return SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${names[key.type] ?? key.type}`]);
+  const names: Record<string, string> = {
+    KEYWORD: 'Keyword',
+    INT: 'Int',
+    TEXT: 'Text',
+    DOUBLE: 'Double',
+    BOOL: 'Bool',
+  };
+  return SEARCH_ATTRIBUTES.flatMap((key) => [
+    '--search-attribute',
+    `${key.name}=${names[key.type] ?? key.type}`,
+  ]);
 }

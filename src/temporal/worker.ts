@@ -4,7 +4,10 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } fro
 import { TASK_QUEUE } from './connection';
 import { installTemporalRuntime } from './runtime';
 
-export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workflows/index.ts');
+export const WORKFLOWS_PATH = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../workflows/index.ts',
+);
 
 export interface CreateWorkerOptions {
   address: string;

@@ -4,7 +4,9 @@ import { untilInterrupted } from '../signals';
 export function registerDevCommand(program: Command): void {
   program
     .command('dev')
-    .description('Run the whole local stack: Temporal, Postgres, migrations, worker and gateway; Ctrl-C stops it')
+    .description(
+      'Run the whole local stack: Temporal, Postgres, migrations, worker and gateway; Ctrl-C stops it',
+    )
     .option('--temporal-port <port>', 'Temporal frontend port when the dev server is started here', '7233')
     .option('--gateway-port <port>', 'port of the OpenAI-compatible gateway', '8080')
     .option('--simulator', 'start the provider simulator and send every provider to it (no API keys needed)')

@@ -14,7 +14,9 @@ interface GatewayCommandOptions {
 export function registerGatewayCommand(program: Command): void {
   program
     .command('gateway')
-    .description('Serve the OpenAI-compatible gateway (model = route) on DATABASE_URL or the embedded database')
+    .description(
+      'Serve the OpenAI-compatible gateway (model = route) on DATABASE_URL or the embedded database',
+    )
     .option('--port <port>', 'port to listen on', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--simulator <url>', 'send every provider to the simulator at this URL (no real keys used)')
@@ -24,10 +26,14 @@ export function registerGatewayCommand(program: Command): void {
     .action(async (opts: GatewayCommandOptions) => {
       const port = Number(opts.port);
       const bodyLimit = Number(opts.bodyLimit);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, got ${opts.port}`);
-      if (!Number.isInteger(bodyLimit) || bodyLimit < 1) throw new UsageError(`--body-limit must be a positive integer`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new UsageError(`--port must be a port number, got ${opts.port}`);
+      if (!Number.isInteger(bodyLimit) || bodyLimit < 1)
+        throw new UsageError(`--body-limit must be a positive integer`);
       if (opts.auth && !process.env.GATEWAY_API_KEYS?.trim()) {
-        throw new UsageError('set GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth');
+        throw new UsageError(
+          'set GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth',
+        );
       }
       // Loaded here, not at the top: `--help` and the other commands must not pay for the data plane.
       const { createGateway } = await import('../../gateway/server');
@@ -44,7 +50,11 @@ export function registerGatewayCommand(program: Command): void {
         capture: { enabled: opts.capture === true },
         keepRaw: true,
       });
-      const gateway = createGateway({ router, auth: opts.auth ? undefined : { disabled: true }, bodyLimitBytes: bodyLimit });
+      const gateway = createGateway({
+        router,
+        auth: opts.auth ? undefined : { disabled: true },
+        bodyLimitBytes: bodyLimit,
+      });
       const url = await gateway.listen({ port, host: opts.host });
       console.log(`gateway:  ${url}/v1 (model = route name)${opts.auth ? '' : '  [auth disabled]'}`);
       console.log(`postgres: ${db.url}${db.embedded ? ' (embedded, polling for routing changes)' : ''}`);

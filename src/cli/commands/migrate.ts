@@ -14,7 +14,9 @@ export function registerMigrateCommand(program: Command): void {
         if (opts.json) console.log(JSON.stringify({ database: db.url, ...result }));
         else {
           console.log(`database: ${db.url}${db.embedded ? ' (embedded)' : ''}`);
-          console.log(`applied ${result.applied.length} migration(s)${result.applied.length ? ': ' + result.applied.join(', ') : ''}`);
+          console.log(
+            `applied ${result.applied.length} migration(s)${result.applied.length ? ': ' + result.applied.join(', ') : ''}`,
+          );
           console.log(`${result.alreadyApplied.length} already applied`);
         }
       } finally {

@@ -10,32 +10,46 @@ export function registerTemporalCommand(program: Command): void {
     .option('--ui-port <port>', 'Web UI port (default: port + 1000)')
     .option('--data-dir <dir>', 'folder for the SQLite state', '.data/temporal')
     .option('--install-only', 'only find or build the temporal CLI, print its path and exit')
-    .option('--register-only', 'only register the search attributes on the server at TEMPORAL_ADDRESS and exit')
-    .action(async (opts: { port: string; uiPort?: string; dataDir: string; installOnly?: boolean; registerOnly?: boolean }) => {
-      const { registerSearchAttributes, startTemporal } = await import('../../temporal/dev-server');
-      const { ensureTemporalCli } = await import('../../temporal/cli-binary');
-      if (opts.registerOnly) {
-        const address = process.env.TEMPORAL_ADDRESS;
-        if (!address) throw new UsageError('--register-only needs TEMPORAL_ADDRESS');
-        await registerSearchAttributes(address, process.env.TEMPORAL_NAMESPACE ?? 'default');
-        console.log(`search attributes registered on ${address}`);
-        return;
-      }
-      if (opts.installOnly) {
-        const cli = await ensureTemporalCli((m) => console.log(m));
-        console.log(cli ?? 'Go is not installed: the dev server will be downloaded by the Temporal SDK at start');
-        return;
-      }
-      const server = await startTemporal({
-        port: Number(opts.port),
-        uiPort: opts.uiPort ? Number(opts.uiPort) : undefined,
-        dataDir: opts.dataDir,
-        progress: (m) => console.log(m),
-      });
-      console.log(`Temporal:    ${server.address} (namespace ${server.namespace})`);
-      if (server.uiUrl) console.log(`Temporal UI: ${server.uiUrl}`);
-      if (!server.managed) console.log('(TEMPORAL_ADDRESS is set: using that server, nothing to keep running)');
-      else await untilInterrupted();
-      await server.stop();
-    });
+    .option(
+      '--register-only',
+      'only register the search attributes on the server at TEMPORAL_ADDRESS and exit',
+    )
+    .action(
+      async (opts: {
+        port: string;
+        uiPort?: string;
+        dataDir: string;
+        installOnly?: boolean;
+        registerOnly?: boolean;
+      }) => {
+        const { registerSearchAttributes, startTemporal } = await import('../../temporal/dev-server');
+        const { ensureTemporalCli } = await import('../../temporal/cli-binary');
+        if (opts.registerOnly) {
+          const address = process.env.TEMPORAL_ADDRESS;
+          if (!address) throw new UsageError('--register-only needs TEMPORAL_ADDRESS');
+          await registerSearchAttributes(address, process.env.TEMPORAL_NAMESPACE ?? 'default');
+          console.log(`search attributes registered on ${address}`);
+          return;
+        }
+        if (opts.installOnly) {
+          const cli = await ensureTemporalCli((m) => console.log(m));
+          console.log(
+            cli ?? 'Go is not installed: the dev server will be downloaded by the Temporal SDK at start',
+          );
+          return;
+        }
+        const server = await startTemporal({
+          port: Number(opts.port),
+          uiPort: opts.uiPort ? Number(opts.uiPort) : undefined,
+          dataDir: opts.dataDir,
+          progress: (m) => console.log(m),
+        });
+        console.log(`Temporal:    ${server.address} (namespace ${server.namespace})`);
+        if (server.uiUrl) console.log(`Temporal UI: ${server.uiUrl}`);
+        if (!server.managed)
+          console.log('(TEMPORAL_ADDRESS is set: using that server, nothing to keep running)');
+        else await untilInterrupted();
+        await server.stop();
+      },
+    );
 }
