@@ -25,6 +25,8 @@ export interface PairRequest {
   stepFromMs: number;
   toMs: number;
   slowThresholdMs: number | null;
+  /** Each arm judged on its primary model's own answers (a fallback's answer is the primary's failure). */
+  candidateOwnEvidence?: boolean;
 }
 
 export interface TriggerMetricsRequest {
@@ -35,6 +37,8 @@ export interface TriggerMetricsRequest {
   nowMs: number;
   triggers: TriggerSpec[];
   target?: string;
+  /** As in PairRequest: a fallback's answer counts as an error of the watched slot's primary. */
+  candidateOwnEvidence?: boolean;
 }
 
 export interface DecisionRecord {
@@ -53,7 +57,12 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
   const { pool } = deps;
   return {
     /** Stable vs canary, cumulative since the canary began and since the current step began. */
-    async canaryStats(req: PairRequest): Promise<{ cumulative: ArmPair; step: ArmPair }> {
+    async canaryStats(req: PairRequest): Promise<{
+      cumulative: ArmPair;
+      step: ArmPair;
+      /** Answers a fallback gave since the canary began, per arm (errors of the primary). */
+      fallbacks: { stable: number; canary: number };
+    }> {
       const arm = (tag: Tag, fromMs: number) =>
         armStats(pool, {
           route: req.route,
@@ -61,6 +70,7 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
           fromMs,
           toMs: req.toMs,
           slowThresholdMs: req.slowThresholdMs,
+          primaryOnly: req.candidateOwnEvidence,
         });
       const [cs, cc, ss, sc] = await Promise.all([
         arm('stable', req.fromMs),
@@ -68,7 +78,11 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
         arm('stable', req.stepFromMs),
         arm('canary', req.stepFromMs),
       ]);
-      return { cumulative: { stable: cs, canary: cc }, step: { stable: ss, canary: sc } };
+      return {
+        cumulative: { stable: cs, canary: cc },
+        step: { stable: ss, canary: sc },
+        fallbacks: { stable: cs.fallbacks, canary: cc.fallbacks },
+      };
     },
 
     /** The stable p95 latency before the canary started: above it a request counts as slow. */
@@ -90,6 +104,7 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
             fromMs: Math.max(req.sinceMs, req.nowMs - minutes * 60_000),
             toMs: req.nowMs + 60_000,
             target: req.target,
+            primaryOnly: req.candidateOwnEvidence,
           });
         }),
       );

@@ -6,6 +6,7 @@ import { createEvaluationActivities } from './evaluation';
 import { createGuardianActivities } from './guardian';
 import { createRoutingActivities } from './routing';
 import { createScoringActivities } from './scoring';
+import { httpServicesFromEnv, type HttpEvaluatorService } from '../src/scoring/evaluators';
 
 /**
  * Activities are created with their dependencies injected, so the worker, tests and the demo wire them to
@@ -18,6 +19,8 @@ export interface ActivityDeps {
   /** For starting the route guardian when a rollout completes. */
   client?: Client;
   taskQueue?: string;
+  /** The team's eval services by name (default: MODEL_ROLLOUT_EVALUATOR_<NAME>_URL from the environment). */
+  httpServices?: Record<string, HttpEvaluatorService>;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -25,7 +28,11 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createRoutingActivities({ pool }),
     ...createEvaluationActivities({ pool }),
-    ...createScoringActivities({ pool, chain: deps.chain }),
+    ...createScoringActivities({
+      pool,
+      chain: deps.chain,
+      httpServices: deps.httpServices ?? httpServicesFromEnv(),
+    }),
     ...createAlertActivities(),
     ...createGuardianActivities({ client: deps.client, taskQueue: deps.taskQueue }),
     /** Reads one route's routing state (or null when the route does not exist). */

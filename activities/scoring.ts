@@ -1,28 +1,76 @@
 import type pg from 'pg';
+import { Context } from '@temporalio/activity';
+import type { EvaluatorConfig } from '../src/config/evaluators';
 import type { FallbackChain } from '../src/providers/fallback-chain';
 import type { Target } from '../src/providers/types';
+import { combineOutcomes, type Combined } from '../src/scoring/combine';
+import {
+  evaluatorsFor,
+  referenceQuestion,
+  runEvaluators,
+  type EvaluationItem,
+  type HttpEvaluatorService,
+} from '../src/scoring/evaluators';
 import { gradeAnswer } from '../src/scoring/reference';
-import { feedbackScore, heuristicScore } from '../src/scoring/heuristics';
-import { judgePair, judgeScore, type PairVerdict } from '../src/scoring/judge';
-import { findQuestionByPrompt, loadQuestions, type Question } from '../src/simulator/questions';
+import { judgePair, type PairVerdict } from '../src/scoring/judge';
+import { runPipeline } from '../src/scoring/pipeline';
+import { allocateBatch } from '../src/scoring/sampling';
 import type { ShadowVerdictCounts } from '../src/policy';
 
 export interface ScoringDeps {
   pool: pg.Pool;
-  /** For the LLM judge; without it, answers lacking a reference fall to feedback and heuristics. */
+  /** For the LLM judge; without it, a judge evaluator fails (and says so). */
   chain?: FallbackChain;
+  /** The team's eval services, by name (configured on the worker, never in a spec). */
+  httpServices?: Record<string, HttpEvaluatorService>;
 }
 
 export interface ScoreRequest {
   route: string;
   fromMs: number;
+  /** Answers per batch at most. */
   limit: number;
+  /** The judge of the default evaluator list (reference, feedback, judge). */
   judge?: Target;
+  /** An explicit evaluator list, combined by weight (replaces the default list). */
+  evaluators?: EvaluatorConfig[];
+  /** Evaluations in flight at most (default 16: a 1.5 s judge then scores ~600 answers a minute). */
+  concurrency?: number;
+  /** No new evaluation starts after this long (default 50 s); those in flight finish. */
+  maxBatchMs?: number;
+  /** Per judge call (default 30 s). */
+  judgeTimeoutMs?: number;
+  /** Judge spend of this rollout (since `fromMs`) at most, USD; none: unbounded. */
+  budgetUsd?: number;
+}
+
+export interface ArmCounts {
+  scored: number;
+  failed: number;
+}
+
+export interface ScoreReport {
+  scored: number;
+  failed: number;
+  /** Answers no evaluator applied to (e.g. feedback-only, and no feedback). */
+  notApplicable: number;
+  bySource: Record<string, number>;
+  /** Per arm: `candidate` is canary and shadow answers. */
+  byArm: { stable: ArmCounts; candidate: ArmCounts };
+  /** Failure reasons (e.g. `judge: timeout`) and how often, in this batch. */
+  failures: Record<string, number>;
+  /** Evaluation cost of this batch, and of the whole rollout so far (since `fromMs`), USD. */
+  costUsd: number;
+  totalCostUsd: number;
+  budgetExhausted: boolean;
+  /** Unscored answers left after this batch (not all of them will be sampled). */
+  backlog: { stable: number; candidate: number };
 }
 
 interface CapturedRow {
   id: string;
   request_id: string;
+  tag: string;
   reference_id: string | null;
   prompt: unknown;
   answer: string;
@@ -37,79 +85,167 @@ function lastUserMessage(prompt: unknown): string {
   return '';
 }
 
-function expectsJson(prompt: unknown): boolean {
-  return /\bjson\b/i.test(JSON.stringify(prompt ?? ''));
-}
+const UNSCORED = `route = $1 AND quality_score IS NULL AND score_error IS NULL AND answer IS NOT NULL
+  AND error_class IS NULL AND created_at >= to_timestamp($2::float8 / 1000)`;
 
-let questionsById: Map<string, Question> | undefined;
-function referenceFor(row: Pick<CapturedRow, 'reference_id' | 'prompt'>): Question | undefined {
-  questionsById ??= new Map(loadQuestions().map((q) => [q.id, q]));
-  return (
-    (row.reference_id ? questionsById.get(row.reference_id) : undefined) ??
-    findQuestionByPrompt(lastUserMessage(row.prompt))
-  );
+/** Inside an activity: its context; called directly (benchmarks, scripts): none. */
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * Scoring of captured answers: reference grading where the question is known, else user feedback, else an
- * LLM judge, else heuristics. Bounded per call so that a tick's cost stays bounded however busy the route.
+ * Scoring of captured answers by the rollout's evaluators, as a pipeline: the candidate's answers first,
+ * bounded concurrency, heartbeats with progress, and scores committed in small chunks so that a retried
+ * batch never redoes (or double-counts) finished work. An answer whose evaluator failed keeps no score:
+ * it is counted and reported with its reason.
  */
 export function createScoringActivities(deps: ScoringDeps) {
   const { pool } = deps;
 
-  async function scoreOne(
-    row: CapturedRow,
-    judge: Target | undefined,
-  ): Promise<{ score: number; source: string }> {
-    const question = referenceFor(row);
-    if (question) return { score: gradeAnswer(question, row.answer).score, source: 'reference' };
-    const fb = await pool.query<{ score: number | null; thumbs: string | null }>(
-      'SELECT score, thumbs FROM feedback WHERE request_id = $1 ORDER BY id DESC LIMIT 1',
-      [row.request_id],
+  async function spentUsd(route: string, fromMs: number): Promise<number> {
+    const { rows } = await pool.query<{ cost: number }>(
+      `SELECT coalesce(sum(score_cost_usd), 0)::float8 AS cost FROM request_events
+        WHERE route = $1 AND score_cost_usd IS NOT NULL AND created_at >= to_timestamp($2::float8 / 1000)`,
+      [route, fromMs],
     );
-    const fromFeedback = fb.rows[0] ? feedbackScore(fb.rows[0]) : null;
-    if (fromFeedback !== null) return { score: fromFeedback, source: 'feedback' };
-    if (judge && deps.chain) {
-      const judged = await judgeScore(deps.chain, judge, lastUserMessage(row.prompt), row.answer).catch(
-        () => null,
-      );
-      if (judged !== null) return { score: judged, source: 'judge' };
+    return rows[0].cost;
+  }
+
+  async function selectBatch(req: ScoreRequest): Promise<CapturedRow[]> {
+    const cols = 'id, request_id, tag, reference_id, prompt, answer';
+    const [candidate, stable] = await Promise.all([
+      pool.query<CapturedRow>(
+        `SELECT ${cols} FROM request_events WHERE ${UNSCORED} AND tag IN ('canary', 'shadow') ORDER BY id LIMIT $3`,
+        [req.route, req.fromMs, req.limit],
+      ),
+      // The newest stable answers: a sample of a plentiful arm, not a backlog to work through.
+      pool.query<CapturedRow>(
+        `SELECT ${cols} FROM request_events WHERE ${UNSCORED} AND tag = 'stable' ORDER BY id DESC LIMIT $3`,
+        [req.route, req.fromMs, req.limit],
+      ),
+    ]);
+    const take = allocateBatch(req.limit, candidate.rows.length, stable.rows.length);
+    const c = candidate.rows.slice(0, take.candidate);
+    const s = stable.rows.slice(0, take.stable);
+    // Interleaved, candidate first: a batch cut short by its deadline still has both arms.
+    const out: CapturedRow[] = [];
+    for (let i = 0; i < Math.max(c.length, s.length); i++) {
+      if (i < c.length) out.push(c[i]);
+      if (i < s.length) out.push(s[i]);
     }
-    return { score: heuristicScore(row.answer, expectsJson(row.prompt)), source: 'heuristic' };
+    return out;
+  }
+
+  async function backlog(req: ScoreRequest): Promise<{ stable: number; candidate: number }> {
+    const { rows } = await pool.query<{ stable: number; candidate: number }>(
+      `SELECT count(*) FILTER (WHERE tag = 'stable')::int AS stable,
+              count(*) FILTER (WHERE tag <> 'stable')::int AS candidate
+         FROM request_events WHERE ${UNSCORED}`,
+      [req.route, req.fromMs],
+    );
+    return rows[0];
+  }
+
+  async function commit(results: Array<{ item: CapturedRow; result: Combined }>): Promise<void> {
+    // Only rows still unscored are written: a batch that overlaps a retried one never scores a row twice.
+    await pool.query(
+      `UPDATE request_events e
+          SET quality_score = u.score, quality_source = u.source, score_error = u.error,
+              score_cost_usd = u.cost, scored_at = now()
+         FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::text[], $5::float8[])
+              AS u(id, score, source, error, cost)
+        WHERE e.id = u.id AND e.quality_score IS NULL AND e.score_error IS NULL`,
+      [
+        results.map((r) => r.item.id),
+        results.map((r) => (r.result.kind === 'scored' ? r.result.score : null)),
+        results.map((r) => (r.result.kind === 'scored' ? r.result.source : null)),
+        results.map((r) =>
+          r.result.kind === 'failed'
+            ? r.result.error.slice(0, 200)
+            : r.result.kind === 'not-applicable'
+              ? 'not applicable'
+              : null,
+        ),
+        results.map((r) => r.result.costUsd),
+      ],
+    );
   }
 
   return {
-    /** Scores up to `limit` not-yet-scored served answers of the route; returns how many, by source. */
-    async scoreAnswers(req: ScoreRequest): Promise<{ scored: number; bySource: Record<string, number> }> {
-      const { rows } = await pool.query<CapturedRow>(
-        `SELECT id, request_id, reference_id, prompt, answer FROM request_events
-          WHERE route = $1 AND quality_score IS NULL AND answer IS NOT NULL AND error_class IS NULL
-            AND created_at >= to_timestamp($2::float8 / 1000)
-          ORDER BY id LIMIT $3`,
-        [req.route, req.fromMs, req.limit],
-      );
-      const bySource: Record<string, number> = {};
-      const ids: string[] = [];
-      const scores: number[] = [];
-      const sources: string[] = [];
-      for (const row of rows) {
-        const { score, source } = await scoreOne(row, req.judge);
-        ids.push(row.id);
-        scores.push(score);
-        sources.push(source);
-        bySource[source] = (bySource[source] ?? 0) + 1;
-      }
-      if (ids.length > 0) {
-        await pool.query(
-          `UPDATE request_events e SET quality_score = u.score, quality_source = u.source, scored_at = now()
-             FROM unnest($1::bigint[], $2::float8[], $3::text[]) AS u(id, score, source)
-            WHERE e.id = u.id`,
-          [ids, scores, sources],
-        );
-      }
-      return { scored: ids.length, bySource };
+    /** Scores a batch of the route's unscored answers; see ScoreReport. */
+    async scoreAnswers(req: ScoreRequest): Promise<ScoreReport> {
+      const context = activityContext();
+      const startedAt = Date.now();
+      const { evaluators, mode } = evaluatorsFor(req.evaluators, req.judge, {
+        pool,
+        chain: deps.chain,
+        httpServices: deps.httpServices,
+        judgeTimeoutMs: req.judgeTimeoutMs,
+      });
+      const spentBefore = req.budgetUsd !== undefined ? await spentUsd(req.route, req.fromMs) : 0;
+      const rows = await selectBatch(req);
+      const report: ScoreReport = {
+        scored: 0,
+        failed: 0,
+        notApplicable: 0,
+        bySource: {},
+        byArm: { stable: { scored: 0, failed: 0 }, candidate: { scored: 0, failed: 0 } },
+        failures: {},
+        costUsd: 0,
+        totalCostUsd: spentBefore,
+        budgetExhausted: false,
+        backlog: { stable: 0, candidate: 0 },
+      };
+      let spentInBatch = 0;
+      const overBudget = () => req.budgetUsd !== undefined && spentBefore + spentInBatch >= req.budgetUsd;
+      await runPipeline<CapturedRow, Combined>({
+        items: rows,
+        concurrency: req.concurrency ?? 16,
+        deadlineMs: startedAt + (req.maxBatchMs ?? 50_000),
+        signal: context?.cancellationSignal,
+        mayStart: () => !overBudget(),
+        async evaluate(row, signal) {
+          const item: EvaluationItem = {
+            requestId: row.request_id,
+            route: req.route,
+            tag: row.tag,
+            messages: row.prompt,
+            question: lastUserMessage(row.prompt),
+            answer: row.answer,
+            referenceId: row.reference_id,
+          };
+          const combined = combineOutcomes(await runEvaluators(evaluators, mode, item, signal), mode);
+          spentInBatch += combined.costUsd;
+          return combined;
+        },
+        async commit(chunk) {
+          await commit(chunk);
+          for (const { item, result } of chunk) {
+            const arm = item.tag === 'stable' ? report.byArm.stable : report.byArm.candidate;
+            report.costUsd += result.costUsd;
+            if (result.kind === 'scored') {
+              report.scored += 1;
+              arm.scored += 1;
+              report.bySource[result.source] = (report.bySource[result.source] ?? 0) + 1;
+            } else if (result.kind === 'failed') {
+              report.failed += 1;
+              arm.failed += 1;
+              report.failures[result.error] = (report.failures[result.error] ?? 0) + 1;
+            } else report.notApplicable += 1;
+          }
+        },
+        progress: (p) =>
+          context?.heartbeat({ ...p, scored: report.scored, failed: report.failed, costUsd: report.costUsd }),
+      });
+      report.totalCostUsd = spentBefore + report.costUsd;
+      report.budgetExhausted = overBudget();
+      report.backlog = await backlog(req);
+      return report;
     },
-
     /**
      * Compares pending shadow pairs (reference grades, else a position-swapped LLM judge, else a tie) and
      * returns the verdict counts and shadow cost of the route since `fromMs`.
@@ -142,7 +278,7 @@ export function createScoringActivities(deps: ScoringDeps) {
         if (row.shadow_error && !row.stable_error) verdict = 'stable_better';
         else if (row.stable_error && !row.shadow_error) verdict = 'shadow_better';
         else if (row.stable_answer !== null && row.shadow_answer !== null) {
-          const question = referenceFor(row);
+          const question = referenceQuestion(row.reference_id, lastUserMessage(row.prompt));
           if (question) {
             stableScore = gradeAnswer(question, row.stable_answer).score;
             shadowScore = gradeAnswer(question, row.shadow_answer).score;

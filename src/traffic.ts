@@ -15,6 +15,11 @@ export interface TrafficOptions {
   users?: number;
   /** Requests in flight at most; beyond that, ticks are skipped (and counted). */
   maxInFlight?: number;
+  /**
+   * Open prompts to send instead of the question set (no reference id: as production traffic, only a
+   * judge or the team's evaluators can score the answers).
+   */
+  prompts?: readonly string[];
   random?: () => number;
 }
 
@@ -59,6 +64,9 @@ export function startTraffic(options: TrafficOptions): Traffic {
       stats.skipped += 1;
       return;
     }
+    const open = options.prompts?.length
+      ? options.prompts[Math.floor(random() * options.prompts.length)]
+      : undefined;
     const question = questions[Math.floor(random() * questions.length)];
     const key = `user-${Math.floor(random() * users)}`;
     const counted = stats;
@@ -67,9 +75,9 @@ export function startTraffic(options: TrafficOptions): Traffic {
     const call = options.router
       .complete(options.route, {
         key,
-        referenceId: question.id,
-        messages: [{ role: 'user', content: question.prompt }],
-        params: question.kind === 'json' ? { json: true } : undefined,
+        referenceId: open === undefined ? question.id : undefined,
+        messages: [{ role: 'user', content: open ?? question.prompt }],
+        params: open === undefined && question.kind === 'json' ? { json: true } : undefined,
       })
       .then(
         (result) => {

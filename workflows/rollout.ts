@@ -15,6 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AlertEvent } from '../activities/alerts';
+import type { ScoreReport } from '../activities/scoring';
 import { formatDuration } from '../src/config/duration';
 import { parseRolloutSpec, type RolloutSpec } from '../src/config/rollout-spec';
 import { formatTarget } from '../src/config/target';
@@ -39,6 +40,7 @@ import {
   type RolloutOutcome,
   type RolloutPhase as Phase,
   type RolloutStatus,
+  type ScoringStatus,
 } from './messages';
 
 const acts = proxyActivities<Activities>({
@@ -50,6 +52,24 @@ const alerts = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '5 seconds', maximumAttempts: 5 },
 });
+
+/**
+ * Scoring is a pipeline with its own options: long enough for seconds-slow judges, heartbeating (a lost
+ * worker is noticed in 30 s, and the retry resumes after the committed chunks), a few attempts, and then
+ * the rollout goes on deciding on the evidence it has instead of failing.
+ */
+const scoring = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3 },
+});
+
+/**
+ * Since this patch: scoring as a pipeline (options above, the rollout's evaluators, counted failures and
+ * cost in status and decision reasons, the "no quality evidence" alert), and canary statistics and
+ * triggers on the candidate's own answers (a fallback's answer is its primary's failure).
+ */
+const SCORING_PIPELINE = 'scoring-pipeline';
 
 /**
  * Since this patch the sequential policy's final gate also checks the error rate. Rollouts that started
@@ -116,6 +136,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   let lastTriggerCheck = 0;
   let step = 0; // counts routing changes, for idempotency keys
   let promotedBy = 'policy'; // who took the last step to 100%: the policy, or the actor of a promote signal
+  let lastEvidenceMs: number | undefined; // when the candidate last got a score (workflow time)
 
   // ---- messages --------------------------------------------------------------------------------------
   setHandler(statusQuery, () => status);
@@ -246,9 +267,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     for (;;) {
       await tick(spec.evaluation.interval, 'shadow evaluation');
       await checkTriggers('shadow', since);
-      await acts.scoreAnswers.executeWithOptions({ ...activityDefaults(), summary: 'score answers' }, [
-        { route, fromMs: since, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge },
-      ]);
+      await scoreAnswers(since);
       const counts = await acts.compareShadowPairs.executeWithOptions(
         { ...activityDefaults(), summary: 'compare shadow pairs' },
         [{ route, fromMs: since, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge }],
@@ -301,12 +320,19 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         stepFrom = Date.now();
         continue;
       }
-      await acts.scoreAnswers.executeWithOptions({ ...activityDefaults(), summary: 'score answers' }, [
-        { route, fromMs: canaryFrom, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge },
-      ]);
+      const scored = await scoreAnswers(canaryFrom);
       const stats = await acts.canaryStats.executeWithOptions(
         { ...activityDefaults(), summary: 'stable vs canary statistics' },
-        [{ route, fromMs: canaryFrom, stepFromMs: stepFrom, toMs: Date.now(), slowThresholdMs: baseline }],
+        [
+          {
+            route,
+            fromMs: canaryFrom,
+            stepFromMs: stepFrom,
+            toMs: Date.now(),
+            slowThresholdMs: baseline,
+            ...(scored ? { candidateOwnEvidence: true } : {}),
+          },
+        ],
       );
       const decision = decide({
         ...stats,
@@ -318,6 +344,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         },
         config: patched(FINAL_GATE_ERRORS) ? spec.policy : withoutErrorGate(spec.policy),
       });
+      if (scored) decision.reasons.push(...evidenceReasons(scored, stats.fallbacks));
       await record('canary', decision);
       if (decision.action === 'rollback') {
         throw new RollbackRequested(
@@ -397,6 +424,104 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   // ---- helpers -----------------------------------------------------------------------------------------
 
+  /**
+   * One scoring batch. Rollouts from before the pipeline patch call it as they did and get undefined;
+   * newer ones get this batch's report, and status.scoring carries the running totals.
+   */
+  async function scoreAnswers(fromMs: number): Promise<ScoreReport | undefined> {
+    const evaluation = spec.evaluation;
+    if (!patched(SCORING_PIPELINE)) {
+      await acts.scoreAnswers.executeWithOptions({ ...activityDefaults(), summary: 'score answers' }, [
+        { route, fromMs, limit: evaluation.scoreBatch, judge: evaluation.judge },
+      ]);
+      return undefined;
+    }
+    const totals: ScoringStatus = (status.scoring ??= {
+      scored: { stable: 0, candidate: 0 },
+      failed: { stable: 0, candidate: 0 },
+      failures: {},
+      costUsd: 0,
+      budgetUsd: evaluation.budgetUsd,
+      budgetExhausted: false,
+      noQualityEvidence: false,
+    });
+    lastEvidenceMs ??= fromMs;
+    let report: ScoreReport;
+    try {
+      report = await scoring.scoreAnswers.executeWithOptions({ summary: 'score answers' }, [
+        {
+          route,
+          fromMs,
+          limit: evaluation.scoreBatch,
+          judge: evaluation.judge,
+          evaluators: evaluation.evaluators,
+          concurrency: evaluation.concurrency,
+          judgeTimeoutMs: evaluation.judgeTimeout,
+          budgetUsd: evaluation.budgetUsd,
+        },
+      ]);
+      totals.batchError = undefined;
+    } catch (err) {
+      // The evidence stays what it was; the policy decides on it, and the reason is shown.
+      totals.batchError =
+        `scoring batch failed: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`.slice(
+          0,
+          300,
+        );
+      report = emptyReport();
+    }
+    totals.scored.stable += report.byArm.stable.scored;
+    totals.scored.candidate += report.byArm.candidate.scored;
+    totals.failed.stable += report.byArm.stable.failed;
+    totals.failed.candidate += report.byArm.candidate.failed;
+    for (const [reason, n] of Object.entries(report.failures))
+      totals.failures[reason] = (totals.failures[reason] ?? 0) + n;
+    totals.costUsd = Math.max(totals.costUsd, report.totalCostUsd);
+    totals.budgetExhausted = report.budgetExhausted;
+    const now = Date.now();
+    if (report.byArm.candidate.scored > 0) {
+      lastEvidenceMs = now;
+      totals.lastCandidateScoreAt = new Date(now).toISOString();
+      totals.noQualityEvidence = false;
+    } else if (!totals.noQualityEvidence && now - lastEvidenceMs >= evaluation.noEvidenceAfter) {
+      totals.noQualityEvidence = true;
+      void alert(
+        'no-quality-evidence',
+        `No quality evidence for ${candidateName} on ${route} for ${formatDuration(now - lastEvidenceMs)}: ${noEvidenceCause(totals)}`,
+        { failures: totals.failures, scored: totals.scored },
+      );
+    }
+    publish();
+    return report;
+  }
+
+  /** The evidence side of a decision: failures, cost, the candidate's fallbacks, missing scores. */
+  function evidenceReasons(
+    report: ScoreReport,
+    fallbacks: { stable: number; canary: number } | undefined,
+  ): string[] {
+    const totals = status.scoring!;
+    const reasons: string[] = [];
+    if (totals.noQualityEvidence)
+      reasons.push(
+        `no quality evidence since ${totals.lastCandidateScoreAt ?? 'the start'}: ${noEvidenceCause(totals)}`,
+      );
+    if (report.failed > 0)
+      reasons.push(
+        `evaluator failures in this check: ${report.failed} of ${report.failed + report.scored} (${topFailures(report.failures)}); those answers have no score`,
+      );
+    if (totals.batchError) reasons.push(totals.batchError);
+    if (totals.budgetExhausted)
+      reasons.push(
+        `judge budget spent ($${totals.costUsd.toFixed(4)} of $${totals.budgetUsd}): no new scores`,
+      );
+    if (fallbacks && fallbacks.canary > 0)
+      reasons.push(
+        `${fallbacks.canary} canary answers came from a fallback: counted as failures of ${candidateName}`,
+      );
+    return reasons;
+  }
+
   /** Waits for the next tick, waking early for a rollback (which then throws), a promotion or `wake`. */
   async function tick(ms: number, summary: string, wake: () => boolean = () => false): Promise<void> {
     await condition(
@@ -413,7 +538,17 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     lastTriggerCheck = now;
     const metrics = await acts.triggerMetrics.executeWithOptions(
       { ...activityDefaults(), summary: `trigger metrics (${tag})` },
-      [{ route, tag, sinceMs, nowMs: now, triggers, target: tag === 'stable' ? candidateName : undefined }],
+      [
+        {
+          route,
+          tag,
+          sinceMs,
+          nowMs: now,
+          triggers,
+          target: tag === 'stable' ? candidateName : undefined,
+          ...(status.scoring && tag === 'canary' ? { candidateOwnEvidence: true } : {}),
+        },
+      ],
     );
     const { fired, results } = evaluateTriggers(triggers, metrics);
     status.triggers = results;
@@ -580,6 +715,10 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       [
         `**${route}**: ${status.stable || '?'} (stable) -> ${candidateName} (candidate), ${spec.strategy}`,
         `phase **${status.phase}**${status.paused ? ' (paused)' : ''}, canary share **${bpsText(status.shareBps)}**`,
+        status.scoring?.noQualityEvidence
+          ? `**no quality evidence**: ${noEvidenceCause(status.scoring)}`
+          : '',
+        status.scoring ? scoringLine(status.scoring) : '',
         last ? `last decision: ${last.action} - ${last.reasons.join('; ')}` : '',
         outcome ? `outcome: ${outcome.result} - ${outcome.reason}` : '',
       ]
@@ -594,6 +733,44 @@ function activityDefaults() {
     startToCloseTimeout: '1 minute',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
   } as const;
+}
+
+function emptyReport(): ScoreReport {
+  return {
+    scored: 0,
+    failed: 0,
+    notApplicable: 0,
+    bySource: {},
+    byArm: { stable: { scored: 0, failed: 0 }, candidate: { scored: 0, failed: 0 } },
+    failures: {},
+    costUsd: 0,
+    totalCostUsd: 0,
+    budgetExhausted: false,
+    backlog: { stable: 0, candidate: 0 },
+  };
+}
+
+function topFailures(failures: Record<string, number>): string {
+  return Object.entries(failures)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([reason, n]) => `${reason} x${n}`)
+    .join(', ');
+}
+
+function noEvidenceCause(s: ScoringStatus): string {
+  if (s.budgetExhausted) return 'the judge budget is spent';
+  if (s.batchError) return s.batchError;
+  if (s.failed.candidate > 0) return `evaluators failing (${topFailures(s.failures)})`;
+  return 'no scored candidate answers (is capture on for this route?)';
+}
+
+function scoringLine(s: ScoringStatus): string {
+  const failed = s.failed.stable + s.failed.candidate;
+  return (
+    `judged: ${s.scored.candidate} candidate / ${s.scored.stable} stable, ` +
+    `${failed} failed${failed ? ` (${topFailures(s.failures)})` : ''}, judge cost $${s.costUsd.toFixed(4)}`
+  );
 }
 
 function bpsText(bps: number): string {

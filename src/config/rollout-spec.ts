@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './duration';
+import { evaluatorSchema } from './evaluators';
 import { targetSchema, targetWithFallbacksSchema, type TargetWithFallbacks } from './target';
 import {
   DEFAULT_STEPS,
@@ -107,6 +108,19 @@ export const rolloutSpecSchema = z
         scoreBatch: z.number().int().positive().max(5000).default(200),
         /** LLM judge for answers without a reference; none means reference, feedback and heuristics only. */
         judge: targetSchema.optional(),
+        /**
+         * Evaluators combined by weight (judge, http, checks, feedback, reference); replaces the default
+         * list (reference, feedback, then `judge` or the heuristic). See docs/evaluators.md.
+         */
+        evaluators: z.array(evaluatorSchema).max(10).optional(),
+        /** Evaluations in flight at most per batch: with a 1.5 s judge, 16 score ~600 answers a minute. */
+        concurrency: z.number().int().positive().max(256).default(16),
+        /** Per judge call; a judge slower than this is a counted failure. */
+        judgeTimeout: duration('30s'),
+        /** What judging may cost this rollout in all, USD; past it scoring stops and status says so. */
+        budgetUsd: z.number().positive().optional(),
+        /** A canary with no new score for this long raises an alert and shows "no quality evidence". */
+        noEvidenceAfter: duration('15m'),
       })
       .prefault({}),
     triggers: z

@@ -15,18 +15,32 @@ Reply with the single digit only.`;
 const PAIRWISE = `You compare two answers (A and B) to the same user question. Reply with exactly one of:
 A (A is better), B (B is better), TIE.`;
 
+export interface JudgeOptions {
+  /** Replaces the default rubric; the reply must still carry one digit 1-5. */
+  rubric?: string;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** The judge's 1-5 score (null when its reply holds none) and what the call cost. Provider errors throw. */
 export async function judgeScore(
   chain: FallbackChain,
   judge: Target,
   question: string,
   answer: string,
-): Promise<number | null> {
+  options: JudgeOptions = {},
+): Promise<{ score: number | null; costUsd: number }> {
+  // The question and answer always travel in this frame, whatever the rubric: a rubric is the team's,
+  // the frame is what keeps the graded text apart from the instructions.
   const messages: ChatMessage[] = [
-    { role: 'system', content: RUBRIC },
+    { role: 'system', content: options.rubric ?? RUBRIC },
     { role: 'user', content: `Question:\n${question}\n\nAnswer:\n${answer}` },
   ];
-  const result = await chain.complete([judge], messages, { timeoutMs: 30_000 });
-  return parseScore(result.text);
+  const result = await chain.complete([judge], messages, {
+    timeoutMs: options.timeoutMs ?? 30_000,
+    signal: options.signal,
+  });
+  return { score: parseScore(result.text), costUsd: result.costUsd };
 }
 
 export function parseScore(text: string): number | null {

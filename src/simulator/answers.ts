@@ -1,6 +1,7 @@
 import type { Question, QuestionKind } from './questions';
 import type { Random } from './random';
 import { countTokens } from './tokens';
+import { topicWords } from './topic';
 
 /**
  * Writes what a simulated model says. A known question gets its reference answer or one of its
@@ -13,6 +14,8 @@ import { countTokens } from './tokens';
 export interface AnswerSpec {
   /** The recognized question, or undefined for a prompt the simulator does not know. */
   question: Question | undefined;
+  /** The prompt's last user text: an open prompt is answered on (or, when not `correct`, off) its topic. */
+  prompt?: string;
   /** Whether to give the reference answer (decided by the request's dice). */
   correct: boolean;
   /** The request asked for a JSON object (so the reply must parse as one). */
@@ -41,7 +44,13 @@ export function composeAnswer(spec: AnswerSpec, random: Random): string {
 }
 
 function genericReply(spec: AnswerSpec, random: Random): string {
-  const lead = random.pick(GENERIC_LEADS);
+  const topic = spec.prompt ? topicWords(spec.prompt) : [];
+  const lead =
+    topic.length === 0
+      ? random.pick(GENERIC_LEADS)
+      : spec.correct
+        ? `On ${topic.join(', ')}: here is what matters.`
+        : random.pick(OFF_TOPIC_LEADS);
   if (spec.json)
     return JSON.stringify({ response: explain(lead, GENERIC_EXPLANATIONS, spec.outputTokens - 6, random) });
   return explain(lead, GENERIC_EXPLANATIONS, spec.outputTokens, random);
@@ -106,6 +115,13 @@ const GENERIC_LEADS = [
   'Here is a short answer to your question.',
   'Thanks for the question; here is what I can say.',
   'Let me address that briefly.',
+];
+
+/** A model that got an open prompt wrong: fluent, and about something else. */
+const OFF_TOPIC_LEADS = [
+  'I am not sure what you mean; here is something general instead.',
+  'That is an interesting point in general.',
+  'Let me tell you about something related.',
 ];
 
 const GENERIC_EXPLANATIONS = [

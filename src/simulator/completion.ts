@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { writeChunk } from '../http/write-chunk';
 import { logger } from '../logger';
 import { composeAnswer } from './answers';
+import { judgeReply } from './judge';
 import { planRequest, type RequestPlan, type ResolvedBehaviour } from './behaviour';
 import { BodyError, connectionSignal, dropConnection, readJsonBody, send, sleep } from './http';
 import { findQuestionByPrompt } from './questions';
@@ -98,10 +99,18 @@ function buildReply(
   random: Random,
 ): { reply: ChatReply; tokens: string[] } {
   const question = findQuestionByPrompt(request.lastUserText.trim());
-  const text = composeAnswer(
-    { question, correct: plan.correct, json: request.json, outputTokens: behaviour.outputTokens },
-    random,
-  );
+  const text =
+    judgeReply(request.lastUserText, plan.correct, random) ??
+    composeAnswer(
+      {
+        question,
+        prompt: request.lastUserText,
+        correct: plan.correct,
+        json: request.json,
+        outputTokens: behaviour.outputTokens,
+      },
+      random,
+    );
   const allTokens = tokenize(text);
   const truncated = request.maxTokens !== undefined && allTokens.length > request.maxTokens;
   const tokens = truncated ? allTokens.slice(0, request.maxTokens) : allTokens;

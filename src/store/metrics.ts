@@ -16,16 +16,26 @@ export interface ArmQuery {
   slowThresholdMs?: number | null;
   /** Only events of this target (`provider:model`), e.g. the promoted model during a guardian check. */
   target?: string;
+  /**
+   * The slot's primary model on its own: an answer a fallback gave is an error of the primary, and its
+   * quality score is not the primary's (a candidate must not get credit for another model's answers).
+   */
+  primaryOnly?: boolean;
 }
+
+/** ArmStats plus how many answers came from a fallback (errors of the primary under `primaryOnly`). */
+export type ArmStatsWithFallbacks = ArmStats & { fallbacks: number };
 
 const ARM_SQL = `
   SELECT count(*)::int                                            AS requests,
          -- A client that hung up is not the model's failure.
-         count(*) FILTER (WHERE error_class IS NOT NULL AND error_class <> 'cancelled')::int AS errors,
+         count(*) FILTER (WHERE (error_class IS NOT NULL AND error_class <> 'cancelled')
+                             OR ($7::boolean AND error_class IS NULL AND fallback_depth > 0))::int AS errors,
+         count(*) FILTER (WHERE error_class IS NULL AND fallback_depth > 0)::int AS fallbacks,
          count(*) FILTER (WHERE $5::float8 IS NOT NULL AND latency_ms > $5::float8)::int AS slow,
-         count(quality_score)::int                                AS scored,
-         avg(quality_score)::float8                               AS quality_mean,
-         var_samp(quality_score)::float8                          AS quality_variance,
+         count(quality_score) FILTER (WHERE NOT $7::boolean OR fallback_depth = 0)::int AS scored,
+         avg(quality_score) FILTER (WHERE NOT $7::boolean OR fallback_depth = 0)::float8 AS quality_mean,
+         var_samp(quality_score) FILTER (WHERE NOT $7::boolean OR fallback_depth = 0)::float8 AS quality_variance,
          coalesce(sum(cost_usd), 0)::float8                       AS cost_usd,
          percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)::float8 AS p95_latency_ms
     FROM request_events
@@ -34,7 +44,7 @@ const ARM_SQL = `
      AND created_at <  to_timestamp($4::float8 / 1000)
      AND ($6::text IS NULL OR target = $6::text)`;
 
-export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStats> {
+export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStatsWithFallbacks> {
   const { rows } = await pool.query(ARM_SQL, [
     q.route,
     q.tag,
@@ -42,6 +52,7 @@ export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStats> {
     q.toMs ?? Date.now() + 60_000,
     q.slowThresholdMs ?? null,
     q.target ?? null,
+    q.primaryOnly === true,
   ]);
   const r = rows[0];
   return {
@@ -53,10 +64,10 @@ export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStats> {
     qualityVariance: r.quality_variance,
     costUsd: r.cost_usd,
     p95LatencyMs: r.p95_latency_ms,
+    fallbacks: r.fallbacks,
   };
 }
 
-/** p95 latency of successful stable requests in a window: the "slow" threshold for the canary. */
 export async function stableP95(
   pool: pg.Pool,
   route: string,

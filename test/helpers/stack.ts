@@ -1,5 +1,6 @@
 import { Client } from '@temporalio/client';
 import { createActivities } from '../../activities';
+import type { HttpEvaluatorService } from '../../src/scoring/evaluators';
 import { createFallbackChain } from '../../src/providers/fallback-chain';
 import { simulatorRegistry } from '../../src/providers/registry';
 import { createRouter, type Router } from '../../src/router/router';
@@ -22,12 +23,15 @@ export interface TestStack {
   router: Router;
   worker: RunningWorker;
   client: Client;
-  traffic(route: string, ratePerSec: number): Traffic;
+  traffic(route: string, ratePerSec: number, options?: { prompts?: readonly string[] }): Traffic;
   createRoute(name: string, blue: string | SlotConfig): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startTestStack(scenario: Scenario): Promise<TestStack> {
+export async function startTestStack(
+  scenario: Scenario,
+  options: { httpServices?: Record<string, HttpEvaluatorService> } = {},
+): Promise<TestStack> {
   const env = temporalTestEnv();
   const db = await createTestDatabase();
   const sim = await startSimulator({ scenario });
@@ -42,7 +46,15 @@ export async function startTestStack(scenario: Scenario): Promise<TestStack> {
   });
   const client = await env.client();
   const chain = createFallbackChain({ registry });
-  const worker = await env.worker(createActivities({ db, chain, client, taskQueue: env.taskQueue }));
+  const worker = await env.worker(
+    createActivities({
+      db,
+      chain,
+      client,
+      taskQueue: env.taskQueue,
+      httpServices: options.httpServices ?? {},
+    }),
+  );
   const traffics: Traffic[] = [];
   return {
     env,
@@ -51,8 +63,8 @@ export async function startTestStack(scenario: Scenario): Promise<TestStack> {
     router,
     worker,
     client,
-    traffic(route, ratePerSec) {
-      const t = startTraffic({ router, route, ratePerSec });
+    traffic(route, ratePerSec, options) {
+      const t = startTraffic({ router, route, ratePerSec, prompts: options?.prompts });
       traffics.push(t);
       return t;
     },
