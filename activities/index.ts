@@ -5,6 +5,7 @@ import { createAlertActivities } from './alerts';
 import { createEvaluationActivities } from './evaluation';
 import { createGuardianActivities } from './guardian';
 import { createRoutingActivities } from './routing';
+import { createRetentionActivities } from './retention';
 import { createScoringActivities } from './scoring';
 import { httpServicesFromEnv, type HttpEvaluatorService } from '../src/scoring/evaluators';
 
@@ -34,6 +35,7 @@ export function createActivities(deps: ActivityDeps) {
       httpServices: deps.httpServices ?? httpServicesFromEnv(),
     }),
     ...createAlertActivities(),
+    ...createRetentionActivities({ pool }),
     ...createGuardianActivities({ client: deps.client, taskQueue: deps.taskQueue }),
     /** Reads one route's routing state (or null when the route does not exist). */
     async describeRoute(route: string): Promise<{ route: string; exists: boolean; version: number | null }> {

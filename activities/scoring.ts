@@ -36,7 +36,8 @@ export interface ScoreRequest {
   evaluators?: EvaluatorConfig[];
   /** Evaluations in flight at most (default 16: a 1.5 s judge then scores ~600 answers a minute). */
   concurrency?: number;
-  /** No new evaluation starts after this long (default 50 s); those in flight finish. */
+  /** No new evaluation starts after this long (default 25 s: older rollouts give the activity 1 minute, and
+   * calls in flight may take their 30 s timeout); those in flight finish. */
   maxBatchMs?: number;
   /** Per judge call (default 30 s). */
   judgeTimeoutMs?: number;
@@ -205,7 +206,7 @@ export function createScoringActivities(deps: ScoringDeps) {
       await runPipeline<CapturedRow, Combined>({
         items: rows,
         concurrency: req.concurrency ?? 16,
-        deadlineMs: startedAt + (req.maxBatchMs ?? 50_000),
+        deadlineMs: startedAt + (req.maxBatchMs ?? 25_000),
         signal: context?.cancellationSignal,
         mayStart: () => !overBudget(),
         async evaluate(row, signal) {

@@ -9,6 +9,7 @@ import { openDatabase, type Database } from './store/database';
 import { migrate } from './store/migrate';
 import { createClient, TASK_QUEUE } from './temporal/connection';
 import { startTemporal, type TemporalServer } from './temporal/dev-server';
+import { captureRetentionMs, ensureRetentionSchedule } from './temporal/retention-schedule';
 import { startWorker, type RunningWorker } from './temporal/worker';
 
 /**
@@ -84,6 +85,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     });
     stops.push(() => worker.shutdown());
     progress(`worker running on task queue ${taskQueue}`);
+    await ensureRetentionSchedule(client, { retentionMs: captureRetentionMs(), taskQueue });
 
     const router = await createRouter({
       database: db,

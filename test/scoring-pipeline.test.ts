@@ -1,6 +1,11 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Worker } from '@temporalio/worker';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { workflowBundle } from '../src/temporal/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { rolloutWorkflow } from '../workflows';
 import { statusQuery, type RolloutStatus } from '../workflows/messages';
@@ -107,6 +112,14 @@ describe('scoring pipeline', () => {
     }
   }
 
+  /** Replays the history against the current code; with RECORD_HISTORIES=1 keeps it as a fixture. */
+  async function saveHistory(handle: WorkflowHandle, name: string): Promise<void> {
+    const history = await handle.fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, handle.workflowId);
+    if (process.env.RECORD_HISTORIES)
+      fs.writeFileSync(path.join(__dirname, 'fixtures', 'histories', `${name}.json`), historyToJSON(history));
+  }
+
   async function sources(route: string): Promise<Record<string, number>> {
     const { rows } = await stack.db.pool.query<{ source: string; n: number }>(
       `SELECT coalesce(quality_source, score_error, 'unscored') AS source, count(*)::int AS n
@@ -140,6 +153,7 @@ describe('scoring pipeline', () => {
       }
       const status = await equal.query(statusQuery);
       expect(status.scoring!.scored.candidate).toBeGreaterThan(30);
+      await saveHistory(worse, 'canary-judge-pipeline-rolled-back');
       expect(status.scoring!.noQualityEvidence).toBe(false);
     },
     400_000,
@@ -162,7 +176,13 @@ describe('scoring pipeline', () => {
           },
         }),
       );
-      const status = await waitFor(handle, (s) => s.scoring?.noQualityEvidence === true, 40_000);
+      const status = await waitFor(
+        handle,
+        (s) =>
+          s.scoring?.noQualityEvidence === true &&
+          !!s.decisions.at(-1)?.reasons.some((r) => r.includes('no quality evidence')),
+        40_000,
+      );
       await traffic.stop();
       expect(evalCalls[mode]).toBeGreaterThan(0);
       const reason = mode === 'fail' ? 'http:evals-fail: HTTP 500' : 'http:evals-hang: timeout';

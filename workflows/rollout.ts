@@ -265,9 +265,9 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     const deadline = since + spec.shadow.maxDuration;
     let report = analyzeShadow({ shadowBetter: 0, stableBetter: 0, ties: 0 });
     for (;;) {
-      await tick(spec.evaluation.interval, 'shadow evaluation');
+      const batch = await tickWhileScoring(since, 'shadow evaluation');
       await checkTriggers('shadow', since);
-      await scoreAnswers(since);
+      await batch.result();
       const counts = await acts.compareShadowPairs.executeWithOptions(
         { ...activityDefaults(), summary: 'compare shadow pairs' },
         [{ route, fromMs: since, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge }],
@@ -306,9 +306,10 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     const canaryFrom = Date.now();
     let stepFrom = canaryFrom;
     while (steps[index] < 10_000) {
-      await tick(spec.evaluation.interval, `evaluate canary at ${bpsText(steps[index])}`);
+      const batch = await tickWhileScoring(canaryFrom, `evaluate canary at ${bpsText(steps[index])}`);
       await checkTriggers('canary', canaryFrom);
       if (promoteRequest) {
+        await batch.settle();
         const { toFull, actor } = promoteRequest;
         promoteRequest = undefined;
         index = toFull ? steps.length - 1 : index + 1;
@@ -320,7 +321,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         stepFrom = Date.now();
         continue;
       }
-      const scored = await scoreAnswers(canaryFrom);
+      const scored = await batch.result();
       const stats = await acts.canaryStats.executeWithOptions(
         { ...activityDefaults(), summary: 'stable vs canary statistics' },
         [
@@ -425,6 +426,24 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   // ---- helpers -----------------------------------------------------------------------------------------
 
   /**
+   * The wait between checks. With the pipeline the scoring batch runs during the wait, bounded to most of
+   * the interval, so a judge that takes seconds has the whole interval to keep up; older rollouts score
+   * after the wait, as they did (and not at all on a tick a promote signal ended).
+   */
+  async function tickWhileScoring(
+    fromMs: number,
+    summary: string,
+  ): Promise<{ result(): Promise<ScoreReport | undefined>; settle(): Promise<void> }> {
+    if (!patched(SCORING_PIPELINE)) {
+      await tick(spec.evaluation.interval, summary);
+      return { result: () => scoreAnswers(fromMs), settle: async () => {} };
+    }
+    const batch = scoreAnswers(fromMs);
+    await tick(spec.evaluation.interval, summary); // a rollback throws here; the batch then ends by itself
+    return { result: () => batch, settle: async () => void (await batch) };
+  }
+
+  /**
    * One scoring batch. Rollouts from before the pipeline patch call it as they did and get undefined;
    * newer ones get this batch's report, and status.scoring carries the running totals.
    */
@@ -456,6 +475,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
           judge: evaluation.judge,
           evaluators: evaluation.evaluators,
           concurrency: evaluation.concurrency,
+          maxBatchMs: Math.min(240_000, Math.max(5_000, evaluation.interval * 0.8)),
           judgeTimeoutMs: evaluation.judgeTimeout,
           budgetUsd: evaluation.budgetUsd,
         },

@@ -104,8 +104,11 @@ export const rolloutSpecSchema = z
       .strictObject({
         /** Time between policy checks. Production: minutes; tests and the demo: seconds. */
         interval: duration('5m'),
-        /** At most this many unscored answers are scored per tick, so scoring cost stays bounded. */
-        scoreBatch: z.number().int().positive().max(5000).default(200),
+        /**
+         * At most this many answers per scoring batch (one batch per interval, running during it for at
+         * most 80% of it, at most 4 minutes): time and `budgetUsd` bound a batch, this is a backstop.
+         */
+        scoreBatch: z.number().int().positive().max(5000).default(2000),
         /** LLM judge for answers without a reference; none means reference, feedback and heuristics only. */
         judge: targetSchema.optional(),
         /**

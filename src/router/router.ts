@@ -59,6 +59,7 @@ import {
   type RoutingCacheOptions,
 } from './routing-cache';
 import { ShadowRunner, type ShadowOutcome } from './shadow';
+import { capturePolicy, type CaptureOptions } from './capture';
 
 export { RouteNotFoundError };
 export type { ShadowOutcome };
@@ -82,8 +83,11 @@ export interface RouterOptions {
   cache?: RoutingCache | Omit<RoutingCacheOptions, 'database' | 'pool' | 'connectionString'>;
   /** An event writer to share (not closed by the router), options for the router's own, or false for none. */
   events?: EventWriter | Omit<EventWriterOptions, 'pool'> | false;
-  /** Store prompt and answer with each event, for scoring. Off by default (they may hold personal data). */
-  capture?: { enabled: boolean };
+  /**
+   * Store prompt and answer with each event, for scoring: by default on routes under rollout only, deleted
+   * after the retention period (see capture.ts). `{ enabled: true }` captures every route.
+   */
+  capture?: CaptureOptions;
   shadow?: {
     /** Timeout of a shadow call (default 10 000 ms). */
     timeoutMs?: number;
@@ -207,7 +211,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   const pool = options.pool ?? options.database?.pool;
   if (!pool) throw new Error('createRouter needs a database or a pool');
   const random = options.random ?? Math.random;
-  const capture = options.capture?.enabled === true;
+  const capture = capturePolicy(options.capture);
   const { registry } = options.providers;
   const perAttemptTimeoutMs = options.providers.perAttemptTimeoutMs ?? 30_000;
 
@@ -335,7 +339,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       routingVersion: decision.routingVersion,
       referenceId: request.referenceId ?? null,
     };
-    if (capture) e.prompt = request.messages;
+    if (capture.captures(decision.route, cache.get(decision.route)))
+      e.prompt = capture.prompt(request.messages);
     return e;
   }
 
@@ -352,7 +357,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     e.inputTokens = result.usage.inputTokens;
     e.outputTokens = result.usage.outputTokens;
     e.costUsd = result.costUsd;
-    if (capture) e.answer = result.text;
+    if (e.prompt !== undefined) e.answer = result.text;
     writer?.record(e);
     metrics.call(decision.route, decision.tag, target, 'ok', latencyMs, result.fallbackDepth);
     return target;

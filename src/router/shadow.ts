@@ -4,6 +4,7 @@ import type { RequestEvent, ShadowPair } from '../store/event-writer';
 import { candidateOf, candidateSlotOf, type RouteState } from '../store/routing-state';
 import { shouldShadow } from './assignment';
 import type { RouterMetrics } from './metrics';
+import type { CapturePolicy } from './capture';
 import type { RouteDecision, RouterRequest } from './router';
 
 /**
@@ -42,7 +43,7 @@ export interface ShadowRunnerOptions {
   record: (event: RequestEvent) => void;
   recordPair: (pair: ShadowPair) => void;
   metrics: RouterMetrics;
-  capture: boolean;
+  capture: CapturePolicy;
   log: Logger;
 }
 
@@ -110,7 +111,7 @@ export class ShadowRunner {
       routingVersion: decision.routingVersion,
       referenceId: request.referenceId ?? null,
     };
-    if (capture) event.prompt = request.messages;
+    if (capture.captures(decision.route, state)) event.prompt = capture.prompt(request.messages);
     let result: ChainResult | undefined;
     try {
       // No caller signal: the served request going away does not cancel its shadow, which still measures.
@@ -119,7 +120,7 @@ export class ShadowRunner {
       event.inputTokens = result.usage.inputTokens;
       event.outputTokens = result.usage.outputTokens;
       event.costUsd = result.costUsd;
-      if (capture) event.answer = result.text;
+      if (event.prompt !== undefined) event.answer = result.text;
     } catch (thrown) {
       event.latencyMs = performance.now() - start;
       event.errorClass = thrown instanceof ProviderError ? thrown.errorClass : 'server_error';

@@ -1,4 +1,5 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { parseRouteModes, type CaptureMode } from '../../router/capture';
 import { UsageError } from '../errors';
 import { untilInterrupted } from '../signals';
 
@@ -8,6 +9,8 @@ interface GatewayCommandOptions {
   simulator?: string;
   auth: boolean;
   capture?: boolean;
+  captureRoute: string[];
+  capturePrompts?: 'full' | 'redact' | 'hash';
   bodyLimit: string;
 }
 
@@ -21,7 +24,19 @@ export function registerGatewayCommand(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--simulator <url>', 'send every provider to the simulator at this URL (no real keys used)')
     .option('--no-auth', 'serve without API keys (otherwise GATEWAY_API_KEYS, comma-separated, is required)')
-    .option('--capture', 'store prompts and answers with request events, for scoring')
+    .option('--capture', 'store prompts and answers of every route (default: of routes under rollout only)')
+    .option('--no-capture', 'store no prompts or answers (rollouts then get no quality scores)')
+    .option(
+      '--capture-route <route=mode>',
+      'per-route capture: off, rollouts or all (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .addOption(
+      new Option('--capture-prompts <form>', 'store prompts as sent, with personal data masked, or hashed')
+        .choices(['full', 'redact', 'hash'])
+        .default('full'),
+    )
     .option('--body-limit <bytes>', 'largest request body', String(1024 * 1024))
     .action(async (opts: GatewayCommandOptions) => {
       const port = Number(opts.port);
@@ -35,6 +50,12 @@ export function registerGatewayCommand(program: Command): void {
           'set GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth',
         );
       }
+      let captureRoutes: Record<string, CaptureMode>;
+      try {
+        captureRoutes = parseRouteModes(opts.captureRoute);
+      } catch (err) {
+        throw new UsageError(`--capture-route: ${(err as Error).message}`);
+      }
       // Loaded here, not at the top: `--help` and the other commands must not pay for the data plane.
       const { createGateway } = await import('../../gateway/server');
       const { createProviderRegistry, simulatorRegistry } = await import('../../providers');
@@ -47,7 +68,11 @@ export function registerGatewayCommand(program: Command): void {
       const router = await createRouter({
         database: db,
         providers: { registry },
-        capture: { enabled: opts.capture === true },
+        capture: {
+          mode: opts.capture === true ? 'all' : opts.capture === false ? 'off' : 'rollouts',
+          routes: captureRoutes,
+          prompts: opts.capturePrompts,
+        },
         keepRaw: true,
       });
       const gateway = createGateway({

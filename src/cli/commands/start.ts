@@ -3,6 +3,7 @@
  * in Postgres, and starts the rollout workflow `rollout-<route>` (one running rollout per route; a new one
  * may start once the previous one has finished).
  */
+import fs from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import type { rolloutWorkflow } from '../../../workflows/rollout';
@@ -25,25 +26,45 @@ interface StartOptions {
   policy?: string;
   requireApproval?: boolean;
   webhook?: string;
+  judge?: string;
+  judgeRubric?: string;
+  judgeTimeout?: string;
+  judgeBudget?: string;
+  evalHttp: string[];
+  evalFeedback?: boolean;
+  evalReference?: boolean;
+  checkRegex?: string;
+  checkJsonSchema?: string;
+  checkMinLength?: string;
+  checkMaxLength?: string;
+  scoreConcurrency?: string;
+  evidenceTimeout?: string;
   spec?: string;
   actor?: string;
   json?: boolean;
 }
 
 /** Which flag sets which spec field, so a validation error can point at what the user typed. */
-const FLAG_OF_FIELD: Array<[string, Exclude<keyof StartOptions, 'fallback'> | 'route', string]> = [
-  ['route', 'route', 'ROUTE'],
-  ['candidate', 'candidate', '--candidate/--fallback'],
-  ['strategy', 'strategy', '--strategy'],
-  ['shadow.rate', 'shadowRate', '--shadow-rate'],
-  ['canary.steps', 'steps', '--steps'],
-  ['evaluation.interval', 'interval', '--interval'],
-  ['triggers.interval', 'triggerInterval', '--trigger-interval'],
-  ['bake.duration', 'bake', '--bake'],
-  ['policy', 'policy', '--policy'],
-  ['alerts.webhookUrl', 'webhook', '--webhook'],
-  ['actor', 'actor', '--actor'],
-];
+const FLAG_OF_FIELD: Array<[string, Exclude<keyof StartOptions, 'fallback' | 'evalHttp'> | 'route', string]> =
+  [
+    ['route', 'route', 'ROUTE'],
+    ['candidate', 'candidate', '--candidate/--fallback'],
+    ['strategy', 'strategy', '--strategy'],
+    ['shadow.rate', 'shadowRate', '--shadow-rate'],
+    ['canary.steps', 'steps', '--steps'],
+    ['evaluation.interval', 'interval', '--interval'],
+    ['triggers.interval', 'triggerInterval', '--trigger-interval'],
+    ['bake.duration', 'bake', '--bake'],
+    ['policy', 'policy', '--policy'],
+    ['alerts.webhookUrl', 'webhook', '--webhook'],
+    ['evaluation.judge', 'judge', '--judge'],
+    ['evaluation.evaluators', 'judge', '--judge/--eval-*/--check-*'],
+    ['evaluation.judgeTimeout', 'judgeTimeout', '--judge-timeout'],
+    ['evaluation.budgetUsd', 'judgeBudget', '--judge-budget'],
+    ['evaluation.concurrency', 'scoreConcurrency', '--score-concurrency'],
+    ['evaluation.noEvidenceAfter', 'evidenceTimeout', '--evidence-timeout'],
+    ['actor', 'actor', '--actor'],
+  ];
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -88,6 +109,27 @@ export function registerStartCommand(program: Command): void {
     )
     .option('--require-approval', 'wait for `model-rollout approve` before promoting to 100%')
     .option('--webhook <url>', 'POST alerts (rollback, promotion, approval needed...) to this URL')
+    .option('--judge <provider:model>', 'LLM judge scoring answers 1-5 (e.g. openai:gpt-4o-mini)')
+    .option('--judge-rubric <file>', "the judge's rubric (a text file; it must ask for one digit 1-5)")
+    .option('--judge-timeout <duration>', 'per judge call; slower is a counted failure (default 30s)')
+    .option('--judge-budget <usd>', 'what scoring may cost this rollout in all, in USD')
+    .option(
+      '--eval-http <name>',
+      'score with the eval service configured on the worker as MODEL_ROLLOUT_EVALUATOR_<NAME>_URL (repeatable)',
+      collect,
+      [],
+    )
+    .option('--eval-feedback', 'include user feedback (posted back by request id) in the score')
+    .option('--eval-reference', 'include reference grading (the bundled question set) in the score')
+    .option('--check-regex <regex>', 'deterministic check: the answer must match this regular expression')
+    .option('--check-json-schema <file>', 'deterministic check: the answer must be JSON matching this schema')
+    .option('--check-min-length <chars>', 'deterministic check: the answer has at least this many characters')
+    .option('--check-max-length <chars>', 'deterministic check: the answer has at most this many characters')
+    .option('--score-concurrency <n>', 'evaluations in flight at most per scoring batch (default 16)')
+    .option(
+      '--evidence-timeout <duration>',
+      'alert and show "no quality evidence" when the candidate gets no score for this long (default 15m)',
+    )
     .option('--spec <file.json>', 'a full rollout spec (JSON); flags given as well override its fields')
     .option('--actor <who>', 'who starts it, for the audit trail (default cli:$USER)')
     .option('--json', 'print the workflow id, run id and UI link as JSON')
@@ -100,7 +142,13 @@ Examples:
   model-rollout start support-bot --candidate openai:gpt-4o
   model-rollout start support-bot --candidate openai:gpt-4o --fallback anthropic:claude-sonnet-4 --steps 1000,5000,10000 --interval 10m
   model-rollout start support-bot --candidate openai:gpt-4o --strategy shadow-only --shadow-rate 0.1
-  model-rollout start --spec examples/rollout-canary.json`,
+  model-rollout start support-bot --candidate openai:gpt-4o --judge openai:gpt-4o-mini --judge-budget 5
+  model-rollout start support-bot --candidate openai:gpt-4o --eval-http evals --check-max-length 2000
+  model-rollout start --spec examples/rollout-canary.json
+
+Evaluators: --judge alone adds an LLM judge to the default list (reference answer, then user feedback,
+then the judge: the first that applies scores). Any --eval-* or --check-* flag makes an explicit list
+(the judge, the eval services, the checks, feedback, reference), all applied, scores averaged.`,
     )
     .action(async (route: string | undefined, opts: StartOptions) => {
       const spec = await buildSpec(route, opts);
@@ -173,8 +221,53 @@ async function buildSpec(route: string | undefined, opts: StartOptions): Promise
   if (opts.policy !== undefined) sub('policy').policy = opts.policy;
   if (opts.requireApproval) sub('approval').required = true;
   if (opts.webhook !== undefined) sub('alerts').webhookUrl = opts.webhook;
+  applyEvaluationFlags(sub('evaluation'), opts);
   input.actor = opts.actor ?? (typeof input.actor === 'string' ? input.actor : defaultActor());
   return parseSpecOrExplain(input, opts);
+}
+
+/** The scoring flags onto `evaluation` (see the help text for how they combine). */
+function applyEvaluationFlags(evaluation: Record<string, unknown>, opts: StartOptions): void {
+  const number = (value: string | undefined, flag: string): number | undefined => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n))
+      throw new UsageError(`${flag} must be a number, got "${value}"`);
+    return n;
+  };
+  const rubric = opts.judgeRubric !== undefined ? readText(opts.judgeRubric, '--judge-rubric') : undefined;
+  const checks: Record<string, unknown> = { kind: 'checks' };
+  if (opts.checkRegex !== undefined) checks.regex = opts.checkRegex;
+  if (opts.checkJsonSchema !== undefined)
+    checks.jsonSchema = readJsonObject(opts.checkJsonSchema, '--check-json-schema');
+  if (opts.checkMinLength !== undefined) checks.minLength = number(opts.checkMinLength, '--check-min-length');
+  if (opts.checkMaxLength !== undefined) checks.maxLength = number(opts.checkMaxLength, '--check-max-length');
+  const explicit: Array<Record<string, unknown>> = [
+    ...opts.evalHttp.map((name) => ({ kind: 'http', name })),
+    ...(Object.keys(checks).length > 1 ? [checks] : []),
+    ...(opts.evalFeedback ? [{ kind: 'feedback' }] : []),
+    ...(opts.evalReference ? [{ kind: 'reference' }] : []),
+  ];
+  if (explicit.length > 0 || rubric !== undefined) {
+    if (opts.judge !== undefined) explicit.unshift({ kind: 'judge', target: opts.judge, rubric });
+    else if (rubric !== undefined) throw new UsageError('--judge-rubric needs --judge');
+    evaluation.evaluators = explicit;
+  } else if (opts.judge !== undefined) evaluation.judge = opts.judge;
+  if (opts.judgeTimeout !== undefined) evaluation.judgeTimeout = opts.judgeTimeout;
+  if (opts.judgeBudget !== undefined) evaluation.budgetUsd = number(opts.judgeBudget, '--judge-budget');
+  if (opts.scoreConcurrency !== undefined)
+    evaluation.concurrency = number(opts.scoreConcurrency, '--score-concurrency');
+  if (opts.evidenceTimeout !== undefined) evaluation.noEvidenceAfter = opts.evidenceTimeout;
+}
+
+function readText(file: string, flag: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(
+      `${flag}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
 }
 
 async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOptions): Promise<RolloutSpec> {

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import type { Client, WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
-import type { RolloutOutcome, RolloutPhase, RolloutStatus } from '../../../workflows/messages';
+import type { RolloutOutcome, RolloutPhase, RolloutStatus, ScoringStatus } from '../../../workflows/messages';
 import { rolloutWorkflowId } from '../../config/rollout-spec';
 import { UsageError } from '../errors';
 import {
@@ -213,6 +213,29 @@ async function statusFromHistory(found: FoundRollout): Promise<{ status: Rollout
 
 // ---- rendering ------------------------------------------------------------------------------------------
 
+/** Quality evidence: judged and failed answers per arm, judge cost, and a loud line when there is none. */
+function renderScoring(sc: ScoringStatus): string[] {
+  const failures = Object.entries(sc.failures)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([reason, n]) => `${reason} x${n}`)
+    .join(', ');
+  const budget =
+    sc.budgetUsd !== undefined ? ` of $${sc.budgetUsd}${sc.budgetExhausted ? ' (spent)' : ''}` : '';
+  return [
+    bold('quality evidence'),
+    // action() colours it as a failure: nobody should read past this line.
+    ...(sc.noQualityEvidence
+      ? [`  ${action('failed:')} no quality evidence: the candidate gets no scores`]
+      : []),
+    `  judged   candidate ${sc.scored.candidate}, stable ${sc.scored.stable}` +
+      (sc.lastCandidateScoreAt ? dim(`  (last candidate score ${timestamp(sc.lastCandidateScoreAt)})`) : ''),
+    `  failed   candidate ${sc.failed.candidate}, stable ${sc.failed.stable}${failures ? `: ${failures}` : ''}`,
+    `  cost     $${sc.costUsd.toFixed(4)}${budget}`,
+    ...(sc.batchError ? [`  ${sc.batchError}`] : []),
+  ];
+}
+
 export function renderStatus(view: StatusView, now = Date.now()): string {
   const s = view.status;
   const lines: string[] = [];
@@ -283,6 +306,7 @@ export function renderStatus(view: StatusView, now = Date.now()): string {
       );
     }
   }
+  if (s.scoring) lines.push('', ...renderScoring(s.scoring));
   if (s.triggers.length) {
     lines.push('', bold('triggers'));
     lines.push(table(s.triggers.map((t) => [`  ${t.fired ? action('rollback') : t.status}`, t.reason])));

@@ -4,6 +4,7 @@
  * and a Temporal client for starting route guardians. Ctrl-C stops it after the tasks in hand.
  */
 import type { Command } from 'commander';
+import { UsageError } from '../errors';
 import { untilInterrupted } from '../signals';
 
 export function registerWorkerCommand(program: Command): void {
@@ -17,11 +18,15 @@ export function registerWorkerCommand(program: Command): void {
       '--simulator <url>',
       'send the LLM judge to the provider simulator at this URL (no real keys used)',
     )
+    .option(
+      '--capture-retention <duration>',
+      'delete captured prompts and answers older than this, hourly (default MODEL_ROLLOUT_CAPTURE_RETENTION or 7d)',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  model-rollout worker\n  model-rollout worker --simulator http://127.0.0.1:4010',
     )
-    .action(async (opts: { taskQueue?: string; simulator?: string }) => {
+    .action(async (opts: { taskQueue?: string; simulator?: string; captureRetention?: string }) => {
       const { createClient, TASK_QUEUE } = await import('../../temporal/connection');
       const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
       const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
@@ -54,6 +59,16 @@ export function registerWorkerCommand(program: Command): void {
           activities: createActivities({ db, chain, client, taskQueue }),
         });
         stops.push(() => worker.shutdown());
+        const { captureRetentionMs, ensureRetentionSchedule } =
+          await import('../../temporal/retention-schedule');
+        const { parseDuration, formatDuration } = await import('../../config/duration');
+        let retentionMs: number;
+        try {
+          retentionMs = opts.captureRetention ? parseDuration(opts.captureRetention) : captureRetentionMs();
+        } catch (err) {
+          throw new UsageError(`--capture-retention: ${(err as Error).message}`);
+        }
+        await ensureRetentionSchedule(client, { retentionMs, taskQueue });
         console.log(`worker running on task queue "${taskQueue}"`);
         console.log(`Temporal:  ${address} (namespace ${namespace})`);
         console.log(
@@ -61,6 +76,9 @@ export function registerWorkerCommand(program: Command): void {
         );
         console.log(
           `judge:     ${opts.simulator ? `provider simulator at ${opts.simulator}` : 'real providers (keys from the environment)'}`,
+        );
+        console.log(
+          `retention: captured text deleted after ${formatDuration(retentionMs)} (schedule capture-retention)`,
         );
         console.log('Press Ctrl-C to stop.');
         // Runs until Ctrl-C, or until the worker itself fails (then the error is the command's).

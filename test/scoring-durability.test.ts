@@ -1,0 +1,125 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rolloutWorkflow } from '../workflows';
+import { statusQuery } from '../workflows/messages';
+import { startTestStack, type TestStack } from './helpers/stack';
+import { OPEN_PROMPTS } from './helpers/open-prompts';
+
+/** A worker killed in the middle of a scoring batch: committed scores stay, and nothing is judged twice. */
+describe('scoring durability', () => {
+  let stack: TestStack;
+  let child: ChildProcess | undefined;
+  const taskQueue = `scoring-durable-${process.pid}`;
+  const CONCURRENCY = 4;
+  const CHUNK = 8; // the pipeline's commit chunk
+
+  beforeAll(async () => {
+    stack = await startTestStack({
+      default: { latencyMs: { median: 2 }, accuracy: 0.95 },
+      models: { 'judge-large': { latencyMs: { median: 1500, p99: 2000 }, accuracy: 1 } },
+    });
+  });
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await stack?.close();
+  });
+
+  function startWorkerProcess(): Promise<ChildProcess> {
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(__dirname, 'helpers', 'worker-process.ts')],
+      {
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: stack.env.address,
+          DATABASE_URL: stack.db.connectionString,
+          TEMPORAL_TASK_QUEUE: taskQueue,
+          SIMULATOR_URL: stack.sim.url,
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    return new Promise((resolve, reject) => {
+      proc.stdout!.on('data', (d: Buffer) => d.toString().includes('worker ready') && resolve(proc));
+      proc.once('exit', (code) => reject(new Error(`worker process exited with ${code}`)));
+    });
+  }
+
+  async function judged(route: string) {
+    const { rows } = await stack.db.pool.query<{ id: string; score: number; at: Date }>(
+      `SELECT id, quality_score AS score, scored_at AS at FROM request_events
+        WHERE route = $1 AND scored_at IS NOT NULL ORDER BY id`,
+      [route],
+    );
+    return rows;
+  }
+
+  it('keeps every committed score and judges no answer twice when the worker dies mid-batch', async () => {
+    const route = 'scoring-durable';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const traffic = stack.traffic(route, 20, { prompts: OPEN_PROMPTS });
+    await new Promise((r) => setTimeout(r, 1_000));
+    child = await startWorkerProcess();
+    const handle = await stack.client.workflow.start(rolloutWorkflow, {
+      taskQueue,
+      workflowId: `rollout-${route}`,
+      args: [
+        {
+          route,
+          candidate: 'openai:gpt-4o',
+          canary: { steps: [5000, 10000] },
+          evaluation: {
+            interval: '1s',
+            scoreBatch: 300,
+            concurrency: CONCURRENCY,
+            evaluators: [{ kind: 'judge', target: 'openai:judge-large' }],
+          },
+          triggers: { interval: '1s' },
+          // Holds at 50% whatever the scores say: this test is about the scoring, not the decision.
+          policy: { sequential: { promotion: { minCanaryScoredPerStep: 1_000_000 } } },
+        },
+      ],
+    });
+    // Kill it once a batch has committed some chunks (a 300-answer batch takes over a minute at 4 x 1.5 s).
+    for (;;) {
+      if ((await judged(route)).length >= 5 * CHUNK) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child!.once('exit', r));
+    const atKill = await judged(route);
+    const judgeCallsAtKill = stack.sim.stats().byModel['judge-large'] ?? 0;
+    // What the dead worker had judged but not committed is lost work: at most the lanes in flight plus
+    // one unflushed chunk. Everything else must have reached the database.
+    expect(judgeCallsAtKill - atKill.length).toBeLessThanOrEqual(CONCURRENCY + CHUNK);
+
+    child = await startWorkerProcess();
+    // The retry (after the 30 s heartbeat timeout) continues where the commits stopped.
+    for (;;) {
+      if ((await judged(route)).length >= atKill.length + 3 * CHUNK) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await traffic.stop();
+    const after = await judged(route);
+    const afterById = new Map(after.map((r) => [r.id, r]));
+    // Every score committed before the kill is still there, unchanged (never rescored).
+    for (const row of atKill) {
+      expect(afterById.get(row.id)).toEqual(row);
+    }
+    // No answer was judged twice: the judge saw each committed answer once, plus at most what was lost.
+    const judgeCalls = stack.sim.stats().byModel['judge-large'] ?? 0;
+    const committedNow = (await judged(route)).length;
+    // (lost at the kill, plus what the live worker has in flight or not yet flushed; a redone batch would
+    // be 5 chunks or more over)
+    expect(judgeCalls - committedNow).toBeLessThanOrEqual(2 * (CONCURRENCY + CHUNK));
+    // The retried batch reports what it scored once it ends (batches end within ~50 s).
+    for (;;) {
+      const status = await handle.query(statusQuery);
+      if (status.scoring && status.scoring.scored.candidate + status.scoring.scored.stable > 0) break;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    await handle.cancel();
+    await handle.result().catch(() => undefined);
+  }, 240_000);
+});
