@@ -493,6 +493,67 @@ describe('start', () => {
     const described = await client.workflow.getHandle(r.workflowId).describe();
     expect(described.runId).toBe(r.runId);
   });
+
+  it('takes the evaluators as flags, and names the flag of a bad one', { timeout: 120_000 }, async () => {
+    const route = newRoute('evals');
+    await createRoute(route);
+    const rubric = path.join(tmp, 'rubric.txt');
+    fs.writeFileSync(
+      rubric,
+      'Score the support answer 1-5 for accuracy and tone. Reply with the digit only.',
+    );
+    const schema = writeJson('schema.json', { type: 'object', required: ['answer'] });
+    const [badJudge, rubricAlone, badRegex] = await Promise.all([
+      cli(['start', route, '--candidate', 'openai:gpt-4o', '--judge', 'gpt-4o-mini']),
+      cli(['start', route, '--candidate', 'openai:gpt-4o', '--judge-rubric', rubric]),
+      cli(['start', route, '--candidate', 'openai:gpt-4o', '--check-regex', '(unclosed']),
+    ]);
+    expect(badJudge.code).toBe(2);
+    expect(badJudge.stderr).toMatch(/evaluation\.judge: expected "provider:model".*\(--judge\)/);
+    expect(rubricAlone.code).toBe(2);
+    expect(rubricAlone.stderr).toContain('--judge-rubric needs --judge');
+    expect(badRegex.code).toBe(2);
+    expect(badRegex.stderr).toContain('regex is not a valid regular expression');
+
+    const r = json<{ spec: { evaluation: Record<string, unknown> } }>(
+      await cli([
+        'start',
+        route,
+        '--candidate',
+        'openai:gpt-4o',
+        '--judge',
+        'openai:gpt-4o-mini',
+        '--judge-rubric',
+        rubric,
+        '--eval-http',
+        'evals',
+        '--check-json-schema',
+        schema,
+        '--check-max-length',
+        '2000',
+        '--judge-budget',
+        '2.5',
+        '--evidence-timeout',
+        '20m',
+        '--json',
+      ]),
+    );
+    expect(r.spec.evaluation).toMatchObject({
+      evaluators: [
+        {
+          kind: 'judge',
+          target: { provider: 'openai', model: 'gpt-4o-mini' },
+          rubric: expect.stringContaining('accuracy and tone'),
+          weight: 1,
+        },
+        { kind: 'http', name: 'evals', weight: 1 },
+        { kind: 'checks', jsonSchema: { type: 'object', required: ['answer'] }, maxLength: 2000, weight: 1 },
+      ],
+      budgetUsd: 2.5,
+      noEvidenceAfter: 20 * 60_000,
+      concurrency: 16,
+    });
+  });
 });
 
 describe('operating a running rollout', () => {
@@ -883,5 +944,24 @@ describe('status rendering', () => {
     expect(text).toMatch(
       /metric\s+stable\s+canary\n\s+mean\s+4\.21\s+4\.05\n\s+errors rate\s+0\.01\s+0\.013/,
     );
+    expect(text).not.toMatch(/quality evidence/); // rollouts from before the scoring pipeline
+
+    view.status.scoring = {
+      scored: { stable: 40, candidate: 12 },
+      failed: { stable: 3, candidate: 9 },
+      failures: { 'judge: timeout': 10, 'judge: judge reply had no 1-5 score': 2 },
+      costUsd: 0.0123,
+      budgetUsd: 5,
+      budgetExhausted: false,
+      lastCandidateScoreAt: at,
+      noQualityEvidence: true,
+    };
+    const withEvidence = renderStatus(view, Date.parse(at) + 90_000);
+    expect(withEvidence).toMatch(/no quality evidence/);
+    expect(withEvidence).toMatch(/judged\s+candidate 12, stable 40/);
+    expect(withEvidence).toMatch(
+      /failed\s+candidate 9, stable 3: judge: timeout x10, judge: judge reply had no 1-5 score x2/,
+    );
+    expect(withEvidence).toMatch(/cost\s+\$0\.0123 of \$5/);
   });
 });
