@@ -14,6 +14,7 @@ import {
 import { gradeAnswer } from '../src/scoring/reference';
 import { judgePair, type PairVerdict } from '../src/scoring/judge';
 import { runPipeline } from '../src/scoring/pipeline';
+import type { ScoreReport } from '../src/scoring/evidence';
 import { allocateBatch } from '../src/scoring/sampling';
 import type { ShadowVerdictCounts } from '../src/policy';
 
@@ -45,28 +46,7 @@ export interface ScoreRequest {
   budgetUsd?: number;
 }
 
-export interface ArmCounts {
-  scored: number;
-  failed: number;
-}
-
-export interface ScoreReport {
-  scored: number;
-  failed: number;
-  /** Answers no evaluator applied to (e.g. feedback-only, and no feedback). */
-  notApplicable: number;
-  bySource: Record<string, number>;
-  /** Per arm: `candidate` is canary and shadow answers. */
-  byArm: { stable: ArmCounts; candidate: ArmCounts };
-  /** Failure reasons (e.g. `judge: timeout`) and how often, in this batch. */
-  failures: Record<string, number>;
-  /** Evaluation cost of this batch, and of the whole rollout so far (since `fromMs`), USD. */
-  costUsd: number;
-  totalCostUsd: number;
-  budgetExhausted: boolean;
-  /** Unscored answers left after this batch (not all of them will be sampled). */
-  backlog: { stable: number; candidate: number };
-}
+export type { ScoreReport };
 
 interface CapturedRow {
   id: string;
@@ -187,7 +167,7 @@ export function createScoringActivities(deps: ScoringDeps) {
         httpServices: deps.httpServices,
         judgeTimeoutMs: req.judgeTimeoutMs,
       });
-      const spentBefore = req.budgetUsd !== undefined ? await spentUsd(req.route, req.fromMs) : 0;
+      const spentBefore = await spentUsd(req.route, req.fromMs);
       const rows = await selectBatch(req);
       const report: ScoreReport = {
         scored: 0,

@@ -5,6 +5,9 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Decision, ShadowAnalysis, TriggerResult } from '../src/policy';
+import type { ScoringStatus } from '../src/scoring/evidence';
+
+export type { ScoringStatus };
 
 export interface ActorInput {
   actor?: string;
@@ -90,21 +93,4 @@ export interface RolloutStatus {
   outcome?: RolloutOutcome;
   /** Quality evidence so far (rollouts started since scoring became a pipeline). */
   scoring?: ScoringStatus;
-}
-
-/** What the evaluators have done for this rollout: judged and failed answers per arm, cost, evidence age. */
-export interface ScoringStatus {
-  scored: { stable: number; candidate: number };
-  failed: { stable: number; candidate: number };
-  /** Failure reasons (e.g. `judge: timeout`), cumulative. */
-  failures: Record<string, number>;
-  costUsd: number;
-  budgetUsd?: number;
-  budgetExhausted: boolean;
-  /** When the candidate last got a score (ISO), if ever. */
-  lastCandidateScoreAt?: string;
-  /** True once the candidate has had no usable score for `evaluation.noEvidenceAfter`. */
-  noQualityEvidence: boolean;
-  /** The last scoring batch that failed as a whole, if the latest did. */
-  batchError?: string;
 }

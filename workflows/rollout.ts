@@ -15,10 +15,18 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AlertEvent } from '../activities/alerts';
-import type { ScoreReport } from '../activities/scoring';
 import { formatDuration } from '../src/config/duration';
 import { parseRolloutSpec, type RolloutSpec } from '../src/config/rollout-spec';
 import { formatTarget } from '../src/config/target';
+import {
+  emptyReport,
+  evidenceReasons,
+  foldReport,
+  newScoringStatus,
+  noEvidenceCause,
+  scoringLine,
+  type ScoreReport,
+} from '../src/scoring/evidence';
 import { analyzeShadow, decide, evaluateTriggers, type Decision, type ShadowAnalysis } from '../src/policy';
 import {
   CanaryBasisPoints,
@@ -40,7 +48,6 @@ import {
   type RolloutOutcome,
   type RolloutPhase as Phase,
   type RolloutStatus,
-  type ScoringStatus,
 } from './messages';
 
 const acts = proxyActivities<Activities>({
@@ -345,7 +352,8 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         },
         config: patched(FINAL_GATE_ERRORS) ? spec.policy : withoutErrorGate(spec.policy),
       });
-      if (scored) decision.reasons.push(...evidenceReasons(scored, stats.fallbacks));
+      if (scored)
+        decision.reasons.push(...evidenceReasons(status.scoring!, scored, stats.fallbacks, candidateName));
       await record('canary', decision);
       if (decision.action === 'rollback') {
         throw new RollbackRequested(
@@ -455,15 +463,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       ]);
       return undefined;
     }
-    const totals: ScoringStatus = (status.scoring ??= {
-      scored: { stable: 0, candidate: 0 },
-      failed: { stable: 0, candidate: 0 },
-      failures: {},
-      costUsd: 0,
-      budgetUsd: evaluation.budgetUsd,
-      budgetExhausted: false,
-      noQualityEvidence: false,
-    });
+    const totals = (status.scoring ??= newScoringStatus(evaluation.budgetUsd));
     lastEvidenceMs ??= fromMs;
     let report: ScoreReport;
     try {
@@ -483,63 +483,25 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       totals.batchError = undefined;
     } catch (err) {
       // The evidence stays what it was; the policy decides on it, and the reason is shown.
-      totals.batchError =
-        `scoring batch failed: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`.slice(
-          0,
-          300,
-        );
+      const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error);
+      totals.batchError = `scoring batch failed: ${cause.message}`.slice(0, 300);
       report = emptyReport();
     }
-    totals.scored.stable += report.byArm.stable.scored;
-    totals.scored.candidate += report.byArm.candidate.scored;
-    totals.failed.stable += report.byArm.stable.failed;
-    totals.failed.candidate += report.byArm.candidate.failed;
-    for (const [reason, n] of Object.entries(report.failures))
-      totals.failures[reason] = (totals.failures[reason] ?? 0) + n;
-    totals.costUsd = Math.max(totals.costUsd, report.totalCostUsd);
-    totals.budgetExhausted = report.budgetExhausted;
     const now = Date.now();
-    if (report.byArm.candidate.scored > 0) {
-      lastEvidenceMs = now;
-      totals.lastCandidateScoreAt = new Date(now).toISOString();
-      totals.noQualityEvidence = false;
-    } else if (!totals.noQualityEvidence && now - lastEvidenceMs >= evaluation.noEvidenceAfter) {
-      totals.noQualityEvidence = true;
+    const folded = foldReport(totals, report, {
+      nowIso: new Date(now).toISOString(),
+      sinceEvidenceMs: now - lastEvidenceMs,
+      noEvidenceAfterMs: evaluation.noEvidenceAfter,
+    });
+    if (folded.evidence) lastEvidenceMs = now;
+    if (folded.becameMissing)
       void alert(
         'no-quality-evidence',
         `No quality evidence for ${candidateName} on ${route} for ${formatDuration(now - lastEvidenceMs)}: ${noEvidenceCause(totals)}`,
         { failures: totals.failures, scored: totals.scored },
       );
-    }
     publish();
     return report;
-  }
-
-  /** The evidence side of a decision: failures, cost, the candidate's fallbacks, missing scores. */
-  function evidenceReasons(
-    report: ScoreReport,
-    fallbacks: { stable: number; canary: number } | undefined,
-  ): string[] {
-    const totals = status.scoring!;
-    const reasons: string[] = [];
-    if (totals.noQualityEvidence)
-      reasons.push(
-        `no quality evidence since ${totals.lastCandidateScoreAt ?? 'the start'}: ${noEvidenceCause(totals)}`,
-      );
-    if (report.failed > 0)
-      reasons.push(
-        `evaluator failures in this check: ${report.failed} of ${report.failed + report.scored} (${topFailures(report.failures)}); those answers have no score`,
-      );
-    if (totals.batchError) reasons.push(totals.batchError);
-    if (totals.budgetExhausted)
-      reasons.push(
-        `judge budget spent ($${totals.costUsd.toFixed(4)} of $${totals.budgetUsd}): no new scores`,
-      );
-    if (fallbacks && fallbacks.canary > 0)
-      reasons.push(
-        `${fallbacks.canary} canary answers came from a fallback: counted as failures of ${candidateName}`,
-      );
-    return reasons;
   }
 
   /** Waits for the next tick, waking early for a rollback (which then throws), a promotion or `wake`. */
@@ -753,44 +715,6 @@ function activityDefaults() {
     startToCloseTimeout: '1 minute',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
   } as const;
-}
-
-function emptyReport(): ScoreReport {
-  return {
-    scored: 0,
-    failed: 0,
-    notApplicable: 0,
-    bySource: {},
-    byArm: { stable: { scored: 0, failed: 0 }, candidate: { scored: 0, failed: 0 } },
-    failures: {},
-    costUsd: 0,
-    totalCostUsd: 0,
-    budgetExhausted: false,
-    backlog: { stable: 0, candidate: 0 },
-  };
-}
-
-function topFailures(failures: Record<string, number>): string {
-  return Object.entries(failures)
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 3)
-    .map(([reason, n]) => `${reason} x${n}`)
-    .join(', ');
-}
-
-function noEvidenceCause(s: ScoringStatus): string {
-  if (s.budgetExhausted) return 'the judge budget is spent';
-  if (s.batchError) return s.batchError;
-  if (s.failed.candidate > 0) return `evaluators failing (${topFailures(s.failures)})`;
-  return 'no scored candidate answers (is capture on for this route?)';
-}
-
-function scoringLine(s: ScoringStatus): string {
-  const failed = s.failed.stable + s.failed.candidate;
-  return (
-    `judged: ${s.scored.candidate} candidate / ${s.scored.stable} stable, ` +
-    `${failed} failed${failed ? ` (${topFailures(s.failures)})` : ''}, judge cost $${s.costUsd.toFixed(4)}`
-  );
 }
 
 function bpsText(bps: number): string {
