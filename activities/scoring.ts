@@ -233,7 +233,7 @@ export function createScoringActivities(deps: ScoringDeps) {
      */
     async compareShadowPairs(
       req: ScoreRequest,
-    ): Promise<ShadowVerdictCounts & { costUsd: number; pending: number }> {
+    ): Promise<ShadowVerdictCounts & { costUsd: number; pending: number; failed: number }> {
       const { rows } = await pool.query<{
         id: string;
         prompt: unknown;
@@ -248,51 +248,86 @@ export function createScoringActivities(deps: ScoringDeps) {
            FROM shadow_comparisons sc
            JOIN request_events s  ON s.request_id = sc.request_id AND s.tag IN ('stable', 'canary') AND s.route = sc.route
            JOIN request_events sh ON sh.request_id = sc.request_id AND sh.tag = 'shadow' AND sh.route = sc.route
-          WHERE sc.route = $1 AND sc.verdict IS NULL AND sc.created_at >= to_timestamp($2::float8 / 1000)
+          WHERE sc.route = $1 AND sc.verdict IS NULL AND sc.compared_at IS NULL
+            AND sc.created_at >= to_timestamp($2::float8 / 1000)
           ORDER BY sc.id LIMIT $3`,
         [req.route, req.fromMs, req.limit],
       );
-      for (const row of rows) {
-        let verdict: PairVerdict = 'tie';
-        let stableScore: number | null = null;
-        let shadowScore: number | null = null;
-        if (row.shadow_error && !row.stable_error) verdict = 'stable_better';
-        else if (row.stable_error && !row.shadow_error) verdict = 'shadow_better';
-        else if (row.stable_answer !== null && row.shadow_answer !== null) {
+      type Compared = {
+        id: string;
+        verdict: PairVerdict | null;
+        stableScore: number | null;
+        shadowScore: number | null;
+        judge: string;
+      };
+      const context = activityContext();
+      // Pairs through the same pipeline as single answers: a pairwise judge asks twice (positions
+      // swapped), so at seconds per call they must run side by side and commit as they finish.
+      await runPipeline<(typeof rows)[number], Compared>({
+        items: rows,
+        concurrency: req.concurrency ?? 16,
+        deadlineMs: Date.now() + (req.maxBatchMs ?? 25_000),
+        signal: context?.cancellationSignal,
+        async evaluate(row, signal) {
+          const base = { id: row.id, stableScore: null, shadowScore: null };
+          if (row.shadow_error && !row.stable_error)
+            return { ...base, verdict: 'stable_better', judge: 'errors' };
+          if (row.stable_error && !row.shadow_error)
+            return { ...base, verdict: 'shadow_better', judge: 'errors' };
+          if (row.stable_answer === null || row.shadow_answer === null)
+            return { ...base, verdict: 'tie', judge: 'errors' };
           const question = referenceQuestion(row.reference_id, lastUserMessage(row.prompt));
           if (question) {
-            stableScore = gradeAnswer(question, row.stable_answer).score;
-            shadowScore = gradeAnswer(question, row.shadow_answer).score;
-            verdict =
+            const stableScore = gradeAnswer(question, row.stable_answer).score;
+            const shadowScore = gradeAnswer(question, row.shadow_answer).score;
+            const verdict: PairVerdict =
               shadowScore > stableScore
                 ? 'shadow_better'
                 : shadowScore < stableScore
                   ? 'stable_better'
                   : 'tie';
-          } else if (req.judge && deps.chain) {
-            verdict = await judgePair(
+            return { id: row.id, verdict, stableScore, shadowScore, judge: 'reference' };
+          }
+          if (!req.judge || !deps.chain) return { ...base, verdict: 'tie', judge: 'no judge' };
+          try {
+            const verdict = await judgePair(
               deps.chain,
               req.judge,
               lastUserMessage(row.prompt),
               row.stable_answer,
               row.shadow_answer,
-            ).catch(() => 'tie' as const);
+              { signal, timeoutMs: req.judgeTimeoutMs },
+            );
+            return { ...base, verdict, judge: 'llm-judge' };
+          } catch (err) {
+            // A failed comparison is no tie: it stays out of the counts, marked, and is not retried.
+            const reason = (err as { errorClass?: string }).errorClass ?? 'error';
+            return { ...base, verdict: null, judge: `failed: ${reason}` };
           }
-        }
-        await pool.query(
-          `UPDATE shadow_comparisons SET verdict = $2, stable_score = $3, shadow_score = $4, judge = $5, compared_at = now() WHERE id = $1`,
-          [
-            row.id,
-            verdict,
-            stableScore,
-            shadowScore,
-            stableScore !== null ? 'reference' : req.judge ? 'llm-judge' : 'errors',
-          ],
-        );
-      }
+        },
+        async commit(chunk) {
+          await pool.query(
+            `UPDATE shadow_comparisons sc
+                SET verdict = u.verdict, stable_score = u.stable_score, shadow_score = u.shadow_score,
+                    judge = u.judge, compared_at = now()
+               FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::float8[], $5::text[])
+                    AS u(id, verdict, stable_score, shadow_score, judge)
+              WHERE sc.id = u.id AND sc.verdict IS NULL AND sc.compared_at IS NULL`,
+            [
+              chunk.map((c) => c.result.id),
+              chunk.map((c) => c.result.verdict),
+              chunk.map((c) => c.result.stableScore),
+              chunk.map((c) => c.result.shadowScore),
+              chunk.map((c) => c.result.judge),
+            ],
+          );
+        },
+        progress: (p) => context?.heartbeat(p),
+      });
       const counts = await pool.query<{ verdict: string | null; n: number }>(
-        `SELECT verdict, count(*)::int AS n FROM shadow_comparisons
-          WHERE route = $1 AND created_at >= to_timestamp($2::float8 / 1000) GROUP BY verdict`,
+        `SELECT CASE WHEN verdict IS NULL AND compared_at IS NOT NULL THEN 'failed' ELSE verdict END AS verdict,
+                count(*)::int AS n FROM shadow_comparisons
+          WHERE route = $1 AND created_at >= to_timestamp($2::float8 / 1000) GROUP BY 1`,
         [req.route, req.fromMs],
       );
       const n = (v: string | null) => counts.rows.find((r) => r.verdict === v)?.n ?? 0;
@@ -306,6 +341,7 @@ export function createScoringActivities(deps: ScoringDeps) {
         stableBetter: n('stable_better'),
         ties: n('tie'),
         pending: n(null),
+        failed: n('failed'),
         costUsd: cost.rows[0].cost,
       };
     },

@@ -23,7 +23,7 @@ describe('scoreAnswers', () => {
         default: { latencyMs: { median: 20 } },
         models: {
           // A priced judge (gpt-4o-mini's list price), with long replies so each call costs something.
-          'gpt-4o-mini': { latencyMs: { median: 50 } },
+          'gpt-4o-mini': { latencyMs: { median: 50 }, accuracy: 1 },
           'judge-down': { errorRate: 1, errorKinds: { server_error: 1 } },
         },
       },
@@ -129,5 +129,43 @@ describe('scoreAnswers', () => {
     });
     expect(after.scored).toBe(0);
     expect(after.budgetExhausted).toBe(true);
+  });
+
+  it('compares shadow pairs with the pairwise judge, side by side, and counts a failed comparison as failed, not a tie', async () => {
+    const pairs = async (route: string, n: number) => {
+      await db.pool.query(
+        `INSERT INTO request_events (request_id, route, tag, target, latency_ms, prompt, answer)
+         SELECT $1::text || '-' || i, $1::text, t.tag, 'openai:gpt-4o', 100,
+                jsonb_build_array(jsonb_build_object('role', 'user', 'content', ($3::text[])[1 + i % 10])),
+                CASE WHEN t.tag = 'shadow' THEN 'Off topic: the weather is nice.'
+                     ELSE 'On ' || ($3::text[])[1 + i % 10] || ': here is what matters.' END
+           FROM generate_series(1, $2::int) AS i, (VALUES ('stable'), ('shadow')) AS t(tag)`,
+        [route, n, OPEN_PROMPTS.slice(0, 10)],
+      );
+      await db.pool.query(
+        `INSERT INTO shadow_comparisons (route, request_id, stable_target, shadow_target)
+         SELECT $1::text, $1::text || '-' || i, 'anthropic:claude-sonnet-4', 'openai:gpt-4o' FROM generate_series(1, $2::int) AS i`,
+        [route, n],
+      );
+    };
+    await pairs('pairs', 30);
+    const t0 = Date.now();
+    const counts = await scoring.compareShadowPairs({
+      route: 'pairs',
+      fromMs: 0,
+      limit: 100,
+      judge: { provider: 'openai', model: 'gpt-4o-mini' },
+    });
+    expect(Date.now() - t0).toBeLessThan(30 * 2 * 50); // side by side: far less than one call after another
+    expect(counts).toMatchObject({ stableBetter: 30, shadowBetter: 0, ties: 0, pending: 0, failed: 0 });
+
+    await pairs('pairs-down', 6);
+    const down = await scoring.compareShadowPairs({
+      route: 'pairs-down',
+      fromMs: 0,
+      limit: 100,
+      judge: { provider: 'openai', model: 'judge-down' },
+    });
+    expect(down).toMatchObject({ stableBetter: 0, shadowBetter: 0, ties: 0, pending: 0, failed: 6 });
   });
 });

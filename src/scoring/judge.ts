@@ -62,6 +62,7 @@ export async function judgePair(
   question: string,
   stableAnswer: string,
   shadowAnswer: string,
+  options: { signal?: AbortSignal; timeoutMs?: number } = {},
 ): Promise<PairVerdict> {
   const ask = async (a: string, b: string) =>
     parsePreference(
@@ -72,7 +73,7 @@ export async function judgePair(
             { role: 'system', content: PAIRWISE },
             { role: 'user', content: `Question:\n${question}\n\nAnswer A:\n${a}\n\nAnswer B:\n${b}` },
           ],
-          { timeoutMs: 30_000 },
+          { timeoutMs: options.timeoutMs ?? 30_000, signal: options.signal },
         )
       ).text,
     );
