@@ -44,6 +44,8 @@ export interface ScoreRequest {
   judgeTimeoutMs?: number;
   /** Judge spend of this rollout (since `fromMs`) at most, USD; none: unbounded. */
   budgetUsd?: number;
+  /** Fraction of each arm's answers eligible for scoring (default 1), a fixed sample by event id. */
+  sample?: { stable?: number; candidate?: number };
 }
 
 export type { ScoreReport };
@@ -98,15 +100,21 @@ export function createScoringActivities(deps: ScoringDeps) {
 
   async function selectBatch(req: ScoreRequest): Promise<CapturedRow[]> {
     const cols = 'id, request_id, tag, reference_id, prompt, answer';
+    // A fixed pseudo-random sample by event id (Knuth's multiplicative hash): the same answers are in or
+    // out on every batch, so a sampled-out answer is never picked up later.
+    const sampled = `AND ((id % 1000003) * 2654435761) % 10000 < $4`;
+    const rate = (r: number | undefined) => Math.round(Math.min(1, Math.max(0, r ?? 1)) * 10_000);
     const [candidate, stable] = await Promise.all([
       pool.query<CapturedRow>(
-        `SELECT ${cols} FROM request_events WHERE ${UNSCORED} AND tag IN ('canary', 'shadow') ORDER BY id LIMIT $3`,
-        [req.route, req.fromMs, req.limit],
+        `SELECT ${cols} FROM request_events WHERE ${UNSCORED} AND tag IN ('canary', 'shadow') ${sampled}
+          ORDER BY id LIMIT $3`,
+        [req.route, req.fromMs, req.limit, rate(req.sample?.candidate)],
       ),
       // The newest stable answers: a sample of a plentiful arm, not a backlog to work through.
       pool.query<CapturedRow>(
-        `SELECT ${cols} FROM request_events WHERE ${UNSCORED} AND tag = 'stable' ORDER BY id DESC LIMIT $3`,
-        [req.route, req.fromMs, req.limit],
+        `SELECT ${cols} FROM request_events WHERE ${UNSCORED} AND tag = 'stable' ${sampled}
+          ORDER BY id DESC LIMIT $3`,
+        [req.route, req.fromMs, req.limit, rate(req.sample?.stable)],
       ),
     ]);
     const take = allocateBatch(req.limit, candidate.rows.length, stable.rows.length);

@@ -65,6 +65,21 @@ describe('scoreAnswers', () => {
     expect(report.bySource).toEqual({ judge: 20 });
   });
 
+  it('scores only the sampled fraction of an arm, the same answers on every batch', async () => {
+    await fill('sampled', 0, 400);
+    const req = {
+      route: 'sampled',
+      fromMs: 0,
+      limit: 1000,
+      evaluators: [{ kind: 'checks' as const, minLength: 1, weight: 1 }],
+      sample: { stable: 0.25 },
+    };
+    const first = await scoring.scoreAnswers(req);
+    expect(first.scored).toBeGreaterThan(60);
+    expect(first.scored).toBeLessThan(140);
+    expect((await scoring.scoreAnswers(req)).scored).toBe(0); // the rest is out of the sample for good
+  });
+
   it('leaves the answers of a failing judge unscored, with the reason, and never falls back to a heuristic', async () => {
     await fill('judge-down', 5, 5);
     // The default list (reference, feedback, then the judge): the judge's failure ends it.

@@ -478,6 +478,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
           maxBatchMs: Math.min(240_000, Math.max(5_000, evaluation.interval * 0.8)),
           judgeTimeoutMs: evaluation.judgeTimeout,
           budgetUsd: evaluation.budgetUsd,
+          sample: evaluation.sample,
         },
       ]);
       totals.batchError = undefined;

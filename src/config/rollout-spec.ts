@@ -120,6 +120,16 @@ export const rolloutSpecSchema = z
         concurrency: z.number().int().positive().max(256).default(16),
         /** Per judge call; a judge slower than this is a counted failure. */
         judgeTimeout: duration('30s'),
+        /**
+         * The fraction of each arm's answers that may be scored (a fixed sample by event id). The candidate's
+         * answers are scarce: keep its rate at 1 and lower the stable one to cut judge cost.
+         */
+        sample: z
+          .strictObject({
+            stable: z.number().gt(0).max(1).default(1),
+            candidate: z.number().gt(0).max(1).default(1),
+          })
+          .prefault({}),
         /** What judging may cost this rollout in all, USD; past it scoring stops and status says so. */
         budgetUsd: z.number().positive().optional(),
         /** A canary with no new score for this long raises an alert and shows "no quality evidence". */
