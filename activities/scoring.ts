@@ -68,6 +68,9 @@ function lastUserMessage(prompt: unknown): string {
   return '';
 }
 
+const COMMIT_CHUNK = 32;
+const COMMIT_FLUSH_MS = 500;
+
 const UNSCORED = `route = $1 AND quality_score IS NULL AND score_error IS NULL AND answer IS NOT NULL
   AND error_class IS NULL AND created_at >= to_timestamp($2::float8 / 1000)`;
 
@@ -194,6 +197,10 @@ export function createScoringActivities(deps: ScoringDeps) {
       await runPipeline<CapturedRow, Combined>({
         items: rows,
         concurrency: req.concurrency ?? 16,
+        // Committed every half second, or sooner at 32: a slow judge's few results are not held back, and
+        // fast evaluators (reference, checks) do not cost a database round trip per handful of answers.
+        chunkSize: COMMIT_CHUNK,
+        flushMs: COMMIT_FLUSH_MS,
         deadlineMs: startedAt + (req.maxBatchMs ?? 25_000),
         signal: context?.cancellationSignal,
         mayStart: () => !overBudget(),

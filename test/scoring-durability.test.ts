@@ -12,7 +12,8 @@ describe('scoring durability', () => {
   let child: ChildProcess | undefined;
   const taskQueue = `scoring-durable-${process.pid}`;
   const CONCURRENCY = 4;
-  const CHUNK = 8; // the pipeline's commit chunk
+  // What a batch can hold unflushed: commits go out every 500 ms; at 4 lanes x 1.5 s, under 4 results.
+  const CHUNK = 8;
 
   beforeAll(async () => {
     stack = await startTestStack({
