@@ -39,7 +39,7 @@ export interface DevStackOptions {
   temporal?: TemporalServer;
   db?: Database;
   taskQueue?: string;
-  /** How often routers re-read routing state (the only path on the embedded database). */
+  /** How often routers re-read all routing state (the safety net beside LISTEN/NOTIFY). */
   pollIntervalMs?: number;
   progress?: (message: string) => void;
 }
@@ -55,7 +55,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     if (!options.db) stops.push(() => db.close());
     const migrated = await migrate(db.pool);
     progress(
-      `Postgres ready (${db.embedded ? 'embedded PGlite' : db.url}); ${migrated.applied.length} migration(s) applied`,
+      `Postgres ready at ${db.url}${db.embedded ? ' (embedded)' : ''}; ${migrated.applied.length} migration(s) applied`,
     );
 
     const temporal = options.temporal ?? (await startTemporal({ port: options.temporalPort, progress }));
@@ -90,7 +90,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
       providers: { registry },
       capture: { enabled: true },
       keepRaw: true,
-      cache: { pollIntervalMs: options.pollIntervalMs ?? 250 },
+      cache: { pollIntervalMs: options.pollIntervalMs ?? 1000 },
     });
     stops.push(() => router.close());
 

@@ -9,6 +9,7 @@ interface GatewayCommandOptions {
   auth: boolean;
   capture?: boolean;
   bodyLimit: string;
+  pollInterval: string;
 }
 
 export function registerGatewayCommand(program: Command): void {
@@ -23,6 +24,11 @@ export function registerGatewayCommand(program: Command): void {
     .option('--no-auth', 'serve without API keys (otherwise GATEWAY_API_KEYS, comma-separated, is required)')
     .option('--capture', 'store prompts and answers with request events, for scoring')
     .option('--body-limit <bytes>', 'largest request body', String(1024 * 1024))
+    .option(
+      '--poll-interval <ms>',
+      'how often routing state is re-read in full, the safety net beside LISTEN/NOTIFY',
+      '1000',
+    )
     .action(async (opts: GatewayCommandOptions) => {
       const port = Number(opts.port);
       const bodyLimit = Number(opts.bodyLimit);
@@ -30,6 +36,9 @@ export function registerGatewayCommand(program: Command): void {
         throw new UsageError(`--port must be a port number, got ${opts.port}`);
       if (!Number.isInteger(bodyLimit) || bodyLimit < 1)
         throw new UsageError(`--body-limit must be a positive integer`);
+      const pollIntervalMs = Number(opts.pollInterval);
+      if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 10)
+        throw new UsageError(`--poll-interval must be a number of milliseconds (at least 10)`);
       if (opts.auth && !process.env.GATEWAY_API_KEYS?.trim()) {
         throw new UsageError(
           'set GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth',
@@ -49,6 +58,7 @@ export function registerGatewayCommand(program: Command): void {
         providers: { registry },
         capture: { enabled: opts.capture === true },
         keepRaw: true,
+        cache: { pollIntervalMs },
       });
       const gateway = createGateway({
         router,
@@ -57,8 +67,9 @@ export function registerGatewayCommand(program: Command): void {
       });
       const url = await gateway.listen({ port, host: opts.host });
       console.log(`gateway:  ${url}/v1 (model = route name)${opts.auth ? '' : '  [auth disabled]'}`);
-      console.log(`postgres: ${db.url}${db.embedded ? ' (embedded, polling for routing changes)' : ''}`);
+      console.log(`postgres: ${db.url}${db.embedded ? ' (embedded)' : ''}`);
       if (opts.simulator) console.log(`providers: simulator at ${opts.simulator}`);
+      console.log('Press Ctrl-C to stop.');
       await untilInterrupted();
       await gateway.close();
       await router.close();
