@@ -520,7 +520,7 @@ describe('operating a running rollout', () => {
       expect(paused.stdout).toContain(`rollout-${route}: paused: phase canary, canary share 5%`);
       expect(await status(route)).toMatchObject({ paused: true, phase: 'canary', shareBps: 500 });
       const again = await cli(['pause', `rollout-${route}`]); // a workflow id works as well as a route
-      expect(again.stdout).toContain('already paused; nothing sent');
+      expect(again.stdout).toContain('already paused; nothing changed');
 
       const resumed = await cli(['resume', route]);
       expect(resumed.stdout).toContain(`rollout-${route}: resumed`);

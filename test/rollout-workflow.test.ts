@@ -5,10 +5,15 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import type { WorkflowHandle } from '@temporalio/client';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { rolloutWorkflow } from '../workflows';
 import {
   approveSignal,
+  approveUpdate,
+  pauseUpdate,
+  promoteUpdate,
   promoteSignal,
   pauseSignal,
   resumeSignal,
@@ -228,6 +233,54 @@ describe('rolloutWorkflow', () => {
     expect(outcome.result).toBe('completed');
     expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'green', owner: null });
     await saveHistory(handle, 'blue-green-approved');
+  }, 60_000);
+
+  it('answers Updates: a refused promote names the reason, approve returns the new status, the completed alert arrives', async () => {
+    const alerts: string[] = [];
+    const hook = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        alerts.push((JSON.parse(body) as { event: { kind: string } }).event.kind);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const webhookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+    try {
+      const route = 'approval-updates';
+      await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+      const handle = await start(
+        route,
+        spec(route, 'openai:gpt-4o', {
+          strategy: 'blue-green',
+          approval: { required: true, timeout: '1h' },
+          alerts: { webhookUrl },
+        }),
+      );
+      await waitFor(handle, (s) => s.phase === 'awaiting-approval');
+      const refused = await handle
+        .executeUpdate(promoteUpdate, { args: [{ actor: 'eager' }] })
+        .catch((e) => e);
+      expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+      expect(refused.cause.message).toBe(
+        `it waits for approval; approve it with 'model-rollout approve ${route}'`,
+      );
+
+      const approved = await handle.executeUpdate(approveUpdate, { args: [{ actor: 'release-manager' }] });
+      expect(approved).toMatchObject({ awaitingApproval: false, stable: 'openai:gpt-4o', shareBps: 10_000 });
+      expect(approved.phase).toMatch(/baking|completed/);
+      expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'green' });
+
+      expect((await handle.result()).result).toBe('completed');
+      const late = await handle.executeUpdate(pauseUpdate, { args: [{ actor: 'late' }] }).catch((e) => e);
+      expect(String(late.cause?.message ?? late.message)).toMatch(/has ended|not found|completed/);
+      // Delivered before the workflow closed, not merely scheduled in its last task.
+      expect(alerts).toEqual(['approval-needed', 'promotion', 'completed']);
+      await saveHistory(handle, 'blue-green-approved-updates');
+    } finally {
+      hook.close();
+    }
   }, 60_000);
 
   it('rolls back when an approval does not come in time and the spec says so', async () => {

@@ -29,6 +29,16 @@ export const approveSignal = defineSignal<[ActorInput?]>('approve');
 /** Rolls back and returns only once the routing state has changed. */
 export const rollbackUpdate = defineUpdate<RolloutOutcome, [RollbackInput]>('rollback');
 
+/*
+ * The same requests as Updates, for callers that need an answer: a request the rollout cannot take (it has
+ * ended, it waits for approval, it is already promoted) is refused by the validator with the reason, before
+ * anything is recorded; an accepted one returns the status once the rollout has acted on it.
+ */
+export const pauseUpdate = defineUpdate<RolloutStatus, [ActorInput]>('pause');
+export const resumeUpdate = defineUpdate<RolloutStatus, [ActorInput]>('resume');
+export const promoteUpdate = defineUpdate<RolloutStatus, [PromoteInput]>('promote');
+export const approveUpdate = defineUpdate<RolloutStatus, [ActorInput]>('approve');
+
 export const statusQuery = defineQuery<RolloutStatus>('status');
 
 export type RolloutPhase =

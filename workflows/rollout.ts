@@ -1,5 +1,6 @@
 import {
   ApplicationFailure,
+  allHandlersFinished,
   CancellationScope,
   condition,
   isCancellation,
@@ -26,36 +27,38 @@ import {
   RolloutRoute,
   RolloutStrategy,
 } from '../src/temporal/search-attributes';
+import { ALERTS, DURABLE } from './activity-options';
 import { triggerSpecsOf } from './triggers';
 import {
   approveSignal,
+  approveUpdate,
   pauseSignal,
+  pauseUpdate,
   promoteSignal,
+  promoteUpdate,
   resumeSignal,
+  resumeUpdate,
   rollbackSignal,
   rollbackUpdate,
   statusQuery,
+  type ActorInput,
+  type PromoteInput,
   type RollbackInput,
   type RolloutOutcome,
   type RolloutPhase as Phase,
   type RolloutStatus,
 } from './messages';
 
-const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
-});
-/** Alerts are retried a few times and never waited on longer than that: a dead webhook must not hold a rollout. */
-const alerts = proxyActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '5 seconds', maximumAttempts: 5 },
-});
+const acts = proxyActivities<Activities>(DURABLE);
+const alerts = proxyActivities<Activities>(ALERTS);
 
 /**
  * Since this patch the sequential policy's final gate also checks the error rate. Rollouts that started
  * before it keep deciding as they did, so their histories replay unchanged.
  */
 const FINAL_GATE_ERRORS = 'final-gate-error-rate';
+/** Since this patch the workflow waits for its "completed" alert before it completes. */
+const COMPLETED_ALERT_AWAITED = 'completed-alert-awaited';
 
 /** The policy config without the final gate's error check (what rollouts before the patch decided on). */
 function withoutErrorGate(policy: RolloutSpec['policy']): RolloutSpec['policy'] {
@@ -119,20 +122,22 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   // ---- messages --------------------------------------------------------------------------------------
   setHandler(statusQuery, () => status);
-  setHandler(pauseSignal, (by) => {
+  const pause = (by?: ActorInput) => {
     if (status.paused || outcome) return;
     status.paused = true;
     void alert('pause', `Rollout of ${candidateName} on ${route} paused by ${by?.actor ?? 'someone'}`, {
       reason: by?.reason,
     });
     publish();
-  });
-  setHandler(resumeSignal, (by) => {
+  };
+  const resume = (by?: ActorInput) => {
     if (!status.paused) return;
     status.paused = false;
     void alert('resume', `Rollout of ${candidateName} on ${route} resumed by ${by?.actor ?? 'someone'}`);
     publish();
-  });
+  };
+  setHandler(pauseSignal, pause);
+  setHandler(resumeSignal, resume);
   const requestRollback = (req: RollbackInput) => {
     rollbackRequest ??= new RollbackRequested(req?.reason || 'manual rollback', req?.actor ?? 'someone', {
       manual: true,
@@ -148,16 +153,77 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     },
     { validator: (req) => void (req?.reason ? undefined : assertReason()) },
   );
-  setHandler(promoteSignal, (req) => {
+  const requestPromote = (req?: PromoteInput) => {
     promoteRequest = { toFull: !!req?.toFull, actor: req?.actor ?? 'someone' };
-  });
-  setHandler(approveSignal, (by) => {
+  };
+  const approve = (by?: ActorInput) => {
     approvedBy = by?.actor ?? 'someone';
-  });
+  };
+  setHandler(promoteSignal, requestPromote);
+  setHandler(approveSignal, approve);
+
+  // The Updates: refusals come back to the caller as errors naming the reason; answers are the new status.
+  const refuseWhenEnded = (_input?: unknown) => {
+    if (outcome) throw new Error(`the rollout has ended (${outcome.result}: ${outcome.reason})`);
+  };
+  setHandler(
+    pauseUpdate,
+    (by) => {
+      pause(by);
+      return status;
+    },
+    { validator: refuseWhenEnded },
+  );
+  setHandler(
+    resumeUpdate,
+    (by) => {
+      resume(by);
+      return status;
+    },
+    { validator: refuseWhenEnded },
+  );
+  setHandler(
+    promoteUpdate,
+    async (req) => {
+      const { phase, steps } = { phase: status.phase, steps: status.steps.length };
+      requestPromote(req);
+      // Answered once the rollout took the step (or left the phase): the step is taken between two checks.
+      await condition(
+        () =>
+          outcome !== undefined ||
+          (promoteRequest === undefined &&
+            status.phase !== 'promoting' &&
+            (status.phase !== phase || status.steps.length !== steps)),
+      );
+      return status;
+    },
+    {
+      validator: (_req: PromoteInput) => {
+        refuseWhenEnded();
+        if (status.awaitingApproval)
+          throw new Error(`it waits for approval; approve it with 'model-rollout approve ${route}'`);
+        if (status.phase === 'promoting' || status.phase === 'baking')
+          throw new Error(`it is already promoted (phase ${status.phase}); nothing left to promote`);
+      },
+    },
+  );
+  setHandler(
+    approveUpdate,
+    async (by) => {
+      approve(by);
+      if (status.awaitingApproval) {
+        await condition(
+          () => outcome !== undefined || (!status.awaitingApproval && status.phase !== 'promoting'),
+        );
+      }
+      return status;
+    },
+    { validator: refuseWhenEnded },
+  );
 
   // ---- the story -------------------------------------------------------------------------------------
   const claim = await acts.claimRoute.executeWithOptions(
-    { ...activityDefaults(), summary: `claim ${route} for ${candidateName}` },
+    { ...DURABLE, summary: `claim ${route} for ${candidateName}` },
     [
       {
         route,
@@ -182,11 +248,13 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       if (spec.strategy === 'shadow-only') {
         await changeRouting({ shadowRate: 0 }, 'shadow phase over');
         await releaseRoute(`shadow-only rollout finished: ${report.recommendation}`);
-        return finish({
-          result: 'shadow-report',
-          reason: `shadow report: ${report.recommendation} (${report.reasons[0] ?? ''})`,
-          shadow: report,
-        });
+        return closing(
+          finish({
+            result: 'shadow-report',
+            reason: `shadow report: ${report.recommendation} (${report.reasons[0] ?? ''})`,
+            shadow: report,
+          }),
+        );
       }
       const blocks =
         (spec.shadow.require === 'promote' && report.recommendation !== 'promote') ||
@@ -210,13 +278,18 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       intervalMs: spec.triggers.interval,
       alertWebhook: spec.alerts.webhookUrl,
     });
-    void alert('completed', `${candidateName} is now stable on ${route}`);
-    return finish({
-      result: 'completed',
-      reason: `${candidateName} promoted to 100% and baked for ${formatDuration(spec.bake.duration)}`,
-    });
+    const completed = `${candidateName} is now stable on ${route}`;
+    // Before this patch the alert was scheduled in the workflow's last task and never ran.
+    if (patched(COMPLETED_ALERT_AWAITED)) await alert('completed', completed);
+    else void alert('completed', completed);
+    return closing(
+      finish({
+        result: 'completed',
+        reason: `${candidateName} promoted to 100% and baked for ${formatDuration(spec.bake.duration)}`,
+      }),
+    );
   } catch (err) {
-    if (err instanceof RollbackRequested) return rollBack(err);
+    if (err instanceof RollbackRequested) return closing(await rollBack(err));
     if (isCancellation(err)) {
       // Cancellation must still leave the route on its stable model, so the cleanup cannot be cancelled.
       await CancellationScope.nonCancellable(async () => {
@@ -246,11 +319,11 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     for (;;) {
       await tick(spec.evaluation.interval, 'shadow evaluation');
       await checkTriggers('shadow', since);
-      await acts.scoreAnswers.executeWithOptions({ ...activityDefaults(), summary: 'score answers' }, [
+      await acts.scoreAnswers.executeWithOptions({ ...DURABLE, summary: 'score answers' }, [
         { route, fromMs: since, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge },
       ]);
       const counts = await acts.compareShadowPairs.executeWithOptions(
-        { ...activityDefaults(), summary: 'compare shadow pairs' },
+        { ...DURABLE, summary: 'compare shadow pairs' },
         [{ route, fromMs: since, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge }],
       );
       report = analyzeShadow(counts);
@@ -301,11 +374,11 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         stepFrom = Date.now();
         continue;
       }
-      await acts.scoreAnswers.executeWithOptions({ ...activityDefaults(), summary: 'score answers' }, [
+      await acts.scoreAnswers.executeWithOptions({ ...DURABLE, summary: 'score answers' }, [
         { route, fromMs: canaryFrom, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge },
       ]);
       const stats = await acts.canaryStats.executeWithOptions(
-        { ...activityDefaults(), summary: 'stable vs canary statistics' },
+        { ...DURABLE, summary: 'stable vs canary statistics' },
         [{ route, fromMs: canaryFrom, stepFromMs: stepFrom, toMs: Date.now(), slowThresholdMs: baseline }],
       );
       const decision = decide({
@@ -397,6 +470,12 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   // ---- helpers -----------------------------------------------------------------------------------------
 
+  /** Updates still waiting (a rollback or a promote answered with the outcome) answer before the run closes. */
+  async function closing(result: RolloutOutcome): Promise<RolloutOutcome> {
+    await condition(allHandlersFinished);
+    return result;
+  }
+
   /** Waits for the next tick, waking early for a rollback (which then throws), a promotion or `wake`. */
   async function tick(ms: number, summary: string, wake: () => boolean = () => false): Promise<void> {
     await condition(
@@ -412,7 +491,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     if (now - lastTriggerCheck < spec.triggers.interval) return;
     lastTriggerCheck = now;
     const metrics = await acts.triggerMetrics.executeWithOptions(
-      { ...activityDefaults(), summary: `trigger metrics (${tag})` },
+      { ...DURABLE, summary: `trigger metrics (${tag})` },
       [{ route, tag, sinceMs, nowMs: now, triggers, target: tag === 'stable' ? candidateName : undefined }],
     );
     const { fired, results } = evaluateTriggers(triggers, metrics);
@@ -441,20 +520,17 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   async function changeRouting(patch: Record<string, unknown>, reason: string): Promise<void> {
     step += 1;
-    status.routingVersion = await acts.applyRouting.executeWithOptions(
-      { ...activityDefaults(), summary: reason },
-      [
-        {
-          route,
-          owner: workflowId,
-          idempotencyKey: `${runId}:${step}`,
-          expectedVersion: status.routingVersion,
-          patch,
-          actor: workflowId,
-          reason,
-        },
-      ],
-    );
+    status.routingVersion = await acts.applyRouting.executeWithOptions({ ...DURABLE, summary: reason }, [
+      {
+        route,
+        owner: workflowId,
+        idempotencyKey: `${runId}:${step}`,
+        expectedVersion: status.routingVersion,
+        patch,
+        actor: workflowId,
+        reason,
+      },
+    ]);
   }
 
   /** Ends ownership of a route this rollout leaves as it is (shadow-only report, or a completed rollout). */
@@ -471,7 +547,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   async function restore(reason: string, key: string): Promise<void> {
     status.routingVersion = await acts.restoreStable.executeWithOptions(
-      { ...activityDefaults(), summary: `restore ${route} to its stable slot` },
+      { ...DURABLE, summary: `restore ${route} to its stable slot` },
       [
         {
           route,
@@ -524,7 +600,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     if (status.decisions.length > 10) status.decisions.shift();
     publish();
     await acts.recordDecision.executeWithOptions(
-      { ...activityDefaults(), summary: `${decision.action}: ${decision.reasons[0] ?? ''}`.slice(0, 200) },
+      { ...DURABLE, summary: `${decision.action}: ${decision.reasons[0] ?? ''}`.slice(0, 200) },
       [
         {
           route,
@@ -587,13 +663,6 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         .join('\n\n'),
     );
   }
-}
-
-function activityDefaults() {
-  return {
-    startToCloseTimeout: '1 minute',
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
-  } as const;
 }
 
 function bpsText(bps: number): string {

@@ -44,7 +44,17 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
 }
 
 function connect(url: string, embedded: boolean, poolSize = 10): Database {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    // A Postgres that stops answering (a failover, a dropped network path) must surface as errors that the
+    // callers retry or report, never as calls that wait forever.
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    statement_timeout: 60_000,
+    idle_in_transaction_session_timeout: 60_000,
+  });
   attachPoolErrorLogger(pool);
   return { pool, url: redactUrl(url), embedded, close: () => pool.end() };
 }
