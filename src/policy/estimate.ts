@@ -307,7 +307,7 @@ export function estimateHold(
         hi *= 2;
       }
       if (hi <= HORIZON_MS) {
-        while (hi - lo > Math.max(1_000, hi * 0.01)) {
+        while (hi - lo > 1_000) {
           const mid = (lo + hi) / 2;
           if (holdsAt(mid)) lo = mid;
           else hi = mid;
