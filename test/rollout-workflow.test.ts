@@ -122,7 +122,8 @@ describe('rolloutWorkflow', () => {
     expect(state!.green!.target).toEqual({ provider: 'openai', model: 'gpt-4o' });
     // Served traffic really moved: the candidate answered canary requests before it became stable.
     expect(traffic.stats().byTarget['openai:gpt-4o']).toBeGreaterThan(0);
-    await saveHistory(handle, 'canary-promoted');
+    // canary-promoted.json is a rollout of the v1 promotion rule: keep it, record the current rule beside it.
+    await saveHistory(handle, 'canary-promoted-v2');
   }, 180_000);
 
   it('rolls back a candidate 10% worse in accuracy before it reaches 100%', async () => {
@@ -203,7 +204,6 @@ describe('rolloutWorkflow', () => {
         NO_COLOR: '1',
       },
     });
-    if (process.env.SHOW_STATUS) console.log(stdout);
     expect(stdout).toMatch(/^hold {2}held at 50% since .* \(\d+s ago\)$/m);
     expect(stdout).toMatch(
       /^ {2}final gate \(quality\): about [\d ]+ more judged canary answers to show the candidate within 0\.5% of stable; expected in about .* judged canary answers\/min$/m,
