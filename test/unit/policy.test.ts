@@ -462,6 +462,23 @@ describe('sequential policy: promotion', () => {
     expect(v1.reasons.at(-1)).toMatch(/e-value > 1\) → hold/);
   });
 
+  it('3 canary errors where 1.5 were expected no longer hold a step (they did under v1)', () => {
+    const pair = {
+      stable: arm(1425, 7, 4, { requests: 5700, errors: 27, slow: 285 }),
+      canary: arm(75, 7, 4, { requests: 300, errors: 3, slow: 15 }),
+    };
+    const config = {
+      sequential: { promotion: { minCanaryScoredPerStep: 20, minCanaryRequestsPerStep: 30 } },
+    };
+    const d = decide({ ...input(pair), config });
+    expect(d.stats['errors.expectedCanary']).toBeCloseTo(1.5, 9);
+    expect(Math.exp(d.stats['errors.logLR'] as number)).toBeGreaterThan(1);
+    expect(d.action).toBe('promote-step');
+    const v1 = decide({ ...input(pair), config: pinSequentialDefaults(config, SEQUENTIAL_DEFAULTS_V1) });
+    expect(v1.action).toBe('hold');
+    expect(v1.reasons.at(-1)).toMatch(/errors evidence leans toward worse \(e-value > 1\)/);
+  });
+
   it('before the last steps, demands non-inferiority within 2%', () => {
     // Equal means, but too little data to bound the difference within 2% → hold at 40%.
     const little = { stable: arm(2000, 7), canary: arm(400, 7) };
