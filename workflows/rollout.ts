@@ -329,7 +329,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         { ...activityDefaults(), summary: 'stable vs canary statistics' },
         [{ route, fromMs: canaryFrom, stepFromMs: stepFrom, toMs: Date.now(), slowThresholdMs: baseline }],
       );
-      const input = {
+      const policyInput = {
         ...stats,
         context: {
           shareBps: steps[index],
@@ -339,10 +339,10 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         },
         config: patched(FINAL_GATE_ERRORS) ? policy : withoutErrorGate(policy),
       };
-      const decision = decide(input);
+      const decision = decide(policyInput);
       noteHold(decision, () =>
         estimate({
-          ...input,
+          ...policyInput,
           stepElapsedMs: Date.now() - stepFrom,
           canaryElapsedMs: Date.now() - canaryFrom,
           checkIntervalMs: spec.evaluation.interval,
