@@ -11,17 +11,21 @@
  * The false-rollback budget `alpha` (default 1% per rollout for a candidate exactly as good as stable)
  * is split between them, so the union of the three rolls back an equal candidate with probability
  * ≤ alpha over the whole canary phase. "≤" is exact for the idealised tests and approximate here
- * (estimated variances, a pooled split before the current step); bench/policy.ts measures ≈ 0.6%.
+ * (estimated variances, a pooled split before the current step); bench/policy.ts measures ≈ 0.3%.
  *
  * When nothing says "worse", the current step advances only
  *   1. once it has gathered its own minimum sample (the `step` counts);
- *   2. while no test's e-value leans toward "worse" (> promotion.maxEValue, default 1): a regression
- *      still below the rollback threshold keeps the canary where it is, so it is caught there, with
- *      less traffic exposed and a large stable arm to compare against;
- *   3. before the last steps, once a non-inferiority bound shows the canary at most
- *      `finalGate.toleranceRel` worse than stable, and its error rate below `finalGate.errorRatio` ×
- *      stable's. Without that gate a slightly worse candidate would walk to 100% simply because
- *      "no evidence of harm" is easy to get from little data.
+ *   2. while no test's evidence for "worse" is material (e-value > promotion.maxEValue, default 4; v1
+ *      held at any lean, 1, which an equal candidate's noise shows half the time): a regression still
+ *      below the rollback threshold keeps the canary where it is, so it is caught there, with less
+ *      traffic exposed and a large stable arm to compare against;
+ *   3. before the last steps, once the data show the canary at most `finalGate.toleranceRel` worse than
+ *      stable (a likelihood-ratio test of "equal" against "that much worse", or in v1 a confidence
+ *      bound), and its error rate below `finalGate.errorRatio` × stable's. Without that gate a slightly
+ *      worse candidate would walk to 100% simply because "no evidence of harm" is easy to get from
+ *      little data.
+ *
+ * While a step is held, estimate.ts says which of these holds it and for how long.
  *
  * Caveat: the tests compare the arms pooled over the whole canary phase. Traffic that changes over the
  * day (a different mix of questions at night) hits both arms alike within a step, but a step change
