@@ -5,7 +5,11 @@
  *
  *   - false rollbacks of a candidate exactly as good as stable (per rollout, up to 72 h);
  *   - how much canary traffic it takes to catch a quality drop, an error-rate or a latency regression;
- *   - whether an equal candidate reaches 100% within 72 h, and whether a 2%-worse one does.
+ *   - whether an equal candidate reaches 100% within 72 h, and whether a 2%-worse one does;
+ *   - how long an equal candidate takes to reach 100% at 2, 12 and 50 requests/s, with every answer judged
+ *     and with a sampled judge, against the time the per-step minimums alone take on the same traffic;
+ *   - how close the hold estimate (src/policy/estimate.ts) shown at the start of each hold comes to the
+ *     hold's actual length.
  *
  * Run: npx tsx bench/policy.ts [--runs N] [--seed S] [--json] [--quick] [--config '{"promotion":{...}}']
  *   [--groups speed,equal,quality,errors,latency] [--sequential-only]
@@ -20,7 +24,9 @@
  *     failure mode (the model fails more often, which is what a worse model does);
  *   - "rate 2/10/50" = judged canary scores per 5 minutes at the first step (5%), with stable at 19×.
  *     Judged samples scale with the share as the canary is promoted: total traffic is fixed, the split
- *     moves (at 40% the canary gets 8× the rate-at-5%). 1 in 4 successful requests is judged;
+ *     moves (at 40% the canary gets 8× the rate-at-5%). 1 in 4 successful requests is judged. (Rate 2 is
+ *     0.53 requests/s on the route, 10 is 2.7/s, 50 is 13/s.) The speed rows are in requests/s of the
+ *     route instead, judged in full or 10% sampled (see `Judge`);
  *   - errors: stable 1%, canary 1% × factor; slow = above stable's p95, so 5% of stable requests;
  *     latency is lognormal with σ = 0.5 (log scale), so a canary k× slower is slow with probability
  *     1 − Φ(1.645 − ln k / 0.5): ×1.1 → 7.3%, ×1.2 → 10.0%, ×1.5 → 20.2%;
