@@ -127,7 +127,8 @@ describe('rolloutWorkflow', () => {
     expect(state!.green!.target).toEqual({ provider: 'openai', model: 'gpt-4o' });
     // Served traffic really moved: the candidate answered canary requests before it became stable.
     expect(traffic.stats().byTarget['openai:gpt-4o']).toBeGreaterThan(0);
-    await saveHistory(handle, 'canary-promoted');
+    // canary-promoted.json is a rollout of the v1 promotion rule: keep it, record the current rule beside it.
+    await saveHistory(handle, 'canary-promoted-v2');
   }, 180_000);
 
   it('rolls back a candidate 10% worse in accuracy before it reaches 100%', async () => {
@@ -157,6 +158,68 @@ describe('rolloutWorkflow', () => {
     expect(decisions.rows.at(-1)).toEqual({ action: 'rollback' });
     await saveHistory(handle, 'canary-rolled-back');
   }, 180_000);
+
+  it('while the final gate holds, the status query, the current details and `model-rollout status` say what it waits for and how long', async () => {
+    const route = 'held-canary';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const traffic = stack.traffic(route, 100);
+    // One step before 100%, so the final gate applies at once; a 0.5% tolerance needs far more judged
+    // answers than the test runs for, so the share stays held.
+    const handle = await start(
+      route,
+      spec(route, 'openai:gpt-4o', {
+        canary: { steps: [5000, 10000] },
+        policy: {
+          policy: 'sequential',
+          sequential: {
+            promotion: { minCanaryScoredPerStep: 15, minCanaryRequestsPerStep: 20 },
+            finalGate: { toleranceRel: 0.005 },
+          },
+        },
+      }),
+    );
+    const status = await waitFor(
+      handle,
+      (s) => s.hold?.estimate?.binding.condition === 'final gate (quality)' && s.decisions.length >= 3,
+      90_000,
+    );
+    const hold = status.hold!;
+    expect(hold.shareBps).toBe(5000);
+    expect(hold.estimate!.summary).toMatch(
+      /^final gate \(quality\): about [\d ]+ more judged canary answers to show the candidate within 0\.5% of stable; expected in about \S+( \S+)? at the current [\d.]+ judged canary answers\/min$/,
+    );
+    expect(hold.estimate!.binding.more).toBeGreaterThan(100);
+    expect(Date.parse(hold.expectedAt!)).toBeGreaterThan(Date.parse(hold.since));
+    expect(status.decisions.at(-1)!.action).toBe('hold');
+
+    // The UI's current details (the workflow metadata query) carry the same sentence.
+    const metadata = (await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string };
+    expect(metadata.currentDetails).toMatch(
+      /held since .*: final gate \(quality\): about [\d ]+ more judged canary answers/,
+    );
+
+    // The operator's view: the real CLI binary against the same server.
+    const bin = path.join(__dirname, '..', 'bin', 'model-rollout.js');
+    const { stdout } = await run(process.execPath, [bin, 'status', route], {
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: stack.env.address,
+        TEMPORAL_NAMESPACE: stack.env.namespace,
+        TEMPORAL_TASK_QUEUE: stack.env.taskQueue,
+        NO_COLOR: '1',
+      },
+    });
+    expect(stdout).toMatch(/^hold {2}held at 50% since .* \(\d+s ago\)$/m);
+    expect(stdout).toMatch(
+      /^ {2}final gate \(quality\): about [\d ]+ more judged canary answers to show the candidate within 0\.5% of stable; expected in about .* judged canary answers\/min$/m,
+    );
+    expect(stdout).toMatch(/^ {2}expected to advance around \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/m);
+
+    await handle.executeUpdate(rollbackUpdate, { args: [{ reason: 'test over', actor: 'test' }] });
+    await traffic.stop();
+    expect((await handle.query(statusQuery)).hold).toBeUndefined();
+    await saveHistory(handle, 'canary-held-estimate');
+  }, 150_000);
 
   it('fires the error-rate trigger on a failing candidate and rolls back at once', async () => {
     const route = 'broken-canary';

@@ -4,7 +4,7 @@
  *   temporal workflow signal --workflow-id rollout-support-bot --name rollback --input '{"reason":"bad answers"}'
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Decision, ShadowAnalysis, TriggerResult } from '../src/policy';
+import type { Decision, HoldEstimate, ShadowAnalysis, TriggerResult } from '../src/policy';
 
 export interface ActorInput {
   actor?: string;
@@ -80,6 +80,16 @@ export interface RolloutOutcome {
   shadow?: ShadowAnalysis;
 }
 
+/** The canary share is held: since when, and what it is waiting for (see src/policy/estimate.ts). */
+export interface HoldStatus {
+  since: string;
+  shareBps: number;
+  /** Which condition holds, what it needs, and when the step is expected to advance at the current rates. */
+  estimate?: HoldEstimate;
+  /** Now + the estimate, when there is one. */
+  expectedAt?: string;
+}
+
 export interface RolloutStatus {
   route: string;
   workflowId: string;
@@ -97,5 +107,7 @@ export interface RolloutStatus {
   triggers: TriggerResult[];
   steps: StepEntry[];
   shadow?: ShadowAnalysis;
+  /** Set while the canary policy holds the share. */
+  hold?: HoldStatus;
   outcome?: RolloutOutcome;
 }

@@ -19,7 +19,18 @@ import type { AlertEvent } from '../activities/alerts';
 import { formatDuration } from '../src/config/duration';
 import { parseRolloutSpec, type RolloutSpec } from '../src/config/rollout-spec';
 import { formatTarget } from '../src/config/target';
-import { analyzeShadow, decide, evaluateTriggers, type Decision, type ShadowAnalysis } from '../src/policy';
+import {
+  analyzeShadow,
+  decide,
+  estimate,
+  evaluateTriggers,
+  pinSequentialDefaults,
+  SEQUENTIAL_DEFAULTS_V1,
+  type Decision,
+  type HoldEstimate,
+  type PolicyConfig,
+  type ShadowAnalysis,
+} from '../src/policy';
 import {
   CanaryBasisPoints,
   RolloutCandidate,
@@ -60,8 +71,15 @@ const FINAL_GATE_ERRORS = 'final-gate-error-rate';
 /** Since this patch the workflow waits for its "completed" alert before it completes. */
 const COMPLETED_ALERT_AWAITED = 'completed-alert-awaited';
 
+/**
+ * Since this patch the sequential policy's defaults are tuned for speed (hold only on material evidence of
+ * "worse", likelihood-ratio final gate). A rollout asks once, when its canary phase starts, so one that
+ * began under the v1 defaults keeps them to the end, and its history replays.
+ */
+const PROMOTION_V2 = 'promotion-v2-speed';
+
 /** The policy config without the final gate's error check (what rollouts before the patch decided on). */
-function withoutErrorGate(policy: RolloutSpec['policy']): RolloutSpec['policy'] {
+function withoutErrorGate(policy: PolicyConfig): PolicyConfig {
   const sequential = policy.sequential ?? {};
   return { ...policy, sequential: { ...sequential, finalGate: { ...sequential.finalGate, errorRatio: 0 } } };
 }
@@ -353,6 +371,9 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   async function canaryPhase(): Promise<void> {
     setPhase('canary');
+    const policy = patched(PROMOTION_V2)
+      ? spec.policy
+      : pinSequentialDefaults(spec.policy, SEQUENTIAL_DEFAULTS_V1);
     const steps = spec.canary.steps;
     const baseline = await acts.baselineP95({ route, fromMs: startedMs - 15 * 60_000, toMs: Date.now() });
     let index = 0;
@@ -381,7 +402,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         { ...DURABLE, summary: 'stable vs canary statistics' },
         [{ route, fromMs: canaryFrom, stepFromMs: stepFrom, toMs: Date.now(), slowThresholdMs: baseline }],
       );
-      const decision = decide({
+      const policyInput = {
         ...stats,
         context: {
           shareBps: steps[index],
@@ -389,8 +410,17 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
           steps,
           isFinalStep: steps[index + 1] === 10_000,
         },
-        config: patched(FINAL_GATE_ERRORS) ? spec.policy : withoutErrorGate(spec.policy),
-      });
+        config: patched(FINAL_GATE_ERRORS) ? policy : withoutErrorGate(policy),
+      };
+      const decision = decide(policyInput);
+      noteHold(decision, () =>
+        estimate({
+          ...policyInput,
+          stepElapsedMs: Date.now() - stepFrom,
+          canaryElapsedMs: Date.now() - canaryFrom,
+          checkIntervalMs: spec.evaluation.interval,
+        }),
+      );
       await record('canary', decision);
       if (decision.action === 'rollback') {
         throw new RollbackRequested(
@@ -476,6 +506,27 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     return result;
   }
 
+  /** Keeps `status.hold` current: since when the share is held, by what, and for how long (an estimate). */
+  function noteHold(decision: Decision, estimateNow: () => HoldEstimate | null): void {
+    if (decision.action !== 'hold') {
+      status.hold = undefined;
+      return;
+    }
+    let e: HoldEstimate | null = null;
+    try {
+      e = estimateNow();
+    } catch (err) {
+      log.warn('hold estimate failed', { error: (err as Error).message }); // an estimate never stops a rollout
+    }
+    const since = status.hold?.shareBps === status.shareBps ? status.hold.since : new Date().toISOString();
+    status.hold = {
+      since,
+      shareBps: status.shareBps,
+      estimate: e ?? undefined,
+      expectedAt: e?.etaMs != null ? new Date(Date.now() + e.etaMs).toISOString() : undefined,
+    };
+  }
+
   /** Waits for the next tick, waking early for a rollback (which then throws), a promotion or `wake`. */
   async function tick(ms: number, summary: string, wake: () => boolean = () => false): Promise<void> {
     await condition(
@@ -514,6 +565,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     const from = status.shareBps;
     await changeRouting({ canaryBps: bps }, `canary share ${bpsText(from)} -> ${bpsText(bps)} (by ${by})`);
     status.shareBps = bps;
+    status.hold = undefined;
     status.steps.push({ at: new Date().toISOString(), fromBps: from, toBps: bps, by });
     publish();
   }
@@ -631,6 +683,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   function setPhase(phase: Phase): void {
     status.phase = phase;
+    if (phase !== 'canary') status.hold = undefined;
     publish();
   }
 
@@ -656,6 +709,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       [
         `**${route}**: ${status.stable || '?'} (stable) -> ${candidateName} (candidate), ${spec.strategy}`,
         `phase **${status.phase}**${status.paused ? ' (paused)' : ''}, canary share **${bpsText(status.shareBps)}**`,
+        status.hold?.estimate ? `held since ${status.hold.since}: ${status.hold.estimate.summary}` : '',
         last ? `last decision: ${last.action} - ${last.reasons.join('; ')}` : '',
         outcome ? `outcome: ${outcome.result} - ${outcome.reason}` : '',
       ]
