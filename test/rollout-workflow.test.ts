@@ -277,7 +277,17 @@ describe('rolloutWorkflow', () => {
     await traffic.stop();
     const changes = await listChanges(stack.db.pool, route, 50);
     expect(changes[0].reason).toMatch(/operator saw bad answers/);
-    await saveHistory(handle, 'manual-pause-promote-rollback');
+    // Search attributes are upserted when they change (phase, share), not at every decision: a rollout that
+    // checks every 5 minutes for days must not fill its history with copies of the same values.
+    const events = (await handle.fetchHistory()).events ?? [];
+    // (Temporal's own TemporalChangeVersion upserts, one per patch, are not ours.)
+    const upserts = events.filter(
+      (e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.RolloutPhase,
+    ).length;
+    // Before, every publish upserted: here that was at least 11 (claim, phase, 2 steps, 3+ decisions, pause,
+    // resume, rollback); now: starting, canary, 5%, 10% (promote), rolled_back.
+    expect(upserts).toBeLessThanOrEqual(6);
+    await saveHistory(handle, 'manual-pause-promote-rollback-publish-changes');
   }, 120_000);
 
   it('waits for a human approval before the final switch of a blue-green rollout, then completes', async () => {

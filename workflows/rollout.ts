@@ -68,6 +68,8 @@ const alerts = proxyActivities<Activities>(ALERTS);
  * before it keep deciding as they did, so their histories replay unchanged.
  */
 const FINAL_GATE_ERRORS = 'final-gate-error-rate';
+/** Since this patch search attributes and memo are upserted only when they change. */
+const PUBLISH_CHANGES_ONLY = 'publish-changes-only';
 /** Since this patch the workflow waits for its "completed" alert before it completes. */
 const COMPLETED_ALERT_AWAITED = 'completed-alert-awaited';
 
@@ -137,6 +139,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   let lastTriggerCheck = 0;
   let step = 0; // counts routing changes, for idempotency keys
   let promotedBy = 'policy'; // who took the last step to 100%: the policy, or the actor of a promote signal
+  let published: { attributes: string; memo: string } | undefined; // what publish() last upserted
 
   // ---- messages --------------------------------------------------------------------------------------
   setHandler(statusQuery, () => status);
@@ -350,7 +353,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       const overBudget = spec.shadow.budgetUsd !== undefined && counts.costUsd >= spec.shadow.budgetUsd;
       await record('shadow', {
         action: 'hold',
-        policy: 'sequential',
+        policy: 'shadow-sign-test',
         reasons: [...report.reasons, `seed rule (better > worse * 1.5): ${report.seedRule.recommendation}`],
         stats: {
           compared,
@@ -550,7 +553,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     if (fired.length > 0) {
       await record(status.phase, {
         action: 'rollback',
-        policy: 'sequential',
+        policy: 'triggers',
         reasons: fired.map((f) => `trigger ${f.reason}`),
         stats: Object.fromEntries(fired.map((f) => [f.metric, f.value])),
       });
@@ -687,24 +690,32 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     publish();
   }
 
-  /** Search attributes, memo and the UI's "current details": the rollout's story at a glance. */
+  /**
+   * Search attributes, memo and the UI's "current details": the rollout's story at a glance. Each upsert is
+   * an event in the history, so (since the patch) only what changed is upserted.
+   */
   function publish(): void {
-    upsertSearchAttributes([
+    const attributes = [
       { key: RolloutRoute, value: route },
       { key: RolloutPhase, value: status.phase },
       { key: RolloutCandidate, value: candidateName },
       { key: RolloutStrategy, value: spec.strategy },
       { key: CanaryBasisPoints, value: status.shareBps },
-    ]);
+    ];
     const last = status.decisions[status.decisions.length - 1];
-    upsertMemo({
+    const memo = {
       route,
       candidate: candidateName,
       stable: status.stable,
       phase: status.phase,
       shareBps: status.shareBps,
       lastDecision: last?.reasons[0] ?? null,
-    });
+    };
+    const onlyChanges = patched(PUBLISH_CHANGES_ONLY);
+    const now = { attributes: JSON.stringify(attributes.map((a) => a.value)), memo: JSON.stringify(memo) };
+    if (!onlyChanges || now.attributes !== published?.attributes) upsertSearchAttributes(attributes);
+    if (!onlyChanges || now.memo !== published?.memo) upsertMemo(memo);
+    published = now;
     setCurrentDetails(
       [
         `**${route}**: ${status.stable || '?'} (stable) -> ${candidateName} (candidate), ${spec.strategy}`,
