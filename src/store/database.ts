@@ -53,6 +53,9 @@ function connect(url: string, embedded: boolean, poolSize = 10): Database {
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     statement_timeout: 60_000,
+    // The server enforces statement_timeout only while it can still answer; past it, the client gives up
+    // itself, and the pool drops the connection instead of lending it out again.
+    query_timeout: 65_000,
     idle_in_transaction_session_timeout: 60_000,
   });
   attachPoolErrorLogger(pool);
