@@ -1,37 +1,24 @@
 import { z } from 'zod';
-import type { ChatMessage, TargetParams } from '../providers';
+import type { ChatMessage } from '../providers';
 
 /**
- * Request bodies the gateway accepts. Chat completions: the OpenAI shape, restricted to what the provider
- * layer can honour (text messages, temperature, max tokens, JSON mode, one choice). Fields it cannot honour
- * are refused rather than silently ignored; unknown fields are ignored as OpenAI-compatible servers do.
+ * Request bodies the gateway accepts. Chat completions: the whole OpenAI surface. The gateway checks only
+ * the fields it reads itself (`model`, the message roles, `stream`, `user`, `metadata`); every other field
+ * (tools, images, `response_format`, `stop`, `seed`, `top_p`, `logprobs`, ...) goes upstream as the caller
+ * wrote it, and the upstream, or the Anthropic translation, judges it. Nothing is dropped.
  */
-const textPart = z.object({ type: z.literal('text'), text: z.string() });
-
-const message = z.object({
-  // `developer` is OpenAI's newer name for `system`.
-  role: z.enum(['system', 'developer', 'user', 'assistant']),
-  content: z.union([z.string(), z.array(textPart).min(1)]),
-  name: z.string().optional(),
+const message = z.looseObject({
+  // `developer` is OpenAI's newer name for `system`; `function` the legacy name of `tool`.
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
 });
 
-const unsupported = (what: string) =>
-  z.never({ error: `${what} is not supported by this gateway` }).optional();
-
-export const chatCompletionBody = z.object({
+export const chatCompletionBody = z.looseObject({
   model: z.string().min(1).max(200),
   messages: z.array(message).min(1),
   stream: z.boolean().nullish(),
-  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
-  temperature: z.number().min(0).max(2).nullish(),
-  max_tokens: z.number().int().positive().nullish(),
-  max_completion_tokens: z.number().int().positive().nullish(),
-  response_format: z.object({ type: z.enum(['text', 'json_object']) }).nullish(),
-  n: z.literal(1, { error: 'only n = 1 is supported' }).nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
   user: z.string().max(256).nullish(),
   metadata: z.record(z.string(), z.string().max(512)).nullish(),
-  tools: unsupported('tools'),
-  functions: unsupported('functions'),
 });
 
 export type ChatCompletionBody = z.infer<typeof chatCompletionBody>;
@@ -60,24 +47,36 @@ export function describeIssue(error: z.ZodError): { message: string; param: stri
   };
 }
 
-export function toMessages(body: ChatCompletionBody): ChatMessage[] {
-  const out: ChatMessage[] = new Array(body.messages.length);
-  for (let i = 0; i < body.messages.length; i++) {
-    const m = body.messages[i];
-    const content = typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join('');
-    out[i] = { role: m.role === 'developer' ? 'system' : m.role, content };
+/**
+ * The conversation as text, for what reads text (captured prompts, judges, custom quality checks): text
+ * parts joined, an image as `[image]`, tool calls and results spelled out. The request itself goes
+ * upstream whole.
+ */
+export function toMessages(messages: readonly unknown[]): ChatMessage[] {
+  const out: ChatMessage[] = new Array(messages.length);
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i] as { role: string; content?: unknown; tool_calls?: unknown; name?: unknown };
+    let content = textOf(m.content);
+    if (Array.isArray(m.tool_calls)) {
+      for (const call of m.tool_calls as { function?: { name?: unknown; arguments?: unknown } }[]) {
+        content += `${content ? '\n' : ''}[tool call] ${String(call.function?.name)}(${String(call.function?.arguments ?? '')})`;
+      }
+    }
+    const role = m.role;
+    if (role === 'tool' || role === 'function')
+      out[i] = { role: 'user', content: `[tool result] ${content}` };
+    else out[i] = { role: role === 'developer' ? 'system' : (role as ChatMessage['role']), content };
   }
   return out;
 }
 
-/** The caller's parameters, or undefined when none were given (the common case: no allocation). */
-export function toParams(body: ChatCompletionBody): TargetParams | undefined {
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
-  const json = body.response_format?.type === 'json_object';
-  if (body.temperature == null && maxTokens == null && !json) return undefined;
-  const params: TargetParams = {};
-  if (body.temperature != null) params.temperature = body.temperature;
-  if (maxTokens != null) params.maxTokens = maxTokens;
-  if (json) params.json = true;
-  return params;
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let text = '';
+  for (const part of content as { type?: unknown; text?: unknown }[]) {
+    if (part && typeof part.text === 'string') text += part.text;
+    else if (part && (part.type === 'image_url' || part.type === 'input_image')) text += '[image]';
+  }
+  return text;
 }

@@ -16,6 +16,8 @@ export class AttemptSignal {
   constructor(
     readonly timeoutMs: number | undefined,
     private readonly caller: AbortSignal | undefined,
+    /** The allowed silence between stream chunks, when it differs from the first-byte timeout. */
+    private idleTimeoutMs?: number,
   ) {
     if (timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)) {
       this.timer = setTimeout(this.fire, timeoutMs);
@@ -44,7 +46,12 @@ export class AttemptSignal {
   };
 
   touch(): void {
-    this.timer?.refresh();
+    if (!this.timer) return;
+    if (this.idleTimeoutMs !== undefined && this.idleTimeoutMs !== this.timeoutMs) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(this.fire, this.idleTimeoutMs);
+      this.idleTimeoutMs = undefined;
+    } else this.timer.refresh();
   }
 
   clear(): void {

@@ -1,7 +1,14 @@
 import OpenAI from 'openai';
 import { AttemptSignal, since } from './attempt';
 import { normalizeError } from './normalize-error';
-import { ChatStreamAccumulator, buildChatBody, normalizeChatCompletion, targetKey } from './openai-wire';
+import {
+  ChatStreamAccumulator,
+  SsePassThrough,
+  buildChatBody,
+  normalizeChatCompletion,
+  targetKey,
+  upstreamChatBody,
+} from './openai-wire';
 import type { ProviderRegistry, ResolvedProvider } from './registry';
 import type {
   CallOptions,
@@ -65,7 +72,9 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
     const start = performance.now();
     try {
       const client = clientFor(registry.resolve(target), key);
-      const body = buildChatBody(target, messages, false);
+      const body = callOptions?.request
+        ? JSON.parse(upstreamChatBody(target, callOptions.request, false))
+        : buildChatBody(target, messages, false);
       const json = await client.chat.completions.create(
         body as OpenAI.ChatCompletionCreateParamsNonStreaming,
         {
@@ -86,16 +95,26 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
     callOptions?: CallOptions,
   ): AsyncGenerator<StreamEvent> {
     const key = targetKey(target);
-    const attempt = new AttemptSignal(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
+    const attempt = new AttemptSignal(
+      callOptions?.timeoutMs ?? defaultTimeoutMs,
+      callOptions?.signal,
+      callOptions?.idleTimeoutMs,
+    );
     const start = performance.now();
     let firstTokenMs: number | undefined;
     let completed = false;
     const acc = new ChatStreamAccumulator(target, registry.pricing);
+    const request = callOptions?.request;
+    const pass = request
+      ? new SsePassThrough(request.body.stream_options?.include_usage === true)
+      : undefined;
     try {
       let chunks: AsyncIterable<unknown>;
       try {
         const client = clientFor(registry.resolve(target), key);
-        const body = buildChatBody(target, messages, true);
+        const body = request
+          ? JSON.parse(upstreamChatBody(target, request, true))
+          : buildChatBody(target, messages, true);
         chunks = await client.chat.completions.create(body as OpenAI.ChatCompletionCreateParamsStreaming, {
           signal: attempt.signal,
         });
@@ -113,7 +132,13 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
         if (next.done) break;
         attempt.touch();
         const text = acc.push(next.value);
-        if (text) {
+        if (pass) {
+          const sse = pass.add(next.value, JSON.stringify(next.value), acc.substantive);
+          if (sse !== undefined) {
+            firstTokenMs ??= since(start);
+            yield { type: 'delta', text, sse };
+          }
+        } else if (text) {
           firstTokenMs ??= since(start);
           yield { type: 'delta', text };
         }
@@ -123,7 +148,7 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
       const result = acc.finish(since(start), firstTokenMs);
       completed = true;
       attempt.clear();
-      yield { type: 'done', result };
+      yield pass ? { type: 'done', result, sseTail: pass.tail() } : { type: 'done', result };
     } finally {
       attempt.clear();
       // Consumer stopped early (or we threw): make sure the HTTP request does not run on.

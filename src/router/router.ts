@@ -25,12 +25,14 @@ import {
   type CallOptions,
   type ChainResult,
   type ChatMessage,
+  type ChatRequest,
   type CircuitBreakerOptions,
   type FallbackChain,
   type ProviderAdapter,
   type ProviderRegistry,
   type QualityCheck,
   type RawCompletion,
+  type RetryOptions,
   type Target,
   type TargetParams,
 } from '../providers';
@@ -75,8 +77,12 @@ export interface RouterOptions {
     transport?: 'lean' | 'sdk';
     breaker?: CircuitBreakerOptions | false;
     qualityCheck?: QualityCheck | false;
-    /** Per-attempt timeout of served calls (default 30 000 ms). */
+    /** Per-attempt timeout of served calls: a JSON call, or a stream's first chunk (default 30 000 ms). */
     perAttemptTimeoutMs?: number;
+    /** Longest silence between two chunks of a served stream (default `perAttemptTimeoutMs`). */
+    streamIdleTimeoutMs?: number;
+    /** Retries of the same target before its fallbacks (default none; the gateway command sets some). */
+    retry?: RetryOptions;
   };
   /** A routing cache to share (not closed by the router), or options for the router's own. */
   cache?: RoutingCache | Omit<RoutingCacheOptions, 'database' | 'pool' | 'connectionString'>;
@@ -101,10 +107,19 @@ export interface RouterOptions {
 }
 
 export interface RouterRequest {
+  /** The conversation as text (what is captured and shown to judges); the whole request is `openai`. */
   messages: ChatMessage[];
+  /**
+   * The caller's OpenAI chat-completions body (and its bytes): forwarded as written to OpenAI-compatible
+   * targets, translated for Anthropic ones. Absent for in-process callers that only have `messages`.
+   */
+  openai?: ChatRequest;
   /** Routing key (user id): makes the canary assignment sticky. Absent: assigned per request. */
   key?: string;
-  /** The caller's parameters. The target's own params (set by the rollout) take precedence. */
+  /**
+   * In-process callers' parameters; the target's own params (set by the rollout) take precedence. (A
+   * gateway caller's fields are in `openai` instead, and there the caller's fields win over the target's.)
+   */
   params?: TargetParams;
   requestId?: string;
   /** Question id when a reference answer exists (reference grading). */
@@ -161,9 +176,12 @@ export class RouteCallError extends Error {
 }
 
 export type RouterStreamEvent =
-  /** `target` is the `provider:model` streaming this delta (known from the first delta on). */
-  | { type: 'delta'; text: string; target: string }
-  | { type: 'done'; result: RouterResult }
+  /**
+   * `target` is the `provider:model` streaming this delta (known from the first delta on); `sse` the
+   * OpenAI chunks it stands for, when the adapter has them (see `StreamEvent`).
+   */
+  | { type: 'delta'; text: string; target: string; sse?: string }
+  | { type: 'done'; result: RouterResult; sseTail?: string }
   /** `partial`: deltas were already yielded and must be discarded by the consumer. */
   | { type: 'error'; error: RouteCallError; partial: boolean };
 
@@ -187,6 +205,8 @@ export interface Router {
   stream(route: string, request: RouterRequest): RouterStream;
   /** The cached routing state (what this router serves from now). */
   state(route: string): RouteState | undefined;
+  /** Every route this router serves, from its cache. */
+  routes(): RouteState[];
   /** Routing freshness, a Postgres round trip (bounded by `timeoutMs`), event buffer, shadow and breakers. */
   health(timeoutMs?: number): Promise<RouterHealth>;
   readonly metrics: RouterMetrics;
@@ -210,6 +230,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   const capture = options.capture?.enabled === true;
   const { registry } = options.providers;
   const perAttemptTimeoutMs = options.providers.perAttemptTimeoutMs ?? 30_000;
+  const streamIdleTimeoutMs = options.providers.streamIdleTimeoutMs;
 
   // Adapters: the registry's (lean undici transport for OpenAI-compatible upstreams by default), wrapped to
   // (a) tell a stream which target is answering and (b) keep the upstream bytes for pass-through.
@@ -240,6 +261,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     breaker: options.providers.breaker,
     qualityCheck: options.providers.qualityCheck,
     perAttemptTimeoutMs,
+    retry: options.providers.retry,
     logger: options.logger,
   });
 
@@ -392,6 +414,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       timeoutMs: perAttemptTimeoutMs,
       requestId: decision.requestId,
       signal: request.signal,
+      request: request.openai,
     };
     const served = chain.complete(decision.targets, request.messages, callOptions);
     // Started after the served call was dispatched, and never awaited here.
@@ -432,8 +455,10 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     let current = keyOf(decision.targets[0]);
     const callOptions: TrackedCallOptions = {
       timeoutMs: perAttemptTimeoutMs,
+      idleTimeoutMs: streamIdleTimeoutMs,
       requestId: decision.requestId,
       signal: request.signal,
+      request: request.openai,
       onAttempt: (target) => {
         current = keyOf(target);
       },
@@ -447,7 +472,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
         shadow = shadows.maybeStart(state, decision, request, random);
         for await (const e of upstream) {
           if (e.type === 'delta') {
-            yield { type: 'delta', text: e.text, target: current };
+            yield { type: 'delta', text: e.text, target: current, sse: e.sse };
           } else if (e.type === 'done') {
             settled = true;
             const latencyMs = performance.now() - start;
@@ -463,6 +488,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
                 result: e.result,
                 latencyMs,
               },
+              sseTail: e.sseTail,
             };
           } else {
             settled = true;
@@ -510,6 +536,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     complete,
     stream,
     state: (route) => cache.get(route),
+    routes: () => cache.all(),
     health,
     metrics,
     pool,

@@ -114,7 +114,12 @@ export class ShadowRunner {
     let result: ChainResult | undefined;
     try {
       // No caller signal: the served request going away does not cancel its shadow, which still measures.
-      result = await chain.complete([target], request.messages, { timeoutMs, requestId: decision.requestId });
+      // The whole request (tools included): a tool call is recorded and compared, never executed.
+      result = await chain.complete([target], request.messages, {
+        timeoutMs,
+        requestId: decision.requestId,
+        request: request.openai,
+      });
       event.latencyMs = performance.now() - start;
       event.inputTokens = result.usage.inputTokens;
       event.outputTokens = result.usage.outputTokens;

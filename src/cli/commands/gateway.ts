@@ -46,7 +46,9 @@ export function registerGatewayCommand(program: Command): void {
       const registry = opts.simulator ? simulatorRegistry(opts.simulator) : createProviderRegistry();
       const router = await createRouter({
         database: db,
-        providers: { registry },
+        // A 429 or a 5xx gets two more tries of the same target (honouring retry-after up to 5 s)
+        // before the fallbacks; streams are cut only by a 60 s silence, never by their length.
+        providers: { registry, retry: { maxRetries: 2 }, streamIdleTimeoutMs: 60_000 },
         capture: { enabled: opts.capture === true },
         keepRaw: true,
       });
