@@ -299,6 +299,169 @@ describe('the Chat Completions surface reaches an OpenAI-compatible upstream as 
   });
 });
 
+describe('an Anthropic target is translated field by field', () => {
+  beforeAll(async () => {
+    await route({ name: 'claude-agent', blue: slot(t('anthropic', 'claude-sonnet-4')) });
+  });
+
+  it('tools, tool_choice, parallel calls, system and developer messages, stop and top_p', async () => {
+    const completion = await client.chat.completions.create({
+      model: 'claude-agent',
+      messages: [
+        { role: 'system', content: 'You are a travel assistant.' },
+        { role: 'developer', content: 'Prefer metric units.' },
+        { role: 'user', content: `${weatherPrompt} Use get_weather and get_time.` },
+      ],
+      tools: [weather, time],
+      tool_choice: 'required',
+      stop: ['END'],
+      top_p: 0.8,
+      temperature: 0.3,
+      max_completion_tokens: 500,
+      user: 'traveller-7',
+    });
+    const message = completion.choices[0].message;
+    expect(completion.choices[0].finish_reason).toBe('tool_calls');
+    const calls = message.tool_calls as OpenAI.ChatCompletionMessageFunctionToolCall[];
+    expect(calls.map((c) => c.function.name)).toEqual(['get_weather', 'get_time']);
+    expect(JSON.parse(calls[0].function.arguments)).toEqual({ city: 'Lisbon', unit: 'celsius' });
+    expect(calls[0].id).toMatch(/^call_/);
+    expect(received('claude-sonnet-4')).toEqual({
+      model: 'claude-sonnet-4',
+      max_tokens: 500,
+      system: 'You are a travel assistant.\n\nPrefer metric units.',
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: `${weatherPrompt} Use get_weather and get_time.` }] },
+      ],
+      temperature: 0.3,
+      top_p: 0.8,
+      stop_sequences: ['END'],
+      metadata: { user_id: 'traveller-7' },
+      tools: [
+        {
+          name: 'get_weather',
+          description: 'Current weather in a city',
+          input_schema: weather.function.parameters,
+        },
+        { name: 'get_time', description: 'Local time in a city', input_schema: time.function.parameters },
+      ],
+      tool_choice: { type: 'any' },
+    });
+  });
+
+  it("runs the SDK's runTools loop against Claude (tool results and assistant tool calls translated)", async () => {
+    const calls: string[] = [];
+    const tool: RunnableToolFunctionWithParse<{ city: string; unit: string }> = {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        description: 'Current weather in a city',
+        parameters: weather.function.parameters!,
+        parse: (input: string) => JSON.parse(input) as { city: string; unit: string },
+        function: ({ city }: { city: string; unit: string }) => {
+          calls.push(city);
+          return `${city}: 17 degrees, windy`;
+        },
+      },
+    };
+    const request = {
+      model: 'claude-agent',
+      messages: [{ role: 'user' as const, content: weatherPrompt }],
+      tools: [tool],
+      parallel_tool_calls: false,
+    };
+    expect(await client.chat.completions.runTools(request).finalContent()).toContain(
+      'Lisbon: 17 degrees, windy',
+    );
+    const streaming = client.chat.completions.runTools({ ...request, stream: true });
+    expect(await streaming.finalContent()).toContain('Lisbon: 17 degrees, windy');
+    expect(calls).toEqual(['Lisbon', 'Lisbon']);
+    const last = received('claude-sonnet-4');
+    const messages = last.messages as { role: string; content: { type: string }[] }[];
+    expect(messages.map((m) => [m.role, m.content.map((b) => b.type)])).toEqual([
+      ['user', ['text']],
+      ['assistant', ['tool_use']],
+      ['user', ['tool_result']],
+    ]);
+    expect(last.tool_choice).toEqual({ type: 'auto', disable_parallel_tool_use: true });
+  });
+
+  it('streams parallel tool-call deltas as OpenAI chunks, with usage', async () => {
+    const stream = client.chat.completions.stream({
+      model: 'claude-agent',
+      messages: [{ role: 'user', content: `${weatherPrompt} get_weather and get_time` }],
+      tools: [weather, time],
+      stream_options: { include_usage: true },
+    });
+    const final = await stream.finalChatCompletion();
+    const calls = final.choices[0].message.tool_calls as OpenAI.ChatCompletionMessageFunctionToolCall[];
+    expect(calls.map((c) => [c.function.name, JSON.parse(c.function.arguments)])).toEqual([
+      ['get_weather', { city: 'Lisbon', unit: 'celsius' }],
+      ['get_time', { city: 'Lisbon' }],
+    ]);
+    expect(final.choices[0].finish_reason).toBe('tool_calls');
+    expect(final.usage?.prompt_tokens).toBeGreaterThan(0);
+    expect(final.usage?.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it('images as base64 and URL blocks; JSON mode as an instruction, answered with JSON', async () => {
+    const completion = await client.chat.completions.create({
+      model: 'claude-agent',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Describe both pictures.' },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${PIXEL}` } },
+            { type: 'image_url', image_url: { url: 'https://example.com/cat.jpg' } },
+          ],
+        },
+      ],
+      response_format: { type: 'json_object' },
+    });
+    expect(() => JSON.parse(completion.choices[0].message.content!)).not.toThrow();
+    const upstream = received('claude-sonnet-4');
+    expect((upstream.messages as { content: unknown }[])[0].content).toEqual([
+      { type: 'text', text: 'Describe both pictures.' },
+      { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PIXEL } },
+      { type: 'image', source: { type: 'url', url: 'https://example.com/cat.jpg' } },
+    ]);
+    expect(upstream.system).toContain('JSON');
+  });
+
+  it('refuses what cannot be translated with a 400 naming the field', async () => {
+    for (const [field, extra] of [
+      ['seed', { seed: 7 }],
+      ['logprobs', { logprobs: true }],
+      [
+        'messages.0.content.1.type',
+        {
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'text', text: 'hi' },
+                { type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } },
+              ],
+            },
+          ],
+        },
+      ],
+    ] as const) {
+      const error = await client.chat.completions
+        .create({
+          model: 'claude-agent',
+          messages: [{ role: 'user', content: 'hi' }],
+          ...extra,
+        } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((error as Error).message).toContain(`${field}:`);
+    }
+    expect(sim.stats().requests).toBe(0);
+  });
+});
+
 describe('streams are bounded per silence, never per length; a hang-up is not the model failing', () => {
   it('a 60-second stream with a chunk every half second completes', { timeout: 90_000 }, async () => {
     await route({ name: 'long-stream', blue: slot(t('openai', 'slow-streamer')) });

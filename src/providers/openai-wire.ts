@@ -291,8 +291,8 @@ export class SsePassThrough {
 
   /** Adds one event's `data`; returns the events to send now when this chunk was substantive. */
   add(chunk: unknown, data: string, substantive: boolean): string | undefined {
-    const c = chunk as ChatChunkJson;
-    const usageOnly = c.usage && (!Array.isArray(c.choices) || c.choices.length === 0);
+    const c = chunk as ChatChunkJson | undefined;
+    const usageOnly = c?.usage && (!Array.isArray(c.choices) || c.choices.length === 0);
     if (!usageOnly || this.includeUsage) this.pending += `data: ${data}\n\n`;
     if (!substantive) return undefined;
     const out = this.pending;
