@@ -50,10 +50,18 @@ function received(model: string): Record<string, unknown> {
 async function eventsOf(requestId: string) {
   await router.flush();
   const { rows } = await db.pool.query(
-    'SELECT tag, target, error_class, answer, fallback_depth FROM request_events WHERE request_id = $1 ORDER BY id',
+    `SELECT tag, target, error_class, answer, fallback_depth, finish_reason, tool_calls
+       FROM request_events WHERE request_id = $1 ORDER BY id`,
     [requestId],
   );
-  return rows as { tag: string; target: string; error_class: string | null; answer: string | null }[];
+  return rows as {
+    tag: string;
+    target: string;
+    error_class: string | null;
+    answer: string | null;
+    finish_reason: string | null;
+    tool_calls: unknown;
+  }[];
 }
 
 const weather: OpenAI.ChatCompletionTool = {
@@ -140,10 +148,19 @@ describe('the Chat Completions surface reaches an OpenAI-compatible upstream as 
     expect(upstream.tools).toEqual([weather, time]);
     expect(upstream.tool_choice).toBe('auto');
     expect(upstream.parallel_tool_calls).toBe(true);
-    // Events say the answer was a tool call (captured answer spells the calls out).
+    // The default quality check takes a tool call (no text) as an answer, and the event says what it was.
     const events = await eventsOf(response.headers.get('x-request-id')!);
-    expect(events).toHaveLength(1);
-    expect(events[0].error_class).toBeNull();
+    expect(events).toEqual([
+      expect.objectContaining({
+        tag: 'stable',
+        error_class: null,
+        fallback_depth: 0,
+        finish_reason: 'tool_calls',
+        tool_calls: JSON.parse(JSON.stringify(message.tool_calls)),
+        answer:
+          '[tool call] get_weather({"city":"Lisbon","unit":"celsius"})\n[tool call] get_time({"city":"Lisbon"})',
+      }),
+    ]);
   });
 
   it('sends the tool results back and gets the answer (assistant tool_calls + tool messages)', async () => {
@@ -459,6 +476,76 @@ describe('an Anthropic target is translated field by field', () => {
       expect((error as Error).message).toContain(`${field}:`);
     }
     expect(sim.stats().requests).toBe(0);
+  });
+});
+
+describe('tool calls through shadow and fallback', () => {
+  it('a shadowed tool call is recorded and paired with the served one, never executed', async () => {
+    await route({
+      name: 'shadow-agent',
+      blue: slot(t('openai', 'gpt-4o-mini')),
+      green: slot(t('anthropic', 'claude-sonnet-4')),
+      shadowRate: 1,
+    });
+    const { data, response } = await client.chat.completions
+      .create({
+        model: 'shadow-agent',
+        messages: [{ role: 'user', content: weatherPrompt }],
+        tools: [weather],
+      })
+      .withResponse();
+    expect(data.choices[0].finish_reason).toBe('tool_calls');
+    const requestId = response.headers.get('x-request-id')!;
+    await until(async () => (await eventsOf(requestId)).length === 2, 3000);
+    const [served, shadow] = await eventsOf(requestId);
+    expect(served).toMatchObject({
+      tag: 'stable',
+      target: 'openai:gpt-4o-mini',
+      finish_reason: 'tool_calls',
+    });
+    expect(shadow).toMatchObject({
+      tag: 'shadow',
+      target: 'anthropic:claude-sonnet-4',
+      error_class: null,
+      finish_reason: 'tool_calls',
+      answer: '[tool call] get_weather({"city":"Lisbon","unit":"celsius"})',
+    });
+    expect(shadow.tool_calls).toEqual([
+      expect.objectContaining({
+        type: 'function',
+        function: { name: 'get_weather', arguments: expect.any(String) },
+      }),
+    ]);
+    await router.flush();
+    const pairs = await db.pool.query(
+      'SELECT stable_target, shadow_target FROM shadow_comparisons WHERE request_id = $1',
+      [requestId],
+    );
+    expect(pairs.rows).toEqual([
+      { stable_target: 'openai:gpt-4o-mini', shadow_target: 'anthropic:claude-sonnet-4' },
+    ]);
+    // The candidate got the caller's tools (translated) once; nothing ran them and nothing called it back.
+    expect(sim.stats().byModel).toEqual({ 'gpt-4o-mini': 1, 'claude-sonnet-4': 1 });
+    expect((received('claude-sonnet-4').tools as { name: string }[]).map((x) => x.name)).toEqual([
+      'get_weather',
+    ]);
+  });
+
+  it('a tool call answered by the fallback (streamed) when the primary is down', async () => {
+    await route({
+      name: 'fallback-agent',
+      blue: slot(t('openai', 'down-4o'), t('anthropic', 'claude-sonnet-4')),
+    });
+    sim.setBehaviour('down-4o', { errorRate: 1, errorKinds: { server_error: 1 } });
+    const stream = client.chat.completions.stream({
+      model: 'fallback-agent',
+      messages: [{ role: 'user', content: weatherPrompt }],
+      tools: [weather],
+    });
+    const final = await stream.finalChatCompletion();
+    expect(final.choices[0].message.tool_calls?.[0]).toMatchObject({ function: { name: 'get_weather' } });
+    // 1 try + 2 retries of the 5xx, then the fallback.
+    expect(sim.stats().byModel).toEqual({ 'down-4o': 3, 'claude-sonnet-4': 1 });
   });
 });
 

@@ -52,6 +52,7 @@ import {
   type SlotConfig,
   type SlotName,
 } from '../store/routing-state';
+import { answerOf } from './answer';
 import { assignTag } from './assignment';
 import { RouterMetrics } from './metrics';
 import {
@@ -374,7 +375,11 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     e.inputTokens = result.usage.inputTokens;
     e.outputTokens = result.usage.outputTokens;
     e.costUsd = result.costUsd;
-    if (capture) e.answer = result.text;
+    e.finishReason = result.finishReason;
+    if (capture) {
+      e.answer = answerOf(result);
+      if (result.toolCalls) e.toolCalls = result.toolCalls;
+    }
     writer?.record(e);
     metrics.call(decision.route, decision.tag, target, 'ok', latencyMs, result.fallbackDepth);
     return target;
