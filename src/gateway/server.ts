@@ -21,8 +21,6 @@
 import crypto from 'node:crypto';
 import { Counter } from 'prom-client';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { z } from 'zod';
-import { formatTarget } from '../config/target';
 import type { OpenAIChatBody } from '../providers';
 import { writeChunk } from '../http/write-chunk';
 import { logger as rootLogger, type Logger } from '../logger';
@@ -34,9 +32,13 @@ import {
   type RouterResult,
 } from '../router/router';
 import { candidateOf, stableOf } from '../store/routing-state';
+import { ClientGone } from './client-gone';
 import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
 import { ChunkWriter, completionJson } from './openai-format';
-import { chatCompletionBody, describeIssue, feedbackBody, toMessages } from './schema';
+import { readChatCompletion, readFeedback, toMessages } from './schema';
+
+/** `provider:model` (config/target.ts has the same, but loads zod with it). */
+const formatTarget = (t: { provider: string; model: string }) => `${t.provider}:${t.model}`;
 
 export interface GatewayOptions {
   router: Router;
@@ -159,7 +161,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   app.post('/v1/chat/completions', { onRequest: authenticate }, async (request, reply) => {
-    const body = parseBody(chatCompletionBody, request.body);
+    const body = readChatCompletion(request.body);
     const original = request.body as OpenAIChatBody & { [RAW_BODY]?: string };
     const headerKey = request.headers['x-rollout-key'];
     const requestIdHeader = request.headers['x-request-id'];
@@ -175,20 +177,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       return streamCompletion(reply, body.model, routed, body.stream_options?.include_usage === true);
 
     // A client that hangs up cancels the upstream call (no tokens paid for an answer nobody reads).
-    const abort = new AbortController();
-    routed.signal = abort.signal;
-    const res = reply.raw;
-    const onClose = () => {
-      if (!res.writableEnded) abort.abort();
-    };
-    res.once('close', onClose);
+    const gone = new ClientGone(reply.raw);
+    routed.signal = gone;
     let result: RouterResult;
     try {
       result = await router.complete(body.model, routed);
     } catch (err) {
       throw routeError(reply, body.model, err);
     } finally {
-      res.off('close', onClose);
+      gone.done();
     }
     reply.headers({
       'x-rollout-route': result.route,
@@ -240,18 +237,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     routed: RouterRequest,
     includeUsage: boolean,
   ): Promise<FastifyReply | void> {
-    const abort = new AbortController();
-    routed.signal = abort.signal;
     const res = reply.raw;
-    const onClose = () => {
-      if (!res.writableEnded) abort.abort();
-    };
-    res.once('close', onClose);
+    const gone = new ClientGone(res);
+    routed.signal = gone;
     let stream;
     try {
       stream = router.stream(route, routed);
     } catch (err) {
-      res.off('close', onClose);
+      gone.done();
       throw routeError(reply, route, err);
     }
     const { decision } = stream;
@@ -304,16 +297,16 @@ export function createGateway(options: GatewayOptions): Gateway {
           countError(error.status, error.code);
           res.end(`data: ${JSON.stringify(error.body())}\n\n`);
         }
-        if (abort.signal.aborted) break;
+        if (gone.aborted) break;
       }
     } finally {
-      res.off('close', onClose);
+      gone.done();
       if (writer && !res.writableEnded) res.end();
     }
   }
 
   app.post('/v1/feedback', { onRequest: authenticate }, async (request, reply) => {
-    const fb = parseBody(feedbackBody, request.body);
+    const fb = readFeedback(request.body);
     try {
       const { rows } = await router.pool.query<{ id: string }>(
         'INSERT INTO feedback (request_id, score, thumbs, comment) VALUES ($1, $2, $3, $4) RETURNING id',
@@ -390,14 +383,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     close: () => app.close(),
   };
-}
-
-/** The body as `schema` reads it, or a 400 naming the first offending field. */
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const { message, param } = describeIssue(parsed.error);
-  throw invalidBody(message, param);
 }
 
 /**

@@ -1,7 +1,8 @@
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
 import { AttemptSignal, since } from './attempt';
 import { ProviderError } from './errors';
 import { normalizeError } from './normalize-error';
+import { loadAnthropic } from './sdk-modules';
 import {
   AnthropicChunkWriter,
   JSON_INSTRUCTION,
@@ -49,12 +50,14 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
   const defaultMaxTokens = options.defaultMaxTokens ?? 1024;
   const clients = new Map<string, { apiKey: string; client: Anthropic }>();
 
-  const clientFor = (provider: ResolvedProvider, target: string): Anthropic => {
+  // The SDK is loaded on the first Anthropic call, not with the gateway (see sdk-modules.ts).
+  const clientFor = async (provider: ResolvedProvider, target: string): Promise<Anthropic> => {
     const apiKey = registry.apiKey(provider, target);
     const cacheKey = `${provider.name}\u0000${provider.baseUrl}`;
     const cached = clients.get(cacheKey);
     if (cached && cached.apiKey === apiKey) return cached.client;
-    const client = new Anthropic({
+    const { default: AnthropicClient } = await loadAnthropic();
+    const client = new AnthropicClient({
       apiKey,
       baseURL: provider.baseUrl,
       maxRetries: 0,
@@ -100,7 +103,7 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     const attempt = new AttemptSignal(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
     const start = performance.now();
     try {
-      const client = clientFor(registry.resolve(target), key);
+      const client = await clientFor(registry.resolve(target), key);
       const params = buildParams(target, messages, callOptions);
       const message = await client.messages.create(params, { signal: attempt.signal });
       return normalizeMessage(
@@ -146,7 +149,7 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     try {
       let events: AsyncIterable<Anthropic.RawMessageStreamEvent>;
       try {
-        const client = clientFor(registry.resolve(target), key);
+        const client = await clientFor(registry.resolve(target), key);
         events = await client.messages.create(
           { ...buildParams(target, messages, callOptions), stream: true },
           { signal: attempt.signal },

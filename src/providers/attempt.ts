@@ -1,3 +1,5 @@
+import type { CallerSignal } from './types';
+
 /**
  * The abort signal of one provider attempt: fires when the per-attempt timeout elapses or when the
  * caller's signal aborts, and remembers which of the two it was (timeout → `timeout`, retryable;
@@ -15,7 +17,7 @@ export class AttemptSignal {
 
   constructor(
     readonly timeoutMs: number | undefined,
-    private readonly caller: AbortSignal | undefined,
+    private readonly caller: CallerSignal | undefined,
     /** The allowed silence between stream chunks, when it differs from the first-byte timeout. */
     private idleTimeoutMs?: number,
   ) {

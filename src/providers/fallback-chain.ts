@@ -8,6 +8,7 @@ import { createProviderAdapter, type OpenAICompatibleTransport } from './provide
 import { defaultQualityCheck, type QualityCheck, type QualityVerdict } from './quality-check';
 import type { ProviderRegistry } from './registry';
 import type {
+  CallerSignal,
   CallOptions,
   ChatMessage,
   CompletionResult,
@@ -83,7 +84,7 @@ export interface FallbackChainOptions {
   retry?: RetryOptions;
   logger?: Logger;
   /** Waits between retries (tests and benches may pass a faster clock). Default `setTimeout`. */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  sleep?: (ms: number, signal?: CallerSignal) => Promise<void>;
 }
 
 /**
@@ -451,7 +452,7 @@ function firstIndex(targets: readonly Target[]): number {
 }
 
 /** Resolves after `ms`, rejects when `signal` aborts first. */
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+function abortableSleep(ms: number, signal?: CallerSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new Error('cancelled'));
     const onAbort = () => {

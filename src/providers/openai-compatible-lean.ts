@@ -13,6 +13,7 @@ import {
 } from './openai-wire';
 import type { ProviderRegistry, ResolvedProvider } from './registry';
 import type {
+  CallerSignal,
   CallOptions,
   ChatMessage,
   CompletionResult,
@@ -291,7 +292,7 @@ class LeanAttempt extends EventEmitter implements AttemptState {
 
   constructor(
     readonly timeoutMs: number,
-    private readonly caller: AbortSignal | undefined,
+    private readonly caller: CallerSignal | undefined,
     /** The allowed silence between stream chunks, when it differs from the first-byte timeout. */
     private idleTimeoutMs?: number,
   ) {

@@ -1,6 +1,7 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { AttemptSignal, since } from './attempt';
 import { normalizeError } from './normalize-error';
+import { loadOpenAI } from './sdk-modules';
 import {
   ChatStreamAccumulator,
   SsePassThrough,
@@ -45,12 +46,14 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
   // One client per (provider, baseUrl); rebuilt if the key in the env changes.
   const clients = new Map<string, CachedClient>();
 
-  const clientFor = (provider: ResolvedProvider, target: string): OpenAI => {
+  // The SDK is loaded on the first call, not with the process (see sdk-modules.ts).
+  const clientFor = async (provider: ResolvedProvider, target: string): Promise<OpenAI> => {
     const apiKey = registry.apiKey(provider, target);
     const cacheKey = `${provider.name}\u0000${provider.baseUrl}`;
     const cached = clients.get(cacheKey);
     if (cached && cached.apiKey === apiKey) return cached.client;
-    const client = new OpenAI({
+    const { default: OpenAIClient } = await loadOpenAI();
+    const client = new OpenAIClient({
       apiKey,
       baseURL: provider.baseUrl,
       maxRetries: 0,
@@ -71,7 +74,7 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
     const attempt = new AttemptSignal(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
     const start = performance.now();
     try {
-      const client = clientFor(registry.resolve(target), key);
+      const client = await clientFor(registry.resolve(target), key);
       const body = callOptions?.request
         ? JSON.parse(upstreamChatBody(target, callOptions.request, false))
         : buildChatBody(target, messages, false);
@@ -111,7 +114,7 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
     try {
       let chunks: AsyncIterable<unknown>;
       try {
-        const client = clientFor(registry.resolve(target), key);
+        const client = await clientFor(registry.resolve(target), key);
         const body = request
           ? JSON.parse(upstreamChatBody(target, request, true))
           : buildChatBody(target, messages, true);

@@ -59,12 +59,23 @@ export interface ChatMessage {
   content: string;
 }
 
+/**
+ * What cancels a call: an `AbortSignal`, or anything with its abort surface (the gateway passes a
+ * lighter one per request: an AbortController and its EventTarget listeners cost several µs).
+ */
+export interface CallerSignal {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface CallOptions {
   /** Per-attempt timeout in milliseconds: a whole JSON call, or a stream's wait for its first chunk. */
   timeoutMs?: number;
   /** Streams: the longest silence between two chunks (default `timeoutMs`). Never bounds the whole stream. */
   idleTimeoutMs?: number;
-  signal?: AbortSignal;
+  signal?: CallerSignal;
   /** When false, an answer cut off by the token limit fails the quality check. */
   allowTruncation?: boolean;
   /** Caller-supplied request id, propagated to logs and events. */

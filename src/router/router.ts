@@ -23,6 +23,7 @@ import {
   keyOf,
   type BreakerSnapshot,
   type CallOptions,
+  type CallerSignal,
   type ChainResult,
   type ChatMessage,
   type ChatRequest,
@@ -126,7 +127,7 @@ export interface RouterRequest {
   /** Question id when a reference answer exists (reference grading). */
   referenceId?: string;
   /** Aborts the call (client went away). */
-  signal?: AbortSignal;
+  signal?: CallerSignal;
 }
 
 export type ServedTag = 'stable' | 'canary';
