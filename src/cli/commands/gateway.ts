@@ -22,7 +22,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--simulator <url>', 'send every provider to the simulator at this URL (no real keys used)')
     .option('--no-auth', 'serve without API keys (otherwise GATEWAY_API_KEYS, comma-separated, is required)')
     .option('--capture', 'store prompts and answers with request events, for scoring')
-    .option('--body-limit <bytes>', 'largest request body', String(1024 * 1024))
+    .option('--body-limit <bytes>', 'largest request body (images travel inline)', String(16 * 1024 * 1024))
     .action(async (opts: GatewayCommandOptions) => {
       const port = Number(opts.port);
       const bodyLimit = Number(opts.bodyLimit);
