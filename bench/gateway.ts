@@ -755,6 +755,12 @@ function print(reports: Report[], eventsWritten: number): void {
     const ratio = (a?: number, b?: number) => (a && b ? a / b : NaN);
     const b2bAdded = median((ours.backToBack ?? []).map((p, i) => p - floor.backToBack![i]));
     console.log('\nissue 11 targets (ours against the bare proxy floor and Portkey, this run):');
+    // Other work on the machine makes every process wait for a core: the ratios then measure the scheduler.
+    const [load] = os.loadavg();
+    if (load > os.cpus().length)
+      console.log(
+        `  WARNING: load average ${load.toFixed(1)} on ${os.cpus().length} cores: the machine was busy with other work; these verdicts are not reliable`,
+      );
     const check = (what: string, value: string, ok: boolean) =>
       console.log(`  ${ok ? 'met    ' : 'NOT met'}  ${what}: ${value}`);
     const cpu = ratio(ours.cpuUsPerReq, floor.cpuUsPerReq);
