@@ -683,6 +683,17 @@ describe('retries before fallback', () => {
       .create({ model: 'long-prompt', messages: [{ role: 'user', content: 'hi' }] })
       .withResponse();
     expect(short.response.headers.get('x-rollout-target')).toBe('openai:small-window');
+
+    // Without a larger-context fallback, the caller learns its prompt is too long (a 400, not a 502).
+    await route({
+      name: 'no-big-window',
+      blue: slot(t('openai', 'small-window'), t('openai', 'also-small')),
+    });
+    const error = await client.chat.completions
+      .create({ model: 'no-big-window', messages: [{ role: 'user', content: longPrompt }] })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe('context_length_exceeded');
   });
 });
 

@@ -100,6 +100,8 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     callOptions?: CallOptions,
   ): Promise<CompletionResult> {
     const key = targetKey(target);
+    // The SDK's first load is ours, not the provider's: it happens before the attempt's clock starts.
+    await loadAnthropic();
     const attempt = new AttemptSignal(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
     const start = performance.now();
     try {
@@ -126,6 +128,7 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     callOptions?: CallOptions,
   ): AsyncGenerator<StreamEvent> {
     const key = targetKey(target);
+    await loadAnthropic();
     const attempt = new AttemptSignal(
       callOptions?.timeoutMs ?? defaultTimeoutMs,
       callOptions?.signal,

@@ -134,6 +134,7 @@ const NEUTRAL_CLASSES: ReadonlySet<ErrorClass> = new Set<ErrorClass>([
   'bad_request',
   'content_policy',
   'cancelled',
+  'context_length',
 ]);
 
 export function createFallbackChain(options: FallbackChainOptions): FallbackChain {

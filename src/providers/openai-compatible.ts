@@ -71,6 +71,8 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
     callOptions?: CallOptions,
   ): Promise<CompletionResult> {
     const key = targetKey(target);
+    // The SDK's first load is ours, not the provider's: it happens before the attempt's clock starts.
+    await loadOpenAI();
     const attempt = new AttemptSignal(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
     const start = performance.now();
     try {
@@ -98,6 +100,7 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
     callOptions?: CallOptions,
   ): AsyncGenerator<StreamEvent> {
     const key = targetKey(target);
+    await loadOpenAI();
     const attempt = new AttemptSignal(
       callOptions?.timeoutMs ?? defaultTimeoutMs,
       callOptions?.signal,

@@ -53,6 +53,7 @@ import {
   type SlotConfig,
   type SlotName,
 } from '../store/routing-state';
+import { loadAnthropic } from '../providers/sdk-modules';
 import { answerOf } from './answer';
 import { assignTag } from './assignment';
 import { RouterMetrics } from './metrics';
@@ -278,6 +279,19 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       logger: options.logger,
     });
   }
+
+  // The Anthropic SDK loads on first use (it is ~30 MB the gateway needs only for Anthropic targets): load it
+  // as soon as a route names one, so no served request waits for it.
+  const warm = (state: RouteState | undefined) => {
+    if (!state) return;
+    for (const slot of [state.blue, state.green]) {
+      if (!slot) continue;
+      for (const target of [slot.target, ...slot.fallbacks])
+        if (registry.kindOf(target.provider) === 'anthropic') void loadAnthropic().catch(() => {});
+    }
+  };
+  for (const state of cache.all()) warm(state);
+  const unwarm = cache.subscribe((next) => warm(next));
 
   const ownsWriter = options.events !== false && !(options.events && 'record' in options.events);
   const writer: EventWriter | undefined =
@@ -551,6 +565,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       await writer?.flush();
     },
     async close() {
+      unwarm();
       await shadows.idle(2000);
       if (ownsWriter) await writer?.close();
       if (ownsCache) await cache.close();
