@@ -53,6 +53,9 @@ export function fromProviderError(error: ProviderError, route: string): GatewayE
       return new GatewayError(400, 'invalid_request_error', 'upstream_rejected_request', message);
     case 'content_policy':
       return new GatewayError(400, 'invalid_request_error', 'content_policy_violation', message);
+    case 'context_length':
+      // No larger-context fallback was configured (or it refused too): the prompt is the caller's to shorten.
+      return new GatewayError(400, 'invalid_request_error', 'context_length_exceeded', message, 'messages');
     case 'cancelled':
       // Nobody reads it (the client went away); 499 keeps it apart from server errors in access logs.
       return new GatewayError(499, 'invalid_request_error', 'client_closed_request', message);

@@ -3,7 +3,9 @@
  * rollouts by changing its base URL. `model` names the route.
  *
  *   POST /v1/chat/completions   JSON or SSE (`stream: true`); routing key from `x-rollout-key` or `user`;
- *                               `metadata.reference_id` marks a question with a known answer
+ *                               `metadata.reference_id` marks a question with a known answer. The whole
+ *                               Chat Completions surface: the body goes upstream as written, `model` aside
+ *   GET  /v1/models             the routes, as OpenAI's model list (what clients call to discover models)
  *   POST /v1/feedback           { request_id, score 1-5 | thumbs up/down, comment? }
  *   GET  /v1/routes/:name       the routing state this replica serves from (version, stable, candidate, share)
  *   GET  /healthz               200 ok / 503 degraded (still serving from cached routing state)
@@ -19,8 +21,7 @@
 import crypto from 'node:crypto';
 import { Counter } from 'prom-client';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { z } from 'zod';
-import { formatTarget } from '../config/target';
+import type { OpenAIChatBody } from '../providers';
 import { writeChunk } from '../http/write-chunk';
 import { logger as rootLogger, type Logger } from '../logger';
 import {
@@ -31,15 +32,19 @@ import {
   type RouterResult,
 } from '../router/router';
 import { candidateOf, stableOf } from '../store/routing-state';
+import { ClientGone } from './client-gone';
 import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
 import { ChunkWriter, completionJson } from './openai-format';
-import { chatCompletionBody, describeIssue, feedbackBody, toMessages, toParams } from './schema';
+import { readChatCompletion, readFeedback, toMessages } from './schema';
+
+/** `provider:model` (config/target.ts has the same, but loads zod with it). */
+const formatTarget = (t: { provider: string; model: string }) => `${t.provider}:${t.model}`;
 
 export interface GatewayOptions {
   router: Router;
   /** API keys clients must send as `Authorization: Bearer <key>`; default from env `GATEWAY_API_KEYS`. */
   auth?: { keys: string[] } | { disabled: true };
-  /** Largest request body (default 1 MiB); larger ones get 413. */
+  /** Largest request body (default 16 MiB: images travel inline as base64); larger ones get 413. */
   bodyLimitBytes?: number;
   /** Send the upstream's response bytes as they came when no translation is needed (default true). */
   passThrough?: boolean;
@@ -54,6 +59,8 @@ export interface Gateway {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** The request body's text, kept on its parse. */
+const RAW_BODY: unique symbol = Symbol('raw body');
 
 export function createGateway(options: GatewayOptions): Gateway {
   const { router } = options;
@@ -63,7 +70,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const app = Fastify({
     logger: false,
-    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    bodyLimit: options.bodyLimitBytes ?? 16 * 1024 * 1024,
     return503OnClosing: true,
     // Our own ids (x-request-id); fastify's counter is unused.
     genReqId: () => '',
@@ -87,16 +94,21 @@ export function createGateway(options: GatewayOptions): Gateway {
     return reply.code(error.status).type('application/json').send(JSON.stringify(error.body()));
   }
 
-  // Plain JSON.parse instead of fastify's prototype-poisoning scan: bodies only ever go through zod, which
-  // builds new objects from known keys, so a `__proto__` key can never reach an object we merge into.
+  // Plain JSON.parse instead of fastify's prototype-poisoning scan: JSON.parse makes `__proto__` an own
+  // data property (it never sets a prototype), and bodies are only read or copied by spreading, which
+  // copies it as data too. The text is kept beside the parse (under a symbol, invisible to JSON) so a
+  // forwarded body is spliced, not re-serialized.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     if (body === '') return done(invalidBody('the request body is empty; send a JSON object'), undefined);
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(body as string));
+      parsed = JSON.parse(body as string);
     } catch {
-      done(invalidBody('the request body is not valid JSON'), undefined);
+      return done(invalidBody('the request body is not valid JSON'), undefined);
     }
+    if (parsed !== null && typeof parsed === 'object') (parsed as Record<symbol, unknown>)[RAW_BODY] = body;
+    done(null, parsed);
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
@@ -149,13 +161,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   app.post('/v1/chat/completions', { onRequest: authenticate }, async (request, reply) => {
-    const body = parseBody(chatCompletionBody, request.body);
+    const body = readChatCompletion(request.body);
+    const original = request.body as OpenAIChatBody & { [RAW_BODY]?: string };
     const headerKey = request.headers['x-rollout-key'];
     const requestIdHeader = request.headers['x-request-id'];
     const routed: RouterRequest = {
-      messages: toMessages(body),
+      messages: toMessages(body.messages),
+      openai: { body: original, raw: original[RAW_BODY] },
       key: typeof headerKey === 'string' && headerKey !== '' ? headerKey : (body.user ?? undefined),
-      params: toParams(body),
       requestId:
         typeof requestIdHeader === 'string' && REQUEST_ID.test(requestIdHeader) ? requestIdHeader : undefined,
       referenceId: body.metadata?.reference_id,
@@ -163,11 +176,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (body.stream)
       return streamCompletion(reply, body.model, routed, body.stream_options?.include_usage === true);
 
+    // A client that hangs up cancels the upstream call (no tokens paid for an answer nobody reads).
+    const gone = new ClientGone(reply.raw);
+    routed.signal = gone;
     let result: RouterResult;
     try {
       result = await router.complete(body.model, routed);
     } catch (err) {
       throw routeError(reply, body.model, err);
+    } finally {
+      gone.done();
     }
     reply.headers({
       'x-rollout-route': result.route,
@@ -177,6 +195,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
     if (passThrough && result.raw) return reply.type(result.raw.contentType).send(result.raw.raw);
     return reply.type('application/json').send(completionJson(result));
+  });
+
+  // OpenAI clients discover models here; a route is what they pass as `model`.
+  app.get('/v1/models', { onRequest: authenticate }, async (_request, reply) => {
+    const data = router.routes().map((state) => ({
+      id: state.name,
+      object: 'model',
+      created: Math.floor(state.updatedAt.getTime() / 1000),
+      owned_by: 'model-rollout',
+    }));
+    return reply.send({ object: 'list', data });
   });
 
   /** Maps a router failure to an OpenAI error, setting the routing headers known so far. */
@@ -208,18 +237,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     routed: RouterRequest,
     includeUsage: boolean,
   ): Promise<FastifyReply | void> {
-    const abort = new AbortController();
-    routed.signal = abort.signal;
     const res = reply.raw;
-    const onClose = () => {
-      if (!res.writableEnded) abort.abort();
-    };
-    res.once('close', onClose);
+    const gone = new ClientGone(res);
+    routed.signal = gone;
     let stream;
     try {
       stream = router.stream(route, routed);
     } catch (err) {
-      res.off('close', onClose);
+      gone.done();
       throw routeError(reply, route, err);
     }
     const { decision } = stream;
@@ -242,9 +267,9 @@ export function createGateway(options: GatewayOptions): Gateway {
               'x-rollout-target': event.target,
               'x-request-id': decision.requestId,
             });
-            await writeChunk(res, writer.first(event.text));
+            await writeChunk(res, event.sse ?? writer.first(event.text));
           } else {
-            await writeChunk(res, writer.delta(event.text));
+            await writeChunk(res, event.sse ?? writer.delta(event.text));
           }
         } else if (event.type === 'done') {
           if (!writer) {
@@ -260,7 +285,11 @@ export function createGateway(options: GatewayOptions): Gateway {
               'x-request-id': decision.requestId,
             });
           }
-          res.end(writer.end(event.result, includeUsage));
+          res.end(
+            event.sseTail !== undefined
+              ? `${event.sseTail}data: [DONE]\n\n`
+              : writer.end(event.result, includeUsage),
+          );
         } else {
           const error = routeError(reply, route, event.error) as GatewayError;
           if (!writer) return sendError(reply, error); // nothing sent yet: a plain HTTP error
@@ -268,16 +297,16 @@ export function createGateway(options: GatewayOptions): Gateway {
           countError(error.status, error.code);
           res.end(`data: ${JSON.stringify(error.body())}\n\n`);
         }
-        if (abort.signal.aborted) break;
+        if (gone.aborted) break;
       }
     } finally {
-      res.off('close', onClose);
+      gone.done();
       if (writer && !res.writableEnded) res.end();
     }
   }
 
   app.post('/v1/feedback', { onRequest: authenticate }, async (request, reply) => {
-    const fb = parseBody(feedbackBody, request.body);
+    const fb = readFeedback(request.body);
     try {
       const { rows } = await router.pool.query<{ id: string }>(
         'INSERT INTO feedback (request_id, score, thumbs, comment) VALUES ($1, $2, $3, $4) RETURNING id',
@@ -354,14 +383,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     close: () => app.close(),
   };
-}
-
-/** The body as `schema` reads it, or a 400 naming the first offending field. */
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const { message, param } = describeIssue(parsed.error);
-  throw invalidBody(message, param);
 }
 
 /**

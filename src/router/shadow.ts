@@ -4,6 +4,7 @@ import type { RequestEvent, ShadowPair } from '../store/event-writer';
 import { candidateOf, candidateSlotOf, type RouteState } from '../store/routing-state';
 import { shouldShadow } from './assignment';
 import type { RouterMetrics } from './metrics';
+import { answerOf } from './answer';
 import type { RouteDecision, RouterRequest } from './router';
 
 /**
@@ -114,12 +115,21 @@ export class ShadowRunner {
     let result: ChainResult | undefined;
     try {
       // No caller signal: the served request going away does not cancel its shadow, which still measures.
-      result = await chain.complete([target], request.messages, { timeoutMs, requestId: decision.requestId });
+      // The whole request (tools included): a tool call is recorded and compared, never executed.
+      result = await chain.complete([target], request.messages, {
+        timeoutMs,
+        requestId: decision.requestId,
+        request: request.openai,
+      });
       event.latencyMs = performance.now() - start;
       event.inputTokens = result.usage.inputTokens;
       event.outputTokens = result.usage.outputTokens;
       event.costUsd = result.costUsd;
-      if (capture) event.answer = result.text;
+      event.finishReason = result.finishReason;
+      if (capture) {
+        event.answer = answerOf(result);
+        if (result.toolCalls) event.toolCalls = result.toolCalls;
+      }
     } catch (thrown) {
       event.latencyMs = performance.now() - start;
       event.errorClass = thrown instanceof ProviderError ? thrown.errorClass : 'server_error';

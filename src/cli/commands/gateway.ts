@@ -23,7 +23,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--simulator <url>', 'send every provider to the simulator at this URL (no real keys used)')
     .option('--no-auth', 'serve without API keys (otherwise GATEWAY_API_KEYS, comma-separated, is required)')
     .option('--capture', 'store prompts and answers with request events, for scoring')
-    .option('--body-limit <bytes>', 'largest request body', String(1024 * 1024))
+    .option('--body-limit <bytes>', 'largest request body (images travel inline)', String(16 * 1024 * 1024))
     .option(
       '--poll-interval <ms>',
       'how often routing state is re-read in full, the safety net beside LISTEN/NOTIFY',
@@ -55,7 +55,9 @@ export function registerGatewayCommand(program: Command): void {
       const registry = opts.simulator ? simulatorRegistry(opts.simulator) : createProviderRegistry();
       const router = await createRouter({
         database: db,
-        providers: { registry },
+        // A 429 or a 5xx gets two more tries of the same target (honouring retry-after up to 5 s)
+        // before the fallbacks; streams are cut only by a 60 s silence, never by their length.
+        providers: { registry, retry: { maxRetries: 2 }, streamIdleTimeoutMs: 60_000 },
         capture: { enabled: opts.capture === true },
         keepRaw: true,
         cache: { pollIntervalMs },
