@@ -51,7 +51,7 @@ async function eventsOf(requestId: string) {
   await router.flush();
   const { rows } = await db.pool.query(
     `SELECT tag, target, error_class, answer, fallback_depth, finish_reason, tool_calls
-       FROM request_events WHERE request_id = $1 ORDER BY id`,
+       FROM request_events WHERE request_id = $1 ORDER BY tag = 'shadow', id`,
     [requestId],
   );
   return rows as {
