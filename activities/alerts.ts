@@ -2,7 +2,7 @@ import { logger } from '../src/logger';
 
 /** What happened, for people: a rollback, a promotion, a trigger firing, a pause. */
 export interface AlertEvent {
-  kind: 'rollback' | 'promotion' | 'trigger' | 'pause' | 'resume' | 'completed' | 'approval-needed';
+  kind: 'rollback' | 'promotion' | 'trigger' | 'pause' | 'resume' | 'completed' | 'approval-needed' | 'hold';
   route: string;
   workflowId: string;
   title: string;

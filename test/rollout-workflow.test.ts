@@ -163,12 +163,24 @@ describe('rolloutWorkflow', () => {
     const route = 'held-canary';
     await stack.createRoute(route, 'anthropic:claude-sonnet-4');
     const traffic = stack.traffic(route, 100);
+    const alerts: Array<{ kind: string; title: string }> = [];
+    const hook = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        alerts.push((JSON.parse(body) as { event: { kind: string; title: string } }).event);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const webhookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
     // One step before 100%, so the final gate applies at once; a 0.5% tolerance needs far more judged
     // answers than the test runs for, so the share stays held.
     const handle = await start(
       route,
       spec(route, 'openai:gpt-4o', {
         canary: { steps: [5000, 10000] },
+        alerts: { webhookUrl, holdAfter: '3s' },
         policy: {
           policy: 'sequential',
           sequential: {
@@ -215,10 +227,22 @@ describe('rolloutWorkflow', () => {
     );
     expect(stdout).toMatch(/^ {2}expected to advance around \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/m);
 
+    // A hold that lasts past alerts.holdAfter is announced once, with what it waits for.
+    await waitFor(handle, () => alerts.some((a) => a.kind === 'hold'), 30_000);
+    const holdAlerts = alerts.filter((a) => a.kind === 'hold');
+    expect(holdAlerts).toHaveLength(1);
+    expect(holdAlerts[0].title).toMatch(
+      new RegExp(
+        `^Rollout of openai:gpt-4o on ${route} held at 50% for \\d+s: final gate \\(quality\\): about`,
+      ),
+    );
+
     await handle.executeUpdate(rollbackUpdate, { args: [{ reason: 'test over', actor: 'test' }] });
     await traffic.stop();
+    hook.close();
+    expect(alerts.filter((a) => a.kind === 'hold')).toHaveLength(1);
     expect((await handle.query(statusQuery)).hold).toBeUndefined();
-    await saveHistory(handle, 'canary-held-estimate');
+    await saveHistory(handle, 'canary-held-estimate-alert');
   }, 150_000);
 
   it('fires the error-rate trigger on a failing candidate and rolls back at once', async () => {

@@ -88,6 +88,8 @@ export interface HoldStatus {
   estimate?: HoldEstimate;
   /** Now + the estimate, when there is one. */
   expectedAt?: string;
+  /** True once the "hold" alert went out for this hold. */
+  alerted?: boolean;
 }
 
 export interface RolloutStatus {

@@ -68,6 +68,8 @@ const alerts = proxyActivities<Activities>(ALERTS);
  * before it keep deciding as they did, so their histories replay unchanged.
  */
 const FINAL_GATE_ERRORS = 'final-gate-error-rate';
+/** Since this patch a canary step held longer than `alerts.holdAfter` raises a "hold" alert. */
+const HOLD_ALERT = 'hold-alert';
 /** Since this patch search attributes and memo are upserted only when they change. */
 const PUBLISH_CHANGES_ONLY = 'publish-changes-only';
 /** Since this patch the workflow waits for its "completed" alert before it completes. */
@@ -521,13 +523,26 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     } catch (err) {
       log.warn('hold estimate failed', { error: (err as Error).message }); // an estimate never stops a rollout
     }
-    const since = status.hold?.shareBps === status.shareBps ? status.hold.since : new Date().toISOString();
+    const same = status.hold?.shareBps === status.shareBps;
+    const since = same ? status.hold!.since : new Date().toISOString();
     status.hold = {
       since,
       shareBps: status.shareBps,
       estimate: e ?? undefined,
       expectedAt: e?.etaMs != null ? new Date(Date.now() + e.etaMs).toISOString() : undefined,
+      alerted: same ? status.hold!.alerted : undefined,
     };
+    // A hold that lasts is worth a word to the people waiting on it: once per hold, with what it waits for.
+    const heldMs = Date.now() - Date.parse(since);
+    if (!status.hold.alerted && heldMs >= spec.alerts.holdAfter && patched(HOLD_ALERT)) {
+      status.hold.alerted = true;
+      void alert(
+        'hold',
+        `Rollout of ${candidateName} on ${route} held at ${bpsText(status.shareBps)} for ${formatDuration(heldMs)}: ` +
+          (e?.summary ?? decision.reasons[0] ?? 'waiting for evidence'),
+        { since, expectedAt: status.hold.expectedAt ?? null },
+      );
+    }
   }
 
   /** Waits for the next tick, waking early for a rollback (which then throws), a promotion or `wake`. */

@@ -135,6 +135,8 @@ export const rolloutSpecSchema = z
     alerts: z
       .strictObject({
         webhookUrl: z.url({ protocol: /^https?$/, error: 'webhookUrl must be an http(s) URL' }).optional(),
+        /** A canary step held this long raises a "hold" alert with what it waits for and the estimate. */
+        holdAfter: duration('30m'),
       })
       .prefault({}),
   })
