@@ -12,6 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { GuardianWatch } from '../activities/guardian';
+import { channelsFor } from '../src/alerts/kinds';
 import { evaluateTriggers, type TriggerResult } from '../src/policy';
 import { RolloutPhase, RolloutRoute } from '../src/temporal/search-attributes';
 
@@ -53,7 +54,11 @@ export const guardianStatusQuery = defineQuery<GuardianState>('status');
 export async function routeGuardianWorkflow(input: GuardianState): Promise<GuardianState> {
   const state: GuardianState = { checks: 0, switches: [], generation: 0, ...input };
   let stop = false;
-  setHandler(watchSignal, (watch) => void Object.assign(state, watch));
+  setHandler(watchSignal, (watch) => {
+    Object.assign(state, watch);
+    // A rollout with named channels replaces a legacy webhook URL (which then leaves the guardian's state).
+    if (watch.alertChannels) delete state.alertWebhook;
+  });
   setHandler(stopGuardianSignal, () => void (stop = true));
   setHandler(guardianStatusQuery, () => state);
   upsertSearchAttributes([
@@ -147,7 +152,7 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
 
   async function notify(title: string): Promise<void> {
     await alerts
-      .sendAlert(state.alertWebhook, {
+      .sendAlert(state.alertChannels ? channelsFor(state.alertChannels, 'rollback') : state.alertWebhook, {
         kind: 'rollback',
         route: state.route,
         workflowId: workflowInfo().workflowId,
