@@ -21,7 +21,10 @@ export function registerGatewayCommand(program: Command): void {
     .option('--port <port>', 'port to listen on', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--simulator <url>', 'send every provider to the simulator at this URL (no real keys used)')
-    .option('--no-auth', 'serve without API keys (otherwise GATEWAY_API_KEYS, comma-separated, is required)')
+    .option(
+      '--no-auth',
+      'serve without API keys (otherwise GATEWAY_KEYS_FILE or GATEWAY_API_KEYS is required)',
+    )
     .option('--capture', 'store prompts and answers with request events, for scoring')
     .option('--body-limit <bytes>', 'largest request body', String(1024 * 1024))
     .option(
@@ -39,9 +42,9 @@ export function registerGatewayCommand(program: Command): void {
       const pollIntervalMs = Number(opts.pollInterval);
       if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 10)
         throw new UsageError(`--poll-interval must be a number of milliseconds (at least 10)`);
-      if (opts.auth && !process.env.GATEWAY_API_KEYS?.trim()) {
+      if (opts.auth && !process.env.GATEWAY_KEYS_FILE && !process.env.GATEWAY_API_KEYS?.trim()) {
         throw new UsageError(
-          'set GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth',
+          'set GATEWAY_KEYS_FILE (named keys with their routes; re-read on SIGHUP or change) or GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth',
         );
       }
       // Loaded here, not at the top: `--help` and the other commands must not pay for the data plane.
