@@ -37,6 +37,14 @@ import {
   type ApiKeyPrincipal,
   type ApiKeyStore,
 } from './api-keys';
+import {
+  clientErrorHandler,
+  connectionLimits,
+  httpServerFactory,
+  publicHealth,
+  ROUTING_KEY_MAX,
+  type ConnectionLimits,
+} from './edges';
 import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
 import { ChunkWriter, completionJson } from './openai-format';
 import { chatCompletionBody, describeIssue, feedbackBody, toMessages, toParams } from './schema';
@@ -53,6 +61,13 @@ export interface GatewayOptions {
   bodyLimitBytes?: number;
   /** Send the upstream's response bytes as they came when no translation is needed (default true). */
   passThrough?: boolean;
+  /** Connection limits (see `edges.ts`): header/body/idle timeouts and the largest header block. */
+  limits?: Partial<ConnectionLimits>;
+  /**
+   * Serve `/metrics` and `/healthz` on a listener of their own (`listenAdmin`) instead of the public one, so
+   * an operator can keep them off the network clients reach.
+   */
+  separateAdmin?: boolean;
   logger?: Logger;
 }
 
@@ -60,6 +75,8 @@ export interface Gateway {
   readonly app: FastifyInstance;
   /** Resolves with the base URL (`http://host:port`). */
   listen(options?: { port?: number; host?: string }): Promise<string>;
+  /** The admin listener (`/metrics`, `/healthz`) when `separateAdmin`; resolves with its base URL. */
+  listenAdmin(options?: { port?: number; host?: string }): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -84,10 +101,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     return rest as T;
   };
 
+  const limits = connectionLimits(options.limits);
   const app = Fastify({
     logger: false,
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     return503OnClosing: true,
+    ...limits.fastify,
+    serverFactory: httpServerFactory(limits),
+    clientErrorHandler,
     // Our own ids (x-request-id); fastify's counter is unused.
     genReqId: () => '',
   });
@@ -190,10 +211,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     const body = parseBody(chatCompletionBody, request.body);
     authorize(request, body.model, body.metadata?.reference_id ?? undefined);
     const headerKey = request.headers['x-rollout-key'];
+    const routingKey =
+      typeof headerKey === 'string' && headerKey !== '' ? headerKey : (body.user ?? undefined);
+    if (routingKey !== undefined && routingKey.length > ROUTING_KEY_MAX) {
+      throw invalidBody(
+        `the routing key (x-rollout-key header or user) is longer than ${ROUTING_KEY_MAX} characters`,
+        typeof headerKey === 'string' && headerKey !== '' ? 'x-rollout-key' : 'user',
+      );
+    }
     const requestIdHeader = request.headers['x-request-id'];
     const routed: RouterRequest = {
       messages: toMessages(body),
-      key: typeof headerKey === 'string' && headerKey !== '' ? headerKey : (body.user ?? undefined),
+      key: routingKey,
       params: toParams(body),
       requestId:
         typeof requestIdHeader === 'string' && REQUEST_ID.test(requestIdHeader) ? requestIdHeader : undefined,
@@ -375,32 +404,26 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   );
 
-  app.get('/healthz', async (_request, reply) => {
-    const h = await router.health();
-    const reasons: string[] = [];
-    if (!h.routing.ok)
-      reasons.push(`routing state may be stale (${h.routing.lastError ?? `notify ${h.routing.notify}`})`);
-    if (!h.postgres.ok) reasons.push(`postgres unreachable: ${h.postgres.error}`);
-    if (h.events && h.events.dropped > 0) reasons.push(`${h.events.dropped} request events dropped`);
-    return reply.code(h.ok ? 200 : 503).send({
-      status: h.ok ? 'ok' : 'degraded',
-      // Degraded still serves: routing comes from the cached state, events buffer until the buffer is full.
-      serving: h.routing.routes > 0,
-      reasons,
-      routing: {
-        ...h.routing,
-        stalenessMs: Number.isFinite(h.routing.stalenessMs) ? Math.round(h.routing.stalenessMs) : null,
-      },
-      postgres: h.postgres,
-      events: h.events,
-      shadow: h.shadow,
-      breakers: h.breakers,
+  /** `/healthz` and `/metrics`, on the public app or on the admin listener. */
+  function registerOps(target: FastifyInstance): void {
+    target.get('/healthz', async (_request, reply) => {
+      const h = await router.health();
+      if (!h.ok)
+        // The reasons' details (database errors name hosts and databases) go to the log, not to callers.
+        log.warn({ routing: h.routing.lastError, postgres: h.postgres.error }, 'gateway degraded');
+      return reply.code(h.ok ? 200 : 503).send(publicHealth(h));
     });
-  });
-
-  app.get('/metrics', async (_request, reply) => {
-    return reply.type(router.metrics.contentType).send(await router.metrics.text());
-  });
+    target.get('/metrics', async (_request, reply) => {
+      return reply.type(router.metrics.contentType).send(await router.metrics.text());
+    });
+  }
+  let admin: FastifyInstance | undefined;
+  if (options.separateAdmin) {
+    admin = Fastify({ logger: false, ...limits.fastify, serverFactory: httpServerFactory(limits) });
+    registerOps(admin);
+  } else {
+    registerOps(app);
+  }
 
   return {
     app,
@@ -410,8 +433,16 @@ export function createGateway(options: GatewayOptions): Gateway {
       const actual = typeof address === 'object' && address ? address.port : port;
       return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
     },
+    async listenAdmin({ port = 9090, host = '127.0.0.1' } = {}) {
+      if (!admin) throw new Error('gateway: listenAdmin needs separateAdmin: true');
+      await admin.listen({ port, host });
+      const address = admin.server.address();
+      const actual = typeof address === 'object' && address ? address.port : port;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+    },
     close: async () => {
       await app.close();
+      await admin?.close();
       keyStore?.close();
     },
   };

@@ -10,6 +10,8 @@ interface GatewayCommandOptions {
   capture?: boolean;
   bodyLimit: string;
   pollInterval: string;
+  adminPort?: string;
+  adminHost: string;
 }
 
 export function registerGatewayCommand(program: Command): void {
@@ -25,6 +27,8 @@ export function registerGatewayCommand(program: Command): void {
       '--no-auth',
       'serve without API keys (otherwise GATEWAY_KEYS_FILE or GATEWAY_API_KEYS is required)',
     )
+    .option('--admin-port <port>', 'serve /metrics and /healthz on this port only (not on the public one)')
+    .option('--admin-host <host>', 'address of the admin listener', '127.0.0.1')
     .option('--capture', 'store prompts and answers with request events, for scoring')
     .option('--body-limit <bytes>', 'largest request body', String(1024 * 1024))
     .option(
@@ -67,8 +71,16 @@ export function registerGatewayCommand(program: Command): void {
         router,
         auth: opts.auth ? undefined : { disabled: true },
         bodyLimitBytes: bodyLimit,
+        separateAdmin: opts.adminPort !== undefined,
       });
       const url = await gateway.listen({ port, host: opts.host });
+      if (opts.adminPort !== undefined) {
+        const adminPort = Number(opts.adminPort);
+        if (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535)
+          throw new UsageError(`--admin-port must be a port number, got ${opts.adminPort}`);
+        const adminUrl = await gateway.listenAdmin({ port: adminPort, host: opts.adminHost });
+        console.log(`admin:    ${adminUrl}/metrics, ${adminUrl}/healthz`);
+      }
       console.log(`gateway:  ${url}/v1 (model = route name)${opts.auth ? '' : '  [auth disabled]'}`);
       console.log(`postgres: ${db.url}${db.embedded ? ' (embedded)' : ''}`);
       if (opts.simulator) console.log(`providers: simulator at ${opts.simulator}`);
