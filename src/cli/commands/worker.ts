@@ -45,13 +45,15 @@ export function registerWorkerCommand(program: Command): void {
           registry: opts.simulator ? simulatorRegistry(opts.simulator) : createProviderRegistry(),
         });
         stops.push(() => chain.close());
+        const { loadAlertChannels } = await import('../../alerts/channels');
+        const alertChannels = loadAlertChannels(); // a bad channels file stops the worker here, naming the field
         const { createActivities } = await import('../../../activities');
         const { startWorker } = await import('../../temporal/worker');
         const worker = await startWorker({
           address,
           namespace,
           taskQueue,
-          activities: createActivities({ db, chain, client, taskQueue }),
+          activities: createActivities({ db, chain, client, taskQueue, alertChannels }),
         });
         stops.push(() => worker.shutdown());
         console.log(`worker running on task queue "${taskQueue}"`);
@@ -61,6 +63,13 @@ export function registerWorkerCommand(program: Command): void {
         );
         console.log(
           `judge:     ${opts.simulator ? `provider simulator at ${opts.simulator}` : 'real providers (keys from the environment)'}`,
+        );
+        console.log(
+          `alerts:    ${
+            alertChannels.size
+              ? [...alertChannels].map(([name, c]) => `${name} (${c.type})`).join(', ')
+              : 'no channels (ALERT_CHANNELS_FILE): alerts are only logged'
+          }`,
         );
         console.log('Press Ctrl-C to stop.');
         // Runs until Ctrl-C, or until the worker itself fails (then the error is the command's).
