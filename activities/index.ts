@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { AlertChannels } from '../src/alerts/channels';
 import type { Database } from '../src/store/database';
 import type { FallbackChain } from '../src/providers/fallback-chain';
 import { createAlertActivities } from './alerts';
@@ -18,6 +19,8 @@ export interface ActivityDeps {
   /** For starting the route guardian when a rollout completes. */
   client?: Client;
   taskQueue?: string;
+  /** Named alert channels (default: ALERT_CHANNELS_FILE / ALERT_CHANNELS of this process). */
+  alertChannels?: AlertChannels;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -26,7 +29,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRoutingActivities({ pool }),
     ...createEvaluationActivities({ pool }),
     ...createScoringActivities({ pool, chain: deps.chain }),
-    ...createAlertActivities(),
+    ...createAlertActivities({ channels: deps.alertChannels }),
     ...createGuardianActivities({ client: deps.client, taskQueue: deps.taskQueue }),
     /** Reads one route's routing state (or null when the route does not exist). */
     async describeRoute(route: string): Promise<{ route: string; exists: boolean; version: number | null }> {

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { createActivities } from '../activities';
+import type { AlertChannels } from './alerts/channels';
 import { createGateway, type Gateway } from './gateway/server';
 import { createFallbackChain } from './providers/fallback-chain';
 import { createProviderRegistry, simulatorRegistry, type ProviderRegistry } from './providers/registry';
@@ -42,6 +43,8 @@ export interface DevStackOptions {
   /** How often routers re-read all routing state (the safety net beside LISTEN/NOTIFY). */
   pollIntervalMs?: number;
   progress?: (message: string) => void;
+  /** Alert channels of the worker (default: ALERT_CHANNELS_FILE / ALERT_CHANNELS). */
+  alertChannels?: AlertChannels;
 }
 
 export async function startDevStack(options: DevStackOptions = {}): Promise<DevStack> {
@@ -80,7 +83,13 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
       address: temporal.address,
       namespace: temporal.namespace,
       taskQueue,
-      activities: createActivities({ db, chain: judgeChain, client, taskQueue }),
+      activities: createActivities({
+        db,
+        chain: judgeChain,
+        client,
+        taskQueue,
+        alertChannels: options.alertChannels,
+      }),
     });
     stops.push(() => worker.shutdown());
     progress(`worker running on task queue ${taskQueue}`);

@@ -36,7 +36,24 @@ const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
 describe('rolloutWorkflow', () => {
   let stack: TestStack;
 
+  /** Alerts that reached the worker's channel "test-hook", by route. */
+  const alertsOf = new Map<string, Array<{ kind: string; title: string }>>();
+  const hook = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const { event } = JSON.parse(body) as { event: { route: string; kind: string; title: string } };
+      alertsOf.set(event.route, [...(alertsOf.get(event.route) ?? []), event]);
+      res.end('ok');
+    });
+  });
+
   beforeAll(async () => {
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    // Channels live on the worker (specs name them): this file's worker reads them from its environment.
+    process.env.ALERT_CHANNELS = JSON.stringify({
+      'test-hook': { type: 'slack', url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook` },
+    });
     stack = await startTestStack({
       default: { latencyMs: { median: 2, p99: 6 }, accuracy: 0.95 },
       models: {
@@ -51,6 +68,8 @@ describe('rolloutWorkflow', () => {
 
   afterAll(async () => {
     await stack?.close();
+    hook.close();
+    delete process.env.ALERT_CHANNELS;
   });
 
   /** Test-speed settings: the ladder and the tests are the production ones, the sample minimums smaller. */
@@ -163,24 +182,14 @@ describe('rolloutWorkflow', () => {
     const route = 'held-canary';
     await stack.createRoute(route, 'anthropic:claude-sonnet-4');
     const traffic = stack.traffic(route, 100);
-    const alerts: Array<{ kind: string; title: string }> = [];
-    const hook = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        alerts.push((JSON.parse(body) as { event: { kind: string; title: string } }).event);
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-    const webhookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+    const alerts = () => alertsOf.get(route) ?? [];
     // One step before 100%, so the final gate applies at once; a 0.5% tolerance needs far more judged
     // answers than the test runs for, so the share stays held.
     const handle = await start(
       route,
       spec(route, 'openai:gpt-4o', {
         canary: { steps: [5000, 10000] },
-        alerts: { webhookUrl, holdAfter: '3s' },
+        alerts: { channels: ['test-hook'], holdAfter: '3s' },
         policy: {
           policy: 'sequential',
           sequential: {
@@ -228,8 +237,8 @@ describe('rolloutWorkflow', () => {
     expect(stdout).toMatch(/^ {2}expected to advance around \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/m);
 
     // A hold that lasts past alerts.holdAfter is announced once, with what it waits for.
-    await waitFor(handle, () => alerts.some((a) => a.kind === 'hold'), 30_000);
-    const holdAlerts = alerts.filter((a) => a.kind === 'hold');
+    await waitFor(handle, () => alerts().some((a) => a.kind === 'hold'), 30_000);
+    const holdAlerts = alerts().filter((a) => a.kind === 'hold');
     expect(holdAlerts).toHaveLength(1);
     expect(holdAlerts[0].title).toMatch(
       new RegExp(
@@ -239,8 +248,7 @@ describe('rolloutWorkflow', () => {
 
     await handle.executeUpdate(rollbackUpdate, { args: [{ reason: 'test over', actor: 'test' }] });
     await traffic.stop();
-    hook.close();
-    expect(alerts.filter((a) => a.kind === 'hold')).toHaveLength(1);
+    expect(alerts().filter((a) => a.kind === 'hold')).toHaveLength(1);
     expect((await handle.query(statusQuery)).hold).toBeUndefined();
     await saveHistory(handle, 'canary-held-estimate-alert');
   }, 150_000);
@@ -333,51 +341,38 @@ describe('rolloutWorkflow', () => {
   }, 60_000);
 
   it('answers Updates: a refused promote names the reason, approve returns the new status, the completed alert arrives', async () => {
-    const alerts: string[] = [];
-    const hook = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        alerts.push((JSON.parse(body) as { event: { kind: string } }).event.kind);
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-    const webhookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
-    try {
-      const route = 'approval-updates';
-      await stack.createRoute(route, 'anthropic:claude-sonnet-4');
-      const handle = await start(
-        route,
-        spec(route, 'openai:gpt-4o', {
-          strategy: 'blue-green',
-          approval: { required: true, timeout: '1h' },
-          alerts: { webhookUrl },
-        }),
-      );
-      await waitFor(handle, (s) => s.phase === 'awaiting-approval');
-      const refused = await handle
-        .executeUpdate(promoteUpdate, { args: [{ actor: 'eager' }] })
-        .catch((e) => e);
-      expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
-      expect(refused.cause.message).toBe(
-        `it waits for approval; approve it with 'model-rollout approve ${route}'`,
-      );
+    const route = 'approval-updates';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const handle = await start(
+      route,
+      spec(route, 'openai:gpt-4o', {
+        strategy: 'blue-green',
+        approval: { required: true, timeout: '1h' },
+        alerts: { channels: ['test-hook'] },
+      }),
+    );
+    await waitFor(handle, (s) => s.phase === 'awaiting-approval');
+    const refused = await handle.executeUpdate(promoteUpdate, { args: [{ actor: 'eager' }] }).catch((e) => e);
+    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(refused.cause.message).toBe(
+      `it waits for approval; approve it with 'model-rollout approve ${route}'`,
+    );
 
-      const approved = await handle.executeUpdate(approveUpdate, { args: [{ actor: 'release-manager' }] });
-      expect(approved).toMatchObject({ awaitingApproval: false, stable: 'openai:gpt-4o', shareBps: 10_000 });
-      expect(approved.phase).toMatch(/baking|completed/);
-      expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'green' });
+    const approved = await handle.executeUpdate(approveUpdate, { args: [{ actor: 'release-manager' }] });
+    expect(approved).toMatchObject({ awaitingApproval: false, stable: 'openai:gpt-4o', shareBps: 10_000 });
+    expect(approved.phase).toMatch(/baking|completed/);
+    expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'green' });
 
-      expect((await handle.result()).result).toBe('completed');
-      const late = await handle.executeUpdate(pauseUpdate, { args: [{ actor: 'late' }] }).catch((e) => e);
-      expect(String(late.cause?.message ?? late.message)).toMatch(/has ended|not found|completed/);
-      // Delivered before the workflow closed, not merely scheduled in its last task.
-      expect(alerts).toEqual(['approval-needed', 'promotion', 'completed']);
-      await saveHistory(handle, 'blue-green-approved-updates');
-    } finally {
-      hook.close();
-    }
+    expect((await handle.result()).result).toBe('completed');
+    const late = await handle.executeUpdate(pauseUpdate, { args: [{ actor: 'late' }] }).catch((e) => e);
+    expect(String(late.cause?.message ?? late.message)).toMatch(/has ended|not found|completed/);
+    // Delivered before the workflow closed, not merely scheduled in its last task.
+    expect((alertsOf.get(route) ?? []).map((a) => a.kind)).toEqual([
+      'approval-needed',
+      'promotion',
+      'completed',
+    ]);
+    await saveHistory(handle, 'blue-green-approved-updates-channels');
   }, 60_000);
 
   it('rolls back when an approval does not come in time and the spec says so', async () => {

@@ -16,6 +16,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { GuardianWatch } from '../activities/guardian';
+import { channelsFor } from '../src/alerts/kinds';
 import { evaluateTriggers, type TriggerResult } from '../src/policy';
 import { RolloutPhase, RolloutRoute } from '../src/temporal/search-attributes';
 import { ALERTS, DURABLE } from './activity-options';
@@ -57,7 +58,11 @@ export const guardianStatusQuery = defineQuery<GuardianState>('status');
 export async function routeGuardianWorkflow(input: GuardianState): Promise<GuardianState> {
   const state: GuardianState = { checks: 0, switches: [], generation: 0, ...input };
   let stop = false;
-  setHandler(watchSignal, (watch) => void Object.assign(state, watch));
+  setHandler(watchSignal, (watch) => {
+    Object.assign(state, watch);
+    // A rollout with named channels replaces a legacy webhook URL (which then leaves the guardian's state).
+    if (watch.alertChannels) delete state.alertWebhook;
+  });
   setHandler(stopGuardianSignal, () => void (stop = true));
   setHandler(guardianStatusQuery, () => state);
   upsertSearchAttributes([
@@ -169,7 +174,7 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
 
   async function notify(title: string): Promise<void> {
     await alerts
-      .sendAlert(state.alertWebhook, {
+      .sendAlert(state.alertChannels ? channelsFor(state.alertChannels, 'rollback') : state.alertWebhook, {
         kind: 'rollback',
         route: state.route,
         workflowId: workflowInfo().workflowId,

@@ -16,6 +16,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AlertEvent } from '../activities/alerts';
+import { channelsFor } from '../src/alerts/kinds';
 import { formatDuration } from '../src/config/duration';
 import { parseRolloutSpec, type RolloutSpec } from '../src/config/rollout-spec';
 import { formatTarget } from '../src/config/target';
@@ -82,6 +83,12 @@ const COMPLETED_ALERT_AWAITED = 'completed-alert-awaited';
  */
 const PROMOTION_V2 = 'promotion-v2-speed';
 
+/**
+ * Alerts go to channels named in the spec (URLs only on the worker). Rollouts started before this patch
+ * may carry `alerts.webhookUrl` in their input and keep alerting there; new ones are refused such a spec.
+ */
+const ALERT_CHANNELS = 'alert-channels';
+
 /** The policy config without the final gate's error check (what rollouts before the patch decided on). */
 function withoutErrorGate(policy: PolicyConfig): PolicyConfig {
   const sequential = policy.sequential ?? {};
@@ -107,7 +114,8 @@ class RollbackRequested extends Error {
 export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   let spec: RolloutSpec;
   try {
-    spec = parseRolloutSpec(input);
+    // Rollouts started before alert channels carry a webhook URL in their input; new ones may not.
+    spec = parseRolloutSpec(input, { legacyWebhookUrl: !patched(ALERT_CHANNELS) });
   } catch (err) {
     throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidSpec');
   }
@@ -299,7 +307,8 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       route,
       triggers,
       intervalMs: spec.triggers.interval,
-      alertWebhook: spec.alerts.webhookUrl,
+      alertChannels: spec.alerts.channels,
+      ...(spec.alerts.webhookUrl ? { alertWebhook: spec.alerts.webhookUrl } : {}),
     });
     const completed = `${candidateName} is now stable on ${route}`;
     // Before this patch the alert was scheduled in the workflow's last task and never ran.
@@ -693,7 +702,8 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     details?: Record<string, unknown>,
   ): Promise<void> {
     try {
-      await alerts.sendAlert(spec.alerts.webhookUrl, { kind, route, workflowId, title, details });
+      const target = spec.alerts.webhookUrl ?? channelsFor(spec.alerts.channels, kind);
+      await alerts.sendAlert(target, { kind, route, workflowId, title, details });
     } catch (err) {
       log.warn('alert could not be delivered', { kind, error: (err as Error).message });
     }

@@ -10,6 +10,8 @@ interface GatewayCommandOptions {
   capture?: boolean;
   bodyLimit: string;
   pollInterval: string;
+  adminPort?: string;
+  adminHost: string;
 }
 
 export function registerGatewayCommand(program: Command): void {
@@ -21,7 +23,12 @@ export function registerGatewayCommand(program: Command): void {
     .option('--port <port>', 'port to listen on', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--simulator <url>', 'send every provider to the simulator at this URL (no real keys used)')
-    .option('--no-auth', 'serve without API keys (otherwise GATEWAY_API_KEYS, comma-separated, is required)')
+    .option(
+      '--no-auth',
+      'serve without API keys (otherwise GATEWAY_KEYS_FILE or GATEWAY_API_KEYS is required)',
+    )
+    .option('--admin-port <port>', 'serve /metrics and /healthz on this port only (not on the public one)')
+    .option('--admin-host <host>', 'address of the admin listener', '127.0.0.1')
     .option('--capture', 'store prompts and answers with request events, for scoring')
     .option('--body-limit <bytes>', 'largest request body (images travel inline)', String(16 * 1024 * 1024))
     .option(
@@ -39,9 +46,9 @@ export function registerGatewayCommand(program: Command): void {
       const pollIntervalMs = Number(opts.pollInterval);
       if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 10)
         throw new UsageError(`--poll-interval must be a number of milliseconds (at least 10)`);
-      if (opts.auth && !process.env.GATEWAY_API_KEYS?.trim()) {
+      if (opts.auth && !process.env.GATEWAY_KEYS_FILE && !process.env.GATEWAY_API_KEYS?.trim()) {
         throw new UsageError(
-          'set GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth',
+          'set GATEWAY_KEYS_FILE (named keys with their routes; re-read on SIGHUP or change) or GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth',
         );
       }
       // Loaded here, not at the top: `--help` and the other commands must not pay for the data plane.
@@ -66,8 +73,16 @@ export function registerGatewayCommand(program: Command): void {
         router,
         auth: opts.auth ? undefined : { disabled: true },
         bodyLimitBytes: bodyLimit,
+        separateAdmin: opts.adminPort !== undefined,
       });
       const url = await gateway.listen({ port, host: opts.host });
+      if (opts.adminPort !== undefined) {
+        const adminPort = Number(opts.adminPort);
+        if (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535)
+          throw new UsageError(`--admin-port must be a port number, got ${opts.adminPort}`);
+        const adminUrl = await gateway.listenAdmin({ port: adminPort, host: opts.adminHost });
+        console.log(`admin:    ${adminUrl}/metrics, ${adminUrl}/healthz`);
+      }
       console.log(`gateway:  ${url}/v1 (model = route name)${opts.auth ? '' : '  [auth disabled]'}`);
       console.log(`postgres: ${db.url}${db.embedded ? ' (embedded)' : ''}`);
       if (opts.simulator) console.log(`providers: simulator at ${opts.simulator}`);

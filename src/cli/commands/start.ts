@@ -25,6 +25,7 @@ interface StartOptions {
   policy?: string;
   requireApproval?: boolean;
   webhook?: string;
+  alert: string[];
   spec?: string;
   actor?: string;
   json?: boolean;
@@ -42,6 +43,7 @@ const FLAG_OF_FIELD: Array<[string, Exclude<keyof StartOptions, 'fallback'> | 'r
   ['bake.duration', 'bake', '--bake'],
   ['policy', 'policy', '--policy'],
   ['alerts.webhookUrl', 'webhook', '--webhook'],
+  ['alerts.channels', 'alert', '--alert'],
   ['actor', 'actor', '--actor'],
 ];
 
@@ -87,7 +89,14 @@ export function registerStartCommand(program: Command): void {
       ]),
     )
     .option('--require-approval', 'wait for `model-rollout approve` before promoting to 100%')
-    .option('--webhook <url>', 'POST alerts (rollback, promotion, approval needed...) to this URL')
+    .option(
+      '--alert <channel[:kinds]>',
+      'send alerts to this channel configured on the worker (ALERT_CHANNELS_FILE), e.g. ops-slack or pager:rollback,trigger (repeatable)',
+      collect,
+      [],
+    )
+    // Kept only to explain that URLs are no longer taken (a webhook URL is a secret).
+    .addOption(new Option('--webhook <url>').hideHelp())
     .option('--spec <file.json>', 'a full rollout spec (JSON); flags given as well override its fields')
     .option('--actor <who>', 'who starts it, for the audit trail (default cli:$USER)')
     .option('--json', 'print the workflow id, run id and UI link as JSON')
@@ -173,6 +182,7 @@ async function buildSpec(route: string | undefined, opts: StartOptions): Promise
   if (opts.policy !== undefined) sub('policy').policy = opts.policy;
   if (opts.requireApproval) sub('approval').required = true;
   if (opts.webhook !== undefined) sub('alerts').webhookUrl = opts.webhook;
+  if (opts.alert.length > 0) sub('alerts').channels = opts.alert.map(parseAlertFlag);
   input.actor = opts.actor ?? (typeof input.actor === 'string' ? input.actor : defaultActor());
   return parseSpecOrExplain(input, opts);
 }
@@ -188,12 +198,27 @@ async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOpt
       const flag = FLAG_OF_FIELD.find(
         ([field, key]) =>
           (issue.field === field || issue.field.startsWith(field + '.')) &&
-          (key === 'route' || opts[key] !== undefined),
+          (key === 'route' ||
+            (Array.isArray(opts[key]) ? (opts[key] as unknown[]).length > 0 : opts[key] !== undefined)),
       );
       return `  ${issue.field}: ${issue.reason}${flag ? ` (${flag[2]})` : ''}`;
     });
     throw new UsageError(`invalid rollout spec:\n${lines.join('\n')}`);
   }
+}
+
+/** `ops-slack` (every kind) or `pager:rollback,trigger` (those kinds only). */
+function parseAlertFlag(text: string): { name: string; kinds?: string[] } {
+  const i = text.indexOf(':');
+  // A URL has a ':' too: leave it whole so the spec refuses it with its reason.
+  if (i < 0 || /^https?:/i.test(text)) return { name: text };
+  return {
+    name: text.slice(0, i),
+    kinds: text
+      .slice(i + 1)
+      .split(',')
+      .map((k) => k.trim()),
+  };
 }
 
 /** `500,1000,10000` or `5%,10%,100%` → basis points. */
