@@ -197,6 +197,7 @@ console.log(
   `data plane during the outage: ${duringOutage.ok} answered, ${duringOutage.failed} failed of ${duringOutage.sent} sent; ` +
     `routing health ok ${health.filter((h) => h.ok).length}/${health.length} samples, staleness up to ${Math.max(0, ...health.map((h) => h.stalenessMs)) / 1000} s`,
 );
+console.log(`event writer at the end of the outage: ${JSON.stringify(health.at(-1)?.events)}`);
 console.log(
   `rollout: ${outcome.result} (${outcome.reason}) in ${((Date.now() - started) / 1000).toFixed(0)} s`,
 );
