@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import type { AlertChannelRef } from '../src/alerts/kinds';
 import type { TriggerSpec } from '../src/policy';
 import { TASK_QUEUE } from '../src/temporal/connection';
 
@@ -12,6 +13,9 @@ export interface GuardianWatch {
   route: string;
   triggers: TriggerSpec[];
   intervalMs: number;
+  /** Named channels for the guardian's rollback alerts (the URLs live on the worker). */
+  alertChannels?: AlertChannelRef[];
+  /** Only in guardians started by rollouts from before alert channels. */
   alertWebhook?: string;
 }
 

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { AlertChannels } from '../src/alerts/channels';
 import type { Database } from '../src/store/database';
 import type { FallbackChain } from '../src/providers/fallback-chain';
 import { createAlertActivities } from './alerts';
@@ -22,6 +23,8 @@ export interface ActivityDeps {
   taskQueue?: string;
   /** The team's eval services by name (default: MODEL_ROLLOUT_EVALUATOR_<NAME>_URL from the environment). */
   httpServices?: Record<string, HttpEvaluatorService>;
+  /** Named alert channels (default: ALERT_CHANNELS_FILE / ALERT_CHANNELS of this process). */
+  alertChannels?: AlertChannels;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -34,7 +37,7 @@ export function createActivities(deps: ActivityDeps) {
       chain: deps.chain,
       httpServices: deps.httpServices ?? httpServicesFromEnv(),
     }),
-    ...createAlertActivities(),
+    ...createAlertActivities({ channels: deps.alertChannels }),
     ...createRetentionActivities({ pool }),
     ...createGuardianActivities({ client: deps.client, taskQueue: deps.taskQueue }),
     /** Reads one route's routing state (or null when the route does not exist). */

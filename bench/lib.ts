@@ -156,11 +156,13 @@ export async function freePort(): Promise<number> {
 
 // ------------------------------------------------------------------------------------------------ Postgres
 
-/** DATABASE_URL, or exit with a hint: these benches measure a real server, not the embedded one. */
+/** DATABASE_URL, or exit with a hint: a bench names the server it measures. */
 export function databaseUrlOrExit(): string {
   const baseUrl = process.env.DATABASE_URL;
   if (!baseUrl) {
-    console.error('set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
+    console.error(
+      'set DATABASE_URL to the server to measure; `model-rollout db start` starts the embedded one and prints its URL',
+    );
     process.exit(2);
   }
   return baseUrl;

@@ -5,9 +5,15 @@
  *
  *   - false rollbacks of a candidate exactly as good as stable (per rollout, up to 72 h);
  *   - how much canary traffic it takes to catch a quality drop, an error-rate or a latency regression;
- *   - whether an equal candidate reaches 100% within 72 h, and whether a 2%-worse one does.
+ *   - whether an equal candidate reaches 100% within 72 h, and whether a 2%-worse one does;
+ *   - how long an equal candidate takes to reach 100% at 2, 12 and 50 requests/s, with every answer judged
+ *     and with a sampled judge, against the time the per-step minimums alone take on the same traffic;
+ *   - how close the hold estimate (src/policy/estimate.ts) shown at the start of each hold comes to the
+ *     hold's actual length.
  *
  * Run: npx tsx bench/policy.ts [--runs N] [--seed S] [--json] [--quick] [--config '{"promotion":{...}}']
+ *   [--groups speed,equal,quality,errors,latency] [--sequential-only]
+ *   npx tsx bench/policy.ts --sweep [--runs N]   (the trade-off table the defaults were picked from)
  * (--config: overrides of the sequential policy's settings, as the workflow would pass them)
  *
  * Traffic model (stated, because the numbers depend on it):
@@ -18,7 +24,9 @@
  *     failure mode (the model fails more often, which is what a worse model does);
  *   - "rate 2/10/50" = judged canary scores per 5 minutes at the first step (5%), with stable at 19×.
  *     Judged samples scale with the share as the canary is promoted: total traffic is fixed, the split
- *     moves (at 40% the canary gets 8× the rate-at-5%). 1 in 4 successful requests is judged;
+ *     moves (at 40% the canary gets 8× the rate-at-5%). 1 in 4 successful requests is judged. (Rate 2 is
+ *     0.53 requests/s on the route, 10 is 2.7/s, 50 is 13/s.) The speed rows are in requests/s of the
+ *     route instead, judged in full or 10% sampled (see `Judge`);
  *   - errors: stable 1%, canary 1% × factor; slow = above stable's p95, so 5% of stable requests;
  *     latency is lognormal with σ = 0.5 (log scale), so a canary k× slower is slow with probability
  *     1 − Φ(1.645 − ln k / 0.5): ×1.1 → 7.3%, ×1.2 → 10.0%, ×1.5 → 20.2%;
@@ -29,6 +37,7 @@
  */
 import {
   decide,
+  estimate,
   normalCdf,
   resolveSequentialConfig,
   wilsonInterval,
@@ -240,11 +249,17 @@ class ArmAccumulator {
 }
 
 /** One 5-minute period of one arm. */
-function simulatePeriod(rng: Rng, model: ArmModel, meanRequests: number, out: ArmAccumulator): void {
+function simulatePeriod(
+  rng: Rng,
+  model: ArmModel,
+  meanRequests: number,
+  judged: number,
+  out: ArmAccumulator,
+): void {
   const requests = Math.round(meanRequests);
   const errors = rng.binomial(requests, model.errorRate);
   const slow = rng.binomial(requests, model.slowRate);
-  const scored = rng.binomial(requests - errors, JUDGED_FRACTION);
+  const scored = rng.binomial(requests - errors, judged);
   let sum = 0;
   let sumSq = 0;
   if (scored <= 20) {
@@ -278,22 +293,52 @@ function simulatePeriod(rng: Rng, model: ArmModel, meanRequests: number, out: Ar
 
 // ───────────────────────────── scenarios ─────────────────────────────
 
-type Group = 'equal' | 'quality' | 'errors' | 'latency';
+type Group = 'equal' | 'quality' | 'errors' | 'latency' | 'speed';
+
+/**
+ * Who gets judged. 'quarter': 1 in 4 answers of each arm (the detection rows). 'all': every answer (a
+ * deterministic or reference evaluator). 'sampled': an LLM judge with a budget of JUDGE_BUDGET of all
+ * requests, split evenly between the arms (stratified: the canary, the scarce side, is judged in full
+ * while it is small; even arms minimise the variance of the difference for a given number of judge calls).
+ */
+type Judge = 'quarter' | 'all' | 'sampled';
+const JUDGE_BUDGET = 0.1;
+
+/** Judged fraction of each arm's answers at a canary share. */
+function judgedFractions(judge: Judge, share: number): { canary: number; stable: number } {
+  if (judge === 'quarter') return { canary: JUDGED_FRACTION, stable: JUDGED_FRACTION };
+  if (judge === 'all') return { canary: 1, stable: 1 };
+  return {
+    canary: Math.min(1, JUDGE_BUDGET / 2 / share),
+    stable: Math.min(1, JUDGE_BUDGET / 2 / (1 - share)),
+  };
+}
 
 interface Scenario {
   id: string;
   group: Group;
   label: string;
   dist: DistName;
-  /** Judged canary scores per 5 min at the first step. */
+  /** Judged canary scores per 5 min at the first step (judge 'quarter'), or requests/s of the route. */
   rate: number;
+  rateUnit: 'scores/5min' | 'requests/s';
+  judge: Judge;
   drop: number;
   errorFactor: number;
   latencyFactor: number;
   hours: number;
 }
 
+/** One hold (consecutive 'hold' decisions at one share) that ended in a promotion. */
+interface HoldRecord {
+  /** The condition the estimate named as binding at the hold's start. */
+  condition: string;
+  estimatedHours: number | null;
+  actualHours: number;
+}
+
 interface RunResult {
+  holds: HoldRecord[];
   outcome: 'rollback' | 'reached' | 'horizon';
   hours: number;
   canaryScored: number;
@@ -308,22 +353,29 @@ function simulateRun(
   rng: Rng,
   stable: ArmModel,
   canary: ArmModel,
+  trackHolds = false,
 ): RunResult {
-  const totalRequests = (s.rate * 20) / JUDGED_FRACTION; // per 5 min, both arms
+  // Requests per 5 min, both arms.
+  const totalRequests =
+    s.rateUnit === 'requests/s' ? s.rate * 60 * CHECK_MINUTES : (s.rate * 20) / JUDGED_FRACTION;
   const cum = { stable: new ArmAccumulator(), canary: new ArmAccumulator() };
   let step = { stable: new ArmAccumulator(), canary: new ArmAccumulator() };
   const period = { stable: new ArmAccumulator(), canary: new ArmAccumulator() };
   let stepIndex = 0;
+  let stepStart = 0;
+  const holds: HoldRecord[] = [];
+  let hold: { start: number; condition: string; estimatedHours: number | null } | null = null;
   const checks = (s.hours * 60) / CHECK_MINUTES;
   for (let t = 1; t <= checks; t++) {
     const share = STEPS[stepIndex] / 10000;
-    simulatePeriod(rng, canary, totalRequests * share, period.canary);
-    simulatePeriod(rng, stable, totalRequests * (1 - share), period.stable);
+    const judged = judgedFractions(s.judge, share);
+    simulatePeriod(rng, canary, totalRequests * share, judged.canary, period.canary);
+    simulatePeriod(rng, stable, totalRequests * (1 - share), judged.stable, period.stable);
     cum.canary.add(period.canary);
     cum.stable.add(period.stable);
     step.canary.add(period.canary);
     step.stable.add(period.stable);
-    const d = decide({
+    const input = {
       cumulative: { stable: cum.stable.stats(), canary: cum.canary.stats() },
       step: { stable: step.stable.stats(), canary: step.canary.stats() },
       context: {
@@ -333,7 +385,8 @@ function simulateRun(
         isFinalStep: STEPS[stepIndex + 1] === 10000,
       },
       config,
-    });
+    };
+    const d = decide(input);
     const at = {
       hours: (t * CHECK_MINUTES) / 60,
       canaryScored: cum.canary.scored,
@@ -341,17 +394,39 @@ function simulateRun(
     };
     if (d.action === 'rollback') {
       const cause = d.reasons.map((r) => r.split(':')[0]).join('+');
-      return { outcome: 'rollback', cause, ...at };
+      return { outcome: 'rollback', cause, holds, ...at };
+    }
+    if (d.action === 'hold' && trackHolds && hold === null) {
+      const e = estimate({
+        ...input,
+        stepElapsedMs: (t - stepStart) * CHECK_MINUTES * 60_000,
+        canaryElapsedMs: t * CHECK_MINUTES * 60_000,
+        checkIntervalMs: CHECK_MINUTES * 60_000,
+      });
+      hold = {
+        start: t,
+        condition: e?.binding.condition ?? 'none',
+        estimatedHours: e?.etaMs == null ? null : e.etaMs / 3_600_000,
+      };
     }
     if (d.action === 'promote-step') {
+      if (hold)
+        holds.push({
+          condition: hold.condition,
+          estimatedHours: hold.estimatedHours,
+          actualHours: ((t - hold.start) * CHECK_MINUTES) / 60,
+        });
+      hold = null;
       stepIndex++;
-      if (STEPS[stepIndex] >= 10000) return { outcome: 'reached', cause: '', ...at };
+      stepStart = t;
+      if (STEPS[stepIndex] >= 10000) return { outcome: 'reached', cause: '', holds, ...at };
       step = { stable: new ArmAccumulator(), canary: new ArmAccumulator() };
     }
   }
   return {
     outcome: 'horizon',
     cause: '',
+    holds,
     hours: s.hours,
     canaryScored: cum.canary.scored,
     canaryRequests: cum.canary.requests,
@@ -362,7 +437,13 @@ function scenarios(quick: boolean): Scenario[] {
   const rates = [2, 10, 50];
   const dists: DistName[] = ['normal', 'bimodal'];
   const list: Scenario[] = [];
-  const base = { errorFactor: 1, latencyFactor: 1, drop: 0 };
+  const base = {
+    errorFactor: 1,
+    latencyFactor: 1,
+    drop: 0,
+    rateUnit: 'scores/5min' as const,
+    judge: 'quarter' as Judge,
+  };
   for (const dist of dists) {
     for (const rate of rates) {
       for (const drop of [0, 0.02]) {
@@ -405,7 +486,8 @@ function scenarios(quick: boolean): Scenario[] {
         dist: 'normal',
         rate,
         errorFactor: f,
-        hours: 24,
+        // Whether a 1.5× error rate reaches 100% is a target: give it the equal candidate's 72 h.
+        hours: f === 1.5 ? 72 : 24,
       });
     }
     for (const f of quick ? [1.2] : [1.1, 1.2, 1.5]) {
@@ -418,6 +500,23 @@ function scenarios(quick: boolean): Scenario[] {
         rate,
         latencyFactor: f,
         hours: 24,
+      });
+    }
+  }
+  // Time to 100% of an equal candidate at realistic route traffic, with every answer judged and with a
+  // sampled judge, against the time the per-step minimums alone take on the same traffic.
+  for (const rps of [2, 12, 50]) {
+    for (const judge of ['all', 'sampled'] as Judge[]) {
+      list.push({
+        ...base,
+        id: `speed-${rps}-${judge}`,
+        group: 'speed',
+        label: `equal, ${judge} judged`,
+        dist: 'normal',
+        rate: rps,
+        rateUnit: 'requests/s',
+        judge,
+        hours: 72,
       });
     }
   }
@@ -480,6 +579,121 @@ function summarize(s: Scenario, policy: PolicyName, results: RunResult[]): CellS
   };
 }
 
+/** A speed cell: the policy's time to 100% against the per-step minimums alone, and the estimate's accuracy. */
+interface SpeedSummary {
+  scenario: Scenario;
+  runs: number;
+  reachRate: number;
+  rollbackRate: number;
+  minimumsP50: number;
+  p50: number;
+  p90: number;
+  holds: number;
+  /** Holds whose actual length was within a factor 2 of the estimate at their start. */
+  withinFactor2: number;
+  /** Holds the estimate called longer than a year (or could not estimate). */
+  unestimated: number;
+  /** The same for the holds whose binding condition was statistical (a gate or a lean), not a step minimum. */
+  evidenceHolds: number;
+  evidenceWithinFactor2: number;
+}
+
+/** Within a factor 2, with one check interval of slack (a hold cannot end between checks). */
+function estimateWithin2(h: HoldRecord): boolean {
+  if (h.estimatedHours === null) return false;
+  const slack = CHECK_MINUTES / 60;
+  return h.actualHours <= 2 * h.estimatedHours + slack && h.estimatedHours <= 2 * h.actualHours + slack;
+}
+
+function summarizeSpeed(s: Scenario, results: RunResult[], minimums: RunResult[]): SpeedSummary {
+  const reachHours = (rs: RunResult[]) => rs.map((r) => (r.outcome === 'reached' ? r.hours : Infinity));
+  const holds = results.flatMap((r) => r.holds);
+  const evidence = holds.filter((h) => !h.condition.startsWith('step minimum'));
+  return {
+    scenario: s,
+    runs: results.length,
+    reachRate: results.filter((r) => r.outcome === 'reached').length / results.length,
+    rollbackRate: results.filter((r) => r.outcome === 'rollback').length / results.length,
+    minimumsP50: quantile(reachHours(minimums), 0.5),
+    p50: quantile(reachHours(results), 0.5),
+    p90: quantile(reachHours(results), 0.9),
+    holds: holds.length,
+    withinFactor2: holds.filter(estimateWithin2).length,
+    unestimated: holds.filter((h) => h.estimatedHours === null).length,
+    evidenceHolds: evidence.length,
+    evidenceWithinFactor2: evidence.filter(estimateWithin2).length,
+  };
+}
+
+function speedTable(rows: SpeedSummary[]): string {
+  const header = [
+    'route traffic',
+    'judge',
+    'reach',
+    'rollback',
+    'minimums p50',
+    'policy p50',
+    'p90',
+    'p50/min',
+    'p90/min',
+    'holds',
+    'estimate within ×2',
+    'evidence holds',
+    'within ×2',
+  ];
+  const dur = (h: number) =>
+    !Number.isFinite(h) ? '—' : h < 1 ? `${Math.round(h * 60)}m` : `${h.toFixed(1)}h`;
+  const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '—');
+  const body = rows.map((r) => [
+    `${r.scenario.rate} req/s`,
+    r.scenario.judge,
+    pct(r.reachRate),
+    pct(r.rollbackRate),
+    dur(r.minimumsP50),
+    dur(r.p50),
+    dur(r.p90),
+    ratio(r.p50 / r.minimumsP50),
+    ratio(r.p90 / r.minimumsP50),
+    String(r.holds),
+    r.holds ? pct(r.withinFactor2 / r.holds) : '—',
+    String(r.evidenceHolds),
+    r.evidenceHolds ? pct(r.evidenceWithinFactor2 / r.evidenceHolds) : '—',
+  ]);
+  const widths = header.map((hd, i) => Math.max(hd.length, ...body.map((b) => b[i].length)));
+  const line = (r: string[]) =>
+    r.map((v, i) => (i < 2 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
+  return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+function speedTargets(rows: SpeedSummary[]): Target[] {
+  const where = (r: SpeedSummary) => `${r.scenario.rate}/s ${r.scenario.judge}`;
+  const holds = rows.reduce((a, r) => a + r.holds, 0);
+  const within = rows.reduce((a, r) => a + r.withinFactor2, 0);
+  const evidence = rows.reduce((a, r) => a + r.evidenceHolds, 0);
+  const evidenceWithin = rows.reduce((a, r) => a + r.evidenceWithinFactor2, 0);
+  const ratio = (x: number) => `${x.toFixed(2)}×`;
+  return [
+    {
+      name: 'equal candidate: median time to 100% ≤ 2× the per-step minimums alone',
+      pass: rows.every((r) => r.p50 <= 2 * r.minimumsP50),
+      bimodalPass: null,
+      detail: rows.map((r) => `${where(r)} ${ratio(r.p50 / r.minimumsP50)}`).join(', '),
+    },
+    {
+      name: 'equal candidate: p90 time to 100% ≤ 4× the per-step minimums alone',
+      pass: rows.every((r) => r.p90 <= 4 * r.minimumsP50),
+      bimodalPass: null,
+      detail: rows.map((r) => `${where(r)} ${ratio(r.p90 / r.minimumsP50)}`).join(', '),
+    },
+    {
+      name: 'hold estimate within a factor 2 of the actual hold in ≥ 80% of holds',
+      pass: holds > 0 && within / holds >= 0.8,
+      bimodalPass: null,
+      detail: `${pct(within / Math.max(1, holds))} of ${holds} holds (of the ${evidence} held by a gate or a lean, not a step minimum: ${pct(evidenceWithin / Math.max(1, evidence))}); ${rows.map((r) => `${where(r)} ${pct(r.withinFactor2 / Math.max(1, r.holds))}`).join(', ')}`,
+    },
+  ];
+}
+
 // ───────────────────────────── targets ─────────────────────────────
 
 interface Target {
@@ -497,7 +711,10 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 function targets(cells: CellSummary[]): Target[] {
   const seq = cells.filter((c) => c.policy === 'sequential');
   const pick = (pred: (s: Scenario) => boolean) => seq.filter((c) => pred(c.scenario));
-  const where = (c: CellSummary) => `${c.scenario.dist}@${c.scenario.rate}`;
+  const where = (c: CellSummary) =>
+    c.scenario.group === 'speed'
+      ? `${c.scenario.rate}/s-${c.scenario.judge}`
+      : `${c.scenario.dist}@${c.scenario.rate}`;
   const check = (
     name: string,
     list: CellSummary[],
@@ -513,7 +730,7 @@ function targets(cells: CellSummary[]): Target[] {
       detail: list.map((c) => `${where(c)} ${show(c)}${ok(c) ? '' : ' ✗'}`).join(', '),
     };
   };
-  const equal = pick((s) => s.group === 'equal' && s.drop === 0);
+  const equal = pick((s) => (s.group === 'equal' && s.drop === 0) || s.group === 'speed');
   // A cell's false-rollback rate is an estimate from `runs` rollouts: it fails only when its 95% Wilson
   // interval lies entirely above 1% (a cell at 1.1% of 1000 runs is noise around a true ~0.6%).
   const falseOk = (c: CellSummary) =>
@@ -552,6 +769,12 @@ function targets(cells: CellSummary[]): Target[] {
       'equal candidate reaches 100% within 72 h in ≥ 95%',
       equal,
       (c) => c.reachRate >= 0.95,
+      (c) => pct(c.reachRate),
+    ),
+    check(
+      'errors ×1.5 reach 100% within 72 h in ≤ 2%',
+      pick((s) => s.group === 'errors' && s.errorFactor === 1.5),
+      (c) => c.reachRate <= 0.02,
       (c) => pct(c.reachRate),
     ),
     check(
@@ -610,6 +833,144 @@ function table(cells: CellSummary[]): string {
   return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** Runs `list` (a subset of `all`, whose indices seed the runs) with the sequential `overrides`. */
+function runCells(
+  all: Scenario[],
+  list: Scenario[],
+  overrides: SequentialConfigOverrides,
+  runs: number,
+  seed: number,
+  policies: PolicyName[],
+  progress: (done: number) => void = () => {},
+): { cells: CellSummary[]; speed: SpeedSummary[] } {
+  // The per-step minimums alone: the same policy with nothing else holding a step.
+  const minimumsOnly: PolicyConfig = {
+    policy: 'sequential',
+    sequential: {
+      ...overrides,
+      promotion: { ...overrides.promotion, maxEValue: Infinity },
+      finalGate: { ...overrides.finalGate, enabled: false },
+    },
+  };
+  const cells: CellSummary[] = [];
+  const speed: SpeedSummary[] = [];
+  list.forEach((s, done) => {
+    const si = all.indexOf(s); // seeds stay with the scenario whatever is filtered
+    const stable = armModel(s.dist, 0, 1, 1);
+    const canary = armModel(s.dist, s.drop, s.errorFactor, s.latencyFactor);
+    for (const policy of s.group === 'speed' ? (['sequential'] as PolicyName[]) : policies) {
+      const results: RunResult[] = [];
+      for (let r = 0; r < runs; r++) {
+        // Both policies see the same traffic streams (common random numbers): differences are the policy's.
+        const config: PolicyConfig = policy === 'sequential' ? { policy, sequential: overrides } : { policy };
+        results.push(simulateRun(s, config, new Rng(seed, si, r), stable, canary, s.group === 'speed'));
+      }
+      cells.push(summarize(s, policy, results));
+      if (s.group === 'speed') {
+        const minimums: RunResult[] = [];
+        for (let r = 0; r < runs; r++)
+          minimums.push(simulateRun(s, minimumsOnly, new Rng(seed, si, r), stable, canary));
+        speed.push(summarizeSpeed(s, results, minimums));
+      }
+    }
+    progress(done + 1);
+  });
+  return { cells, speed };
+}
+
+/**
+ * The trade-off behind the defaults: speed (time to 100% of an equal candidate against the per-step
+ * minimums) against safety (2%-worse and 1.5× error candidates reaching 100%, false rollbacks), for the
+ * settings that decide it: how material the evidence must be to hold (maxEValue) and the final gate's
+ * method, tolerance and alpha.
+ */
+function sweep(runs: number, seed: number): void {
+  const settings: Array<{ name: string; overrides: SequentialConfigOverrides }> = [
+    { name: 'v1: hold at e > 1, confidence-sequence gate', overrides: { ...V1_OVERRIDES } },
+    { name: 'e > 1, likelihood-ratio gate', overrides: { promotion: { maxEValue: 1 } } },
+    { name: 'e > 2, likelihood-ratio gate', overrides: { promotion: { maxEValue: 2 } } },
+    { name: 'e > 4, likelihood-ratio gate (default)', overrides: {} },
+    { name: 'e > 10, likelihood-ratio gate', overrides: { promotion: { maxEValue: 10 } } },
+    { name: 'e > 4, confidence-sequence gate', overrides: { finalGate: { method: 'confidence-sequence' } } },
+    { name: 'e > 4, LR gate α 0.1', overrides: { finalGate: { alpha: 0.1 } } },
+    { name: 'e > 4, LR gate α 0.02', overrides: { finalGate: { alpha: 0.02 } } },
+    { name: 'e > 4, LR gate tolerance 1.5%', overrides: { finalGate: { toleranceRel: 0.015 } } },
+    { name: 'e > 4, LR gate tolerance 3%', overrides: { finalGate: { toleranceRel: 0.03 } } },
+  ];
+  const all = scenarios(false);
+  const list = all.filter(
+    (s) => s.group === 'speed' || s.group === 'equal' || (s.group === 'errors' && s.errorFactor === 1.5),
+  );
+  console.log(
+    `Policy trade-off: ${runs} runs per cell, seed ${seed}. Worst cell of each column; p50/p90 against the per-step minimums` +
+      `\nat 2, 12 and 50 requests/s with every answer and 10% judged; reach rates over the normal and bimodal rows.` +
+      `\n"small minimums": 12 requests/s, every answer judged, 20 scores and 30 requests per step (where the gates,` +
+      `\nnot the minimums, set the pace; the minimums alone take 25 min).\n`,
+  );
+  const header = [
+    'setting',
+    'p50/min',
+    'p90/min',
+    '12/s sampled p50',
+    'small minimums p50/p90',
+    '2% worse reach',
+    'errors ×1.5 reach',
+    'false rollback',
+  ];
+  const rows: string[][] = [];
+  for (const setting of settings) {
+    const { cells, speed } = runCells(all, list, setting.overrides, runs, seed, ['sequential']);
+    const max = (xs: number[]) => Math.max(...xs);
+    const equal = cells.filter(
+      (c) => (c.scenario.group === 'equal' && c.scenario.drop === 0) || c.scenario.group === 'speed',
+    );
+    const falseRate = equal.reduce((a, c) => a + c.rollbackRate, 0) / equal.length;
+    const s12 = speed.find((r) => r.scenario.rate === 12 && r.scenario.judge === 'sampled')!;
+    // The issue's trial: 20 scores and 30 requests per step, every answer judged, 12 requests/s.
+    const small = all.find((s) => s.id === 'speed-12-all')!;
+    const smallRun = runCells(
+      all,
+      [small],
+      { ...setting.overrides, promotion: { ...setting.overrides.promotion, ...SMALL_MINIMUMS } },
+      runs,
+      seed,
+      ['sequential'],
+    ).speed[0];
+    const minutes = (h: number) => (Number.isFinite(h) ? `${Math.round(h * 60)}` : '—');
+    rows.push([
+      setting.name,
+      `${max(speed.map((r) => r.p50 / r.minimumsP50)).toFixed(2)}×`,
+      `${max(speed.map((r) => r.p90 / r.minimumsP50)).toFixed(2)}×`,
+      `${(s12.p50 * 60).toFixed(0)} min`,
+      `${minutes(smallRun.p50)}/${minutes(smallRun.p90)} min`,
+      pct(
+        max(
+          cells
+            .filter((c) => c.scenario.group === 'equal' && c.scenario.drop === 0.02)
+            .map((c) => c.reachRate),
+        ),
+      ),
+      pct(max(cells.filter((c) => c.scenario.group === 'errors').map((c) => c.reachRate))),
+      pct(falseRate),
+    ]);
+    process.stderr.write('.');
+  }
+  process.stderr.write('\n');
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) =>
+    r.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
+  console.log([line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n'));
+  console.log('\nTargets: p50/min ≤ 2×, p90/min ≤ 4×, 2% worse ≤ 5%, errors ×1.5 ≤ 2%, false rollback ≤ 1%.');
+}
+
+const SMALL_MINIMUMS = { minCanaryScoredPerStep: 20, minCanaryRequestsPerStep: 30 };
+
+/** The v1 promotion rule (rollouts started before the speed tuning), as overrides. */
+const V1_OVERRIDES: SequentialConfigOverrides = {
+  promotion: { maxEValue: 1 },
+  finalGate: { method: 'confidence-sequence' },
+};
+
 function main(): void {
   const args = process.argv.slice(2);
   const arg = (name: string) => {
@@ -625,28 +986,22 @@ function main(): void {
   const policies: PolicyName[] = args.includes('--sequential-only')
     ? ['sequential']
     : ['ratio', 'sequential'];
+  const groups = arg('--groups')?.split(',');
+  if (args.includes('--sweep')) {
+    sweep(Number(arg('--runs') ?? 200), seed);
+    return;
+  }
   const started = performance.now();
-  const cells: CellSummary[] = [];
-  const list = scenarios(quick);
-  list.forEach((s, si) => {
-    const stable = armModel(s.dist, 0, 1, 1);
-    const canary = armModel(s.dist, s.drop, s.errorFactor, s.latencyFactor);
-    for (const policy of policies) {
-      const results: RunResult[] = [];
-      for (let r = 0; r < runs; r++) {
-        // Both policies see the same traffic streams (common random numbers): differences are the policy's.
-        const config: PolicyConfig = policy === 'sequential' ? { policy, sequential: overrides } : { policy };
-        results.push(simulateRun(s, config, new Rng(seed, si, r), stable, canary));
-      }
-      cells.push(summarize(s, policy, results));
-    }
+  const all = scenarios(quick);
+  const list = groups ? all.filter((s) => groups.includes(s.group)) : all;
+  const { cells, speed } = runCells(all, list, overrides, runs, seed, policies, (done) => {
     if (!json)
       process.stderr.write(
-        `\r${si + 1}/${list.length} scenarios, ${((performance.now() - started) / 1000).toFixed(0)} s`,
+        `\r${done}/${list.length} scenarios, ${((performance.now() - started) / 1000).toFixed(0)} s`,
       );
   });
   if (!json) process.stderr.write('\n');
-  const result = targets(cells);
+  const result = [...targets(cells), ...(speed.length ? speedTargets(speed) : [])];
   const seconds = (performance.now() - started) / 1000;
   if (json) {
     const finiteOrNull = (x: number) => (Number.isFinite(x) ? x : null);
@@ -679,7 +1034,17 @@ function main(): void {
     'or requests (error, latency rows) seen when it rolled back, "—" when fewer than XX% rolled back.',
   );
   console.log('Quality −0% and −2% are the 72 h rows. Targets are judged on the normal traffic.\n');
-  console.log(table(cells));
+  console.log(table(cells.filter((c) => c.scenario.group !== 'speed')));
+  if (speed.length) {
+    console.log(
+      `\nTime to 100% of an equal candidate (normal scores, 1% errors, 72 h horizon). Judge "all": every answer;` +
+        `\n"sampled": ${JUDGE_BUDGET * 100}% of requests judged, half per arm. "minimums": the same traffic with only the` +
+        `\nper-step minimums holding a step. Estimate: the hold estimate at a hold's first check against the` +
+        `\nhold's actual length (within ×2, ± one check), over the holds that ended in a promotion; "evidence holds":` +
+        `\nthose whose binding condition was a gate or a lean rather than a step minimum.\n`,
+    );
+    console.log(speedTable(speed));
+  }
   console.log('\nTargets (sequential policy):');
   for (const t of result) {
     const variant =

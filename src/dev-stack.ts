@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { createActivities } from '../activities';
+import type { AlertChannels } from './alerts/channels';
 import { createGateway, type Gateway } from './gateway/server';
 import { createFallbackChain } from './providers/fallback-chain';
 import { createProviderRegistry, simulatorRegistry, type ProviderRegistry } from './providers/registry';
@@ -40,9 +41,11 @@ export interface DevStackOptions {
   temporal?: TemporalServer;
   db?: Database;
   taskQueue?: string;
-  /** How often routers re-read routing state (the only path on the embedded database). */
+  /** How often routers re-read all routing state (the safety net beside LISTEN/NOTIFY). */
   pollIntervalMs?: number;
   progress?: (message: string) => void;
+  /** Alert channels of the worker (default: ALERT_CHANNELS_FILE / ALERT_CHANNELS). */
+  alertChannels?: AlertChannels;
 }
 
 export async function startDevStack(options: DevStackOptions = {}): Promise<DevStack> {
@@ -56,7 +59,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     if (!options.db) stops.push(() => db.close());
     const migrated = await migrate(db.pool);
     progress(
-      `Postgres ready (${db.embedded ? 'embedded PGlite' : db.url}); ${migrated.applied.length} migration(s) applied`,
+      `Postgres ready at ${db.url}${db.embedded ? ' (embedded)' : ''}; ${migrated.applied.length} migration(s) applied`,
     );
 
     const temporal = options.temporal ?? (await startTemporal({ port: options.temporalPort, progress }));
@@ -81,7 +84,13 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
       address: temporal.address,
       namespace: temporal.namespace,
       taskQueue,
-      activities: createActivities({ db, chain: judgeChain, client, taskQueue }),
+      activities: createActivities({
+        db,
+        chain: judgeChain,
+        client,
+        taskQueue,
+        alertChannels: options.alertChannels,
+      }),
     });
     stops.push(() => worker.shutdown());
     progress(`worker running on task queue ${taskQueue}`);
@@ -92,7 +101,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
       providers: { registry },
       capture: { enabled: true },
       keepRaw: true,
-      cache: { pollIntervalMs: options.pollIntervalMs ?? 250 },
+      cache: { pollIntervalMs: options.pollIntervalMs ?? 1000 },
     });
     stops.push(() => router.close());
 

@@ -107,7 +107,7 @@ describe.each(['lean', 'sdk'] as const)('fallback chain (%s transport)', (transp
     fail('claude-sonnet-4', 'timeout');
     fail('gpt-4o', 'malformed');
     fail('gemini-2.5-pro', 'drop_mid_stream');
-    const result = await chain({ transport, perAttemptTimeoutMs: 200 }).complete(CHAIN, messages);
+    const result = await chain({ transport, perAttemptTimeoutMs: 1000 }).complete(CHAIN, messages);
     expect(result.fallbackDepth).toBe(3);
     expect(result.attempts.map((a) => a.errorClass)).toEqual([
       'timeout',
@@ -167,7 +167,7 @@ describe.each(['lean', 'sdk'] as const)('fallback chain (%s transport)', (transp
   it('streams from the first healthy target when earlier ones fail before any delta', async () => {
     fail('claude-sonnet-4', 'server_error');
     fail('gpt-4o', 'timeout');
-    const events = await collect(chain({ transport, perAttemptTimeoutMs: 200 }).stream(CHAIN, messages));
+    const events = await collect(chain({ transport, perAttemptTimeoutMs: 1000 }).stream(CHAIN, messages));
     const last = events.at(-1)!;
     if (last.type !== 'done') throw new Error(`expected done, got ${JSON.stringify(last)}`);
     expect(last.result.fallbackDepth).toBe(2);

@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { createActivities } from '../activities';
 import { buildProgram } from '../src/cli/main';
+import { freePort } from '../src/store/database';
+import { stopEmbeddedPostgres } from '../src/store/embedded-postgres';
 import type { RunningWorker } from '../src/temporal/worker';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { temporalTestEnv } from './helpers/temporal';
@@ -24,12 +26,16 @@ interface Example {
   line: string;
   expectedCode: number;
   longRunning: boolean;
+  /** The `###` heading the example stands under. */
+  section: string;
 }
 
 /** The commands of the fenced `sh` blocks, in order. */
 function extractExamples(markdown: string): Example[] {
   const examples: Example[] = [];
   for (const block of markdown.matchAll(/^```sh\n([\s\S]*?)^```/gm)) {
+    const headings = [...markdown.slice(0, block.index).matchAll(/^### (.+)$/gm)];
+    const section = headings.at(-1)?.[1] ?? '';
     for (const raw of block[1].split('\n')) {
       const line = raw.trim();
       if (!line || line.startsWith('#')) continue;
@@ -38,6 +44,7 @@ function extractExamples(markdown: string): Example[] {
         line,
         expectedCode: code ? Number(code[1]) : 0,
         longRunning: /model-rollout (dev|simulator|worker|gateway)\b|--watch\b/.test(line),
+        section,
       });
     }
   }
@@ -61,6 +68,9 @@ const PROMISES: Array<[RegExp, string]> = [
   [/start-rollout.ts --help/, 'usage: npx tsx scripts/start-rollout.ts <route> <provider:model>'],
   [/model-rollout migrate/, 'already applied'],
   [/routes release support-bot/, 'route support-bot has no owner'],
+  [/model-rollout db start/, 'started: postgres://postgres@127.0.0.1:'],
+  [/model-rollout db status/, 'embedded Postgres running at postgres://postgres@127.0.0.1:'],
+  [/model-rollout db stop/, 'embedded Postgres stopped'],
 ];
 
 describe('docs/cli.md', () => {
@@ -69,9 +79,14 @@ describe('docs/cli.md', () => {
   let worker: RunningWorker;
   let client: Client;
   const shimDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-docs-'));
+  // The `db` examples start and stop an embedded Postgres of their own, never the one the suite may run on.
+  const pgDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-docs-pg-'));
+  fs.chmodSync(pgDir, 0o755);
+  let pgPort = 0;
 
   beforeAll(async () => {
     db = await createTestDatabase();
+    pgPort = await freePort();
     client = await env.client();
     worker = await env.worker(createActivities({ db, client, taskQueue: env.taskQueue }));
     // The examples use the fixed route support-bot: make sure no earlier run left its rollout going.
@@ -94,7 +109,9 @@ describe('docs/cli.md', () => {
     await worker?.shutdown();
     await client?.connection.close();
     await db?.close();
+    await stopEmbeddedPostgres({ root: pgDir }).catch(() => {});
     fs.rmSync(shimDir, { recursive: true, force: true });
+    fs.rmSync(pgDir, { recursive: true, force: true });
   });
 
   const runEnv = (line: string): NodeJS.ProcessEnv => ({
@@ -107,6 +124,8 @@ describe('docs/cli.md', () => {
       ? `${env.taskQueue}-docs-worker`
       : env.taskQueue,
     DATABASE_URL: db.connectionString,
+    MODEL_ROLLOUT_PG_DIR: pgDir,
+    MODEL_ROLLOUT_PG_PORT: String(pgPort),
     NO_COLOR: '1',
   });
 
@@ -128,17 +147,29 @@ describe('docs/cli.md', () => {
   it('runs every example, in order, with the exit code it states', { timeout: 900_000 }, async () => {
     const examples = extractExamples(fs.readFileSync(DOC, 'utf8'));
     expect(examples.length).toBeGreaterThan(20);
+    // "Run the pieces" starts long-running processes that share nothing with the rollout story that follows
+    // (their own task queue, no route): that section runs beside the rest, each lane in its own order.
+    const isPiece = (e: Example) => e.section === 'Run the pieces';
+    await Promise.all([
+      runInOrder(examples.filter(isPiece)),
+      runInOrder(examples.filter((e) => !isPiece(e))),
+    ]);
+  });
+
+  async function runInOrder(examples: Example[]): Promise<void> {
     for (const example of examples) {
+      const started = Date.now();
       const result = example.longRunning
         ? await runUntilReadyThenInterrupt(example.line)
         : await run(example.line);
+      console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] $ ${example.line}`);
       const shown = `$ ${example.line}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
       expect(result.code, shown).toBe(example.expectedCode);
       for (const [pattern, text] of PROMISES) {
         if (pattern.test(example.line)) expect(result.stdout + result.stderr, shown).toContain(text);
       }
     }
-  });
+  }
 
   function run(line: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {

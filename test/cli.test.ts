@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { createActivities } from '../activities';
+import type { AlertChannel } from '../src/alerts/channels';
 import { parseRolloutSpec } from '../src/config/rollout-spec';
 import { parseRouteConfig } from '../src/cli/route-config';
 import { renderStatus, type StatusView } from '../src/cli/commands/status';
@@ -145,10 +146,13 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs =
   }
 }
 
+/** The worker's alert channels; a test adds its receiver's URL under a name before it starts a rollout. */
+const alertChannels = new Map<string, AlertChannel>();
+
 beforeAll(async () => {
   db = await createTestDatabase();
   client = await env.client();
-  worker = await env.worker(createActivities({ db, client, taskQueue: env.taskQueue }));
+  worker = await env.worker(createActivities({ db, client, taskQueue: env.taskQueue, alertChannels }));
 });
 
 afterAll(async () => {
@@ -581,7 +585,7 @@ describe('operating a running rollout', () => {
       expect(paused.stdout).toContain(`rollout-${route}: paused: phase canary, canary share 5%`);
       expect(await status(route)).toMatchObject({ paused: true, phase: 'canary', shareBps: 500 });
       const again = await cli(['pause', `rollout-${route}`]); // a workflow id works as well as a route
-      expect(again.stdout).toContain('already paused; nothing sent');
+      expect(again.stdout).toContain('already paused; nothing changed');
 
       const resumed = await cli(['resume', route]);
       expect(resumed.stdout).toContain(`rollout-${route}: resumed`);
@@ -643,7 +647,7 @@ describe('operating a running rollout', () => {
   );
 
   it(
-    'approval: promote --to-full waits for approve; status --watch follows it to the end; alerts go to --webhook',
+    'approval: promote --to-full waits for approve; status --watch follows it to the end; alerts go to --alert channels',
     { timeout: 240_000 },
     async () => {
       const alerts: Array<{ event: { kind: string } }> = [];
@@ -660,10 +664,16 @@ describe('operating a running rollout', () => {
       try {
         const route = newRoute('appr');
         await createRoute(route);
-        expect(
-          (await startQuiet(route, '--require-approval', '--webhook', `http://127.0.0.1:${hookPort}/hook`))
-            .code,
-        ).toBe(0);
+        const hookUrl = `http://127.0.0.1:${hookPort}/hook`;
+        // A URL is refused (it would land in the workflow history), naming the field and the flag.
+        const refusedUrl = await startQuiet(route, '--webhook', hookUrl);
+        expect(refusedUrl.code).not.toBe(0);
+        expect(refusedUrl.stderr).toContain('alerts.webhookUrl: a webhook URL is a secret');
+        expect(refusedUrl.stderr).toContain('(--webhook)');
+        const urlAsChannel = await startQuiet(route, '--alert', hookUrl);
+        expect(urlAsChannel.stderr).toContain('not a URL');
+        alertChannels.set('ops-hook', { type: 'slack', url: hookUrl });
+        expect((await startQuiet(route, '--require-approval', '--alert', 'ops-hook')).code).toBe(0);
         await until(
           () => getRoute(db.pool, route),
           (s) => s?.canaryBps === 500,

@@ -65,6 +65,11 @@ describe('the demo', () => {
 
   it('shows the rollout in the Temporal UI: found by its route, with its phase and history', async () => {
     expect(demo, 'the demo ran').toBeDefined();
+    if (!fs.existsSync(CHROMIUM)) {
+      throw new Error(
+        `no Chromium at ${CHROMIUM}: install it (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM_PATH`,
+      );
+    }
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     browser = await chromium.launch({
       executablePath: CHROMIUM,

@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { freePort } from '../src/store/database';
+import { ensureEmbeddedPostgres, stopEmbeddedPostgres } from '../src/store/embedded-postgres';
 import { startTemporal, type TemporalServer } from '../src/temporal/dev-server';
 
 /**
@@ -13,8 +14,15 @@ declare module 'vitest' {
 }
 
 let server: TemporalServer | undefined;
+let startedPostgres = false;
 
 export async function setup(project: TestProject): Promise<void> {
+  if (!process.env.DATABASE_URL) {
+    // Without DATABASE_URL the tests run on the checkout's embedded PostgreSQL, as a new contributor's would.
+    const pg = await ensureEmbeddedPostgres({ progress: (m) => console.log(`[postgres] ${m}`) });
+    startedPostgres = pg.started;
+    console.log(`[postgres] ${pg.started ? 'started' : 'using the running'} embedded server at ${pg.url}`);
+  }
   const port = await freePort();
   server = await startTemporal({
     ephemeral: true,
@@ -37,4 +45,6 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   await server?.stop();
+  // Leave a server that was already running (say, for `model-rollout dev`) as it was.
+  if (startedPostgres) await stopEmbeddedPostgres();
 }

@@ -48,7 +48,12 @@ describe('routeGuardianWorkflow', () => {
       if (Date.now() > deadline) throw new Error('the guardian did not switch back within 30 s');
       await new Promise((r) => setTimeout(r, 250));
     }
-    const state = await guardian.query(guardianStatusQuery);
+    // The switch is recorded in the guardian's state once its decision is written, just after the flip.
+    let state = await guardian.query(guardianStatusQuery);
+    while (!state.switches?.length && Date.now() < deadline + 10_000) {
+      await new Promise((r) => setTimeout(r, 100));
+      state = await guardian.query(guardianStatusQuery);
+    }
     expect(state.switches?.at(-1)).toMatchObject({ from: 'openai:gpt-4o', to: 'anthropic:claude-sonnet-4' });
     expect(state.switches?.at(-1)?.reason).toMatch(/error_rate/);
     const decisions = await stack.db.pool.query(

@@ -1,8 +1,5 @@
-import os from 'node:os';
-import path from 'node:path';
-import crypto from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../src/store/database';
+import { type Database } from '../src/store/database';
 import { migrate } from '../src/store/migrate';
 import { createTestDatabase } from './helpers/db';
 
@@ -36,22 +33,5 @@ describe('migrations', () => {
     const again = await migrate(db.pool);
     expect(again.applied).toEqual([]);
     expect(again.alreadyApplied).toContain('001_initial.sql');
-  });
-
-  it('run on the embedded Postgres (PGlite) with the same pg code, and queries work', async () => {
-    const db = await openDatabase({
-      url: '',
-      dataDir: path.join(os.tmpdir(), `mr-pglite-${crypto.randomUUID()}`),
-    });
-    opened.push(db);
-    expect(db.embedded).toBe(true);
-    const result = await migrate(db.pool);
-    expect(result.applied).toContain('001_initial.sql');
-    expect(await tables(db)).toEqual(TABLES);
-    await db.pool.query(
-      `INSERT INTO routes (name, blue) VALUES ('support-bot', '{"target":{"provider":"anthropic","model":"claude-sonnet-4"},"fallbacks":[]}')`,
-    );
-    const { rows } = await db.pool.query(`SELECT name, stable_slot, canary_bps, version FROM routes`);
-    expect(rows).toEqual([{ name: 'support-bot', stable_slot: 'blue', canary_bps: 0, version: '1' }]);
   });
 });

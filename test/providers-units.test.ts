@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyHttpError, httpErrorMessage, parseRetryAfter } from '../src/providers/errors';
+import { upstreamChatBody } from '../src/providers/openai-wire';
 import {
   ChainExhaustedError,
   CircuitBreaker,
@@ -204,5 +205,93 @@ describe('circuit breaker state machine', () => {
     now = 30_000;
     expect(breaker.acquire('a')).toBe(Permit.Trial);
     expect(breaker.snapshots().map((s) => s.target)).toEqual(['a', 'b']);
+  });
+});
+
+describe('upstreamChatBody: the caller body as written, model replaced', () => {
+  const target = { provider: 'openai', model: 'gpt-4o-mini', params: { temperature: 0.1, maxTokens: 50 } };
+  const body = {
+    model: 'support-bot',
+    messages: [{ role: 'user', content: 'hi "there"' }],
+    tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
+    temperature: 0.7,
+    seed: 3,
+  };
+
+  it('splices the model out of the bytes when it comes first, keeping every other byte', () => {
+    const raw = JSON.stringify(body);
+    const out = upstreamChatBody(target, { body, raw }, false);
+    expect(out.endsWith(raw.slice(raw.indexOf('"messages"')))).toBe(true);
+    // The caller's temperature wins; the target's max_tokens fills the gap.
+    expect(JSON.parse(out)).toEqual({ ...body, model: 'gpt-4o-mini', max_tokens: 50 });
+  });
+
+  it('re-serializes when the model is not first, with the same result', () => {
+    const { model, ...rest } = body;
+    const raw = JSON.stringify({ ...rest, model });
+    expect(JSON.parse(upstreamChatBody(target, { body, raw }, false))).toEqual({
+      ...body,
+      model: 'gpt-4o-mini',
+      max_tokens: 50,
+    });
+  });
+
+  it('streams always ask for usage, without touching what the caller set', () => {
+    const streamBody = { ...body, stream: true };
+    const spliced = JSON.parse(
+      upstreamChatBody(target, { body: streamBody, raw: JSON.stringify(streamBody) }, true),
+    );
+    expect(spliced.stream_options).toEqual({ include_usage: true });
+    const withOptions = { ...streamBody, stream_options: { include_usage: false } };
+    const rebuilt = JSON.parse(
+      upstreamChatBody(target, { body: withOptions, raw: JSON.stringify(withOptions) }, true),
+    );
+    expect(rebuilt.stream_options).toEqual({ include_usage: true });
+    expect(rebuilt.seed).toBe(3);
+  });
+
+  it('handles a body that is only a model and messages, and odd spacing', () => {
+    const tiny = { model: 'r', messages: [] as unknown[] };
+    expect(
+      JSON.parse(
+        upstreamChatBody(
+          { provider: 'openai', model: 'm' },
+          { body: tiny, raw: ' { "model" : "r" , "messages":[]}' },
+          false,
+        ),
+      ),
+    ).toEqual({ model: 'm', messages: [] });
+    const escaped = { model: 'a"b', messages: [] as unknown[] };
+    expect(
+      JSON.parse(
+        upstreamChatBody(
+          { provider: 'openai', model: 'm' },
+          { body: escaped, raw: JSON.stringify(escaped) },
+          false,
+        ),
+      ),
+    ).toEqual({ model: 'm', messages: [] });
+  });
+});
+
+describe('context window exceeded', () => {
+  it('is its own class in both dialects, apart from other bad requests', () => {
+    expect(
+      classifyHttpError(400, {
+        error: { type: 'invalid_request_error', code: 'context_length_exceeded', message: 'too long' },
+      }),
+    ).toBe('context_length');
+    expect(
+      classifyHttpError(400, {
+        type: 'error',
+        error: {
+          type: 'invalid_request_error',
+          message: 'prompt is too long: 250000 tokens > 200000 maximum',
+        },
+      }),
+    ).toBe('context_length');
+    expect(classifyHttpError(400, { error: { type: 'invalid_request_error', message: 'bad tools' } })).toBe(
+      'bad_request',
+    );
   });
 });

@@ -5,10 +5,15 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import type { WorkflowHandle } from '@temporalio/client';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { rolloutWorkflow } from '../workflows';
 import {
   approveSignal,
+  approveUpdate,
+  pauseUpdate,
+  promoteUpdate,
   promoteSignal,
   pauseSignal,
   resumeSignal,
@@ -31,7 +36,24 @@ const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
 describe('rolloutWorkflow', () => {
   let stack: TestStack;
 
+  /** Alerts that reached the worker's channel "test-hook", by route. */
+  const alertsOf = new Map<string, Array<{ kind: string; title: string }>>();
+  const hook = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const { event } = JSON.parse(body) as { event: { route: string; kind: string; title: string } };
+      alertsOf.set(event.route, [...(alertsOf.get(event.route) ?? []), event]);
+      res.end('ok');
+    });
+  });
+
   beforeAll(async () => {
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    // Channels live on the worker (specs name them): this file's worker reads them from its environment.
+    process.env.ALERT_CHANNELS = JSON.stringify({
+      'test-hook': { type: 'slack', url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook` },
+    });
     stack = await startTestStack({
       default: { latencyMs: { median: 2, p99: 6 }, accuracy: 0.95 },
       models: {
@@ -46,6 +68,8 @@ describe('rolloutWorkflow', () => {
 
   afterAll(async () => {
     await stack?.close();
+    hook.close();
+    delete process.env.ALERT_CHANNELS;
   });
 
   /** Test-speed settings: the ladder and the tests are the production ones, the sample minimums smaller. */
@@ -122,7 +146,8 @@ describe('rolloutWorkflow', () => {
     expect(state!.green!.target).toEqual({ provider: 'openai', model: 'gpt-4o' });
     // Served traffic really moved: the candidate answered canary requests before it became stable.
     expect(traffic.stats().byTarget['openai:gpt-4o']).toBeGreaterThan(0);
-    await saveHistory(handle, 'canary-promoted');
+    // canary-promoted.json is a rollout of the v1 promotion rule: keep it, record the current rule beside it.
+    await saveHistory(handle, 'canary-promoted-v2');
   }, 180_000);
 
   it('rolls back a candidate 10% worse in accuracy before it reaches 100%', async () => {
@@ -152,6 +177,81 @@ describe('rolloutWorkflow', () => {
     expect(decisions.rows.at(-1)).toEqual({ action: 'rollback' });
     await saveHistory(handle, 'canary-rolled-back');
   }, 180_000);
+
+  it('while the final gate holds, the status query, the current details and `model-rollout status` say what it waits for and how long', async () => {
+    const route = 'held-canary';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const traffic = stack.traffic(route, 100);
+    const alerts = () => alertsOf.get(route) ?? [];
+    // One step before 100%, so the final gate applies at once; a 0.5% tolerance needs far more judged
+    // answers than the test runs for, so the share stays held.
+    const handle = await start(
+      route,
+      spec(route, 'openai:gpt-4o', {
+        canary: { steps: [5000, 10000] },
+        alerts: { channels: ['test-hook'], holdAfter: '3s' },
+        policy: {
+          policy: 'sequential',
+          sequential: {
+            promotion: { minCanaryScoredPerStep: 15, minCanaryRequestsPerStep: 20 },
+            finalGate: { toleranceRel: 0.005 },
+          },
+        },
+      }),
+    );
+    const status = await waitFor(
+      handle,
+      (s) => s.hold?.estimate?.binding.condition === 'final gate (quality)' && s.decisions.length >= 3,
+      90_000,
+    );
+    const hold = status.hold!;
+    expect(hold.shareBps).toBe(5000);
+    expect(hold.estimate!.summary).toMatch(
+      /^final gate \(quality\): about [\d ]+ more judged canary answers to show the candidate within 0\.5% of stable; expected in about \S+( \S+)? at the current [\d.]+ judged canary answers\/min$/,
+    );
+    expect(hold.estimate!.binding.more).toBeGreaterThan(100);
+    expect(Date.parse(hold.expectedAt!)).toBeGreaterThan(Date.parse(hold.since));
+    expect(status.decisions.at(-1)!.action).toBe('hold');
+
+    // The UI's current details (the workflow metadata query) carry the same sentence.
+    const metadata = (await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string };
+    expect(metadata.currentDetails).toMatch(
+      /held since .*: final gate \(quality\): about [\d ]+ more judged canary answers/,
+    );
+
+    // The operator's view: the real CLI binary against the same server.
+    const bin = path.join(__dirname, '..', 'bin', 'model-rollout.js');
+    const { stdout } = await run(process.execPath, [bin, 'status', route], {
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: stack.env.address,
+        TEMPORAL_NAMESPACE: stack.env.namespace,
+        TEMPORAL_TASK_QUEUE: stack.env.taskQueue,
+        NO_COLOR: '1',
+      },
+    });
+    expect(stdout).toMatch(/^hold {2}held at 50% since .* \(\d+s ago\)$/m);
+    expect(stdout).toMatch(
+      /^ {2}final gate \(quality\): about [\d ]+ more judged canary answers to show the candidate within 0\.5% of stable; expected in about .* judged canary answers\/min$/m,
+    );
+    expect(stdout).toMatch(/^ {2}expected to advance around \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/m);
+
+    // A hold that lasts past alerts.holdAfter is announced once, with what it waits for.
+    await waitFor(handle, () => alerts().some((a) => a.kind === 'hold'), 30_000);
+    const holdAlerts = alerts().filter((a) => a.kind === 'hold');
+    expect(holdAlerts).toHaveLength(1);
+    expect(holdAlerts[0].title).toMatch(
+      new RegExp(
+        `^Rollout of openai:gpt-4o on ${route} held at 50% for \\d+s: final gate \\(quality\\): about`,
+      ),
+    );
+
+    await handle.executeUpdate(rollbackUpdate, { args: [{ reason: 'test over', actor: 'test' }] });
+    await traffic.stop();
+    expect(alerts().filter((a) => a.kind === 'hold')).toHaveLength(1);
+    expect((await handle.query(statusQuery)).hold).toBeUndefined();
+    await saveHistory(handle, 'canary-held-estimate-alert');
+  }, 150_000);
 
   it('fires the error-rate trigger on a failing candidate and rolls back at once', async () => {
     const route = 'broken-canary';
@@ -209,7 +309,17 @@ describe('rolloutWorkflow', () => {
     await traffic.stop();
     const changes = await listChanges(stack.db.pool, route, 50);
     expect(changes[0].reason).toMatch(/operator saw bad answers/);
-    await saveHistory(handle, 'manual-pause-promote-rollback');
+    // Search attributes are upserted when they change (phase, share), not at every decision: a rollout that
+    // checks every 5 minutes for days must not fill its history with copies of the same values.
+    const events = (await handle.fetchHistory()).events ?? [];
+    // (Temporal's own TemporalChangeVersion upserts, one per patch, are not ours.)
+    const upserts = events.filter(
+      (e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.RolloutPhase,
+    ).length;
+    // Before, every publish upserted: here that was at least 11 (claim, phase, 2 steps, 3+ decisions, pause,
+    // resume, rollback); now: starting, canary, 5%, 10% (promote), rolled_back.
+    expect(upserts).toBeLessThanOrEqual(6);
+    await saveHistory(handle, 'manual-pause-promote-rollback-publish-changes');
   }, 120_000);
 
   it('waits for a human approval before the final switch of a blue-green rollout, then completes', async () => {
@@ -228,6 +338,41 @@ describe('rolloutWorkflow', () => {
     expect(outcome.result).toBe('completed');
     expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'green', owner: null });
     await saveHistory(handle, 'blue-green-approved');
+  }, 60_000);
+
+  it('answers Updates: a refused promote names the reason, approve returns the new status, the completed alert arrives', async () => {
+    const route = 'approval-updates';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const handle = await start(
+      route,
+      spec(route, 'openai:gpt-4o', {
+        strategy: 'blue-green',
+        approval: { required: true, timeout: '1h' },
+        alerts: { channels: ['test-hook'] },
+      }),
+    );
+    await waitFor(handle, (s) => s.phase === 'awaiting-approval');
+    const refused = await handle.executeUpdate(promoteUpdate, { args: [{ actor: 'eager' }] }).catch((e) => e);
+    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(refused.cause.message).toBe(
+      `it waits for approval; approve it with 'model-rollout approve ${route}'`,
+    );
+
+    const approved = await handle.executeUpdate(approveUpdate, { args: [{ actor: 'release-manager' }] });
+    expect(approved).toMatchObject({ awaitingApproval: false, stable: 'openai:gpt-4o', shareBps: 10_000 });
+    expect(approved.phase).toMatch(/baking|completed/);
+    expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'green' });
+
+    expect((await handle.result()).result).toBe('completed');
+    const late = await handle.executeUpdate(pauseUpdate, { args: [{ actor: 'late' }] }).catch((e) => e);
+    expect(String(late.cause?.message ?? late.message)).toMatch(/has ended|not found|completed/);
+    // Delivered before the workflow closed, not merely scheduled in its last task.
+    expect((alertsOf.get(route) ?? []).map((a) => a.kind)).toEqual([
+      'approval-needed',
+      'promotion',
+      'completed',
+    ]);
+    await saveHistory(handle, 'blue-green-approved-updates-channels');
   }, 60_000);
 
   it('rolls back when an approval does not come in time and the spec says so', async () => {

@@ -473,7 +473,7 @@ describe('behaviour', () => {
     await openai.chat.completions.create({ model: 'counted-a', messages: user('hi') });
     await openai.chat.completions.create({ model: 'counted-a', messages: user('hi') });
     await anthropic.messages.create({ model: 'counted-b', max_tokens: 10, messages: user('hi') });
-    expect(sim.stats()).toEqual({ requests: 3, byModel: { 'counted-a': 2, 'counted-b': 1 } });
+    expect(sim.stats()).toEqual({ requests: 3, byModel: { 'counted-a': 2, 'counted-b': 1 }, aborted: 0 });
   });
 });
 
@@ -498,11 +498,15 @@ describe('admin API', () => {
       seed: SEED,
       models: { live: { errorRate: 1 } },
     });
-    expect(await (await admin('GET', '/admin/stats')).json()).toEqual({ requests: 2, byModel: { live: 2 } });
+    expect(await (await admin('GET', '/admin/stats')).json()).toEqual({
+      requests: 2,
+      byModel: { live: 2 },
+      aborted: 0,
+    });
 
     expect((await admin('POST', '/admin/reset')).status).toBe(200);
     await openai.chat.completions.create({ model: 'live', messages: user('hi') });
-    expect(sim.stats()).toEqual({ requests: 1, byModel: { live: 1 } });
+    expect(sim.stats()).toEqual({ requests: 1, byModel: { live: 1 }, aborted: 0 });
   });
 
   it('rejects invalid behaviour with the field and the reason', async () => {

@@ -1,5 +1,9 @@
 import {
+  ActivityFailure,
+  ApplicationFailure,
   allHandlersFinished,
+  log,
+  patched,
   condition,
   continueAsNew,
   defineQuery,
@@ -12,17 +16,13 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { GuardianWatch } from '../activities/guardian';
+import { channelsFor } from '../src/alerts/kinds';
 import { evaluateTriggers, type TriggerResult } from '../src/policy';
 import { RolloutPhase, RolloutRoute } from '../src/temporal/search-attributes';
+import { ALERTS, DURABLE } from './activity-options';
 
-const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
-});
-const alerts = proxyActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { maximumAttempts: 5 },
-});
+const acts = proxyActivities<Activities>(DURABLE);
+const alerts = proxyActivities<Activities>(ALERTS);
 
 export interface GuardianSwitch {
   at: string;
@@ -39,7 +39,12 @@ export interface GuardianState extends GuardianWatch {
   lastResults?: TriggerResult[];
   /** Runs of this workflow so far (grows with each continue-as-new). */
   generation?: number;
+  /** Why the last check could not finish (a conflict with a change made meanwhile), if it could not. */
+  lastError?: string;
 }
+
+/** Since this patch a failed check is logged and the guardian carries on, instead of failing. */
+const GUARDIAN_CARRIES_ON = 'guardian-carries-on';
 
 export const watchSignal = defineSignal<[GuardianWatch & { sinceMs: number }]>('watch');
 export const stopGuardianSignal = defineSignal('stop');
@@ -53,7 +58,11 @@ export const guardianStatusQuery = defineQuery<GuardianState>('status');
 export async function routeGuardianWorkflow(input: GuardianState): Promise<GuardianState> {
   const state: GuardianState = { checks: 0, switches: [], generation: 0, ...input };
   let stop = false;
-  setHandler(watchSignal, (watch) => void Object.assign(state, watch));
+  setHandler(watchSignal, (watch) => {
+    Object.assign(state, watch);
+    // A rollout with named channels replaces a legacy webhook URL (which then leaves the guardian's state).
+    if (watch.alertChannels) delete state.alertWebhook;
+  });
   setHandler(stopGuardianSignal, () => void (stop = true));
   setHandler(guardianStatusQuery, () => state);
   upsertSearchAttributes([
@@ -64,7 +73,7 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
   while (!stop) {
     await condition(() => stop, state.intervalMs, { summary: 'wait for the next trigger check' });
     if (stop) break;
-    await check();
+    await checkAndCarryOn();
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
       await continueAsNew<typeof routeGuardianWorkflow>({
@@ -74,6 +83,24 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
     }
   }
   return state;
+
+  /**
+   * A guardian runs for weeks: a check that fails for a business reason (the route changed between the read
+   * and the switch, or was deleted) is logged and the next check starts afresh from the current state.
+   * Infrastructure errors never get here: the activities retry them without limit.
+   */
+  async function checkAndCarryOn(): Promise<void> {
+    if (!patched(GUARDIAN_CARRIES_ON)) return check();
+    try {
+      await check();
+      state.lastError = undefined;
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      state.lastError = `${cause?.type ?? 'failure'}: ${cause?.message ?? err.message}`;
+      log.warn('guardian check failed; carrying on', { route: state.route, error: state.lastError });
+    }
+  }
 
   async function check(): Promise<void> {
     state.checks = (state.checks ?? 0) + 1;
@@ -147,7 +174,7 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
 
   async function notify(title: string): Promise<void> {
     await alerts
-      .sendAlert(state.alertWebhook, {
+      .sendAlert(state.alertChannels ? channelsFor(state.alertChannels, 'rollback') : state.alertWebhook, {
         kind: 'rollback',
         route: state.route,
         workflowId: workflowInfo().workflowId,

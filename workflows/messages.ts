@@ -4,7 +4,7 @@
  *   temporal workflow signal --workflow-id rollout-support-bot --name rollback --input '{"reason":"bad answers"}'
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Decision, ShadowAnalysis, TriggerResult } from '../src/policy';
+import type { Decision, HoldEstimate, ShadowAnalysis, TriggerResult } from '../src/policy';
 import type { ScoringStatus } from '../src/scoring/evidence';
 
 export type { ScoringStatus };
@@ -31,6 +31,16 @@ export const approveSignal = defineSignal<[ActorInput?]>('approve');
 
 /** Rolls back and returns only once the routing state has changed. */
 export const rollbackUpdate = defineUpdate<RolloutOutcome, [RollbackInput]>('rollback');
+
+/*
+ * The same requests as Updates, for callers that need an answer: a request the rollout cannot take (it has
+ * ended, it waits for approval, it is already promoted) is refused by the validator with the reason, before
+ * anything is recorded; an accepted one returns the status once the rollout has acted on it.
+ */
+export const pauseUpdate = defineUpdate<RolloutStatus, [ActorInput]>('pause');
+export const resumeUpdate = defineUpdate<RolloutStatus, [ActorInput]>('resume');
+export const promoteUpdate = defineUpdate<RolloutStatus, [PromoteInput]>('promote');
+export const approveUpdate = defineUpdate<RolloutStatus, [ActorInput]>('approve');
 
 export const statusQuery = defineQuery<RolloutStatus>('status');
 
@@ -73,6 +83,18 @@ export interface RolloutOutcome {
   shadow?: ShadowAnalysis;
 }
 
+/** The canary share is held: since when, and what it is waiting for (see src/policy/estimate.ts). */
+export interface HoldStatus {
+  since: string;
+  shareBps: number;
+  /** Which condition holds, what it needs, and when the step is expected to advance at the current rates. */
+  estimate?: HoldEstimate;
+  /** Now + the estimate, when there is one. */
+  expectedAt?: string;
+  /** True once the "hold" alert went out for this hold. */
+  alerted?: boolean;
+}
+
 export interface RolloutStatus {
   route: string;
   workflowId: string;
@@ -90,6 +112,8 @@ export interface RolloutStatus {
   triggers: TriggerResult[];
   steps: StepEntry[];
   shadow?: ShadowAnalysis;
+  /** Set while the canary policy holds the share. */
+  hold?: HoldStatus;
   outcome?: RolloutOutcome;
   /** Quality evidence so far (rollouts started since scoring became a pipeline). */
   scoring?: ScoringStatus;

@@ -1,5 +1,6 @@
 import {
   ApplicationFailure,
+  allHandlersFinished,
   CancellationScope,
   condition,
   isCancellation,
@@ -15,6 +16,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AlertEvent } from '../activities/alerts';
+import { channelsFor } from '../src/alerts/kinds';
 import { formatDuration } from '../src/config/duration';
 import { parseRolloutSpec, type RolloutSpec } from '../src/config/rollout-spec';
 import { formatTarget } from '../src/config/target';
@@ -27,7 +29,18 @@ import {
   scoringLine,
   type ScoreReport,
 } from '../src/scoring/evidence';
-import { analyzeShadow, decide, evaluateTriggers, type Decision, type ShadowAnalysis } from '../src/policy';
+import {
+  analyzeShadow,
+  decide,
+  estimate,
+  evaluateTriggers,
+  pinSequentialDefaults,
+  SEQUENTIAL_DEFAULTS_V1,
+  type Decision,
+  type HoldEstimate,
+  type PolicyConfig,
+  type ShadowAnalysis,
+} from '../src/policy';
 import {
   CanaryBasisPoints,
   RolloutCandidate,
@@ -35,30 +48,30 @@ import {
   RolloutRoute,
   RolloutStrategy,
 } from '../src/temporal/search-attributes';
+import { ALERTS, DURABLE } from './activity-options';
 import { triggerSpecsOf } from './triggers';
 import {
   approveSignal,
+  approveUpdate,
   pauseSignal,
+  pauseUpdate,
   promoteSignal,
+  promoteUpdate,
   resumeSignal,
+  resumeUpdate,
   rollbackSignal,
   rollbackUpdate,
   statusQuery,
+  type ActorInput,
+  type PromoteInput,
   type RollbackInput,
   type RolloutOutcome,
   type RolloutPhase as Phase,
   type RolloutStatus,
 } from './messages';
 
-const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
-});
-/** Alerts are retried a few times and never waited on longer than that: a dead webhook must not hold a rollout. */
-const alerts = proxyActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '5 seconds', maximumAttempts: 5 },
-});
+const acts = proxyActivities<Activities>(DURABLE);
+const alerts = proxyActivities<Activities>(ALERTS);
 
 /**
  * Scoring is a pipeline with its own options: long enough for seconds-slow judges, heartbeating (a lost
@@ -83,9 +96,28 @@ const SCORING_PIPELINE = 'scoring-pipeline';
  * before it keep deciding as they did, so their histories replay unchanged.
  */
 const FINAL_GATE_ERRORS = 'final-gate-error-rate';
+/** Since this patch a canary step held longer than `alerts.holdAfter` raises a "hold" alert. */
+const HOLD_ALERT = 'hold-alert';
+/** Since this patch search attributes and memo are upserted only when they change. */
+const PUBLISH_CHANGES_ONLY = 'publish-changes-only';
+/** Since this patch the workflow waits for its "completed" alert before it completes. */
+const COMPLETED_ALERT_AWAITED = 'completed-alert-awaited';
+
+/**
+ * Since this patch the sequential policy's defaults are tuned for speed (hold only on material evidence of
+ * "worse", likelihood-ratio final gate). A rollout asks once, when its canary phase starts, so one that
+ * began under the v1 defaults keeps them to the end, and its history replays.
+ */
+const PROMOTION_V2 = 'promotion-v2-speed';
+
+/**
+ * Alerts go to channels named in the spec (URLs only on the worker). Rollouts started before this patch
+ * may carry `alerts.webhookUrl` in their input and keep alerting there; new ones are refused such a spec.
+ */
+const ALERT_CHANNELS = 'alert-channels';
 
 /** The policy config without the final gate's error check (what rollouts before the patch decided on). */
-function withoutErrorGate(policy: RolloutSpec['policy']): RolloutSpec['policy'] {
+function withoutErrorGate(policy: PolicyConfig): PolicyConfig {
   const sequential = policy.sequential ?? {};
   return { ...policy, sequential: { ...sequential, finalGate: { ...sequential.finalGate, errorRatio: 0 } } };
 }
@@ -109,7 +141,8 @@ class RollbackRequested extends Error {
 export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   let spec: RolloutSpec;
   try {
-    spec = parseRolloutSpec(input);
+    // Rollouts started before alert channels carry a webhook URL in their input; new ones may not.
+    spec = parseRolloutSpec(input, { legacyWebhookUrl: !patched(ALERT_CHANNELS) });
   } catch (err) {
     throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidSpec');
   }
@@ -144,23 +177,26 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   let step = 0; // counts routing changes, for idempotency keys
   let promotedBy = 'policy'; // who took the last step to 100%: the policy, or the actor of a promote signal
   let lastEvidenceMs: number | undefined; // when the candidate last got a score (workflow time)
+  let published: { attributes: string; memo: string } | undefined; // what publish() last upserted
 
   // ---- messages --------------------------------------------------------------------------------------
   setHandler(statusQuery, () => status);
-  setHandler(pauseSignal, (by) => {
+  const pause = (by?: ActorInput) => {
     if (status.paused || outcome) return;
     status.paused = true;
     void alert('pause', `Rollout of ${candidateName} on ${route} paused by ${by?.actor ?? 'someone'}`, {
       reason: by?.reason,
     });
     publish();
-  });
-  setHandler(resumeSignal, (by) => {
+  };
+  const resume = (by?: ActorInput) => {
     if (!status.paused) return;
     status.paused = false;
     void alert('resume', `Rollout of ${candidateName} on ${route} resumed by ${by?.actor ?? 'someone'}`);
     publish();
-  });
+  };
+  setHandler(pauseSignal, pause);
+  setHandler(resumeSignal, resume);
   const requestRollback = (req: RollbackInput) => {
     rollbackRequest ??= new RollbackRequested(req?.reason || 'manual rollback', req?.actor ?? 'someone', {
       manual: true,
@@ -176,16 +212,77 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     },
     { validator: (req) => void (req?.reason ? undefined : assertReason()) },
   );
-  setHandler(promoteSignal, (req) => {
+  const requestPromote = (req?: PromoteInput) => {
     promoteRequest = { toFull: !!req?.toFull, actor: req?.actor ?? 'someone' };
-  });
-  setHandler(approveSignal, (by) => {
+  };
+  const approve = (by?: ActorInput) => {
     approvedBy = by?.actor ?? 'someone';
-  });
+  };
+  setHandler(promoteSignal, requestPromote);
+  setHandler(approveSignal, approve);
+
+  // The Updates: refusals come back to the caller as errors naming the reason; answers are the new status.
+  const refuseWhenEnded = (_input?: unknown) => {
+    if (outcome) throw new Error(`the rollout has ended (${outcome.result}: ${outcome.reason})`);
+  };
+  setHandler(
+    pauseUpdate,
+    (by) => {
+      pause(by);
+      return status;
+    },
+    { validator: refuseWhenEnded },
+  );
+  setHandler(
+    resumeUpdate,
+    (by) => {
+      resume(by);
+      return status;
+    },
+    { validator: refuseWhenEnded },
+  );
+  setHandler(
+    promoteUpdate,
+    async (req) => {
+      const { phase, steps } = { phase: status.phase, steps: status.steps.length };
+      requestPromote(req);
+      // Answered once the rollout took the step (or left the phase): the step is taken between two checks.
+      await condition(
+        () =>
+          outcome !== undefined ||
+          (promoteRequest === undefined &&
+            status.phase !== 'promoting' &&
+            (status.phase !== phase || status.steps.length !== steps)),
+      );
+      return status;
+    },
+    {
+      validator: (_req: PromoteInput) => {
+        refuseWhenEnded();
+        if (status.awaitingApproval)
+          throw new Error(`it waits for approval; approve it with 'model-rollout approve ${route}'`);
+        if (status.phase === 'promoting' || status.phase === 'baking')
+          throw new Error(`it is already promoted (phase ${status.phase}); nothing left to promote`);
+      },
+    },
+  );
+  setHandler(
+    approveUpdate,
+    async (by) => {
+      approve(by);
+      if (status.awaitingApproval) {
+        await condition(
+          () => outcome !== undefined || (!status.awaitingApproval && status.phase !== 'promoting'),
+        );
+      }
+      return status;
+    },
+    { validator: refuseWhenEnded },
+  );
 
   // ---- the story -------------------------------------------------------------------------------------
   const claim = await acts.claimRoute.executeWithOptions(
-    { ...activityDefaults(), summary: `claim ${route} for ${candidateName}` },
+    { ...DURABLE, summary: `claim ${route} for ${candidateName}` },
     [
       {
         route,
@@ -210,11 +307,13 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       if (spec.strategy === 'shadow-only') {
         await changeRouting({ shadowRate: 0 }, 'shadow phase over');
         await releaseRoute(`shadow-only rollout finished: ${report.recommendation}`);
-        return finish({
-          result: 'shadow-report',
-          reason: `shadow report: ${report.recommendation} (${report.reasons[0] ?? ''})`,
-          shadow: report,
-        });
+        return closing(
+          finish({
+            result: 'shadow-report',
+            reason: `shadow report: ${report.recommendation} (${report.reasons[0] ?? ''})`,
+            shadow: report,
+          }),
+        );
       }
       const blocks =
         (spec.shadow.require === 'promote' && report.recommendation !== 'promote') ||
@@ -236,15 +335,21 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       route,
       triggers,
       intervalMs: spec.triggers.interval,
-      alertWebhook: spec.alerts.webhookUrl,
+      alertChannels: spec.alerts.channels,
+      ...(spec.alerts.webhookUrl ? { alertWebhook: spec.alerts.webhookUrl } : {}),
     });
-    void alert('completed', `${candidateName} is now stable on ${route}`);
-    return finish({
-      result: 'completed',
-      reason: `${candidateName} promoted to 100% and baked for ${formatDuration(spec.bake.duration)}`,
-    });
+    const completed = `${candidateName} is now stable on ${route}`;
+    // Before this patch the alert was scheduled in the workflow's last task and never ran.
+    if (patched(COMPLETED_ALERT_AWAITED)) await alert('completed', completed);
+    else void alert('completed', completed);
+    return closing(
+      finish({
+        result: 'completed',
+        reason: `${candidateName} promoted to 100% and baked for ${formatDuration(spec.bake.duration)}`,
+      }),
+    );
   } catch (err) {
-    if (err instanceof RollbackRequested) return rollBack(err);
+    if (err instanceof RollbackRequested) return closing(await rollBack(err));
     if (isCancellation(err)) {
       // Cancellation must still leave the route on its stable model, so the cleanup cannot be cancelled.
       await CancellationScope.nonCancellable(async () => {
@@ -276,7 +381,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       await checkTriggers('shadow', since);
       await batch.result();
       const counts = await acts.compareShadowPairs.executeWithOptions(
-        { ...activityDefaults(), summary: 'compare shadow pairs' },
+        { ...DURABLE, summary: 'compare shadow pairs' },
         [{ route, fromMs: since, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge }],
       );
       report = analyzeShadow(counts);
@@ -285,7 +390,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       const overBudget = spec.shadow.budgetUsd !== undefined && counts.costUsd >= spec.shadow.budgetUsd;
       await record('shadow', {
         action: 'hold',
-        policy: 'sequential',
+        policy: 'shadow-sign-test',
         reasons: [...report.reasons, `seed rule (better > worse * 1.5): ${report.seedRule.recommendation}`],
         stats: {
           compared,
@@ -306,6 +411,9 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   async function canaryPhase(): Promise<void> {
     setPhase('canary');
+    const policy = patched(PROMOTION_V2)
+      ? spec.policy
+      : pinSequentialDefaults(spec.policy, SEQUENTIAL_DEFAULTS_V1);
     const steps = spec.canary.steps;
     const baseline = await acts.baselineP95({ route, fromMs: startedMs - 15 * 60_000, toMs: Date.now() });
     let index = 0;
@@ -330,7 +438,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       }
       const scored = await batch.result();
       const stats = await acts.canaryStats.executeWithOptions(
-        { ...activityDefaults(), summary: 'stable vs canary statistics' },
+        { ...DURABLE, summary: 'stable vs canary statistics' },
         [
           {
             route,
@@ -342,7 +450,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
           },
         ],
       );
-      const decision = decide({
+      const policyInput = {
         ...stats,
         context: {
           shareBps: steps[index],
@@ -350,10 +458,19 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
           steps,
           isFinalStep: steps[index + 1] === 10_000,
         },
-        config: patched(FINAL_GATE_ERRORS) ? spec.policy : withoutErrorGate(spec.policy),
-      });
+        config: patched(FINAL_GATE_ERRORS) ? policy : withoutErrorGate(policy),
+      };
+      const decision = decide(policyInput);
       if (scored)
         decision.reasons.push(...evidenceReasons(status.scoring!, scored, stats.fallbacks, candidateName));
+      noteHold(decision, () =>
+        estimate({
+          ...policyInput,
+          stepElapsedMs: Date.now() - stepFrom,
+          canaryElapsedMs: Date.now() - canaryFrom,
+          checkIntervalMs: spec.evaluation.interval,
+        }),
+      );
       await record('canary', decision);
       if (decision.action === 'rollback') {
         throw new RollbackRequested(
@@ -433,6 +550,46 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   // ---- helpers -----------------------------------------------------------------------------------------
 
+  /** Updates still waiting (a rollback or a promote answered with the outcome) answer before the run closes. */
+  async function closing(result: RolloutOutcome): Promise<RolloutOutcome> {
+    await condition(allHandlersFinished);
+    return result;
+  }
+
+  /** Keeps `status.hold` current: since when the share is held, by what, and for how long (an estimate). */
+  function noteHold(decision: Decision, estimateNow: () => HoldEstimate | null): void {
+    if (decision.action !== 'hold') {
+      status.hold = undefined;
+      return;
+    }
+    let e: HoldEstimate | null = null;
+    try {
+      e = estimateNow();
+    } catch (err) {
+      log.warn('hold estimate failed', { error: (err as Error).message }); // an estimate never stops a rollout
+    }
+    const same = status.hold?.shareBps === status.shareBps;
+    const since = same ? status.hold!.since : new Date().toISOString();
+    status.hold = {
+      since,
+      shareBps: status.shareBps,
+      estimate: e ?? undefined,
+      expectedAt: e?.etaMs != null ? new Date(Date.now() + e.etaMs).toISOString() : undefined,
+      alerted: same ? status.hold!.alerted : undefined,
+    };
+    // A hold that lasts is worth a word to the people waiting on it: once per hold, with what it waits for.
+    const heldMs = Date.now() - Date.parse(since);
+    if (!status.hold.alerted && heldMs >= spec.alerts.holdAfter && patched(HOLD_ALERT)) {
+      status.hold.alerted = true;
+      void alert(
+        'hold',
+        `Rollout of ${candidateName} on ${route} held at ${bpsText(status.shareBps)} for ${formatDuration(heldMs)}: ` +
+          (e?.summary ?? decision.reasons[0] ?? 'waiting for evidence'),
+        { since, expectedAt: status.hold.expectedAt ?? null },
+      );
+    }
+  }
+
   /**
    * The wait between checks. With the pipeline the scoring batch runs during the wait, bounded to most of
    * the interval, so a judge that takes seconds has the whole interval to keep up; older rollouts score
@@ -458,7 +615,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   async function scoreAnswers(fromMs: number): Promise<ScoreReport | undefined> {
     const evaluation = spec.evaluation;
     if (!patched(SCORING_PIPELINE)) {
-      await acts.scoreAnswers.executeWithOptions({ ...activityDefaults(), summary: 'score answers' }, [
+      await acts.scoreAnswers.executeWithOptions({ ...DURABLE, summary: 'score answers' }, [
         { route, fromMs, limit: evaluation.scoreBatch, judge: evaluation.judge },
       ]);
       return undefined;
@@ -520,7 +677,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     if (now - lastTriggerCheck < spec.triggers.interval) return;
     lastTriggerCheck = now;
     const metrics = await acts.triggerMetrics.executeWithOptions(
-      { ...activityDefaults(), summary: `trigger metrics (${tag})` },
+      { ...DURABLE, summary: `trigger metrics (${tag})` },
       [
         {
           route,
@@ -538,7 +695,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     if (fired.length > 0) {
       await record(status.phase, {
         action: 'rollback',
-        policy: 'sequential',
+        policy: 'triggers',
         reasons: fired.map((f) => `trigger ${f.reason}`),
         stats: Object.fromEntries(fired.map((f) => [f.metric, f.value])),
       });
@@ -553,26 +710,24 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     const from = status.shareBps;
     await changeRouting({ canaryBps: bps }, `canary share ${bpsText(from)} -> ${bpsText(bps)} (by ${by})`);
     status.shareBps = bps;
+    status.hold = undefined;
     status.steps.push({ at: new Date().toISOString(), fromBps: from, toBps: bps, by });
     publish();
   }
 
   async function changeRouting(patch: Record<string, unknown>, reason: string): Promise<void> {
     step += 1;
-    status.routingVersion = await acts.applyRouting.executeWithOptions(
-      { ...activityDefaults(), summary: reason },
-      [
-        {
-          route,
-          owner: workflowId,
-          idempotencyKey: `${runId}:${step}`,
-          expectedVersion: status.routingVersion,
-          patch,
-          actor: workflowId,
-          reason,
-        },
-      ],
-    );
+    status.routingVersion = await acts.applyRouting.executeWithOptions({ ...DURABLE, summary: reason }, [
+      {
+        route,
+        owner: workflowId,
+        idempotencyKey: `${runId}:${step}`,
+        expectedVersion: status.routingVersion,
+        patch,
+        actor: workflowId,
+        reason,
+      },
+    ]);
   }
 
   /** Ends ownership of a route this rollout leaves as it is (shadow-only report, or a completed rollout). */
@@ -589,7 +744,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   async function restore(reason: string, key: string): Promise<void> {
     status.routingVersion = await acts.restoreStable.executeWithOptions(
-      { ...activityDefaults(), summary: `restore ${route} to its stable slot` },
+      { ...DURABLE, summary: `restore ${route} to its stable slot` },
       [
         {
           route,
@@ -642,7 +797,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     if (status.decisions.length > 10) status.decisions.shift();
     publish();
     await acts.recordDecision.executeWithOptions(
-      { ...activityDefaults(), summary: `${decision.action}: ${decision.reasons[0] ?? ''}`.slice(0, 200) },
+      { ...DURABLE, summary: `${decision.action}: ${decision.reasons[0] ?? ''}`.slice(0, 200) },
       [
         {
           route,
@@ -665,7 +820,8 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     details?: Record<string, unknown>,
   ): Promise<void> {
     try {
-      await alerts.sendAlert(spec.alerts.webhookUrl, { kind, route, workflowId, title, details });
+      const target = spec.alerts.webhookUrl ?? channelsFor(spec.alerts.channels, kind);
+      await alerts.sendAlert(target, { kind, route, workflowId, title, details });
     } catch (err) {
       log.warn('alert could not be delivered', { kind, error: (err as Error).message });
     }
@@ -673,31 +829,41 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   function setPhase(phase: Phase): void {
     status.phase = phase;
+    if (phase !== 'canary') status.hold = undefined;
     publish();
   }
 
-  /** Search attributes, memo and the UI's "current details": the rollout's story at a glance. */
+  /**
+   * Search attributes, memo and the UI's "current details": the rollout's story at a glance. Each upsert is
+   * an event in the history, so (since the patch) only what changed is upserted.
+   */
   function publish(): void {
-    upsertSearchAttributes([
+    const attributes = [
       { key: RolloutRoute, value: route },
       { key: RolloutPhase, value: status.phase },
       { key: RolloutCandidate, value: candidateName },
       { key: RolloutStrategy, value: spec.strategy },
       { key: CanaryBasisPoints, value: status.shareBps },
-    ]);
+    ];
     const last = status.decisions[status.decisions.length - 1];
-    upsertMemo({
+    const memo = {
       route,
       candidate: candidateName,
       stable: status.stable,
       phase: status.phase,
       shareBps: status.shareBps,
       lastDecision: last?.reasons[0] ?? null,
-    });
+    };
+    const onlyChanges = patched(PUBLISH_CHANGES_ONLY);
+    const now = { attributes: JSON.stringify(attributes.map((a) => a.value)), memo: JSON.stringify(memo) };
+    if (!onlyChanges || now.attributes !== published?.attributes) upsertSearchAttributes(attributes);
+    if (!onlyChanges || now.memo !== published?.memo) upsertMemo(memo);
+    published = now;
     setCurrentDetails(
       [
         `**${route}**: ${status.stable || '?'} (stable) -> ${candidateName} (candidate), ${spec.strategy}`,
         `phase **${status.phase}**${status.paused ? ' (paused)' : ''}, canary share **${bpsText(status.shareBps)}**`,
+        status.hold?.estimate ? `held since ${status.hold.since}: ${status.hold.estimate.summary}` : '',
         status.scoring?.noQualityEvidence
           ? `**no quality evidence**: ${noEvidenceCause(status.scoring)}`
           : '',
@@ -709,13 +875,6 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         .join('\n\n'),
     );
   }
-}
-
-function activityDefaults() {
-  return {
-    startToCloseTimeout: '1 minute',
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
-  } as const;
 }
 
 function bpsText(bps: number): string {

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerTemporalCommand } from './commands/temporal';
 import { registerMigrateCommand } from './commands/migrate';
+import { registerDbCommand } from './commands/db';
 import { registerDevCommand } from './commands/dev';
 import { registerGatewayCommand } from './commands/gateway';
 import { registerWorkerCommand } from './commands/worker';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerDevCommand(program);
   registerTemporalCommand(program);
   registerMigrateCommand(program);
+  registerDbCommand(program);
   registerGatewayCommand(program);
   registerWorkerCommand(program);
   registerSimulatorCommand(program);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ALERT_KINDS } from '../alerts/kinds';
 import { parseDuration } from './duration';
 import { evaluatorSchema } from './evaluators';
 import { targetSchema, targetWithFallbacksSchema, type TargetWithFallbacks } from './target';
@@ -66,6 +67,13 @@ const thresholdsSchema = z
     cost_per_request: z.number().min(0).optional(),
   })
   .prefault({});
+
+const channelName = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,62}$/,
+    'a channel name (lower-case letters, digits, ".", "_", "-"), not a URL',
+  );
 
 export const rolloutSpecSchema = z
   .strictObject({
@@ -161,7 +169,19 @@ export const rolloutSpecSchema = z
       .prefault({}),
     alerts: z
       .strictObject({
+        /** Names of alert channels configured on the worker, for every kind or for some kinds only. */
+        channels: z
+          .array(
+            z.union([
+              channelName.transform((name) => ({ name })),
+              z.strictObject({ name: channelName, kinds: z.array(z.enum(ALERT_KINDS)).min(1).optional() }),
+            ]),
+          )
+          .default([]),
+        /** Only in rollouts started before alert channels; refused in new specs (see parseRolloutSpec). */
         webhookUrl: z.url({ protocol: /^https?$/, error: 'webhookUrl must be an http(s) URL' }).optional(),
+        /** A canary step held this long raises a "hold" alert with what it waits for and the estimate. */
+        holdAfter: duration('30m'),
       })
       .prefault({}),
   })
@@ -195,8 +215,18 @@ export class InvalidSpecError extends Error {
   }
 }
 
-/** Parses and validates a spec; throws InvalidSpecError naming each bad field and why. */
-export function parseRolloutSpec(input: unknown): RolloutSpec {
+export const WEBHOOK_URL_REFUSED =
+  'a webhook URL is a secret and would be stored in the workflow history: configure the channel on the worker ' +
+  '(ALERT_CHANNELS_FILE) and name it in alerts.channels (start --alert <channel>)';
+
+/**
+ * Parses and validates a spec; throws InvalidSpecError naming each bad field and why. `legacyWebhookUrl`
+ * accepts `alerts.webhookUrl`, for rollouts started before alert channels existed (their histories hold it).
+ */
+export function parseRolloutSpec(input: unknown, options: { legacyWebhookUrl?: boolean } = {}): RolloutSpec {
+  const alerts = (input as { alerts?: { webhookUrl?: unknown } } | null)?.alerts;
+  if (!options.legacyWebhookUrl && alerts?.webhookUrl !== undefined)
+    throw new InvalidSpecError([{ field: 'alerts.webhookUrl', reason: WEBHOOK_URL_REFUSED }]);
   const result = rolloutSpecSchema.safeParse(input);
   if (result.success) return result.data;
   throw new InvalidSpecError(

@@ -34,6 +34,8 @@ export const targetObjectSchema = z.strictObject({
   model: modelNameSchema,
   params: targetParamsSchema.optional(),
   baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).optional(),
+  // A larger-context fallback: tried only when an earlier target refused the prompt as too long.
+  contextFallback: z.boolean().optional(),
 });
 
 /** Splits `provider:model` on the first colon; undefined when there is no colon. */

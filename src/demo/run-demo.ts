@@ -16,6 +16,7 @@ import { guardianWorkflowId } from '../../activities/guardian';
 import {
   DEGRADED_CANDIDATE,
   DEMO_SCENARIO,
+  DEMO_ALERT_CHANNEL,
   demoSpec,
   GOOD_CANDIDATE,
   MANUAL_CANDIDATE,
@@ -68,6 +69,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     simulator: DEMO_SCENARIO,
     gatewayPort: 0,
     progress: say,
+    alertChannels: new Map([[DEMO_ALERT_CHANNEL, { type: 'slack', url: webhook.url }]]),
   });
   const stop = async () => {
     await stack.stop();
@@ -104,9 +106,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       await runRollout(
         stack,
         say,
-        demoSpec({ ...PRIMARY_CHAIN, target: GOOD_CANDIDATE }, webhook.url, {
-          shadow: { enabled: true, rate: 0.5, minComparisons: 40, maxDuration: '60s' },
-        }),
+        demoSpec(
+          { ...PRIMARY_CHAIN, target: GOOD_CANDIDATE },
+          {
+            shadow: { enabled: true, rate: 0.5, minComparisons: 40, maxDuration: '60s' },
+          },
+        ),
       ),
     );
     endAct(act2, outcomes.at(-1));
@@ -118,7 +123,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       await runRollout(
         stack,
         say,
-        demoSpec({ target: DEGRADED_CANDIDATE, fallbacks: PRIMARY_CHAIN.fallbacks }, webhook.url),
+        demoSpec({ target: DEGRADED_CANDIDATE, fallbacks: PRIMARY_CHAIN.fallbacks }),
       ),
     );
     endAct(act3, outcomes.at(-1));
@@ -150,10 +155,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     );
     const handle = await startRollout(
       stack,
-      demoSpec({ target: MANUAL_CANDIDATE, fallbacks: PRIMARY_CHAIN.fallbacks }, webhook.url, {
-        canary: { steps: [4000, 10000] },
-        evaluation: { interval: '1h' },
-      }),
+      demoSpec(
+        { target: MANUAL_CANDIDATE, fallbacks: PRIMARY_CHAIN.fallbacks },
+        {
+          canary: { steps: [4000, 10000] },
+          evaluation: { interval: '1h' },
+        },
+      ),
     );
     await waitForStatus(handle, (s) => s.phase === 'canary' && s.shareBps === 4000);
     await sleep(3_000);

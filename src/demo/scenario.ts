@@ -32,10 +32,12 @@ export const DEMO_SCENARIO: Scenario = {
   },
 };
 
-/** Shared by the demo's rollouts: short intervals, a webhook for alerts. */
+/** The alert channel the demo's worker posts to (its URL is the local receiver's, known to the worker only). */
+export const DEMO_ALERT_CHANNEL = 'demo-slack';
+
+/** Shared by the demo's rollouts: short intervals, alerts to the demo's channel. */
 export function demoSpec(
   candidate: RolloutSpecInput['candidate'],
-  webhookUrl: string,
   extra: Partial<RolloutSpecInput> = {},
 ): RolloutSpecInput {
   return {
@@ -52,7 +54,7 @@ export function demoSpec(
         finalGate: { toleranceRel: 0.1 },
       },
     },
-    alerts: { webhookUrl },
+    alerts: { channels: [DEMO_ALERT_CHANNEL] },
     ...extra,
   } as RolloutSpecInput;
 }

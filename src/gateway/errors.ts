@@ -1,4 +1,5 @@
 import type { ProviderError } from '../providers';
+import { scrubMessage } from './edges';
 
 /**
  * OpenAI-style error bodies: every error the gateway sends is `{"error":{"message","type","param","code"}}`,
@@ -36,7 +37,11 @@ export class GatewayError extends Error {
  *   upstream credentials or model names being wrong) → 502: not the client's problem to fix.
  */
 export function fromProviderError(error: ProviderError, route: string): GatewayError {
-  const message = `route "${route}": ${error.message}`;
+  // The chain's message names targets and upstream answers; callers get it without hosts, ports or
+  // variable names, and nothing of the gateway's own credential or model-name problems.
+  const message = OPERATOR_ONLY.has(error.errorClass)
+    ? `route "${route}": the gateway could not use its upstream provider (${error.errorClass}); the operator must fix its configuration`
+    : `route "${route}": ${scrubMessage(error.message)}`;
   const headers =
     error.retryAfterMs !== undefined
       ? { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) }
@@ -53,6 +58,9 @@ export function fromProviderError(error: ProviderError, route: string): GatewayE
       return new GatewayError(400, 'invalid_request_error', 'upstream_rejected_request', message);
     case 'content_policy':
       return new GatewayError(400, 'invalid_request_error', 'content_policy_violation', message);
+    case 'context_length':
+      // No larger-context fallback was configured (or it refused too): the prompt is the caller's to shorten.
+      return new GatewayError(400, 'invalid_request_error', 'context_length_exceeded', message, 'messages');
     case 'cancelled':
       // Nobody reads it (the client went away); 499 keeps it apart from server errors in access logs.
       return new GatewayError(499, 'invalid_request_error', 'client_closed_request', message);
@@ -60,6 +68,9 @@ export function fromProviderError(error: ProviderError, route: string): GatewayE
       return new GatewayError(502, 'server_error', 'upstream_error', message);
   }
 }
+
+/** Upstream refusals caused by the gateway's own configuration (keys, permissions, model names). */
+const OPERATOR_ONLY = new Set<string>(['auth', 'permission', 'not_found']);
 
 export const unauthorized = (message: string) =>
   new GatewayError(401, 'invalid_request_error', 'invalid_api_key', message);

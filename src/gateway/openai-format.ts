@@ -21,7 +21,9 @@ export function completionJson(result: RouterResult): string {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: r.text, refusal: null },
+        message: r.toolCalls?.length
+          ? { role: 'assistant', content: r.text || null, tool_calls: r.toolCalls, refusal: null }
+          : { role: 'assistant', content: r.text, refusal: null },
         logprobs: null,
         finish_reason: finishReason(r.finishReason),
       },

@@ -3,7 +3,9 @@
  * rollouts by changing its base URL. `model` names the route.
  *
  *   POST /v1/chat/completions   JSON or SSE (`stream: true`); routing key from `x-rollout-key` or `user`;
- *                               `metadata.reference_id` marks a question with a known answer
+ *                               `metadata.reference_id` marks a question with a known answer. The whole
+ *                               Chat Completions surface: the body goes upstream as written, `model` aside
+ *   GET  /v1/models             the routes, as OpenAI's model list (what clients call to discover models)
  *   POST /v1/feedback           { request_id, score 1-5 | thumbs up/down, comment? }
  *   GET  /v1/routes/:name       the routing state this replica serves from (version, stable, candidate, share)
  *   GET  /healthz               200 ok / 503 degraded (still serving from cached routing state)
@@ -16,11 +18,9 @@
  * Hot path: the router's lean undici transport; the upstream's JSON bytes are passed through untouched
  * when no translation is needed (see `passThrough`); no per-request logging.
  */
-import crypto from 'node:crypto';
 import { Counter } from 'prom-client';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { z } from 'zod';
-import { formatTarget } from '../config/target';
+import type { OpenAIChatBody } from '../providers';
 import { writeChunk } from '../http/write-chunk';
 import { logger as rootLogger, type Logger } from '../logger';
 import {
@@ -31,18 +31,48 @@ import {
   type RouterResult,
 } from '../router/router';
 import { candidateOf, stableOf } from '../store/routing-state';
+import { ClientGone } from './client-gone';
+import {
+  apiKeyStoreFromEnv,
+  createApiKeyStore,
+  mayCallRoute,
+  type ApiKeyPrincipal,
+  type ApiKeyStore,
+} from './api-keys';
+import {
+  clientErrorHandler,
+  connectionLimits,
+  httpServerFactory,
+  publicHealth,
+  ROUTING_KEY_MAX,
+  type ConnectionLimits,
+} from './edges';
 import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
 import { ChunkWriter, completionJson } from './openai-format';
-import { chatCompletionBody, describeIssue, feedbackBody, toMessages, toParams } from './schema';
+import { readChatCompletion, readFeedback, toMessages } from './schema';
+
+/** `provider:model` (config/target.ts has the same, but loads zod with it). */
+const formatTarget = (t: { provider: string; model: string }) => `${t.provider}:${t.model}`;
 
 export interface GatewayOptions {
   router: Router;
-  /** API keys clients must send as `Authorization: Bearer <key>`; default from env `GATEWAY_API_KEYS`. */
-  auth?: { keys: string[] } | { disabled: true };
-  /** Largest request body (default 1 MiB); larger ones get 413. */
+  /**
+   * API keys clients must send as `Authorization: Bearer <key>`: named keys with permissions (a store, see
+   * `api-keys.ts`), or a flat list (every key may do everything); default from env `GATEWAY_KEYS_FILE`
+   * or `GATEWAY_API_KEYS`.
+   */
+  auth?: { keys: string[] } | { store: ApiKeyStore } | { disabled: true };
+  /** Largest request body (default 16 MiB: images travel inline as base64); larger ones get 413. */
   bodyLimitBytes?: number;
   /** Send the upstream's response bytes as they came when no translation is needed (default true). */
   passThrough?: boolean;
+  /** Connection limits (see `edges.ts`): header/body/idle timeouts and the largest header block. */
+  limits?: Partial<ConnectionLimits>;
+  /**
+   * Serve `/metrics` and `/healthz` on a listener of their own (`listenAdmin`) instead of the public one, so
+   * an operator can keep them off the network clients reach.
+   */
+  separateAdmin?: boolean;
   logger?: Logger;
 }
 
@@ -50,21 +80,42 @@ export interface Gateway {
   readonly app: FastifyInstance;
   /** Resolves with the base URL (`http://host:port`). */
   listen(options?: { port?: number; host?: string }): Promise<string>;
+  /** The admin listener (`/metrics`, `/healthz`) when `separateAdmin`; resolves with its base URL. */
+  listenAdmin(options?: { port?: number; host?: string }): Promise<string>;
   close(): Promise<void>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** The request body's text, kept on its parse. */
+const RAW_BODY: unique symbol = Symbol('raw body');
 
 export function createGateway(options: GatewayOptions): Gateway {
   const { router } = options;
   const log = (options.logger ?? rootLogger).child({ component: 'gateway' });
   const passThrough = options.passThrough ?? true;
-  const checkKey = keyChecker(options.auth);
+  const keyStore = keyStoreOf(options.auth, (r) =>
+    r.ok
+      ? log.info({ keys: r.keys }, 'API keys reloaded')
+      : log.error({ error: r.error }, 'API keys not reloaded; the previous keys stay in force'),
+  );
+  /** The caller's key (undefined with auth disabled: everything allowed). */
+  const principals = new WeakMap<FastifyRequest, ApiKeyPrincipal>();
+  /** Arm headers (`x-rollout-tag`, `x-rollout-target`) only for keys allowed to see them. */
+  const armVisible = (request: FastifyRequest) => principals.get(request)?.armHeaders ?? true;
+  const withoutArm = <T extends Record<string, unknown>>(request: FastifyRequest, headers: T): T => {
+    if (armVisible(request)) return headers;
+    const { 'x-rollout-tag': _tag, 'x-rollout-target': _target, ...rest } = headers;
+    return rest as T;
+  };
 
+  const limits = connectionLimits(options.limits);
   const app = Fastify({
     logger: false,
-    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    bodyLimit: options.bodyLimitBytes ?? 16 * 1024 * 1024,
     return503OnClosing: true,
+    ...limits.fastify,
+    serverFactory: httpServerFactory(limits),
+    clientErrorHandler,
     // Our own ids (x-request-id); fastify's counter is unused.
     genReqId: () => '',
   });
@@ -87,16 +138,21 @@ export function createGateway(options: GatewayOptions): Gateway {
     return reply.code(error.status).type('application/json').send(JSON.stringify(error.body()));
   }
 
-  // Plain JSON.parse instead of fastify's prototype-poisoning scan: bodies only ever go through zod, which
-  // builds new objects from known keys, so a `__proto__` key can never reach an object we merge into.
+  // Plain JSON.parse instead of fastify's prototype-poisoning scan: JSON.parse makes `__proto__` an own
+  // data property (it never sets a prototype), and bodies are only read or copied by spreading, which
+  // copies it as data too. The text is kept beside the parse (under a symbol, invisible to JSON) so a
+  // forwarded body is spliced, not re-serialized.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     if (body === '') return done(invalidBody('the request body is empty; send a JSON object'), undefined);
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(body as string));
+      parsed = JSON.parse(body as string);
     } catch {
-      done(invalidBody('the request body is not valid JSON'), undefined);
+      return done(invalidBody('the request body is not valid JSON'), undefined);
     }
+    if (parsed !== null && typeof parsed === 'object') (parsed as Record<symbol, unknown>)[RAW_BODY] = body;
+    done(null, parsed);
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
@@ -140,47 +196,96 @@ export function createGateway(options: GatewayOptions): Gateway {
     _reply: FastifyReply,
     done: (error?: Error) => void,
   ): void => {
-    if (!checkKey) return done();
+    if (!keyStore) return done();
     const header = request.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match) return done(unauthorized('missing API key: send "Authorization: Bearer <key>"'));
-    if (!checkKey(match[1])) return done(unauthorized('invalid API key')); // never echo what was sent
+    const principal = keyStore.lookup(match[1]);
+    if (!principal) return done(unauthorized('invalid API key')); // never echo what was sent
+    principals.set(request, principal);
     done();
   };
 
+  /** 403 unless the caller's key may call `route` (and send evaluation metadata, when it does). */
+  function authorize(request: FastifyRequest, route: string, referenceId?: string): void {
+    const principal = principals.get(request);
+    if (!principal) return;
+    if (!mayCallRoute(principal, route))
+      throw forbidden(`API key "${principal.name}" may not call route "${route}"`, 'model');
+    if (referenceId !== undefined && !principal.evaluation)
+      throw forbidden(
+        `API key "${principal.name}" may not send evaluation metadata (metadata.reference_id)`,
+        'metadata.reference_id',
+      );
+  }
+
   app.post('/v1/chat/completions', { onRequest: authenticate }, async (request, reply) => {
-    const body = parseBody(chatCompletionBody, request.body);
+    const body = readChatCompletion(request.body);
+    authorize(request, body.model, body.metadata?.reference_id ?? undefined);
+    const original = request.body as OpenAIChatBody & { [RAW_BODY]?: string };
     const headerKey = request.headers['x-rollout-key'];
+    const routingKey =
+      typeof headerKey === 'string' && headerKey !== '' ? headerKey : (body.user ?? undefined);
+    if (routingKey !== undefined && routingKey.length > ROUTING_KEY_MAX) {
+      throw invalidBody(
+        `the routing key (x-rollout-key header or user) is longer than ${ROUTING_KEY_MAX} characters`,
+        typeof headerKey === 'string' && headerKey !== '' ? 'x-rollout-key' : 'user',
+      );
+    }
     const requestIdHeader = request.headers['x-request-id'];
     const routed: RouterRequest = {
-      messages: toMessages(body),
-      key: typeof headerKey === 'string' && headerKey !== '' ? headerKey : (body.user ?? undefined),
-      params: toParams(body),
+      messages: toMessages(body.messages),
+      openai: { body: original, raw: original[RAW_BODY] },
+      key: routingKey,
       requestId:
         typeof requestIdHeader === 'string' && REQUEST_ID.test(requestIdHeader) ? requestIdHeader : undefined,
       referenceId: body.metadata?.reference_id,
     };
     if (body.stream)
-      return streamCompletion(reply, body.model, routed, body.stream_options?.include_usage === true);
+      return streamCompletion(
+        request,
+        reply,
+        body.model,
+        routed,
+        body.stream_options?.include_usage === true,
+      );
 
+    // A client that hangs up cancels the upstream call (no tokens paid for an answer nobody reads).
+    const gone = new ClientGone(reply.raw);
+    routed.signal = gone;
     let result: RouterResult;
     try {
       result = await router.complete(body.model, routed);
     } catch (err) {
-      throw routeError(reply, body.model, err);
+      throw routeError(request, reply, body.model, err);
+    } finally {
+      gone.done();
     }
-    reply.headers({
-      'x-rollout-route': result.route,
-      'x-rollout-tag': result.tag,
-      'x-rollout-target': result.target,
-      'x-request-id': result.requestId,
-    });
+    reply.headers(
+      withoutArm(request, {
+        'x-rollout-route': result.route,
+        'x-rollout-tag': result.tag,
+        'x-rollout-target': result.target,
+        'x-request-id': result.requestId,
+      }),
+    );
     if (passThrough && result.raw) return reply.type(result.raw.contentType).send(result.raw.raw);
     return reply.type('application/json').send(completionJson(result));
   });
 
+  // OpenAI clients discover models here; a route is what they pass as `model`.
+  app.get('/v1/models', { onRequest: authenticate }, async (_request, reply) => {
+    const data = router.routes().map((state) => ({
+      id: state.name,
+      object: 'model',
+      created: Math.floor(state.updatedAt.getTime() / 1000),
+      owned_by: 'model-rollout',
+    }));
+    return reply.send({ object: 'list', data });
+  });
+
   /** Maps a router failure to an OpenAI error, setting the routing headers known so far. */
-  function routeError(reply: FastifyReply, route: string, err: unknown): unknown {
+  function routeError(request: FastifyRequest, reply: FastifyReply, route: string, err: unknown): unknown {
     if (err instanceof RouteNotFoundError) {
       return new GatewayError(
         404,
@@ -191,36 +296,35 @@ export function createGateway(options: GatewayOptions): Gateway {
       );
     }
     if (err instanceof RouteCallError) {
-      reply.headers({
-        'x-rollout-route': err.decision.route,
-        'x-rollout-tag': err.decision.tag,
-        'x-rollout-target': err.target,
-        'x-request-id': err.decision.requestId,
-      });
+      reply.headers(
+        withoutArm(request, {
+          'x-rollout-route': err.decision.route,
+          'x-rollout-tag': err.decision.tag,
+          'x-rollout-target': err.target,
+          'x-request-id': err.decision.requestId,
+        }),
+      );
       return fromProviderError(err.error, route);
     }
     return err;
   }
 
   async function streamCompletion(
+    request: FastifyRequest,
     reply: FastifyReply,
     route: string,
     routed: RouterRequest,
     includeUsage: boolean,
   ): Promise<FastifyReply | void> {
-    const abort = new AbortController();
-    routed.signal = abort.signal;
     const res = reply.raw;
-    const onClose = () => {
-      if (!res.writableEnded) abort.abort();
-    };
-    res.once('close', onClose);
+    const gone = new ClientGone(res);
+    routed.signal = gone;
     let stream;
     try {
       stream = router.stream(route, routed);
     } catch (err) {
-      res.off('close', onClose);
-      throw routeError(reply, route, err);
+      gone.done();
+      throw routeError(request, reply, route, err);
     }
     const { decision } = stream;
     let writer: ChunkWriter | undefined;
@@ -234,50 +338,60 @@ export function createGateway(options: GatewayOptions): Gateway {
               event.target;
             writer = new ChunkWriter(decision.requestId, model);
             reply.hijack();
-            res.writeHead(200, {
-              'content-type': 'text/event-stream; charset=utf-8',
-              'cache-control': 'no-cache',
-              'x-rollout-route': decision.route,
-              'x-rollout-tag': decision.tag,
-              'x-rollout-target': event.target,
-              'x-request-id': decision.requestId,
-            });
-            await writeChunk(res, writer.first(event.text));
+            res.writeHead(
+              200,
+              withoutArm(request, {
+                'content-type': 'text/event-stream; charset=utf-8',
+                'cache-control': 'no-cache',
+                'x-rollout-route': decision.route,
+                'x-rollout-tag': decision.tag,
+                'x-rollout-target': event.target,
+                'x-request-id': decision.requestId,
+              }),
+            );
+            await writeChunk(res, event.sse ?? writer.first(event.text));
           } else {
-            await writeChunk(res, writer.delta(event.text));
+            await writeChunk(res, event.sse ?? writer.delta(event.text));
           }
         } else if (event.type === 'done') {
           if (!writer) {
             // An empty answer that passed the quality check: still a valid stream.
             writer = new ChunkWriter(decision.requestId, event.result.result.target.model);
             reply.hijack();
-            res.writeHead(200, {
-              'content-type': 'text/event-stream; charset=utf-8',
-              'cache-control': 'no-cache',
-              'x-rollout-route': decision.route,
-              'x-rollout-tag': decision.tag,
-              'x-rollout-target': event.result.target,
-              'x-request-id': decision.requestId,
-            });
+            res.writeHead(
+              200,
+              withoutArm(request, {
+                'content-type': 'text/event-stream; charset=utf-8',
+                'cache-control': 'no-cache',
+                'x-rollout-route': decision.route,
+                'x-rollout-tag': decision.tag,
+                'x-rollout-target': event.result.target,
+                'x-request-id': decision.requestId,
+              }),
+            );
           }
-          res.end(writer.end(event.result, includeUsage));
+          res.end(
+            event.sseTail !== undefined
+              ? `${event.sseTail}data: [DONE]\n\n`
+              : writer.end(event.result, includeUsage),
+          );
         } else {
-          const error = routeError(reply, route, event.error) as GatewayError;
+          const error = routeError(request, reply, route, event.error) as GatewayError;
           if (!writer) return sendError(reply, error); // nothing sent yet: a plain HTTP error
           // Mid-stream: the status is gone; an error event makes the client raise instead of keeping a cut answer.
           countError(error.status, error.code);
           res.end(`data: ${JSON.stringify(error.body())}\n\n`);
         }
-        if (abort.signal.aborted) break;
+        if (gone.aborted) break;
       }
     } finally {
-      res.off('close', onClose);
+      gone.done();
       if (writer && !res.writableEnded) res.end();
     }
   }
 
   app.post('/v1/feedback', { onRequest: authenticate }, async (request, reply) => {
-    const fb = parseBody(feedbackBody, request.body);
+    const fb = readFeedback(request.body);
     try {
       const { rows } = await router.pool.query<{ id: string }>(
         'INSERT INTO feedback (request_id, score, thumbs, comment) VALUES ($1, $2, $3, $4) RETURNING id',
@@ -300,8 +414,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     '/v1/routes/:name',
     { onRequest: authenticate },
     async (request, reply) => {
+      authorize(request, request.params.name);
       const state = router.state(request.params.name);
-      if (!state) throw routeError(reply, request.params.name, new RouteNotFoundError(request.params.name));
+      if (!state)
+        throw routeError(request, reply, request.params.name, new RouteNotFoundError(request.params.name));
       const stable = stableOf(state);
       const candidate = candidateOf(state);
       return reply.send({
@@ -317,32 +433,26 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   );
 
-  app.get('/healthz', async (_request, reply) => {
-    const h = await router.health();
-    const reasons: string[] = [];
-    if (!h.routing.ok)
-      reasons.push(`routing state may be stale (${h.routing.lastError ?? `notify ${h.routing.notify}`})`);
-    if (!h.postgres.ok) reasons.push(`postgres unreachable: ${h.postgres.error}`);
-    if (h.events && h.events.dropped > 0) reasons.push(`${h.events.dropped} request events dropped`);
-    return reply.code(h.ok ? 200 : 503).send({
-      status: h.ok ? 'ok' : 'degraded',
-      // Degraded still serves: routing comes from the cached state, events buffer until the buffer is full.
-      serving: h.routing.routes > 0,
-      reasons,
-      routing: {
-        ...h.routing,
-        stalenessMs: Number.isFinite(h.routing.stalenessMs) ? Math.round(h.routing.stalenessMs) : null,
-      },
-      postgres: h.postgres,
-      events: h.events,
-      shadow: h.shadow,
-      breakers: h.breakers,
+  /** `/healthz` and `/metrics`, on the public app or on the admin listener. */
+  function registerOps(target: FastifyInstance): void {
+    target.get('/healthz', async (_request, reply) => {
+      const h = await router.health();
+      if (!h.ok)
+        // The reasons' details (database errors name hosts and databases) go to the log, not to callers.
+        log.warn({ routing: h.routing.lastError, postgres: h.postgres.error }, 'gateway degraded');
+      return reply.code(h.ok ? 200 : 503).send(publicHealth(h));
     });
-  });
-
-  app.get('/metrics', async (_request, reply) => {
-    return reply.type(router.metrics.contentType).send(await router.metrics.text());
-  });
+    target.get('/metrics', async (_request, reply) => {
+      return reply.type(router.metrics.contentType).send(await router.metrics.text());
+    });
+  }
+  let admin: FastifyInstance | undefined;
+  if (options.separateAdmin) {
+    admin = Fastify({ logger: false, ...limits.fastify, serverFactory: httpServerFactory(limits) });
+    registerOps(admin);
+  } else {
+    registerOps(app);
+  }
 
   return {
     app,
@@ -352,49 +462,39 @@ export function createGateway(options: GatewayOptions): Gateway {
       const actual = typeof address === 'object' && address ? address.port : port;
       return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
     },
-    close: () => app.close(),
+    async listenAdmin({ port = 9090, host = '127.0.0.1' } = {}) {
+      if (!admin) throw new Error('gateway: listenAdmin needs separateAdmin: true');
+      await admin.listen({ port, host });
+      const address = admin.server.address();
+      const actual = typeof address === 'object' && address ? address.port : port;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+    },
+    close: async () => {
+      await app.close();
+      await admin?.close();
+      keyStore?.close();
+    },
   };
 }
 
-/** The body as `schema` reads it, or a 400 naming the first offending field. */
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const { message, param } = describeIssue(parsed.error);
-  throw invalidBody(message, param);
-}
-
-/**
- * Key check by SHA-256 digest: the configured keys are kept only as digests and compared as digests, so
- * the comparison's timing says nothing about a key. Keys that passed are remembered (a few hundred at most)
- * so the hot path pays one Map lookup instead of a hash per request. Undefined when auth is disabled.
- */
-function keyChecker(auth: GatewayOptions['auth']): ((key: string) => boolean) | undefined {
+/** The gateway's keys: given, from the environment, or none (auth disabled); no keys at all is refused. */
+function keyStoreOf(
+  auth: GatewayOptions['auth'],
+  onReload: Parameters<typeof apiKeyStoreFromEnv>[1],
+): ApiKeyStore | undefined {
   if (auth && 'disabled' in auth && auth.disabled) return undefined;
-  const keys =
+  if (auth && 'store' in auth) return auth.store;
+  const store =
     auth && 'keys' in auth
-      ? auth.keys
-      : (process.env.GATEWAY_API_KEYS ?? '')
-          .split(',')
-          .map((k) => k.trim())
-          .filter(Boolean);
-  if (keys.length === 0) {
+      ? createApiKeyStore({ flat: auth.keys })
+      : apiKeyStoreFromEnv(process.env, onReload);
+  if (!store || store.size === 0) {
     throw new Error(
-      'gateway: no API keys configured: pass auth.keys, set GATEWAY_API_KEYS, or disable auth explicitly',
+      'gateway: no API keys configured: pass auth.keys, set GATEWAY_KEYS_FILE or GATEWAY_API_KEYS, or disable auth explicitly',
     );
   }
-  const digests = keys.map(digest);
-  const verified = new Set<string>();
-  return (key) => {
-    if (verified.has(key)) return true;
-    const d = digest(key);
-    let ok = false;
-    for (const k of digests) if (crypto.timingSafeEqual(k, d)) ok = true;
-    if (ok && verified.size < 256) verified.add(key);
-    return ok;
-  };
+  return store;
 }
 
-function digest(key: string): Buffer {
-  return crypto.createHash('sha256').update(key).digest();
-}
+const forbidden = (message: string, param: string | null) =>
+  new GatewayError(403, 'permission_error', 'permission_denied', message, param);

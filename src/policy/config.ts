@@ -37,14 +37,22 @@ export interface SequentialConfig {
   badEvents: { rateRatios: number[] };
   /**
    * When the current step may advance: once it has its own minimum sample, and while no test's
-   * e-value (likelihood ratio of "canary worse" to "equal") reaches `maxEValue` — 1 means "hold while
-   * the data favour worse at all", so a regression is caught at the current share, not the next one.
+   * e-value (likelihood ratio of "canary worse" to "equal") is above `maxEValue`. 1 holds whenever the
+   * data favour "worse" at all, which an equal candidate's noise does half the time; a few (the default)
+   * holds only while the evidence is material, so a regression is still caught at the current share.
    */
   promotion: { minCanaryScoredPerStep: number; minCanaryRequestsPerStep: number; maxEValue: number };
   /**
-   * Non-inferiority gate before the last steps: promote to a share ≥ `fromBps` only when the lower
-   * confidence bound of (canary - stable) / stable is above -toleranceRel. `alpha` bounds the chance
-   * that a candidate exactly `toleranceRel` worse ever passes it.
+   * Non-inferiority gate before the last steps: promote to a share ≥ `fromBps` only once the data show the
+   * canary at most `toleranceRel` × |stable mean| worse. `alpha` bounds the chance that a candidate exactly
+   * `toleranceRel` worse (or worse still) ever passes it, however often it is checked. `method`:
+   *   - 'likelihood-ratio' (Wald's SPRT): the data must favour "canary as good as stable" over "canary
+   *     `toleranceRel` worse" by 1/alpha. The alternative is the candidate we hope to promote, so an equal
+   *     candidate passes with the fewest scores (about 2·log(1/α)·Var / tolerance², e.g. ~1 200 canary
+   *     scores at 2%, α 5%, sd 2 on a mean of 7);
+   *   - 'confidence-sequence': the always-valid lower bound (mixture over effects, `mixtureRelEffect`)
+   *     must be above −tolerance; the same guarantee, tuned for no alternative in particular, so it needs
+   *     more scores (1.3× on noiseless equal arms). The rule of rollouts started before the likelihood-ratio gate.
    * Errors too: the data must favour "same error rate" over "`errorRatio` × stable's" by 1/alpha, so a
    * candidate that many times more error-prone passes with probability ≤ alpha. Skipped while the canary's
    * error rate is at most `errorFloorRate` (too rare to matter, and too rare to tell apart); `errorRatio`
@@ -52,12 +60,26 @@ export interface SequentialConfig {
    */
   finalGate: {
     enabled: boolean;
+    method: 'likelihood-ratio' | 'confidence-sequence';
     fromBps: number;
     toleranceRel: number;
     alpha: number;
     mixtureRelEffect: number;
     errorRatio: number;
     errorFloorRate: number;
+  };
+}
+
+/** A deep copy of a (frozen) config, so a new one can be built from it. */
+function structuredCloneConfig(c: Readonly<SequentialConfig>): SequentialConfig {
+  return {
+    steps: [...c.steps],
+    alpha: c.alpha,
+    alphaSplit: { ...c.alphaSplit },
+    quality: { ...c.quality },
+    badEvents: { rateRatios: [...c.badEvents.rateRatios] },
+    promotion: { ...c.promotion },
+    finalGate: { ...c.finalGate },
   };
 }
 
@@ -68,15 +90,11 @@ function deepFreeze<T extends object>(value: T): Readonly<T> {
 }
 
 /**
- * Defaults, tuned with bench/policy.ts (judge scores on a 1-10 scale, 1% errors, 5% slow on stable):
- * - alpha 1% per rollout, half for quality, a quarter each for errors and slow requests;
- * - 1000 canary requests per step: about what a 3× error rate on a 1% base needs to show at a 5%
- *   share; with fewer, a fast route reaches 40% before a regression is visible, and at 40% the
- *   smaller stable arm makes every canary request less informative;
- * - 50 canary scores per step, and a non-inferiority gate at −2% (α 5%) before 80% and 100%, which also
- *   wants the error rate shown below 1.5× stable's once the canary's errors exceed 0.5%.
+ * The defaults of rollouts started before the promotion rule was tuned for speed (v1): hold whenever any
+ * e-value leans toward "worse", and a confidence-sequence final gate. Kept so that those rollouts decide
+ * exactly as they did (workflows/rollout.ts pins them by a patch marker).
  */
-export const DEFAULT_SEQUENTIAL_CONFIG: Readonly<SequentialConfig> = deepFreeze({
+export const SEQUENTIAL_DEFAULTS_V1: Readonly<SequentialConfig> = deepFreeze({
   steps: [...DEFAULT_STEPS],
   alpha: 0.01,
   alphaSplit: { quality: 0.5, errors: 0.25, slow: 0.25 },
@@ -91,6 +109,34 @@ export const DEFAULT_SEQUENTIAL_CONFIG: Readonly<SequentialConfig> = deepFreeze(
   promotion: { minCanaryScoredPerStep: 50, minCanaryRequestsPerStep: 1000, maxEValue: 1 },
   finalGate: {
     enabled: true,
+    method: 'confidence-sequence',
+    fromBps: 8000,
+    toleranceRel: 0.02,
+    alpha: 0.05,
+    mixtureRelEffect: 0.02,
+    errorRatio: 1.5,
+    errorFloorRate: 0.005,
+  },
+});
+
+/**
+ * Defaults, tuned with bench/policy.ts (judge scores on a 1-10 scale, 1% errors, 5% slow on stable):
+ * - alpha 1% per rollout, half for quality, a quarter each for errors and slow requests;
+ * - 1000 canary requests per step: about what a 3× error rate on a 1% base needs to show at a 5%
+ *   share; with fewer, a fast route reaches 40% before a regression is visible, and at 40% the
+ *   smaller stable arm makes every canary request less informative;
+ * - 50 canary scores per step;
+ * - hold while a test's e-value is above MAX_E_VALUE (material evidence of "worse"), not above 1;
+ * - before 80% and 100%, a likelihood-ratio gate: the data favour "as good as stable" over "2% worse" by
+ *   1/0.05 (an equal candidate needs ~1 200 canary scores at sd 2 on a mean of 7), and the error rate is
+ *   shown below 1.5× stable's once the canary's errors exceed 0.5%.
+ */
+export const DEFAULT_SEQUENTIAL_CONFIG: Readonly<SequentialConfig> = deepFreeze({
+  ...structuredCloneConfig(SEQUENTIAL_DEFAULTS_V1),
+  promotion: { minCanaryScoredPerStep: 50, minCanaryRequestsPerStep: 1000, maxEValue: 4 },
+  finalGate: {
+    enabled: true,
+    method: 'likelihood-ratio',
     fromBps: 8000,
     toleranceRel: 0.02,
     alpha: 0.05,
@@ -160,6 +206,13 @@ export function validateSequentialConfig(c: SequentialConfig): string[] {
   const g = c.finalGate;
   if (!inOpen(g.alpha, 0, 0.5)) problems.push(`finalGate.alpha must be in (0, 0.5), got ${g.alpha}`);
   if (!(g.toleranceRel >= 0)) problems.push('finalGate.toleranceRel must be ≥ 0');
+  if (g.method !== 'likelihood-ratio' && g.method !== 'confidence-sequence') {
+    problems.push(
+      `finalGate.method must be 'likelihood-ratio' or 'confidence-sequence', got ${String(g.method)}`,
+    );
+  } else if (g.method === 'likelihood-ratio' && !(g.toleranceRel > 0)) {
+    problems.push('finalGate.toleranceRel must be > 0 with the likelihood-ratio gate');
+  }
   if (!(g.mixtureRelEffect > 0)) problems.push('finalGate.mixtureRelEffect must be > 0');
   if (!(g.fromBps >= 0 && g.fromBps <= 10000)) problems.push('finalGate.fromBps must be in 0..10000');
   if (!(g.errorRatio === 0 || (Number.isFinite(g.errorRatio) && g.errorRatio > 1))) {
@@ -184,9 +237,15 @@ export function validateSteps(steps: readonly number[]): string[] {
   return problems;
 }
 
-/** Defaults with `overrides` merged group by group; throws on an unusable result. */
-export function resolveSequentialConfig(overrides: SequentialConfigOverrides = {}): SequentialConfig {
-  const d = DEFAULT_SEQUENTIAL_CONFIG;
+/**
+ * `base` (the defaults) with `overrides` merged group by group; throws on an unusable result.
+ * `base` is SEQUENTIAL_DEFAULTS_V1 for rollouts that started before the current defaults.
+ */
+export function resolveSequentialConfig(
+  overrides: SequentialConfigOverrides = {},
+  base: Readonly<SequentialConfig> = DEFAULT_SEQUENTIAL_CONFIG,
+): SequentialConfig {
+  const d = base;
   const config: SequentialConfig = {
     steps: [...(overrides.steps ?? d.steps)],
     alpha: overrides.alpha ?? d.alpha,
@@ -210,4 +269,14 @@ export function resolveRatioConfig(overrides: Partial<RatioConfig> = {}): RatioC
     throw new Error(`invalid ratio policy config: window must be 'cumulative' or 'step'`);
   }
   return config;
+}
+
+/**
+ * The policy config with every sequential setting spelled out on `base` instead of the current defaults:
+ * a rollout that started under older defaults keeps deciding by them (and its history replays) however
+ * the defaults change later. The ratio policy has nothing to pin.
+ */
+export function pinSequentialDefaults(policy: PolicyConfig, base: Readonly<SequentialConfig>): PolicyConfig {
+  if ((policy.policy ?? 'sequential') !== 'sequential') return policy;
+  return { ...policy, sequential: resolveSequentialConfig(policy.sequential ?? {}, base) };
 }

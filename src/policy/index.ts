@@ -14,7 +14,9 @@ import {
   resolveRatioConfig,
   resolveSequentialConfig,
   type PolicyConfig,
+  type SequentialConfig,
 } from './config';
+import { estimateHold, type HoldEstimate, type HoldEstimateInput } from './estimate';
 import { decideRatio } from './ratio';
 import { decideSequential } from './sequential';
 import type { Decision, PolicyInput } from './types';
@@ -33,10 +35,22 @@ export function decide(input: DecideInput): Decision {
   if ((config.policy ?? 'sequential') === 'ratio') {
     return decideRatio(input, config.ratio ? resolveRatioConfig(config.ratio) : DEFAULT_RATIO_CONFIG);
   }
-  return decideSequential(
-    input,
-    config.sequential ? resolveSequentialConfig(config.sequential) : DEFAULT_SEQUENTIAL_CONFIG,
-  );
+  return decideSequential(input, sequentialConfigOf(config));
+}
+
+/** The resolved sequential settings of a policy config (the defaults merged with its overrides). */
+export function sequentialConfigOf(config: PolicyConfig = {}): SequentialConfig {
+  return config.sequential ? resolveSequentialConfig(config.sequential) : DEFAULT_SEQUENTIAL_CONFIG;
+}
+
+/**
+ * How long the current hold will last (estimate.ts), for the sequential policy; null for the ratio policy
+ * or when nothing holds the step.
+ */
+export function estimate(input: HoldEstimateInput & { config?: PolicyConfig }): HoldEstimate | null {
+  const config = input.config ?? {};
+  if ((config.policy ?? 'sequential') !== 'sequential') return null;
+  return estimateHold(input, sequentialConfigOf(config));
 }
 
 export * from './types';
@@ -45,6 +59,15 @@ export { cleanArm, cleanPair } from './arm';
 export { decideRatio } from './ratio';
 export { decideSequential } from './sequential';
 export { nextShareBps } from './steps';
+export {
+  estimateHold,
+  roughCount,
+  roughDuration,
+  type HoldBlocker,
+  type HoldCondition,
+  type HoldEstimate,
+  type HoldEstimateInput,
+} from './estimate';
 export {
   normalMixtureBoundary,
   normalMixtureLogE,

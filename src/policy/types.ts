@@ -43,9 +43,12 @@ export type PolicyName = 'ratio' | 'sequential';
 
 export type DecisionAction = 'promote-step' | 'hold' | 'rollback';
 
+/** What made a decision: a canary policy, the shadow phase's sign test, or the rollback triggers. */
+export type DecisionSource = PolicyName | 'shadow-sign-test' | 'triggers';
+
 export interface Decision {
   action: DecisionAction;
-  policy: PolicyName;
+  policy: DecisionSource;
   /** Human-readable, one line per check, with the numbers behind it. */
   reasons: string[];
   /** Flat, JSON-safe numbers behind the decision (never NaN or ±Infinity; null when not computed). */

@@ -1,8 +1,15 @@
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
 import { AttemptSignal, since } from './attempt';
 import { ProviderError } from './errors';
 import { normalizeError } from './normalize-error';
-import { malformed, targetKey } from './openai-wire';
+import { loadAnthropic } from './sdk-modules';
+import {
+  AnthropicChunkWriter,
+  JSON_INSTRUCTION,
+  toAnthropicRequest,
+  toolCallsOf,
+} from './anthropic-translate';
+import { SsePassThrough, malformed, targetKey, wantsJson } from './openai-wire';
 import type { ProviderRegistry, ResolvedProvider } from './registry';
 import type {
   CallOptions,
@@ -25,6 +32,9 @@ import type {
  *   the model's own opening): code fences and stray prose around the outermost object are stripped,
  *   so `result.text` is the JSON text when one is found. The quality check validates it.
  * - No SDK retries, no SDK logging; per-attempt timeout via our own AbortSignal.
+ * - With `options.request` (a gateway caller's whole OpenAI body), the request is translated field by
+ *   field (`anthropic-translate.ts`: tools, tool results, images, stop, top_p, JSON schemas, ...), tool
+ *   calls come back as OpenAI tool calls, and a stream's events as OpenAI chunks (`sse`).
  */
 export interface AnthropicAdapterOptions {
   registry: ProviderRegistry;
@@ -32,8 +42,7 @@ export interface AnthropicAdapterOptions {
   defaultMaxTokens?: number;
 }
 
-export const JSON_INSTRUCTION =
-  'Respond with a single valid JSON object and nothing else: no prose before or after it, no markdown code fences.';
+export { JSON_INSTRUCTION };
 
 export function createAnthropicAdapter(options: AnthropicAdapterOptions): ProviderAdapter {
   const { registry } = options;
@@ -41,12 +50,14 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
   const defaultMaxTokens = options.defaultMaxTokens ?? 1024;
   const clients = new Map<string, { apiKey: string; client: Anthropic }>();
 
-  const clientFor = (provider: ResolvedProvider, target: string): Anthropic => {
+  // The SDK is loaded on the first Anthropic call, not with the gateway (see sdk-modules.ts).
+  const clientFor = async (provider: ResolvedProvider, target: string): Promise<Anthropic> => {
     const apiKey = registry.apiKey(provider, target);
     const cacheKey = `${provider.name}\u0000${provider.baseUrl}`;
     const cached = clients.get(cacheKey);
     if (cached && cached.apiKey === apiKey) return cached.client;
-    const client = new Anthropic({
+    const { default: AnthropicClient } = await loadAnthropic();
+    const client = new AnthropicClient({
       apiKey,
       baseURL: provider.baseUrl,
       maxRetries: 0,
@@ -61,7 +72,9 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
   const buildParams = (
     target: Target,
     messages: ChatMessage[],
+    callOptions?: CallOptions,
   ): Anthropic.MessageCreateParamsNonStreaming => {
+    if (callOptions?.request) return toAnthropicRequest(callOptions.request.body, target, defaultMaxTokens);
     const system: string[] = [];
     const turns: Anthropic.MessageParam[] = [];
     for (const message of messages) {
@@ -87,12 +100,21 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     callOptions?: CallOptions,
   ): Promise<CompletionResult> {
     const key = targetKey(target);
+    // The SDK's first load is ours, not the provider's: it happens before the attempt's clock starts.
+    await loadAnthropic();
     const attempt = new AttemptSignal(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
     const start = performance.now();
     try {
-      const client = clientFor(registry.resolve(target), key);
-      const message = await client.messages.create(buildParams(target, messages), { signal: attempt.signal });
-      return normalizeMessage(message, target, since(start), registry);
+      const client = await clientFor(registry.resolve(target), key);
+      const params = buildParams(target, messages, callOptions);
+      const message = await client.messages.create(params, { signal: attempt.signal });
+      return normalizeMessage(
+        message,
+        target,
+        since(start),
+        registry,
+        wantsJson(target, callOptions?.request),
+      );
     } catch (error) {
       throw normalizeError(error, key, attempt);
     } finally {
@@ -106,11 +128,22 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     callOptions?: CallOptions,
   ): AsyncGenerator<StreamEvent> {
     const key = targetKey(target);
-    const attempt = new AttemptSignal(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
+    await loadAnthropic();
+    const attempt = new AttemptSignal(
+      callOptions?.timeoutMs ?? defaultTimeoutMs,
+      callOptions?.signal,
+      callOptions?.idleTimeoutMs,
+    );
     const start = performance.now();
     let firstTokenMs: number | undefined;
     let completed = false;
     const parts: string[] = [];
+    const request = callOptions?.request;
+    const includeUsage = request?.body.stream_options?.include_usage === true;
+    const pass = request ? new SsePassThrough(includeUsage) : undefined;
+    const chunks = request ? new AnthropicChunkWriter(target.model) : undefined;
+    const tools: { id: string; name: string; json: string }[] = [];
+    const toolAt = new Map<number, number>();
     let id: string | undefined;
     let inputTokens = 0;
     let outputTokens = 0;
@@ -119,9 +152,9 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
     try {
       let events: AsyncIterable<Anthropic.RawMessageStreamEvent>;
       try {
-        const client = clientFor(registry.resolve(target), key);
+        const client = await clientFor(registry.resolve(target), key);
         events = await client.messages.create(
-          { ...buildParams(target, messages), stream: true },
+          { ...buildParams(target, messages, callOptions), stream: true },
           { signal: attempt.signal },
         );
       } catch (error) {
@@ -138,14 +171,36 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
         if (next.done) break;
         attempt.touch();
         const event = next.value;
+        if (chunks && pass) {
+          const chunk = chunks.push(event);
+          const sse = chunk ? pass.add(undefined, chunk.data, chunk.substantive) : undefined;
+          if (sse !== undefined) {
+            firstTokenMs ??= since(start);
+            const text =
+              event.type === 'content_block_delta' && event.delta.type === 'text_delta'
+                ? event.delta.text
+                : '';
+            if (text) parts.push(text);
+            yield { type: 'delta', text, sse };
+          }
+        }
         switch (event.type) {
           case 'message_start':
             id = event.message.id;
             inputTokens = event.message.usage?.input_tokens ?? 0;
             outputTokens = event.message.usage?.output_tokens ?? 0;
             break;
+          case 'content_block_start':
+            if (event.content_block.type === 'tool_use') {
+              toolAt.set(event.index, tools.length);
+              tools.push({ id: event.content_block.id, name: event.content_block.name, json: '' });
+            }
+            break;
           case 'content_block_delta':
-            if (event.delta.type === 'text_delta' && event.delta.text) {
+            if (event.delta.type === 'input_json_delta') {
+              const tool = tools[toolAt.get(event.index) ?? -1];
+              if (tool) tool.json += event.delta.partial_json;
+            } else if (!chunks && event.delta.type === 'text_delta' && event.delta.text) {
               parts.push(event.delta.text);
               firstTokenMs ??= since(start);
               yield { type: 'delta', text: event.delta.text };
@@ -178,7 +233,7 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
       const joined = parts.join('');
       const result: CompletionResult = {
         target,
-        text: target.params?.json ? extractJsonText(joined) : joined,
+        text: wantsJson(target, request) ? extractJsonText(joined) : joined,
         finishReason: stopReason ?? 'unknown',
         usage,
         latencyMs: since(start),
@@ -187,9 +242,21 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions): Provid
       };
       if (firstTokenMs !== undefined) result.timeToFirstTokenMs = firstTokenMs;
       if (id !== undefined) result.providerRequestId = id;
+      if (tools.length > 0) {
+        result.toolCalls = tools.map((t) => ({
+          id: t.id,
+          type: 'function',
+          function: { name: t.name, arguments: t.json || '{}' },
+        }));
+      }
       completed = true;
       attempt.clear();
-      yield { type: 'done', result };
+      if (chunks && pass) {
+        pass.add(undefined, chunks.finish(result), false);
+        const usageChunk = chunks.usage(result);
+        pass.add(usageChunk.chunk, usageChunk.data, false);
+        yield { type: 'done', result, sseTail: pass.tail() };
+      } else yield { type: 'done', result };
     } finally {
       attempt.clear();
       if (!completed && !attempt.signal.aborted) attempt.controller.abort();
@@ -204,6 +271,7 @@ function normalizeMessage(
   target: Target,
   latencyMs: number,
   registry: ProviderRegistry,
+  json: boolean,
 ): CompletionResult {
   const body = message as Partial<Anthropic.Message> | null;
   if (!body || typeof body !== 'object' || !Array.isArray(body.content)) {
@@ -218,7 +286,7 @@ function normalizeMessage(
   const cost = registry.pricing.cost(target.model, usage);
   const result: CompletionResult = {
     target,
-    text: target.params?.json ? extractJsonText(text) : text,
+    text: json ? extractJsonText(text) : text,
     finishReason: mapStopReason(body.stop_reason),
     usage,
     latencyMs,
@@ -226,6 +294,8 @@ function normalizeMessage(
     costKnown: cost.known,
   };
   if (typeof body.id === 'string') result.providerRequestId = body.id;
+  const toolCalls = toolCallsOf(body.content);
+  if (toolCalls) result.toolCalls = toolCalls;
   return result;
 }
 

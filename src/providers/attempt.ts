@@ -1,3 +1,5 @@
+import type { CallerSignal } from './types';
+
 /**
  * The abort signal of one provider attempt: fires when the per-attempt timeout elapses or when the
  * caller's signal aborts, and remembers which of the two it was (timeout → `timeout`, retryable;
@@ -15,7 +17,9 @@ export class AttemptSignal {
 
   constructor(
     readonly timeoutMs: number | undefined,
-    private readonly caller: AbortSignal | undefined,
+    private readonly caller: CallerSignal | undefined,
+    /** The allowed silence between stream chunks, when it differs from the first-byte timeout. */
+    private idleTimeoutMs?: number,
   ) {
     if (timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)) {
       this.timer = setTimeout(this.fire, timeoutMs);
@@ -44,7 +48,12 @@ export class AttemptSignal {
   };
 
   touch(): void {
-    this.timer?.refresh();
+    if (!this.timer) return;
+    if (this.idleTimeoutMs !== undefined && this.idleTimeoutMs !== this.timeoutMs) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(this.fire, this.idleTimeoutMs);
+      this.idleTimeoutMs = undefined;
+    } else this.timer.refresh();
   }
 
   clear(): void {

@@ -202,10 +202,23 @@ export function classifyHttpError(status: number | undefined, body: unknown): Er
   if (status === 401) return 'auth';
   if (status === 403) return isContentPolicy(inner) ? 'content_policy' : 'permission';
   if (status === 404) return 'not_found';
-  if (status === 400 || status === 422) return isContentPolicy(inner) ? 'content_policy' : 'bad_request';
-  if (status === 413) return 'bad_request';
+  if (status === 400 || status === 422 || status === 413) {
+    if (isContextLength(inner)) return 'context_length';
+    return isContentPolicy(inner) ? 'content_policy' : 'bad_request';
+  }
   // 409 and other 4xx: unusual; treat as a transient server-side conflict.
   return 'server_error';
+}
+
+// OpenAI `context_length_exceeded`, Anthropic "prompt is too long", vLLM/others "maximum context length".
+const CONTEXT_LENGTH =
+  /context[ _-]?(length|window)|prompt is too long|maximum context|too many (input )?tokens/i;
+
+function isContextLength(inner: unknown): boolean {
+  const code = stringField(inner, 'code');
+  if (code && CONTEXT_LENGTH.test(code)) return true;
+  const message = stringField(inner, 'message');
+  return !!message && CONTEXT_LENGTH.test(message);
 }
 
 function isContentPolicy(inner: unknown): boolean {

@@ -8,6 +8,7 @@ import { createProviderAdapter, type OpenAICompatibleTransport } from './provide
 import { defaultQualityCheck, type QualityCheck, type QualityVerdict } from './quality-check';
 import type { ProviderRegistry } from './registry';
 import type {
+  CallerSignal,
   CallOptions,
   ChatMessage,
   CompletionResult,
@@ -31,7 +32,11 @@ import type {
  *   input, context too long, content refused) that every target would refuse too, and sending content
  *   one provider refused on policy grounds on to the next is not a decision the chain should make;
  * - `cancelled` (the caller's signal) → stop at once;
- * - an open circuit → skip without calling (recorded as a `circuit_open` attempt).
+ * - an open circuit → skip without calling (recorded as a `circuit_open` attempt);
+ * - with `retry`, an error a second try may cure (429, overload, 5xx, connection) first retries the
+ *   same target after a capped, jittered backoff that honours `retry-after` (see `RetryOptions`);
+ * - `context_length` (the prompt is over the target's window) → the next target marked
+ *   `contextFallback` (a larger-context model), which ordinary failures skip; none left → stop.
  * When every target fails: `ChainExhaustedError` listing every attempt.
  *
  * Streams fall back only until the first delta has been yielded to the caller. After that, a failure
@@ -50,8 +55,8 @@ export interface ChainResult extends CompletionResult {
 }
 
 export type ChainStreamEvent =
-  | { type: 'delta'; text: string }
-  | { type: 'done'; result: ChainResult }
+  | { type: 'delta'; text: string; sse?: string }
+  | { type: 'done'; result: ChainResult; sseTail?: string }
   | {
       type: 'error';
       error: ProviderError;
@@ -75,8 +80,35 @@ export interface FallbackChainOptions {
   qualityCheck?: QualityCheck | false;
   /** Timeout of each attempt when the call sets none. Default 30 000 ms. */
   perAttemptTimeoutMs?: number;
+  /** Retries of the same target before moving on (default none). */
+  retry?: RetryOptions;
   logger?: Logger;
+  /** Waits between retries (tests and benches may pass a faster clock). Default `setTimeout`. */
+  sleep?: (ms: number, signal?: CallerSignal) => Promise<void>;
 }
+
+/**
+ * Retries of one target, before the chain moves to the next: only for errors a second try of the same
+ * target can cure (429, overload, 5xx, a dropped connection), after a jittered exponential backoff or the
+ * provider's `retry-after` when it gave one, capped by `maxDelayMs` (a longer wait goes to the next target
+ * at once instead). A stream is retried only before its first delta.
+ */
+export interface RetryOptions {
+  /** Retries per target (0 = none). */
+  maxRetries: number;
+  /** First backoff; doubled per retry, with full jitter. Default 200 ms. */
+  baseDelayMs?: number;
+  /** Longest wait, `retry-after` included; a provider asking for longer is not retried. Default 5 000 ms. */
+  maxDelayMs?: number;
+}
+
+/** Classes a second try of the same target may cure. */
+const SAME_TARGET_RETRY: ReadonlySet<ErrorClass> = new Set<ErrorClass>([
+  'rate_limited',
+  'overloaded',
+  'server_error',
+  'connection',
+]);
 
 export interface FallbackChain {
   complete(targets: readonly Target[], messages: ChatMessage[], options?: CallOptions): Promise<ChainResult>;
@@ -102,10 +134,35 @@ const NEUTRAL_CLASSES: ReadonlySet<ErrorClass> = new Set<ErrorClass>([
   'bad_request',
   'content_policy',
   'cancelled',
+  'context_length',
 ]);
 
 export function createFallbackChain(options: FallbackChainOptions): FallbackChain {
   const log = options.logger ?? defaultLogger;
+  const maxRetries = Math.max(0, Math.floor(options.retry?.maxRetries ?? 0));
+  const baseDelayMs = options.retry?.baseDelayMs ?? 200;
+  const maxDelayMs = options.retry?.maxDelayMs ?? 5_000;
+  const sleep = options.sleep ?? abortableSleep;
+
+  /** The wait before retry number `retry` (1-based), or undefined when this error is not retried. */
+  const retryDelay = (error: ProviderError, retry: number): number | undefined => {
+    if (retry > maxRetries || !SAME_TARGET_RETRY.has(error.errorClass)) return undefined;
+    if (error.retryAfterMs !== undefined)
+      return error.retryAfterMs <= maxDelayMs ? error.retryAfterMs : undefined;
+    return Math.min(maxDelayMs, Math.random() * baseDelayMs * 2 ** (retry - 1));
+  };
+
+  /**
+   * Where the chain goes after target `i` failed with `errorClass`: the next ordinary target, or, for a
+   * prompt too long for the target, the next larger-context fallback. -1: nowhere.
+   */
+  const nextIndex = (targets: readonly Target[], i: number, errorClass: ErrorClass | undefined): number => {
+    const wantContext = errorClass === 'context_length';
+    for (let j = i + 1; j < targets.length; j++) {
+      if ((targets[j].contextFallback === true) === wantContext) return j;
+    }
+    return -1;
+  };
   const perAttemptTimeoutMs = options.perAttemptTimeoutMs ?? 30_000;
   const qualityCheck =
     options.qualityCheck === false ? undefined : (options.qualityCheck ?? defaultQualityCheck);
@@ -182,7 +239,8 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
   ): Promise<ChainResult> {
     const attempts: Attempt[] = [];
     const attemptOptions = withTimeout(callOptions);
-    for (let i = 0; i < targets.length; i++) {
+    let retry = 0;
+    for (let i = firstIndex(targets); i >= 0 && i < targets.length;) {
       const target = targets[i];
       const key = keyOf(target);
       if (callOptions?.signal?.aborted)
@@ -195,6 +253,8 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
           message: 'circuit open: target skipped',
           latencyMs: 0,
         });
+        i = nextIndex(targets, i, 'circuit_open');
+        retry = 0;
         continue;
       }
       const start = performance.now();
@@ -206,7 +266,24 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
         attempts.push(attemptOf(error, key, since(start)));
         reportFailure(key, permit, error.errorClass);
         if (STOP_CLASSES.has(error.errorClass)) throw stop(error, attempts);
+        const delay = retryDelay(error, retry + 1);
+        if (delay !== undefined) {
+          retry++;
+          log.debug({ target: key, errorClass: error.errorClass, delay }, 'retry: same target');
+          if (
+            await sleep(delay, callOptions?.signal).then(
+              () => true,
+              () => false,
+            )
+          )
+            continue;
+          throw stop(normalizeError(new Error('cancelled'), key, cancelledAttempt), attempts);
+        }
         log.debug({ target: key, errorClass: error.errorClass }, 'fallback: attempt failed');
+        if (error.errorClass === 'context_length' && nextIndex(targets, i, 'context_length') < 0)
+          throw stop(error, attempts);
+        i = nextIndex(targets, i, error.errorClass);
+        retry = 0;
         continue;
       }
       breaker?.onSuccess(key, permit);
@@ -220,6 +297,8 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
           latencyMs: result.latencyMs,
         });
         log.debug({ target: key, reason: verdict.reason }, 'fallback: quality check failed');
+        i = nextIndex(targets, i, 'quality_check');
+        retry = 0;
         continue;
       }
       attempts.push({ target: key, latencyMs: result.latencyMs });
@@ -238,7 +317,8 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
   ): AsyncGenerator<ChainStreamEvent> {
     const attempts: Attempt[] = [];
     const attemptOptions = withTimeout(callOptions);
-    targets: for (let i = 0; i < targets.length; i++) {
+    let retry = 0;
+    for (let i = firstIndex(targets); i >= 0 && i < targets.length;) {
       const target = targets[i];
       const key = keyOf(target);
       if (callOptions?.signal?.aborted) {
@@ -254,11 +334,14 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
           message: 'circuit open: target skipped',
           latencyMs: 0,
         });
+        i = nextIndex(targets, i, 'circuit_open');
+        retry = 0;
         continue;
       }
       const start = performance.now();
       let yielded = false;
       let settled = false;
+      let failedCheck = false;
       try {
         for await (const event of adapterFor(target).stream(target, messages, attemptOptions)) {
           if (event.type === 'delta') {
@@ -278,7 +361,10 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
               message: verdict.reason,
               latencyMs: result.latencyMs,
             });
-            if (!yielded) continue targets;
+            if (!yielded) {
+              failedCheck = true;
+              break;
+            }
             const error = new ProviderError({
               errorClass: 'quality_check',
               target: key,
@@ -292,8 +378,15 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
           const chainResult = result as ChainResult;
           chainResult.fallbackDepth = i;
           chainResult.attempts = attempts;
-          yield { type: 'done', result: chainResult };
+          yield event.sseTail === undefined
+            ? { type: 'done', result: chainResult }
+            : { type: 'done', result: chainResult, sseTail: event.sseTail };
           return;
+        }
+        if (failedCheck) {
+          i = nextIndex(targets, i, 'quality_check');
+          retry = 0;
+          continue;
         }
         // An adapter whose stream ends without `done` broke its contract: treat as a cut connection.
         throw new ProviderError({
@@ -308,12 +401,31 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
           settled = true;
           reportFailure(key, permit, error.errorClass);
         }
-        if (yielded || STOP_CLASSES.has(error.errorClass)) {
+        const noWhere = error.errorClass === 'context_length' && nextIndex(targets, i, 'context_length') < 0;
+        if (yielded || STOP_CLASSES.has(error.errorClass) || noWhere) {
           error.attempts = attempts;
           yield { type: 'error', error, attempts, partial: yielded };
           return;
         }
+        const delay = retryDelay(error, retry + 1);
+        if (delay !== undefined) {
+          retry++;
+          log.debug({ target: key, errorClass: error.errorClass, delay }, 'retry: same target (stream)');
+          if (
+            !(await sleep(delay, callOptions?.signal).then(
+              () => true,
+              () => false,
+            ))
+          ) {
+            const cancelled = stop(normalizeError(new Error('cancelled'), key, cancelledAttempt), attempts);
+            yield { type: 'error', error: cancelled, attempts, partial: false };
+            return;
+          }
+          continue;
+        }
         log.debug({ target: key, errorClass: error.errorClass }, 'fallback: stream attempt failed');
+        i = nextIndex(targets, i, error.errorClass);
+        retry = 0;
       } finally {
         // The consumer stopped reading mid-stream: no verdict on the target, hand the permit back.
         if (!settled && breaker) breaker.release(key, permit);
@@ -332,6 +444,28 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
       await built?.close();
     },
   };
+}
+
+/** The first ordinary target (larger-context fallbacks wait for a `context_length` refusal). */
+function firstIndex(targets: readonly Target[]): number {
+  for (let i = 0; i < targets.length; i++) if (targets[i].contextFallback !== true) return i;
+  return targets.length > 0 ? 0 : -1;
+}
+
+/** Resolves after `ms`, rejects when `signal` aborts first. */
+function abortableSleep(ms: number, signal?: CallerSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new Error('cancelled'));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Error('cancelled'));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** Signals a caller cancellation to `normalizeError` (it checks `cancelled` before anything else). */

@@ -65,6 +65,7 @@ export {
   type BreakerState,
   type CircuitBreakerOptions,
 } from './circuit-breaker';
+export { upstreamChatBody, wantsJson } from './openai-wire';
 export {
   createFallbackChain,
   keyOf,
@@ -72,4 +73,5 @@ export {
   type ChainStreamEvent,
   type FallbackChain,
   type FallbackChainOptions,
+  type RetryOptions,
 } from './fallback-chain';

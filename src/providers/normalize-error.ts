@@ -1,5 +1,5 @@
-import * as AnthropicSdk from '@anthropic-ai/sdk';
-import * as OpenAISdk from 'openai';
+import type * as AnthropicSdk from '@anthropic-ai/sdk';
+import type * as OpenAISdk from 'openai';
 import {
   ProviderError,
   cancelledError,
@@ -9,6 +9,7 @@ import {
   parseRetryAfter,
   timeoutError,
 } from './errors';
+import { loaded } from './sdk-modules';
 
 /**
  * Turns anything an adapter's call threw into a `ProviderError`. The SDK error is read for plain
@@ -28,8 +29,9 @@ export function normalizeError(error: unknown, target: string, attempt?: Attempt
   if (attempt?.timedOut) return timeoutError(target, attempt.timeoutMs);
   if (attempt?.cancelled) return cancelledError(target);
 
-  if (error instanceof OpenAISdk.APIError || error instanceof AnthropicSdk.APIError) {
-    return fromSdkApiError(error, target, error instanceof AnthropicSdk.APIError);
+  const fromAnthropic = isSdk(error, 'APIError', 'anthropic');
+  if (fromAnthropic || isSdk(error, 'APIError', 'openai')) {
+    return fromSdkApiError(error as SdkApiError, target, fromAnthropic);
   }
   if (error instanceof SyntaxError) {
     return new ProviderError({
@@ -47,18 +49,19 @@ export function normalizeError(error: unknown, target: string, attempt?: Attempt
 }
 
 type SdkApiError = OpenAISdk.APIError | AnthropicSdk.APIError;
+type SdkErrorClass = 'APIError' | 'APIConnectionTimeoutError' | 'APIUserAbortError' | 'APIConnectionError';
+
+/** `error instanceof sdk[name]`, for the SDKs loaded (one never loaded threw nothing). */
+function isSdk(error: unknown, name: SdkErrorClass, only?: 'openai' | 'anthropic'): boolean {
+  const o = only === 'anthropic' ? undefined : loaded.openai;
+  const a = only === 'openai' ? undefined : loaded.anthropic;
+  return (!!o && error instanceof o[name]) || (!!a && error instanceof a[name]);
+}
 
 function fromSdkApiError(error: SdkApiError, target: string, anthropic: boolean): ProviderError {
-  if (
-    error instanceof OpenAISdk.APIConnectionTimeoutError ||
-    error instanceof AnthropicSdk.APIConnectionTimeoutError
-  ) {
-    return timeoutError(target, undefined);
-  }
-  if (error instanceof OpenAISdk.APIUserAbortError || error instanceof AnthropicSdk.APIUserAbortError) {
-    return cancelledError(target);
-  }
-  if (error instanceof OpenAISdk.APIConnectionError || error instanceof AnthropicSdk.APIConnectionError) {
+  if (isSdk(error, 'APIConnectionTimeoutError')) return timeoutError(target, undefined);
+  if (isSdk(error, 'APIUserAbortError')) return cancelledError(target);
+  if (isSdk(error, 'APIConnectionError')) {
     const cause = (error as { cause?: unknown }).cause;
     return new ProviderError({
       errorClass: 'connection',

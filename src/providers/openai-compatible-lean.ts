@@ -3,9 +3,17 @@ import { Agent, type Dispatcher } from 'undici';
 import { since } from './attempt';
 import { ProviderError, classifyHttpError, httpErrorMessage, parseRetryAfter } from './errors';
 import { normalizeError, type AttemptState } from './normalize-error';
-import { ChatStreamAccumulator, buildChatBody, normalizeChatCompletion, targetKey } from './openai-wire';
+import {
+  ChatStreamAccumulator,
+  SsePassThrough,
+  buildChatBody,
+  normalizeChatCompletion,
+  targetKey,
+  upstreamChatBody,
+} from './openai-wire';
 import type { ProviderRegistry, ResolvedProvider } from './registry';
 import type {
+  CallerSignal,
   CallOptions,
   ChatMessage,
   CompletionResult,
@@ -34,7 +42,10 @@ import type {
  *   real `AbortSignal` costs ~10 µs of CPU per call, an emitter a fraction of a µs. undici's own
  *   `headersTimeout`/`bodyTimeout` would be cheaper still but run on ~1 s "fast timers", too coarse.
  *   As in the SDK adapters, the timeout bounds a whole `complete`; for streams it bounds the time to
- *   the first chunk and each silence between chunks. The caller's `signal` (if any) cancels.
+ *   the first chunk, and `idleTimeoutMs` (default the same) each silence between chunks: never the
+ *   whole stream. The caller's `signal` (if any) cancels.
+ * - With `options.request` (the gateway's callers), the caller's body goes upstream as written (see
+ *   `upstreamChatBody`) and stream chunks come back as they were sent (`sse` on each delta).
  */
 export interface LeanAdapterOptions {
   registry: ProviderRegistry;
@@ -113,6 +124,7 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
     messages: ChatMessage[],
     stream: boolean,
     attempt: LeanAttempt,
+    callOptions: CallOptions | undefined,
   ): Promise<Dispatcher.ResponseData> => {
     const endpoint = endpointFor(registry.resolve(target), key);
     const response = await dispatcher.request({
@@ -120,7 +132,9 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
       path: endpoint.path,
       method: 'POST',
       headers: stream ? endpoint.streamHeaders : endpoint.jsonHeaders,
-      body: JSON.stringify(buildChatBody(target, messages, stream)),
+      body: callOptions?.request
+        ? upstreamChatBody(target, callOptions.request, stream)
+        : JSON.stringify(buildChatBody(target, messages, stream)),
       signal: attempt,
     });
     if (response.statusCode >= 200 && response.statusCode < 300) return response;
@@ -136,7 +150,7 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
     const attempt = new LeanAttempt(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
     const start = performance.now();
     try {
-      const response = await send(target, key, messages, false, attempt);
+      const response = await send(target, key, messages, false, attempt, callOptions);
       const raw = Buffer.from(await response.body.arrayBuffer());
       const result = normalizeChatCompletion(
         JSON.parse(raw.toString('utf8')),
@@ -165,7 +179,7 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
     const attempt = new LeanAttempt(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
     const start = performance.now();
     try {
-      const response = await send(target, key, messages, false, attempt);
+      const response = await send(target, key, messages, false, attempt, callOptions);
       const text = await response.body.text();
       return normalizeChatCompletion(JSON.parse(text), target, since(start), registry.pricing);
     } catch (error) {
@@ -181,16 +195,24 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
     callOptions?: CallOptions,
   ): AsyncGenerator<StreamEvent> {
     const key = targetKey(target);
-    const attempt = new LeanAttempt(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
+    const attempt = new LeanAttempt(
+      callOptions?.timeoutMs ?? defaultTimeoutMs,
+      callOptions?.signal,
+      callOptions?.idleTimeoutMs,
+    );
     const start = performance.now();
     let firstTokenMs: number | undefined;
     let completed = false;
     const acc = new ChatStreamAccumulator(target, registry.pricing);
+    const request = callOptions?.request;
+    const pass = request
+      ? new SsePassThrough(request.body.stream_options?.include_usage === true)
+      : undefined;
     let body: Dispatcher.ResponseData['body'] | undefined;
     try {
       let iterator: AsyncIterator<string>;
       try {
-        const response = await send(target, key, messages, true, attempt);
+        const response = await send(target, key, messages, true, attempt, callOptions);
         body = response.body;
         body.setEncoding('utf8');
         iterator = (body as AsyncIterable<string>)[Symbol.asyncIterator]();
@@ -207,6 +229,8 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
           throw normalizeError(error, key, attempt);
         }
         if (next.done) break;
+        // The timeout bounds the first byte and each silence, never the whole stream.
+        attempt.touch();
         buffer += next.value;
         let boundary: number;
         while ((boundary = eventBoundary(buffer)) >= 0) {
@@ -220,7 +244,13 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
           }
           const chunk = parseChunk(data, key);
           const text = acc.push(chunk);
-          if (text) {
+          if (pass) {
+            const sse = pass.add(chunk, data, acc.substantive);
+            if (sse !== undefined) {
+              firstTokenMs ??= since(start);
+              yield { type: 'delta', text, sse };
+            }
+          } else if (text) {
             firstTokenMs ??= since(start);
             yield { type: 'delta', text };
           }
@@ -230,7 +260,7 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
       const result = acc.finish(since(start), firstTokenMs);
       completed = true;
       attempt.clear();
-      yield { type: 'done', result };
+      yield pass ? { type: 'done', result, sseTail: pass.tail() } : { type: 'done', result };
     } finally {
       attempt.clear();
       // Consumer stopped early (or we threw): destroying the body closes the upstream request.
@@ -262,7 +292,9 @@ class LeanAttempt extends EventEmitter implements AttemptState {
 
   constructor(
     readonly timeoutMs: number,
-    private readonly caller: AbortSignal | undefined,
+    private readonly caller: CallerSignal | undefined,
+    /** The allowed silence between stream chunks, when it differs from the first-byte timeout. */
+    private idleTimeoutMs?: number,
   ) {
     super();
     if (timeoutMs > 0 && Number.isFinite(timeoutMs)) this.timer = setTimeout(this.onTimeout, timeoutMs);
@@ -291,8 +323,14 @@ class LeanAttempt extends EventEmitter implements AttemptState {
     this.emit('abort');
   }
 
+  /** A chunk arrived: the silence allowed from now on is the idle timeout. */
   touch(): void {
-    this.timer?.refresh();
+    if (!this.timer) return;
+    if (this.idleTimeoutMs !== undefined && this.idleTimeoutMs !== this.timeoutMs) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(this.onTimeout, this.idleTimeoutMs);
+      this.idleTimeoutMs = undefined;
+    } else this.timer.refresh();
   }
 
   clear(): void {

@@ -1,7 +1,15 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { AttemptSignal, since } from './attempt';
 import { normalizeError } from './normalize-error';
-import { ChatStreamAccumulator, buildChatBody, normalizeChatCompletion, targetKey } from './openai-wire';
+import { loadOpenAI } from './sdk-modules';
+import {
+  ChatStreamAccumulator,
+  SsePassThrough,
+  buildChatBody,
+  normalizeChatCompletion,
+  targetKey,
+  upstreamChatBody,
+} from './openai-wire';
 import type { ProviderRegistry, ResolvedProvider } from './registry';
 import type {
   CallOptions,
@@ -38,12 +46,14 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
   // One client per (provider, baseUrl); rebuilt if the key in the env changes.
   const clients = new Map<string, CachedClient>();
 
-  const clientFor = (provider: ResolvedProvider, target: string): OpenAI => {
+  // The SDK is loaded on the first call, not with the process (see sdk-modules.ts).
+  const clientFor = async (provider: ResolvedProvider, target: string): Promise<OpenAI> => {
     const apiKey = registry.apiKey(provider, target);
     const cacheKey = `${provider.name}\u0000${provider.baseUrl}`;
     const cached = clients.get(cacheKey);
     if (cached && cached.apiKey === apiKey) return cached.client;
-    const client = new OpenAI({
+    const { default: OpenAIClient } = await loadOpenAI();
+    const client = new OpenAIClient({
       apiKey,
       baseURL: provider.baseUrl,
       maxRetries: 0,
@@ -61,11 +71,15 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
     callOptions?: CallOptions,
   ): Promise<CompletionResult> {
     const key = targetKey(target);
+    // The SDK's first load is ours, not the provider's: it happens before the attempt's clock starts.
+    await loadOpenAI();
     const attempt = new AttemptSignal(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
     const start = performance.now();
     try {
-      const client = clientFor(registry.resolve(target), key);
-      const body = buildChatBody(target, messages, false);
+      const client = await clientFor(registry.resolve(target), key);
+      const body = callOptions?.request
+        ? JSON.parse(upstreamChatBody(target, callOptions.request, false))
+        : buildChatBody(target, messages, false);
       const json = await client.chat.completions.create(
         body as OpenAI.ChatCompletionCreateParamsNonStreaming,
         {
@@ -86,16 +100,27 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
     callOptions?: CallOptions,
   ): AsyncGenerator<StreamEvent> {
     const key = targetKey(target);
-    const attempt = new AttemptSignal(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
+    await loadOpenAI();
+    const attempt = new AttemptSignal(
+      callOptions?.timeoutMs ?? defaultTimeoutMs,
+      callOptions?.signal,
+      callOptions?.idleTimeoutMs,
+    );
     const start = performance.now();
     let firstTokenMs: number | undefined;
     let completed = false;
     const acc = new ChatStreamAccumulator(target, registry.pricing);
+    const request = callOptions?.request;
+    const pass = request
+      ? new SsePassThrough(request.body.stream_options?.include_usage === true)
+      : undefined;
     try {
       let chunks: AsyncIterable<unknown>;
       try {
-        const client = clientFor(registry.resolve(target), key);
-        const body = buildChatBody(target, messages, true);
+        const client = await clientFor(registry.resolve(target), key);
+        const body = request
+          ? JSON.parse(upstreamChatBody(target, request, true))
+          : buildChatBody(target, messages, true);
         chunks = await client.chat.completions.create(body as OpenAI.ChatCompletionCreateParamsStreaming, {
           signal: attempt.signal,
         });
@@ -113,7 +138,13 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
         if (next.done) break;
         attempt.touch();
         const text = acc.push(next.value);
-        if (text) {
+        if (pass) {
+          const sse = pass.add(next.value, JSON.stringify(next.value), acc.substantive);
+          if (sse !== undefined) {
+            firstTokenMs ??= since(start);
+            yield { type: 'delta', text, sse };
+          }
+        } else if (text) {
           firstTokenMs ??= since(start);
           yield { type: 'delta', text };
         }
@@ -123,7 +154,7 @@ export function createOpenAICompatibleAdapter(options: OpenAICompatibleAdapterOp
       const result = acc.finish(since(start), firstTokenMs);
       completed = true;
       attempt.clear();
-      yield { type: 'done', result };
+      yield pass ? { type: 'done', result, sseTail: pass.tail() } : { type: 'done', result };
     } finally {
       attempt.clear();
       // Consumer stopped early (or we threw): make sure the HTTP request does not run on.

@@ -1,3 +1,4 @@
+import { wantsJson } from './openai-wire';
 import type { CallOptions, ChatMessage, CompletionResult } from './types';
 
 /**
@@ -20,17 +21,29 @@ export type QualityCheck = (
 const OK: QualityVerdict = Object.freeze({ ok: true }) as QualityVerdict;
 
 /**
- * - the answer is not empty (whitespace only counts as empty);
+ * - the answer is not empty (whitespace only counts as empty), unless it is a call of the caller's tools;
+ * - every tool call names a function and carries JSON arguments;
  * - it was not cut off by the token limit, when the caller set `allowTruncation: false`;
- * - it is valid JSON when the target asked for JSON (`params.json`).
+ * - its text is valid JSON when JSON was asked for (`params.json`, or the caller's `response_format`).
  */
 export function defaultQualityCheck(result: CompletionResult, context: QualityCheckContext): QualityVerdict {
   const text = result.text;
-  if (text.length === 0 || text.trim().length === 0) return { ok: false, reason: 'empty answer' };
-  if (context.options?.allowTruncation === false && result.finishReason === 'length') {
-    return { ok: false, reason: 'answer truncated by the token limit (finish reason "length")' };
+  const tools = result.toolCalls;
+  if (tools && tools.length > 0) {
+    for (const call of tools) {
+      if (!call.function?.name) return { ok: false, reason: 'tool call without a function name' };
+      try {
+        JSON.parse(call.function.arguments || '{}');
+      } catch {
+        return { ok: false, reason: `tool call "${call.function.name}" has arguments that are not JSON` };
+      }
+    }
+    if (text.trim().length === 0) return truncated(result, context) ?? OK;
   }
-  if (result.target.params?.json) {
+  if (text.length === 0 || text.trim().length === 0) return { ok: false, reason: 'empty answer' };
+  const cut = truncated(result, context);
+  if (cut) return cut;
+  if (wantsJson(result.target, context.options?.request)) {
     try {
       JSON.parse(text);
     } catch (error) {
@@ -38,6 +51,13 @@ export function defaultQualityCheck(result: CompletionResult, context: QualityCh
     }
   }
   return OK;
+}
+
+function truncated(result: CompletionResult, context: QualityCheckContext): QualityVerdict | undefined {
+  if (context.options?.allowTruncation === false && result.finishReason === 'length') {
+    return { ok: false, reason: 'answer truncated by the token limit (finish reason "length")' };
+  }
+  return undefined;
 }
 
 /** Runs the default check, then `custom` (if the default passes). */

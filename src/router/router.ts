@@ -23,14 +23,17 @@ import {
   keyOf,
   type BreakerSnapshot,
   type CallOptions,
+  type CallerSignal,
   type ChainResult,
   type ChatMessage,
+  type ChatRequest,
   type CircuitBreakerOptions,
   type FallbackChain,
   type ProviderAdapter,
   type ProviderRegistry,
   type QualityCheck,
   type RawCompletion,
+  type RetryOptions,
   type Target,
   type TargetParams,
 } from '../providers';
@@ -50,6 +53,8 @@ import {
   type SlotConfig,
   type SlotName,
 } from '../store/routing-state';
+import { loadAnthropic } from '../providers/sdk-modules';
+import { answerOf } from './answer';
 import { assignTag } from './assignment';
 import { RouterMetrics } from './metrics';
 import {
@@ -76,8 +81,12 @@ export interface RouterOptions {
     transport?: 'lean' | 'sdk';
     breaker?: CircuitBreakerOptions | false;
     qualityCheck?: QualityCheck | false;
-    /** Per-attempt timeout of served calls (default 30 000 ms). */
+    /** Per-attempt timeout of served calls: a JSON call, or a stream's first chunk (default 30 000 ms). */
     perAttemptTimeoutMs?: number;
+    /** Longest silence between two chunks of a served stream (default `perAttemptTimeoutMs`). */
+    streamIdleTimeoutMs?: number;
+    /** Retries of the same target before its fallbacks (default none; the gateway command sets some). */
+    retry?: RetryOptions;
   };
   /** A routing cache to share (not closed by the router), or options for the router's own. */
   cache?: RoutingCache | Omit<RoutingCacheOptions, 'database' | 'pool' | 'connectionString'>;
@@ -105,16 +114,25 @@ export interface RouterOptions {
 }
 
 export interface RouterRequest {
+  /** The conversation as text (what is captured and shown to judges); the whole request is `openai`. */
   messages: ChatMessage[];
+  /**
+   * The caller's OpenAI chat-completions body (and its bytes): forwarded as written to OpenAI-compatible
+   * targets, translated for Anthropic ones. Absent for in-process callers that only have `messages`.
+   */
+  openai?: ChatRequest;
   /** Routing key (user id): makes the canary assignment sticky. Absent: assigned per request. */
   key?: string;
-  /** The caller's parameters. The target's own params (set by the rollout) take precedence. */
+  /**
+   * In-process callers' parameters; the target's own params (set by the rollout) take precedence. (A
+   * gateway caller's fields are in `openai` instead, and there the caller's fields win over the target's.)
+   */
   params?: TargetParams;
   requestId?: string;
   /** Question id when a reference answer exists (reference grading). */
   referenceId?: string;
   /** Aborts the call (client went away). */
-  signal?: AbortSignal;
+  signal?: CallerSignal;
 }
 
 export type ServedTag = 'stable' | 'canary';
@@ -165,9 +183,12 @@ export class RouteCallError extends Error {
 }
 
 export type RouterStreamEvent =
-  /** `target` is the `provider:model` streaming this delta (known from the first delta on). */
-  | { type: 'delta'; text: string; target: string }
-  | { type: 'done'; result: RouterResult }
+  /**
+   * `target` is the `provider:model` streaming this delta (known from the first delta on); `sse` the
+   * OpenAI chunks it stands for, when the adapter has them (see `StreamEvent`).
+   */
+  | { type: 'delta'; text: string; target: string; sse?: string }
+  | { type: 'done'; result: RouterResult; sseTail?: string }
   /** `partial`: deltas were already yielded and must be discarded by the consumer. */
   | { type: 'error'; error: RouteCallError; partial: boolean };
 
@@ -191,6 +212,8 @@ export interface Router {
   stream(route: string, request: RouterRequest): RouterStream;
   /** The cached routing state (what this router serves from now). */
   state(route: string): RouteState | undefined;
+  /** Every route this router serves, from its cache. */
+  routes(): RouteState[];
   /** Routing freshness, a Postgres round trip (bounded by `timeoutMs`), event buffer, shadow and breakers. */
   health(timeoutMs?: number): Promise<RouterHealth>;
   readonly metrics: RouterMetrics;
@@ -214,6 +237,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   const capture = capturePolicy(options.capture);
   const { registry } = options.providers;
   const perAttemptTimeoutMs = options.providers.perAttemptTimeoutMs ?? 30_000;
+  const streamIdleTimeoutMs = options.providers.streamIdleTimeoutMs;
 
   // Adapters: the registry's (lean undici transport for OpenAI-compatible upstreams by default), wrapped to
   // (a) tell a stream which target is answering and (b) keep the upstream bytes for pass-through.
@@ -244,6 +268,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     breaker: options.providers.breaker,
     qualityCheck: options.providers.qualityCheck,
     perAttemptTimeoutMs,
+    retry: options.providers.retry,
     logger: options.logger,
   });
 
@@ -258,6 +283,19 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       logger: options.logger,
     });
   }
+
+  // The Anthropic SDK loads on first use (it is ~30 MB the gateway needs only for Anthropic targets): load it
+  // as soon as a route names one, so no served request waits for it.
+  const warm = (state: RouteState | undefined) => {
+    if (!state) return;
+    for (const slot of [state.blue, state.green]) {
+      if (!slot) continue;
+      for (const target of [slot.target, ...slot.fallbacks])
+        if (registry.kindOf(target.provider) === 'anthropic') void loadAnthropic().catch(() => {});
+    }
+  };
+  for (const state of cache.all()) warm(state);
+  const unwarm = cache.subscribe((next) => warm(next));
 
   const ownsWriter = options.events !== false && !(options.events && 'record' in options.events);
   const writer: EventWriter | undefined =
@@ -357,7 +395,11 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     e.inputTokens = result.usage.inputTokens;
     e.outputTokens = result.usage.outputTokens;
     e.costUsd = result.costUsd;
-    if (e.prompt !== undefined) e.answer = result.text;
+    e.finishReason = result.finishReason;
+    if (e.prompt !== undefined) {
+      e.answer = answerOf(result);
+      if (result.toolCalls) e.toolCalls = result.toolCalls;
+    }
     writer?.record(e);
     metrics.call(decision.route, decision.tag, target, 'ok', latencyMs, result.fallbackDepth);
     return target;
@@ -397,6 +439,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       timeoutMs: perAttemptTimeoutMs,
       requestId: decision.requestId,
       signal: request.signal,
+      request: request.openai,
     };
     const served = chain.complete(decision.targets, request.messages, callOptions);
     // Started after the served call was dispatched, and never awaited here.
@@ -437,8 +480,10 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     let current = keyOf(decision.targets[0]);
     const callOptions: TrackedCallOptions = {
       timeoutMs: perAttemptTimeoutMs,
+      idleTimeoutMs: streamIdleTimeoutMs,
       requestId: decision.requestId,
       signal: request.signal,
+      request: request.openai,
       onAttempt: (target) => {
         current = keyOf(target);
       },
@@ -452,7 +497,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
         shadow = shadows.maybeStart(state, decision, request, random);
         for await (const e of upstream) {
           if (e.type === 'delta') {
-            yield { type: 'delta', text: e.text, target: current };
+            yield { type: 'delta', text: e.text, target: current, sse: e.sse };
           } else if (e.type === 'done') {
             settled = true;
             const latencyMs = performance.now() - start;
@@ -468,6 +513,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
                 result: e.result,
                 latencyMs,
               },
+              sseTail: e.sseTail,
             };
           } else {
             settled = true;
@@ -515,6 +561,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     complete,
     stream,
     state: (route) => cache.get(route),
+    routes: () => cache.all(),
     health,
     metrics,
     pool,
@@ -523,6 +570,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       await writer?.flush();
     },
     async close() {
+      unwarm();
       await shadows.idle(2000);
       if (ownsWriter) await writer?.close();
       if (ownsCache) await cache.close();

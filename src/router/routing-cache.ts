@@ -6,7 +6,7 @@
  *   changeRoute inside its transaction): a dedicated `pg.Client` listens, and each notification re-reads
  *   that one route (versions not newer than the cached one are ignored).
  * - A poll of all routes every `pollIntervalMs` is the safety net (missed notifications, routes deleted by
- *   hand) and the ONLY path where notifications do not exist (embedded PGlite: `supportsNotify` false).
+ *   hand, a listener that is reconnecting).
  * - On connection loss the cache keeps serving the last state it had, reports itself degraded in
  *   `health()`, and reconnects the listener with exponential backoff; after a reconnect it reloads
  *   everything, since notifications sent while it was away are lost.
@@ -41,13 +41,13 @@ export interface RoutingCacheHealth {
 }
 
 export interface RoutingCacheOptions {
-  /** Takes pool, connection string and notify support from an opened database. */
+  /** Takes pool and connection string from an opened database. */
   database?: Database;
   /** Pool for reads (not ended by close() unless the cache created it). */
   pool?: pg.Pool;
   /** Connection string: for the LISTEN client, and for a pool when none is given. */
   connectionString?: string;
-  /** Use LISTEN/NOTIFY (default: `database.supportsNotify`, else true). */
+  /** Use LISTEN/NOTIFY (default true; false leaves polling alone, to test the safety net). */
   notify?: boolean;
   /** Full reload period, the safety net (default 1000 ms). */
   pollIntervalMs?: number;
@@ -114,7 +114,7 @@ export class RoutingCache {
     } else {
       throw new Error('RoutingCache needs a database, a pool or a connectionString');
     }
-    const wantNotify = options.notify ?? db?.supportsNotify ?? true;
+    const wantNotify = options.notify ?? true;
     this.notifyEnabled = wantNotify && this.connectionString !== undefined;
     this.notifyStatus = this.notifyEnabled ? 'reconnecting' : 'off';
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;

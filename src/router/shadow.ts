@@ -5,6 +5,7 @@ import { candidateOf, candidateSlotOf, type RouteState } from '../store/routing-
 import { shouldShadow } from './assignment';
 import type { RouterMetrics } from './metrics';
 import type { CapturePolicy } from './capture';
+import { answerOf } from './answer';
 import type { RouteDecision, RouterRequest } from './router';
 
 /**
@@ -115,12 +116,21 @@ export class ShadowRunner {
     let result: ChainResult | undefined;
     try {
       // No caller signal: the served request going away does not cancel its shadow, which still measures.
-      result = await chain.complete([target], request.messages, { timeoutMs, requestId: decision.requestId });
+      // The whole request (tools included): a tool call is recorded and compared, never executed.
+      result = await chain.complete([target], request.messages, {
+        timeoutMs,
+        requestId: decision.requestId,
+        request: request.openai,
+      });
       event.latencyMs = performance.now() - start;
       event.inputTokens = result.usage.inputTokens;
       event.outputTokens = result.usage.outputTokens;
       event.costUsd = result.costUsd;
-      if (event.prompt !== undefined) event.answer = result.text;
+      event.finishReason = result.finishReason;
+      if (event.prompt !== undefined) {
+        event.answer = answerOf(result);
+        if (result.toolCalls) event.toolCalls = result.toolCalls;
+      }
     } catch (thrown) {
       event.latencyMs = performance.now() - start;
       event.errorClass = thrown instanceof ProviderError ? thrown.errorClass : 'server_error';

@@ -10,6 +10,7 @@ import type { SimulatorState } from './state';
  *   PUT  /admin/models/:model   replace one model's behaviour (JSON ModelBehaviour)
  *   POST /admin/reset           back to the start scenario, statistics cleared
  *   GET  /admin/stats           request counts, total and by model
+ *   GET  /admin/requests        the last request bodies received (at most 100), oldest first
  *
  * Returns false when the path is not an admin route.
  */
@@ -29,6 +30,8 @@ export async function handleAdmin(
     sendJson(res, 200, { ok: true });
   } else if (path === '/admin/stats' && method === 'GET') {
     sendJson(res, 200, state.stats());
+  } else if (path === '/admin/requests' && method === 'GET') {
+    sendJson(res, 200, state.received());
   } else {
     return false;
   }

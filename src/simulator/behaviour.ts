@@ -10,6 +10,9 @@ export interface ResolvedBehaviour {
   outputTokens: number;
   streamChunkDelayMs: number;
   retryAfterSeconds: number;
+  failFirst: number;
+  contextWindowTokens: number | undefined;
+  streamStallAfterChunks: number | undefined;
 }
 
 export const DEFAULT_BEHAVIOUR: ResolvedBehaviour = {
@@ -20,6 +23,9 @@ export const DEFAULT_BEHAVIOUR: ResolvedBehaviour = {
   outputTokens: 40,
   streamChunkDelayMs: 0,
   retryAfterSeconds: 1,
+  failFirst: 0,
+  contextWindowTokens: undefined,
+  streamStallAfterChunks: undefined,
 };
 
 /**
@@ -41,6 +47,10 @@ export function resolveBehaviour(...layers: (ModelBehaviour | undefined)[]): Res
     if (layer.outputTokens !== undefined) resolved.outputTokens = layer.outputTokens;
     if (layer.streamChunkDelayMs !== undefined) resolved.streamChunkDelayMs = layer.streamChunkDelayMs;
     if (layer.retryAfterSeconds !== undefined) resolved.retryAfterSeconds = layer.retryAfterSeconds;
+    if (layer.failFirst !== undefined) resolved.failFirst = layer.failFirst;
+    if (layer.contextWindowTokens !== undefined) resolved.contextWindowTokens = layer.contextWindowTokens;
+    if (layer.streamStallAfterChunks !== undefined)
+      resolved.streamStallAfterChunks = layer.streamStallAfterChunks;
   }
   return resolved;
 }
@@ -61,13 +71,18 @@ const MAX_LATENCY_MS = 120_000;
  * Rolls the dice for one request. The draws happen in a fixed order and always all happen, so with a
  * seed the answer correctness of request n does not depend on whether request n - 1 failed.
  */
-export function planRequest(behaviour: ResolvedBehaviour, random: Random): RequestPlan {
+export function planRequest(
+  behaviour: ResolvedBehaviour,
+  random: Random,
+  requestNumber = Infinity,
+): RequestPlan {
   const errorRoll = random.next();
   const kindRoll = random.next();
   const latencyRoll = random.normal();
   const correctRoll = random.next();
+  const fails = requestNumber <= behaviour.failFirst || errorRoll < behaviour.errorRate;
   return {
-    error: errorRoll < behaviour.errorRate ? pickErrorKind(behaviour.errorKinds, kindRoll) : null,
+    error: fails ? pickErrorKind(behaviour.errorKinds, kindRoll) : null,
     latencyMs: sampleLatency(behaviour.latencyMs, latencyRoll),
     correct: correctRoll < behaviour.accuracy,
   };

@@ -6,6 +6,7 @@ import { judgeReply } from './judge';
 import { planRequest, type RequestPlan, type ResolvedBehaviour } from './behaviour';
 import { BodyError, connectionSignal, dropConnection, readJsonBody, send, sleep } from './http';
 import { findQuestionByPrompt } from './questions';
+import { answerFromToolResults, exampleOf, plannedToolCalls } from './tools';
 import type { Random } from './random';
 import type { SimulatorState } from './state';
 import { chunkTokens, countPromptTokens, tokenize } from './tokens';
@@ -27,6 +28,7 @@ const REFUSAL_MESSAGES: Record<RefusalKind, string> = {
   overloaded: 'The model is overloaded (simulated). Please try again later.',
   bad_request: 'Invalid request (simulated).',
   auth: 'Invalid API key (simulated).',
+  context_length: '',
 };
 
 export async function handleCompletion(
@@ -43,7 +45,10 @@ export async function handleCompletion(
     state.recordRequest(undefined);
     return refuse(res, wire, 'bad_request', error.message, 0, error.status);
   }
-  state.recordRequest(isRecord(body) && typeof body.model === 'string' ? body.model : undefined);
+  const requestNumber = state.recordRequest(
+    isRecord(body) && typeof body.model === 'string' ? body.model : undefined,
+    { wire: wire.name, body },
+  );
 
   // Any key is accepted, but there must be one, as with a real provider. The key is never read further.
   if (!hasApiKey(req)) {
@@ -55,8 +60,12 @@ export async function handleCompletion(
   const { request } = parsed;
   const behaviour = state.behaviourFor(request.model);
   const random = state.nextRandom();
-  const plan = planRequest(behaviour, random);
+  const plan = planRequest(behaviour, random, requestNumber);
   const signal = connectionSignal(res);
+  res.once('close', () => {
+    if (!res.writableFinished && plan.error !== 'timeout' && plan.error !== 'drop_mid_stream')
+      state.recordAbort();
+  });
   logger.debug(
     { wire: wire.name, model: request.model, error: plan.error, latencyMs: plan.latencyMs },
     'simulated request',
@@ -68,6 +77,15 @@ export async function handleCompletion(
     return;
   }
   if (!(await sleep(plan.latencyMs, signal))) return;
+  const promptTokens = countPromptTokens(request.texts) + IMAGE_TOKENS * request.images;
+  if (behaviour.contextWindowTokens !== undefined && promptTokens > behaviour.contextWindowTokens) {
+    // The wording each provider uses (and the gateway recognizes): OpenAI's code, Anthropic's message.
+    const message =
+      wire.name === 'openai'
+        ? `This model's maximum context length is ${behaviour.contextWindowTokens} tokens. However, your messages resulted in ${promptTokens} tokens.`
+        : `prompt is too long: ${promptTokens} tokens > ${behaviour.contextWindowTokens} maximum`;
+    return refuse(res, wire, 'context_length', message);
+  }
 
   switch (plan.error) {
     case 'rate_limit':
@@ -92,37 +110,76 @@ export async function handleCompletion(
   await streamReply(res, wire, { reply, tokens, request, behaviour, plan, headers, signal });
 }
 
+/** What an image costs in prompt tokens (OpenAI's low-detail price). */
+const IMAGE_TOKENS = 85;
+
 function buildReply(
   request: ChatRequest,
   plan: RequestPlan,
   behaviour: ResolvedBehaviour,
   random: Random,
 ): { reply: ChatReply; tokens: string[] } {
-  const question = findQuestionByPrompt(request.lastUserText.trim());
-  const text =
-    judgeReply(request.lastUserText, plan.correct, random) ??
-    composeAnswer(
-      {
-        question,
-        prompt: request.lastUserText,
-        correct: plan.correct,
-        json: request.json,
-        outputTokens: behaviour.outputTokens,
+  const id = nextResponseId();
+  const inputTokens = countPromptTokens(request.texts) + IMAGE_TOKENS * request.images;
+  let toolSerial = 0;
+  const toolCalls = plannedToolCalls(request, () => `call_${id}_${toolSerial++}`);
+  if (toolCalls) {
+    const outputTokens = toolCalls.reduce((sum, call) => sum + tokenize(call.arguments).length + 4, 0);
+    return {
+      tokens: [],
+      reply: {
+        id,
+        model: request.model,
+        created: Math.floor(Date.now() / 1000),
+        text: '',
+        truncated: false,
+        inputTokens,
+        outputTokens,
+        toolCalls,
       },
-      random,
-    );
+    };
+  }
+  const question = findQuestionByPrompt(request.lastUserText.trim());
+  let text =
+    request.toolResults.length > 0
+      ? answerFromToolResults(request.toolResults)
+      : request.jsonSchema !== undefined
+        ? JSON.stringify(exampleOf(request.jsonSchema, request.lastUserText))
+        : (judgeReply(request.lastUserText, plan.correct, random) ??
+          composeAnswer(
+            {
+              question,
+              prompt: request.lastUserText,
+              correct: plan.correct,
+              json: request.json,
+              outputTokens: behaviour.outputTokens,
+            },
+            random,
+          ));
+  if (request.images > 0 && !request.json)
+    text = `I see ${request.images === 1 ? 'an image' : `${request.images} images`}. ${text}`;
+  // Stop sequences: the answer ends before the first one (which is not part of it).
+  let stopped = false;
+  for (const stop of request.stop) {
+    const at = text.indexOf(stop);
+    if (at >= 0) {
+      text = text.slice(0, at);
+      stopped = true;
+    }
+  }
   const allTokens = tokenize(text);
   const truncated = request.maxTokens !== undefined && allTokens.length > request.maxTokens;
   const tokens = truncated ? allTokens.slice(0, request.maxTokens) : allTokens;
   return {
     tokens,
     reply: {
-      id: nextResponseId(),
+      id,
       model: request.model,
       created: Math.floor(Date.now() / 1000),
       text: truncated ? tokens.join('') : text,
       truncated,
-      inputTokens: countPromptTokens(request.texts),
+      stopped,
+      inputTokens,
       outputTokens: tokens.length,
     },
   };
@@ -148,7 +205,9 @@ interface StreamContext {
 
 async function streamReply(res: ServerResponse, wire: WireFormat, context: StreamContext): Promise<void> {
   const { reply, tokens, request, behaviour, plan, headers, signal } = context;
-  const deltas = chunkTokens(tokens).map((text) => wire.streamDelta(reply, text));
+  const deltas = reply.toolCalls
+    ? wire.streamToolCalls(reply)
+    : chunkTokens(tokens).map((text) => wire.streamDelta(reply, text));
   res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
 
   if (plan.error === 'malformed') {
@@ -163,13 +222,18 @@ async function streamReply(res: ServerResponse, wire: WireFormat, context: Strea
   }
 
   const tail = wire.streamTail(reply, request.includeUsage);
-  if (behaviour.streamChunkDelayMs <= 0) {
+  if (behaviour.streamChunkDelayMs <= 0 && behaviour.streamStallAfterChunks === undefined) {
     // Nothing to wait for between events: one write, the client still parses separate events.
     res.end(wire.streamHead(reply) + deltas.join('') + tail);
     return;
   }
   await writeChunk(res, wire.streamHead(reply), signal);
-  for (const delta of deltas) {
+  for (const [index, delta] of deltas.entries()) {
+    if (index === behaviour.streamStallAfterChunks) {
+      // A stalled upstream: silence on an open connection, until the client gives up.
+      if (await sleep(TIMEOUT_HOLD_MS, signal)) dropConnection(res);
+      return;
+    }
     if (!(await sleep(behaviour.streamChunkDelayMs, signal))) return;
     await writeChunk(res, delta, signal);
   }

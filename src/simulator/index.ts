@@ -11,5 +11,5 @@ export {
   type Scenario,
   type ValidationIssue,
 } from './scenario';
-export type { SimulatorStats } from './state';
+export type { ReceivedRequest, SimulatorStats } from './state';
 export { loadQuestions, findQuestionByPrompt, type Question, type QuestionKind } from './questions';

@@ -43,6 +43,12 @@ export interface ModelBehaviour {
   streamChunkDelayMs?: number;
   /** `retry-after` sent with rate_limit errors; default 1. */
   retryAfterSeconds?: number;
+  /** The first N requests to the model fail (with `errorKinds`), whatever `errorRate` says; default 0. */
+  failFirst?: number;
+  /** Prompts longer than this many tokens are refused as over the context window; default none. */
+  contextWindowTokens?: number;
+  /** A stream goes silent after this many deltas (held open until the client gives up); default never. */
+  streamStallAfterChunks?: number;
 }
 
 export interface Scenario {
@@ -84,6 +90,9 @@ export const modelBehaviourSchema: z.ZodType<ModelBehaviour> = z.strictObject({
   outputTokens: z.number().int().min(1).max(100_000).optional(),
   streamChunkDelayMs: milliseconds.optional(),
   retryAfterSeconds: z.number().min(0).max(3600).optional(),
+  failFirst: z.number().int().min(0).optional(),
+  contextWindowTokens: z.number().int().min(1).optional(),
+  streamStallAfterChunks: z.number().int().min(0).optional(),
 });
 
 export const scenarioSchema: z.ZodType<Scenario> = z.strictObject({

@@ -5,7 +5,7 @@ import { handleAdmin } from './admin';
 import { handleCompletion } from './completion';
 import { sendJson } from './http';
 import type { ModelBehaviour, Scenario } from './scenario';
-import { SimulatorState, type SimulatorStats } from './state';
+import { SimulatorState, type ReceivedRequest, type SimulatorStats } from './state';
 import { anthropicWire } from './wire/anthropic';
 import type { WireFormat } from './wire/format';
 import { openaiWire } from './wire/openai';
@@ -35,6 +35,8 @@ export interface SimulatorHandle {
   /** Back to the start scenario; also clears the statistics and restarts the seeded dice sequence. */
   reset(): void;
   stats(): SimulatorStats;
+  /** The last request bodies the chat endpoints received (at most 100), oldest first. */
+  received(): ReceivedRequest[];
   close(): Promise<void>;
 }
 
@@ -75,6 +77,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     setBehaviour: (model, behaviour) => state.setBehaviour(model, behaviour),
     reset: () => state.reset(),
     stats: () => state.stats(),
+    received: () => state.received(),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

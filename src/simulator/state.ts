@@ -2,9 +2,18 @@ import { resolveBehaviour, type ResolvedBehaviour } from './behaviour';
 import { createRandom, deriveSeed, type Random } from './random';
 import { parseBehaviour, parseScenario, type ModelBehaviour, type Scenario } from './scenario';
 
+export interface ReceivedRequest {
+  wire: 'openai' | 'anthropic';
+  body: unknown;
+}
+
+const KEEP_BODIES = 100;
+
 export interface SimulatorStats {
   requests: number;
   byModel: Record<string, number>;
+  /** Requests whose client went away before the response was complete (an aborted upstream call). */
+  aborted: number;
 }
 
 /**
@@ -19,7 +28,12 @@ export class SimulatorState {
   private resolved = new Map<string, ResolvedBehaviour>();
   private counter = 0;
   private requests = 0;
+  private aborted = 0;
   private byModel = new Map<string, number>();
+  /** The last request bodies, newest last: what an upstream really received (for tests and demos). */
+  private bodies: ReceivedRequest[] = [];
+  /** Requests per model since its behaviour was last set (what `failFirst` counts). */
+  private sinceSet = new Map<string, number>();
 
   constructor(scenario: Scenario = {}) {
     this.start = parseScenario(scenario);
@@ -33,12 +47,16 @@ export class SimulatorState {
     this.resolved.clear();
     this.counter = 0;
     this.requests = 0;
+    this.aborted = 0;
     this.byModel.clear();
+    this.bodies = [];
+    this.sinceSet.clear();
   }
 
   /** Replaces one model's behaviour (still layered over the scenario's default). Validated. */
   setBehaviour(model: string, behaviour: ModelBehaviour): void {
     this.models.set(model, parseBehaviour(behaviour, `behaviour of ${model}`));
+    this.sinceSet.delete(model);
     this.resolved.clear();
   }
 
@@ -62,14 +80,34 @@ export class SimulatorState {
     return createRandom(seed === undefined ? Math.floor(Math.random() * 2 ** 32) : deriveSeed(seed, n));
   }
 
-  /** Counts every request to a chat endpoint, refused ones included (model unknown when unreadable). */
-  recordRequest(model: string | undefined): void {
+  /**
+   * Counts every request to a chat endpoint, refused ones included (model unknown when unreadable), and
+   * keeps its body; returns the how-manieth request to this model it is since its behaviour was set.
+   */
+  recordRequest(model: string | undefined, received?: ReceivedRequest): number {
     this.requests += 1;
-    if (model !== undefined) this.byModel.set(model, (this.byModel.get(model) ?? 0) + 1);
+    if (received) {
+      this.bodies.push(received);
+      if (this.bodies.length > KEEP_BODIES) this.bodies.shift();
+    }
+    if (model === undefined) return this.requests;
+    this.byModel.set(model, (this.byModel.get(model) ?? 0) + 1);
+    const n = (this.sinceSet.get(model) ?? 0) + 1;
+    this.sinceSet.set(model, n);
+    return n;
+  }
+
+  recordAbort(): void {
+    this.aborted += 1;
+  }
+
+  /** The last request bodies received (at most 100), oldest first. */
+  received(): ReceivedRequest[] {
+    return [...this.bodies];
   }
 
   stats(): SimulatorStats {
-    return { requests: this.requests, byModel: Object.fromEntries(this.byModel) };
+    return { requests: this.requests, byModel: Object.fromEntries(this.byModel), aborted: this.aborted };
   }
 
   /** The configured behaviours (not resolved), for `GET /admin/models`. */

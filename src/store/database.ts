@@ -1,66 +1,65 @@
-import path from 'node:path';
-import fs from 'node:fs';
 import pg from 'pg';
 import { logger } from '../logger';
+import { ensureEmbeddedPostgres } from './embedded-postgres';
 
 /**
- * A Postgres connection for the whole process: the machine's server when `DATABASE_URL` is set, otherwise
- * an embedded PGlite served over the Postgres wire protocol so that the very same `pg` code runs on it.
+ * A Postgres connection for the whole process: the server at `DATABASE_URL` when it is set, otherwise the
+ * checkout's embedded PostgreSQL (`embedded-postgres.ts`), started on first use and shared by every process.
  */
 export interface Database {
   pool: pg.Pool;
-  /** Connection string, safe to print (the embedded one has no password). */
+  /** Connection string, safe to print (passwords masked; the embedded one has none). */
   url: string;
   embedded: boolean;
-  /** PGlite's socket server does not deliver LISTEN/NOTIFY across connections: routers poll there. */
-  supportsNotify: boolean;
   close(): Promise<void>;
 }
 
 export interface OpenDatabaseOptions {
   url?: string;
-  /** Folder for the embedded database's files (default `.data/pglite`). */
-  dataDir?: string;
-  /** Port for the embedded server (default: a free one). */
+  /** Folder of the embedded server (default `.data/postgres`). */
+  embeddedRoot?: string;
+  /** Port of the embedded server (default `MODEL_ROLLOUT_PG_PORT` or 54329). */
   embeddedPort?: number;
   poolSize?: number;
+  /** Progress lines while the embedded server is created or started. */
+  progress?: (message: string) => void;
 }
 
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
   const url = options.url === undefined ? process.env.DATABASE_URL : options.url;
-  if (url) {
-    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
-    attachPoolErrorLogger(pool);
-    return { pool, url: redactUrl(url), embedded: false, supportsNotify: true, close: () => pool.end() };
+  if (url) return connect(url, false, options.poolSize);
+  // Progress goes to stderr: a command's stdout (say, `--json`) stays clean.
+  const progress = options.progress ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const server = await ensureEmbeddedPostgres({
+    root: options.embeddedRoot,
+    port: options.embeddedPort,
+    progress,
+  });
+  if (server.started) {
+    progress(
+      `embedded Postgres started at ${server.url} (data in ${server.root}; stop it with \`model-rollout db stop\`)`,
+    );
   }
-  return openEmbedded(options);
+  return connect(server.url, true, options.poolSize);
 }
 
-async function openEmbedded(options: OpenDatabaseOptions): Promise<Database> {
-  const { PGlite } = await import('@electric-sql/pglite');
-  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-  const dataDir = path.resolve(options.dataDir ?? path.join(process.cwd(), '.data', 'pglite'));
-  fs.mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir);
-  const port = options.embeddedPort ?? (await freePort());
-  const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1', maxConnections: 64 });
-  await server.start();
-  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  // PGlite runs one query at a time; a small pool avoids queueing many idle connections on it.
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 4 });
+function connect(url: string, embedded: boolean, poolSize = 10): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    // A Postgres that stops answering (a failover, a dropped network path) must surface as errors that the
+    // callers retry or report, never as calls that wait forever.
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    statement_timeout: 60_000,
+    // The server enforces statement_timeout only while it can still answer; past it, the client gives up
+    // itself, and the pool drops the connection instead of lending it out again.
+    query_timeout: 65_000,
+    idle_in_transaction_session_timeout: 60_000,
+  });
   attachPoolErrorLogger(pool);
-  logger.debug({ dataDir, url }, 'embedded Postgres (PGlite) started');
-  return {
-    pool,
-    url,
-    embedded: true,
-    supportsNotify: false,
-    async close() {
-      await pool.end();
-      await server.stop();
-      await db.close();
-    },
-  };
+  return { pool, url: redactUrl(url), embedded, close: () => pool.end() };
 }
 
 function attachPoolErrorLogger(pool: pg.Pool): void {

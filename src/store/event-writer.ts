@@ -51,6 +51,10 @@ export interface RequestEvent {
   prompt?: unknown;
   /** Captured answer, only when capture is enabled. */
   answer?: string | null;
+  /** How the answer ended: 'stop', 'length', 'tool_calls' (the answer was a call of the caller's tools), ... */
+  finishReason?: string | null;
+  /** The answer's tool calls (OpenAI shape), only when capture is enabled. */
+  toolCalls?: unknown[] | null;
   /** Defaults to the time record() was called. */
   createdAt?: Date;
 }
@@ -132,14 +136,17 @@ const ASYNC_COMMIT_CTE = `WITH async_commit AS MATERIALIZED (SELECT set_config('
 
 const INSERT_EVENTS = `
 INSERT INTO request_events (request_id, route, tag, slot, target, fallback_depth, latency_ms, error_class,
-  input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_at)
+  input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_at,
+  finish_reason, tool_calls)
 SELECT u.request_id, u.route, u.tag, u.slot, u.target, u.fallback_depth, u.latency_ms, u.error_class,
   u.input_tokens, u.output_tokens, u.cost_usd, u.routing_version, u.reference_id, u.prompt::jsonb, u.answer,
-  to_timestamp(u.created_ms / 1000.0)
+  to_timestamp(u.created_ms / 1000.0), u.finish_reason, u.tool_calls::jsonb
 FROM /*ASYNC*/ unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[], $8::text[],
-  $9::int[], $10::int[], $11::float8[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::float8[])
+  $9::int[], $10::int[], $11::float8[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::float8[],
+  $17::text[], $18::text[])
   AS u(request_id, route, tag, slot, target, fallback_depth, latency_ms, error_class,
-       input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_ms)`;
+       input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_ms,
+       finish_reason, tool_calls)`;
 
 const INSERT_PAIRS = `
 INSERT INTO shadow_comparisons (route, request_id, stable_target, shadow_target, stable_event_id, shadow_event_id, created_at)
@@ -242,7 +249,7 @@ function str(v: unknown): string | null {
 
 function eventParams(events: RequestEvent[], times: number[]): unknown[] {
   const n = events.length;
-  const cols: (string | number | null)[][] = Array.from({ length: 16 }, () => new Array(n));
+  const cols: (string | number | null)[][] = Array.from({ length: 18 }, () => new Array(n));
   for (let i = 0; i < n; i++) {
     const e = events[i];
     cols[0][i] = e.requestId;
@@ -261,6 +268,8 @@ function eventParams(events: RequestEvent[], times: number[]): unknown[] {
     cols[13][i] = e.prompt === undefined || e.prompt === null ? null : JSON.stringify(e.prompt);
     cols[14][i] = str(e.answer);
     cols[15][i] = e.createdAt ? e.createdAt.getTime() : times[i];
+    cols[16][i] = str(e.finishReason);
+    cols[17][i] = e.toolCalls ? JSON.stringify(e.toolCalls) : null;
   }
   return cols.map((c, j) =>
     NUMERIC_EVENT_COLUMNS.has(j) ? numberArray(c as number[]) : textArray(c as string[]),
@@ -600,7 +609,7 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
 }
 
 /**
- * Capture retention: nulls `prompt` and `answer` of events older than `days` (in chunks, so a large
+ * Capture retention: nulls `prompt`, `answer` and `tool_calls` of events older than `days` (in chunks, so a large
  * backlog does not hold one long lock). Scores, tokens and latencies are kept. Returns the rows changed.
  */
 export async function deleteCapturedContentOlderThan(
@@ -612,11 +621,11 @@ export async function deleteCapturedContentOlderThan(
   let total = 0;
   for (;;) {
     const { rowCount } = await pool.query(
-      `UPDATE request_events SET prompt = NULL, answer = NULL
+      `UPDATE request_events SET prompt = NULL, answer = NULL, tool_calls = NULL
         WHERE id IN (
           SELECT id FROM request_events
            WHERE created_at < now() - make_interval(secs => $1::float8 * 86400)
-             AND (prompt IS NOT NULL OR answer IS NOT NULL)
+             AND (prompt IS NOT NULL OR answer IS NOT NULL OR tool_calls IS NOT NULL)
            LIMIT $2)`,
       [days, chunk],
     );

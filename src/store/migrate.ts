@@ -21,6 +21,8 @@ export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<Migr
     .sort();
   const client = await pool.connect();
   try {
+    // A migration may rewrite a large table: it is not held to the pool's statement timeout.
+    await client.query('SET statement_timeout = 0');
     await client.query(
       `CREATE TABLE IF NOT EXISTS schema_migrations (
          name text PRIMARY KEY,
@@ -54,6 +56,7 @@ export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<Migr
       await client.query('SELECT pg_advisory_unlock(727274)');
     }
   } finally {
+    await client.query('RESET statement_timeout').catch(() => {});
     client.release();
   }
 }

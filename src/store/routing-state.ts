@@ -214,6 +214,8 @@ function validateTarget(field: string, t: unknown): Target {
     throw new RoutingValidationError(`${field}.params`, 'must be an object');
   if (t.baseUrl !== undefined && typeof t.baseUrl !== 'string')
     throw new RoutingValidationError(`${field}.baseUrl`, 'must be a string');
+  if (t.contextFallback !== undefined && typeof t.contextFallback !== 'boolean')
+    throw new RoutingValidationError(`${field}.contextFallback`, 'must be true or false');
   return t as unknown as Target;
 }
 

@@ -3,12 +3,14 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { temporalSettings, type TemporalSettings } from './connection';
 import { ensureTemporalCli, type Progress } from './cli-binary';
 import { devServerSearchAttributeFlags, SEARCH_ATTRIBUTES } from './search-attributes';
 import { logger } from '../logger';
 
 /**
- * Temporal for this process: the server at `TEMPORAL_ADDRESS` when set, otherwise a `temporal server
+ * Temporal for this process: the configured server when `TEMPORAL_ADDRESS` (or the `TEMPORAL_PROFILE`
+ * config profile) names one, reached with its TLS/API-key settings, otherwise a `temporal server
  * start-dev` that we start (SQLite file, UI on, search attributes registered) and stop.
  */
 export interface TemporalServer {
@@ -40,12 +42,13 @@ export interface StartTemporalOptions {
 }
 
 export async function startTemporal(options: StartTemporalOptions = {}): Promise<TemporalServer> {
-  const namespace = options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
+  const settings = temporalSettings({ namespace: options.namespace });
+  const { namespace } = settings;
   const progress = options.progress ?? ((m: string) => logger.info(m));
-  const external = process.env.TEMPORAL_ADDRESS;
+  const external = settings.configuredAddress;
   if (external) {
-    await waitForFrontend(external, namespace, options.readyTimeoutMs ?? 15_000, () => undefined);
-    await registerSearchAttributes(external, namespace);
+    await waitForFrontend(external, namespace, options.readyTimeoutMs ?? 15_000, () => undefined, settings);
+    await registerSearchAttributes(settings);
     return {
       address: external,
       namespace,
@@ -199,6 +202,8 @@ export async function waitForFrontend(
   namespace: string,
   timeoutMs: number,
   failed: () => string | undefined,
+  /** TLS/API key of a configured server (none for the dev server we start). */
+  transport: Partial<Pick<TemporalSettings, 'connection'>> = {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
@@ -206,7 +211,11 @@ export async function waitForFrontend(
     const why = failed();
     if (why) throw new Error(why);
     try {
-      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      const connection = await Connection.connect({
+        address,
+        ...transport.connection,
+        connectTimeout: 2_000,
+      });
       try {
         await connection.workflowService.describeNamespace({ namespace });
         return;
@@ -237,8 +246,9 @@ async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
 }
 
 /** For servers we did not start: add our search attributes, tolerating ones that exist already. */
-export async function registerSearchAttributes(address: string, namespace: string): Promise<void> {
-  const connection = await Connection.connect({ address });
+export async function registerSearchAttributes(settings: TemporalSettings): Promise<void> {
+  const { namespace } = settings;
+  const connection = await Connection.connect({ address: settings.address, ...settings.connection });
   try {
     const existing = await connection.operatorService.listSearchAttributes({ namespace });
     const have = new Set(Object.keys(existing.customAttributes ?? {}));

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
-import { TASK_QUEUE } from './connection';
+import { TASK_QUEUE, temporalSettings } from './connection';
 import { installTemporalRuntime } from './runtime';
 
 export const WORKFLOWS_PATH = path.resolve(
@@ -10,7 +10,8 @@ export const WORKFLOWS_PATH = path.resolve(
 );
 
 export interface CreateWorkerOptions {
-  address: string;
+  /** Default: the standard Temporal settings (see `temporalSettings`); TLS and API key always come from there. */
+  address?: string;
   namespace?: string;
   taskQueue?: string;
   activities: object;
@@ -46,10 +47,18 @@ const quietBundlerLogger = {
 
 export async function createWorker(options: CreateWorkerOptions): Promise<Worker> {
   installTemporalRuntime();
-  const connection = await NativeConnection.connect({ address: options.address });
+  const settings = temporalSettings({ address: options.address, namespace: options.namespace });
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect({ address: settings.address, ...settings.connection });
+  } catch (err) {
+    throw new Error(
+      `worker: no Temporal server reachable at ${settings.address} (${settings.security}): ${(err as Error).message}`,
+    );
+  }
   return Worker.create({
     connection,
-    namespace: options.namespace ?? 'default',
+    namespace: settings.namespace,
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     workflowBundle: options.workflowBundle ?? (await workflowBundle()),
     activities: options.activities,

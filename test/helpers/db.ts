@@ -2,11 +2,12 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import { openDatabase, type Database } from '../../src/store/database';
 import { migrate } from '../../src/store/migrate';
+import { ensureEmbeddedPostgres } from '../../src/store/embedded-postgres';
 
 /**
- * A freshly created, migrated database for one test file, on the real server named by `DATABASE_URL`
- * (a new database per call, so parallel test files never see each other's rows or notifications).
- * Without `DATABASE_URL` it falls back to an embedded PGlite in a temporary folder.
+ * A freshly created, migrated database for one test file (a new database per call, so parallel test files
+ * never see each other's rows or notifications), on the server named by `DATABASE_URL`, or else on the
+ * checkout's embedded PostgreSQL, which `test/global-setup.ts` started (or found) before the run.
  */
 export interface TestDatabase extends Database {
   name: string;
@@ -15,15 +16,7 @@ export interface TestDatabase extends Database {
 }
 
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const baseUrl = process.env.DATABASE_URL;
-  if (!baseUrl) {
-    const os = await import('node:os');
-    const path = await import('node:path');
-    const dir = path.join(os.tmpdir(), `mr-pglite-${crypto.randomUUID()}`);
-    const db = await openDatabase({ dataDir: dir, url: undefined });
-    await migrate(db.pool);
-    return { ...db, name: dir, connectionString: db.url };
-  }
+  const baseUrl = process.env.DATABASE_URL ?? (await ensureEmbeddedPostgres()).url;
   const name = `mr_test_${crypto.randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();

@@ -9,6 +9,8 @@ import {
   nextShareBps,
   resolveRatioConfig,
   resolveSequentialConfig,
+  pinSequentialDefaults,
+  SEQUENTIAL_DEFAULTS_V1,
   validateSteps,
   type ArmPair,
   type ArmStats,
@@ -87,6 +89,35 @@ describe('configuration', () => {
       promoteAtOrAbove: 0.99,
       window: 'cumulative',
     });
+  });
+
+  it('v1 defaults (rollouts started before the speed tuning) are the earlier rule, frozen', () => {
+    expect(SEQUENTIAL_DEFAULTS_V1.promotion.maxEValue).toBe(1);
+    expect(SEQUENTIAL_DEFAULTS_V1.finalGate.method).toBe('confidence-sequence');
+    expect(DEFAULT_SEQUENTIAL_CONFIG.promotion.maxEValue).toBe(4);
+    expect(DEFAULT_SEQUENTIAL_CONFIG.finalGate.method).toBe('likelihood-ratio');
+    expect(Object.isFrozen(SEQUENTIAL_DEFAULTS_V1.finalGate)).toBe(true);
+    // Everything else is the same.
+    expect({ ...SEQUENTIAL_DEFAULTS_V1, promotion: null, finalGate: null }).toEqual({
+      ...DEFAULT_SEQUENTIAL_CONFIG,
+      promotion: null,
+      finalGate: null,
+    });
+  });
+
+  it('pinning spells out the base defaults under the overrides, and leaves the ratio policy alone', () => {
+    const pinned = pinSequentialDefaults(
+      { policy: 'sequential', sequential: { promotion: { minCanaryScoredPerStep: 15 } } },
+      SEQUENTIAL_DEFAULTS_V1,
+    );
+    expect(pinned.sequential).toEqual({
+      ...SEQUENTIAL_DEFAULTS_V1,
+      promotion: { ...SEQUENTIAL_DEFAULTS_V1.promotion, minCanaryScoredPerStep: 15 },
+    });
+    // The pinned config resolves to itself whatever the current defaults are.
+    expect(resolveSequentialConfig(pinned.sequential)).toEqual(pinned.sequential);
+    const ratio = { policy: 'ratio' as const, ratio: { rollbackBelow: 0.9 } };
+    expect(pinSequentialDefaults(ratio, SEQUENTIAL_DEFAULTS_V1)).toBe(ratio);
   });
 
   it('defaults are frozen all the way down', () => {
@@ -404,17 +435,48 @@ describe('sequential policy: promotion', () => {
     expect(decide({ cumulative, step: step(min), context: context(1000) }).action).toBe('promote-step');
   });
 
-  it('holds while the evidence leans toward worse, even below the rollback threshold', () => {
-    // 2.3 standard errors below stable: not enough to roll back at α = 0.5%, enough not to add exposure.
-    const pair = { stable: arm(19000, 7), canary: arm(1000, 6.85) };
+  it('holds while the evidence for worse is material, even below the rollback threshold', () => {
+    // 3 standard errors below stable: not enough to roll back at α = 0.5%, enough not to add exposure.
+    const pair = { stable: arm(19000, 7), canary: arm(1000, 6.8) };
     const d = decide(input(pair));
     expect(d.action).toBe('hold');
-    expect(d.reasons.at(-1)).toMatch(/leans toward worse/);
+    expect(Math.exp(d.stats['quality.logE'] as number)).toBeGreaterThan(4);
+    expect(d.reasons.at(-1)).toMatch(/quality evidence leans toward worse \(e-value > 4\) → hold/);
     const relaxed = decide({
       ...input(pair),
       config: { sequential: { promotion: { maxEValue: Infinity } } },
     });
     expect(relaxed.action).toBe('promote-step');
+  });
+
+  it('does not hold on a slight lean, which an equal candidate shows half the time', () => {
+    // 2.2 standard errors below: e-value ≈ 2.6, above 1 (the v1 rule held here) but below 4.
+    const pair = { stable: arm(19000, 7), canary: arm(1000, 6.85) };
+    const d = decide(input(pair));
+    expect(Math.exp(d.stats['quality.logE'] as number)).toBeGreaterThan(1);
+    expect(Math.exp(d.stats['quality.logE'] as number)).toBeLessThan(4);
+    expect(d.action).toBe('promote-step');
+    // Rollouts pinned to the v1 defaults still hold here.
+    const v1 = decide({ ...input(pair), config: pinSequentialDefaults({}, SEQUENTIAL_DEFAULTS_V1) });
+    expect(v1.action).toBe('hold');
+    expect(v1.reasons.at(-1)).toMatch(/e-value > 1\) → hold/);
+  });
+
+  it('3 canary errors where 1.5 were expected no longer hold a step (they did under v1)', () => {
+    const pair = {
+      stable: arm(1425, 7, 4, { requests: 5700, errors: 27, slow: 285 }),
+      canary: arm(75, 7, 4, { requests: 300, errors: 3, slow: 15 }),
+    };
+    const config = {
+      sequential: { promotion: { minCanaryScoredPerStep: 20, minCanaryRequestsPerStep: 30 } },
+    };
+    const d = decide({ ...input(pair), config });
+    expect(d.stats['errors.expectedCanary']).toBeCloseTo(1.5, 9);
+    expect(Math.exp(d.stats['errors.logLR'] as number)).toBeGreaterThan(1);
+    expect(d.action).toBe('promote-step');
+    const v1 = decide({ ...input(pair), config: pinSequentialDefaults(config, SEQUENTIAL_DEFAULTS_V1) });
+    expect(v1.action).toBe('hold');
+    expect(v1.reasons.at(-1)).toMatch(/errors evidence leans toward worse \(e-value > 1\)/);
   });
 
   it('before the last steps, demands non-inferiority within 2%', () => {
@@ -425,7 +487,9 @@ describe('sequential policy: promotion', () => {
     const gated = decide(input(little, 4000));
     expect(gated.action).toBe('hold');
     expect(gated.stats['gate.applies']).toBe('yes');
-    expect(gated.reasons.at(-1)).toMatch(/final gate: .* not yet shown within tolerance/);
+    expect(gated.reasons.at(-1)).toMatch(
+      /final gate: canary − stable 0\.00 \(0\.0%\) over 400 canary scores; log LR of "as good as stable" against "2\.0% worse" 0\.82 < 3\.00 → not yet shown within 2\.0% of stable, hold/,
+    );
     // Plenty of data: the bound is well inside −2% → promote to 80%, and from 80% to 100%.
     const lots = { stable: arm(40000, 7), canary: arm(20000, 7) };
     expect(decide(input(lots, 4000)).action).toBe('promote-step');
@@ -472,6 +536,61 @@ describe('sequential policy: promotion', () => {
       const d = decide(input({ stable: arm(n * 2, 7), canary: arm(n, 7 * 0.97) }, 4000));
       expect(d.action).not.toBe('promote-step');
     }
+  });
+
+  it('the likelihood-ratio gate is the SPRT of "equal" against "2% worse" on the quality difference', () => {
+    const pair = { stable: arm(4000, 7), canary: arm(1500, 7.03) };
+    const d = decide(input(pair, 4000));
+    const delta = 0.02 * 7;
+    const information = 1 / (4 / 1500 + 4 / 4000);
+    expect(d.stats['gate.logLR']).toBeCloseTo(information * delta * (0.03 + delta / 2), 6);
+    expect(d.stats['gate.threshold']).toBeCloseTo(Math.log(20), 9);
+    expect(d.action).toBe('promote-step');
+  });
+
+  it('a candidate exactly at the tolerance never gains evidence for "as good as stable"', () => {
+    // At D = −δ the log likelihood ratio is −I·δ²/2: more data only push it further from passing.
+    let previous = 0;
+    // (With much more data the quality test rolls it back: 2% worse is worse.)
+    for (const n of [500, 1000, 2000, 4000]) {
+      const d = decide({
+        ...input({ stable: arm(n * 2, 7), canary: arm(n, 7 * 0.98) }, 4000),
+        config: { sequential: { promotion: { maxEValue: Infinity } } }, // let it reach the gate
+      });
+      expect(d.action).toBe('hold');
+      const logLR = d.stats['gate.logLR'] as number;
+      expect(logLR).toBeLessThan(previous);
+      previous = logLR;
+    }
+  });
+
+  it('an equal candidate passes the likelihood-ratio gate with fewer scores than the confidence-sequence gate', () => {
+    const first = (config: DecideInput['config']) => {
+      for (let n = 100; n <= 20000; n += 50) {
+        const pair = { stable: arm(n * 2, 7), canary: arm(n, 7) };
+        if (decide({ ...input(pair, 4000), config }).action === 'promote-step') return n;
+      }
+      return Infinity;
+    };
+    const lr = first(undefined);
+    const cs = first({ sequential: { finalGate: { method: 'confidence-sequence' } } });
+    // 2·log(20)/δ² = 306 of information at δ = 0.14; I = n/6 with variance 4 and stable twice the canary.
+    expect(lr).toBeGreaterThanOrEqual(1800);
+    expect(lr).toBeLessThanOrEqual(1900);
+    expect(cs).toBeGreaterThan(1.2 * lr);
+  });
+
+  it('refuses a likelihood-ratio gate with no tolerance, and unknown gate methods', () => {
+    expect(() => resolveSequentialConfig({ finalGate: { toleranceRel: 0 } })).toThrow(
+      /finalGate\.toleranceRel must be > 0 with the likelihood-ratio gate/,
+    );
+    expect(
+      resolveSequentialConfig({ finalGate: { toleranceRel: 0, method: 'confidence-sequence' } }).finalGate
+        .toleranceRel,
+    ).toBe(0);
+    expect(() => resolveSequentialConfig({ finalGate: { method: 'bayes' as never } })).toThrow(
+      /finalGate\.method must be 'likelihood-ratio' or 'confidence-sequence', got bayes/,
+    );
   });
 
   it('isFinalStep triggers the gate even on a custom ladder', () => {

@@ -12,6 +12,9 @@ interface GatewayCommandOptions {
   captureRoute: string[];
   capturePrompts?: 'full' | 'redact' | 'hash';
   bodyLimit: string;
+  pollInterval: string;
+  adminPort?: string;
+  adminHost: string;
 }
 
 export function registerGatewayCommand(program: Command): void {
@@ -23,7 +26,12 @@ export function registerGatewayCommand(program: Command): void {
     .option('--port <port>', 'port to listen on', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--simulator <url>', 'send every provider to the simulator at this URL (no real keys used)')
-    .option('--no-auth', 'serve without API keys (otherwise GATEWAY_API_KEYS, comma-separated, is required)')
+    .option(
+      '--no-auth',
+      'serve without API keys (otherwise GATEWAY_KEYS_FILE or GATEWAY_API_KEYS is required)',
+    )
+    .option('--admin-port <port>', 'serve /metrics and /healthz on this port only (not on the public one)')
+    .option('--admin-host <host>', 'address of the admin listener', '127.0.0.1')
     .option('--capture', 'store prompts and answers of every route (default: of routes under rollout only)')
     .option('--no-capture', 'store no prompts or answers (rollouts then get no quality scores)')
     .option(
@@ -37,7 +45,12 @@ export function registerGatewayCommand(program: Command): void {
         .choices(['full', 'redact', 'hash'])
         .default('full'),
     )
-    .option('--body-limit <bytes>', 'largest request body', String(1024 * 1024))
+    .option('--body-limit <bytes>', 'largest request body (images travel inline)', String(16 * 1024 * 1024))
+    .option(
+      '--poll-interval <ms>',
+      'how often routing state is re-read in full, the safety net beside LISTEN/NOTIFY',
+      '1000',
+    )
     .action(async (opts: GatewayCommandOptions) => {
       const port = Number(opts.port);
       const bodyLimit = Number(opts.bodyLimit);
@@ -45,9 +58,12 @@ export function registerGatewayCommand(program: Command): void {
         throw new UsageError(`--port must be a port number, got ${opts.port}`);
       if (!Number.isInteger(bodyLimit) || bodyLimit < 1)
         throw new UsageError(`--body-limit must be a positive integer`);
-      if (opts.auth && !process.env.GATEWAY_API_KEYS?.trim()) {
+      const pollIntervalMs = Number(opts.pollInterval);
+      if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 10)
+        throw new UsageError(`--poll-interval must be a number of milliseconds (at least 10)`);
+      if (opts.auth && !process.env.GATEWAY_KEYS_FILE && !process.env.GATEWAY_API_KEYS?.trim()) {
         throw new UsageError(
-          'set GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth',
+          'set GATEWAY_KEYS_FILE (named keys with their routes; re-read on SIGHUP or change) or GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth',
         );
       }
       let captureRoutes: Record<string, CaptureMode>;
@@ -67,23 +83,35 @@ export function registerGatewayCommand(program: Command): void {
       const registry = opts.simulator ? simulatorRegistry(opts.simulator) : createProviderRegistry();
       const router = await createRouter({
         database: db,
-        providers: { registry },
+        // A 429 or a 5xx gets two more tries of the same target (honouring retry-after up to 5 s)
+        // before the fallbacks; streams are cut only by a 60 s silence, never by their length.
+        providers: { registry, retry: { maxRetries: 2 }, streamIdleTimeoutMs: 60_000 },
         capture: {
           mode: opts.capture === true ? 'all' : opts.capture === false ? 'off' : 'rollouts',
           routes: captureRoutes,
           prompts: opts.capturePrompts,
         },
         keepRaw: true,
+        cache: { pollIntervalMs },
       });
       const gateway = createGateway({
         router,
         auth: opts.auth ? undefined : { disabled: true },
         bodyLimitBytes: bodyLimit,
+        separateAdmin: opts.adminPort !== undefined,
       });
       const url = await gateway.listen({ port, host: opts.host });
+      if (opts.adminPort !== undefined) {
+        const adminPort = Number(opts.adminPort);
+        if (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535)
+          throw new UsageError(`--admin-port must be a port number, got ${opts.adminPort}`);
+        const adminUrl = await gateway.listenAdmin({ port: adminPort, host: opts.adminHost });
+        console.log(`admin:    ${adminUrl}/metrics, ${adminUrl}/healthz`);
+      }
       console.log(`gateway:  ${url}/v1 (model = route name)${opts.auth ? '' : '  [auth disabled]'}`);
-      console.log(`postgres: ${db.url}${db.embedded ? ' (embedded, polling for routing changes)' : ''}`);
+      console.log(`postgres: ${db.url}${db.embedded ? ' (embedded)' : ''}`);
       if (opts.simulator) console.log(`providers: simulator at ${opts.simulator}`);
+      console.log('Press Ctrl-C to stop.');
       await untilInterrupted();
       await gateway.close();
       await router.close();

@@ -5,7 +5,7 @@ import { migrate } from '../../store/migrate';
 export function registerMigrateCommand(program: Command): void {
   program
     .command('migrate')
-    .description('Apply the SQL migrations to DATABASE_URL (or the embedded database under .data/pglite)')
+    .description('Apply the SQL migrations to DATABASE_URL (or the embedded Postgres under .data/postgres)')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { json?: boolean }) => {
       const db = await openDatabase();

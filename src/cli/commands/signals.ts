@@ -1,10 +1,12 @@
 /**
- * Operating a running rollout by hand: `pause`, `resume`, `promote`, `approve` (signals) and `rollback` (an
- * update, so it returns only once the routing has changed). Each takes a route name or a workflow id and an
- * `--actor` for the audit trail, and confirms what changed by reading the status afterwards.
+ * Operating a running rollout by hand: `pause`, `resume`, `promote`, `approve` and `rollback`, each sent as
+ * a Temporal Update. The rollout's validators decide what it can take (a refusal comes back with its reason,
+ * and nothing is recorded); an accepted request answers with the status once the rollout has acted on it.
+ * Each takes a route name or a workflow id and an `--actor` for the audit trail.
  */
 import type { Command } from 'commander';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowUpdateHandle } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import type { RolloutOutcome, RolloutStatus } from '../../../workflows/messages';
 import { UsageError } from '../errors';
 import { action, defaultActor, share } from '../format';
@@ -18,18 +20,17 @@ interface CommonOptions {
 
 type Messages = typeof import('../../../workflows/messages');
 
-interface SignalCommand {
+interface UpdateCommand {
   name: 'pause' | 'resume' | 'promote' | 'approve';
   description: string;
-  /** Refuses with a reason when the signal makes no sense in this state (null: send it). */
-  refuse?: (s: RolloutStatus) => string | null;
-  /** Nothing to do: the rollout is already where the signal would take it. */
-  already?: (s: RolloutStatus) => string | null;
-  send: (found: FoundRollout, m: Messages, actor: string, opts: Record<string, unknown>) => Promise<void>;
-  /** True once the status shows the signal's effect. */
-  done: (before: RolloutStatus, after: RolloutStatus) => boolean;
-  /** What changed, in words. */
-  confirm: (before: RolloutStatus, after: RolloutStatus, done: boolean) => string;
+  start: (
+    found: FoundRollout,
+    m: Messages,
+    actor: string,
+    opts: Record<string, unknown>,
+  ) => Promise<WorkflowUpdateHandle<RolloutStatus>>;
+  /** What changed, in words (`after` is undefined while the rollout has not acted on it yet). */
+  confirm: (before: RolloutStatus, after: RolloutStatus | undefined) => string;
 }
 
 const transition = (before: RolloutStatus, after: RolloutStatus) => {
@@ -48,67 +49,74 @@ const transition = (before: RolloutStatus, after: RolloutStatus) => {
   return parts.join(', ');
 };
 
-const SIGNALS: SignalCommand[] = [
+const accepted = async <Arg>(
+  f: FoundRollout,
+  def: UpdateDefinition<RolloutStatus, [Arg]>,
+  arg: Arg,
+): Promise<WorkflowUpdateHandle<RolloutStatus>> => {
+  const { WorkflowUpdateStage } = await import('@temporalio/client');
+  return f.handle.startUpdate(def, {
+    args: [arg],
+    waitForStage: WorkflowUpdateStage.ACCEPTED,
+  });
+};
+
+const COMMANDS: UpdateCommand[] = [
   {
     name: 'pause',
     description:
       'Pause a rollout: the canary share stops growing (rollback triggers and the policy keep watching)',
-    already: (s) => (s.paused ? 'already paused' : null),
-    send: (f, m, actor, o) =>
-      f.handle.signal(m.pauseSignal, { actor, reason: o.reason as string | undefined }),
-    done: (_b, a) => a.paused,
-    confirm: (b, a, done) => `${done ? 'paused' : 'pause sent, not yet applied'}: ${transition(b, a)}`,
+    start: (f, m, actor, o) => accepted(f, m.pauseUpdate, { actor, reason: o.reason as string | undefined }),
+    confirm: (b, a) =>
+      !a
+        ? 'pause accepted, not yet applied'
+        : b.paused
+          ? `already paused; nothing changed (${transition(b, a)})`
+          : `paused: ${transition(b, a)}`,
   },
   {
     name: 'resume',
     description: 'Resume a paused rollout',
-    already: (s) => (s.paused ? null : 'not paused'),
-    send: (f, m, actor, o) =>
-      f.handle.signal(m.resumeSignal, { actor, reason: o.reason as string | undefined }),
-    done: (_b, a) => !a.paused,
-    confirm: (b, a, done) => `${done ? 'resumed' : 'resume sent, not yet applied'}: ${transition(b, a)}`,
+    start: (f, m, actor, o) => accepted(f, m.resumeUpdate, { actor, reason: o.reason as string | undefined }),
+    confirm: (b, a) =>
+      !a
+        ? 'resume accepted, not yet applied'
+        : !b.paused
+          ? `not paused; nothing changed (${transition(b, a)})`
+          : `resumed: ${transition(b, a)}`,
   },
   {
     name: 'promote',
     description:
       'Move a rollout on now: the next canary step (or --to-full: straight to 100%), or end the shadow phase',
-    refuse: (s) =>
-      s.awaitingApproval || s.phase === 'awaiting-approval'
-        ? `it waits for approval; approve it with 'model-rollout approve ${s.route}'`
-        : s.phase === 'promoting' || s.phase === 'baking'
-          ? `it is already promoted (phase ${s.phase}); nothing left to promote`
-          : null,
-    send: (f, m, actor, o) => f.handle.signal(m.promoteSignal, { toFull: !!o.toFull, actor }),
-    // 'promoting' is the moment of the flip itself: wait for where it lands (awaiting approval, baking).
-    done: (b, a) =>
-      (a.shareBps !== b.shareBps || a.phase !== b.phase || a.steps.length !== b.steps.length) &&
-      a.phase !== 'promoting',
-    confirm: (b, a, done) =>
-      done
+    start: (f, m, actor, o) => accepted(f, m.promoteUpdate, { toFull: !!o.toFull, actor }),
+    confirm: (b, a) =>
+      a
         ? `promoted: ${transition(b, a)}`
-        : `promote sent; the rollout acts on it when its current check ends (${transition(b, a)})`,
+        : `promote accepted; the rollout acts on it when its current check ends (${transition(b, b)})`,
   },
   {
     name: 'approve',
     description: 'Approve the promotion to 100% of a rollout started with --require-approval',
-    send: (f, m, actor, o) =>
-      f.handle.signal(m.approveSignal, { actor, reason: o.reason as string | undefined }),
-    done: (b, a) => !b.awaitingApproval || (!a.awaitingApproval && a.phase !== 'promoting'),
-    confirm: (b, a, done) =>
-      b.awaitingApproval
-        ? `${done ? 'approved' : 'approval sent, not yet applied'}: ${transition(b, a)}`
-        : `approval recorded ahead of time (the rollout is in phase ${a.phase}; it will not stop to wait for approval)`,
+    start: (f, m, actor, o) =>
+      accepted(f, m.approveUpdate, { actor, reason: o.reason as string | undefined }),
+    confirm: (b, a) =>
+      !b.awaitingApproval
+        ? `approval recorded ahead of time (the rollout is in phase ${(a ?? b).phase}; it will not stop to wait for approval)`
+        : a
+          ? `approved: ${transition(b, a)}`
+          : 'approval accepted, not yet applied',
   },
 ];
 
 export function registerSignalCommands(program: Command): void {
-  for (const sig of SIGNALS) {
+  for (const sig of COMMANDS) {
     const cmd = program
       .command(sig.name)
       .description(sig.description)
       .argument('<id-or-route>', 'route name or rollout workflow id')
       .option('--actor <who>', 'who does it, for the audit trail (default cli:$USER)')
-      .option('--wait <seconds>', 'how long to wait for the rollout to show the change', '15')
+      .option('--wait <seconds>', 'how long to wait for the rollout to act on it', '15')
       .option('--json', 'print the status before and after as JSON');
     if (sig.name === 'promote')
       cmd.option('--to-full', 'go straight to 100% (then approval, if required, and the bake)');
@@ -123,33 +131,24 @@ export function registerSignalCommands(program: Command): void {
       await withClient(async (client) => {
         const found = await running(client, idOrRoute, sig.name);
         const before = await queryStatus(client, found.handle);
-        const refusal = sig.refuse?.(before);
-        if (refusal) throw new Error(`cannot ${sig.name} ${found.workflowId}: ${refusal}`);
-        const already = sig.already?.(before);
-        if (already) {
-          if (opts.json)
-            console.log(
-              JSON.stringify(
-                { workflowId: found.workflowId, changed: false, before, after: before },
-                null,
-                2,
-              ),
-            );
-          else console.log(`${found.workflowId}: ${already}; nothing sent (${transition(before, before)})`);
-          return;
-        }
         const m = await import('../../../workflows/messages');
-        await sig.send(found, m, actor, opts);
-        const { status: after, done } = await waitFor(client, found, before, sig.done, waitMs);
+        let after: RolloutStatus | undefined;
+        try {
+          // A refusal by the validator surfaces here, from the start or from the result.
+          const update = await sig.start(found, m, actor, opts);
+          after = await within(update.result(), waitMs);
+        } catch (err) {
+          throw new Error(`cannot ${sig.name} ${found.workflowId}: ${refusal(err)}`);
+        }
         if (opts.json)
           console.log(
             JSON.stringify(
-              { workflowId: found.workflowId, signal: sig.name, actor, applied: done, before, after },
+              { workflowId: found.workflowId, update: sig.name, actor, applied: !!after, before, after },
               null,
               2,
             ),
           );
-        else console.log(`${found.workflowId}: ${sig.confirm(before, after, done)}`);
+        else console.log(`${found.workflowId}: ${sig.confirm(before, after)}`);
       });
     });
   }
@@ -228,18 +227,19 @@ async function running(client: Client, idOrRoute: string, what: string): Promise
   return found;
 }
 
-async function waitFor(
-  client: Client,
-  found: FoundRollout,
-  before: RolloutStatus,
-  done: (b: RolloutStatus, a: RolloutStatus) => boolean,
-  waitMs: number,
-): Promise<{ status: RolloutStatus; done: boolean }> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const status = await queryStatus(client, found.handle);
-    if (done(before, status)) return { status, done: true };
-    if (Date.now() >= deadline) return { status, done: false };
-    await new Promise((r) => setTimeout(r, 250));
+/** The validator's reason (the update failed with an ApplicationFailure as its cause). */
+function refusal(err: unknown): string {
+  const cause = (err as { cause?: { message?: string } }).cause;
+  return cause?.message ?? (err as Error).message ?? String(err);
+}
+
+/** The promise's value, or undefined when it takes longer than `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

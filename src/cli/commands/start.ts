@@ -39,6 +39,7 @@ interface StartOptions {
   checkMaxLength?: string;
   scoreConcurrency?: string;
   evidenceTimeout?: string;
+  alert: string[];
   spec?: string;
   actor?: string;
   json?: boolean;
@@ -63,6 +64,7 @@ const FLAG_OF_FIELD: Array<[string, Exclude<keyof StartOptions, 'fallback' | 'ev
     ['evaluation.budgetUsd', 'judgeBudget', '--judge-budget'],
     ['evaluation.concurrency', 'scoreConcurrency', '--score-concurrency'],
     ['evaluation.noEvidenceAfter', 'evidenceTimeout', '--evidence-timeout'],
+    ['alerts.channels', 'alert', '--alert'],
     ['actor', 'actor', '--actor'],
   ];
 
@@ -108,7 +110,14 @@ export function registerStartCommand(program: Command): void {
       ]),
     )
     .option('--require-approval', 'wait for `model-rollout approve` before promoting to 100%')
-    .option('--webhook <url>', 'POST alerts (rollback, promotion, approval needed...) to this URL')
+    .option(
+      '--alert <channel[:kinds]>',
+      'send alerts to this channel configured on the worker (ALERT_CHANNELS_FILE), e.g. ops-slack or pager:rollback,trigger (repeatable)',
+      collect,
+      [],
+    )
+    // Kept only to explain that URLs are no longer taken (a webhook URL is a secret).
+    .addOption(new Option('--webhook <url>').hideHelp())
     .option('--judge <provider:model>', 'LLM judge scoring answers 1-5 (e.g. openai:gpt-4o-mini)')
     .option('--judge-rubric <file>', "the judge's rubric (a text file; it must ask for one digit 1-5)")
     .option('--judge-timeout <duration>', 'per judge call; slower is a counted failure (default 30s)')
@@ -222,6 +231,7 @@ async function buildSpec(route: string | undefined, opts: StartOptions): Promise
   if (opts.requireApproval) sub('approval').required = true;
   if (opts.webhook !== undefined) sub('alerts').webhookUrl = opts.webhook;
   applyEvaluationFlags(sub('evaluation'), opts);
+  if (opts.alert.length > 0) sub('alerts').channels = opts.alert.map(parseAlertFlag);
   input.actor = opts.actor ?? (typeof input.actor === 'string' ? input.actor : defaultActor());
   return parseSpecOrExplain(input, opts);
 }
@@ -281,12 +291,27 @@ async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOpt
       const flag = FLAG_OF_FIELD.find(
         ([field, key]) =>
           (issue.field === field || issue.field.startsWith(field + '.')) &&
-          (key === 'route' || opts[key] !== undefined),
+          (key === 'route' ||
+            (Array.isArray(opts[key]) ? (opts[key] as unknown[]).length > 0 : opts[key] !== undefined)),
       );
       return `  ${issue.field}: ${issue.reason}${flag ? ` (${flag[2]})` : ''}`;
     });
     throw new UsageError(`invalid rollout spec:\n${lines.join('\n')}`);
   }
+}
+
+/** `ops-slack` (every kind) or `pager:rollback,trigger` (those kinds only). */
+function parseAlertFlag(text: string): { name: string; kinds?: string[] } {
+  const i = text.indexOf(':');
+  // A URL has a ':' too: leave it whole so the spec refuses it with its reason.
+  if (i < 0 || /^https?:/i.test(text)) return { name: text };
+  return {
+    name: text.slice(0, i),
+    kinds: text
+      .slice(i + 1)
+      .split(',')
+      .map((k) => k.trim()),
+  };
 }
 
 /** `500,1000,10000` or `5%,10%,100%` → basis points. */

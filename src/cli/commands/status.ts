@@ -5,7 +5,14 @@
  */
 import type { Command } from 'commander';
 import type { Client, WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
-import type { RolloutOutcome, RolloutPhase, RolloutStatus, ScoringStatus } from '../../../workflows/messages';
+import type {
+  HoldStatus,
+  RolloutOutcome,
+  RolloutPhase,
+  RolloutStatus,
+  ScoringStatus,
+} from '../../../workflows/messages';
+import { roughDuration } from '../../policy/estimate';
 import { rolloutWorkflowId } from '../../config/rollout-spec';
 import { UsageError } from '../errors';
 import {
@@ -278,6 +285,7 @@ export function renderStatus(view: StatusView, now = Date.now()): string {
       ),
     );
   }
+  if (s.hold && !s.outcome) lines.push('', ...renderHold(s.hold, now));
   if (s.decisions.length) {
     lines.push('', bold('last decisions') + dim(' (newest last)'));
     lines.push(
@@ -320,6 +328,22 @@ export function renderStatus(view: StatusView, now = Date.now()): string {
     lines.push('', dim('(closed and no worker answered: details rebuilt from the workflow history)'));
   lines.push('', `Temporal UI: ${view.uiUrl}`);
   return lines.join('\n');
+}
+
+/** What holds the canary share, what it needs and when it should move on. */
+export function renderHold(hold: HoldStatus, now = Date.now()): string[] {
+  const lines = [
+    `${bold('hold')}  ${action('held')} at ${share(hold.shareBps)} since ${timestamp(hold.since)} (${ago(hold.since, now)})`,
+  ];
+  const e = hold.estimate;
+  if (!e) return [...lines, '  no estimate (the policy gave none)'];
+  lines.push(`  ${e.summary}`);
+  if (hold.expectedAt) lines.push(`  ${dim(`expected to advance around ${timestamp(hold.expectedAt)}`)}`);
+  for (const b of e.blockers.slice(1)) {
+    const when = b.etaMs === null ? '' : ` (about ${roughDuration(b.etaMs)})`;
+    lines.push(`  ${dim(`also ${b.condition}: ${b.needs}${when}`)}`);
+  }
+  return lines;
 }
 
 // ---- the command ----------------------------------------------------------------------------------------

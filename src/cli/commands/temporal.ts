@@ -25,10 +25,16 @@ export function registerTemporalCommand(program: Command): void {
         const { registerSearchAttributes, startTemporal } = await import('../../temporal/dev-server');
         const { ensureTemporalCli } = await import('../../temporal/cli-binary');
         if (opts.registerOnly) {
-          const address = process.env.TEMPORAL_ADDRESS;
-          if (!address) throw new UsageError('--register-only needs TEMPORAL_ADDRESS');
-          await registerSearchAttributes(address, process.env.TEMPORAL_NAMESPACE ?? 'default');
-          console.log(`search attributes registered on ${address}`);
+          const { temporalSettings } = await import('../../temporal/connection');
+          const settings = temporalSettings();
+          if (!settings.configuredAddress)
+            throw new UsageError(
+              '--register-only needs TEMPORAL_ADDRESS (or a TEMPORAL_PROFILE with an address)',
+            );
+          await registerSearchAttributes(settings);
+          console.log(
+            `search attributes registered on ${settings.address} (namespace ${settings.namespace})`,
+          );
           return;
         }
         if (opts.installOnly) {
@@ -47,7 +53,7 @@ export function registerTemporalCommand(program: Command): void {
         console.log(`Temporal:    ${server.address} (namespace ${server.namespace})`);
         if (server.uiUrl) console.log(`Temporal UI: ${server.uiUrl}`);
         if (!server.managed)
-          console.log('(TEMPORAL_ADDRESS is set: using that server, nothing to keep running)');
+          console.log('(a Temporal address is configured: using that server, nothing to keep running)');
         else await untilInterrupted();
         await server.stop();
       },

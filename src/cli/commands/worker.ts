@@ -11,7 +11,7 @@ export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
     .description(
-      'Run a worker for rollouts (Temporal at TEMPORAL_ADDRESS, Postgres at DATABASE_URL or embedded); Ctrl-C stops it',
+      'Run a worker for rollouts (Temporal from TEMPORAL_ADDRESS/TEMPORAL_PROFILE, Postgres at DATABASE_URL or embedded); Ctrl-C stops it',
     )
     .option('--task-queue <name>', 'task queue to poll (default TEMPORAL_TASK_QUEUE or model-rollout)')
     .option(
@@ -27,9 +27,9 @@ export function registerWorkerCommand(program: Command): void {
       '\nExamples:\n  model-rollout worker\n  model-rollout worker --simulator http://127.0.0.1:4010',
     )
     .action(async (opts: { taskQueue?: string; simulator?: string; captureRetention?: string }) => {
-      const { createClient, TASK_QUEUE } = await import('../../temporal/connection');
-      const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-      const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+      const { createClient, temporalSettings, TASK_QUEUE } = await import('../../temporal/connection');
+      const temporal = temporalSettings();
+      const { address, namespace } = temporal;
       const taskQueue = opts.taskQueue ?? TASK_QUEUE;
       const stops: Array<() => Promise<unknown>> = [];
       const stop = async () => {
@@ -50,13 +50,15 @@ export function registerWorkerCommand(program: Command): void {
           registry: opts.simulator ? simulatorRegistry(opts.simulator) : createProviderRegistry(),
         });
         stops.push(() => chain.close());
+        const { loadAlertChannels } = await import('../../alerts/channels');
+        const alertChannels = loadAlertChannels(); // a bad channels file stops the worker here, naming the field
         const { createActivities } = await import('../../../activities');
         const { startWorker } = await import('../../temporal/worker');
         const worker = await startWorker({
           address,
           namespace,
           taskQueue,
-          activities: createActivities({ db, chain, client, taskQueue }),
+          activities: createActivities({ db, chain, client, taskQueue, alertChannels }),
         });
         stops.push(() => worker.shutdown());
         const { captureRetentionMs, ensureRetentionSchedule } =
@@ -70,7 +72,7 @@ export function registerWorkerCommand(program: Command): void {
         }
         await ensureRetentionSchedule(client, { retentionMs, taskQueue });
         console.log(`worker running on task queue "${taskQueue}"`);
-        console.log(`Temporal:  ${address} (namespace ${namespace})`);
+        console.log(`Temporal:  ${address} (namespace ${namespace}; ${temporal.security})`);
         console.log(
           `Postgres:  ${db.url}${db.embedded ? ' (embedded)' : ''}; ${migrated.applied.length} migration(s) applied`,
         );
@@ -79,6 +81,11 @@ export function registerWorkerCommand(program: Command): void {
         );
         console.log(
           `retention: captured text deleted after ${formatDuration(retentionMs)} (schedule capture-retention)`,
+          `alerts:    ${
+            alertChannels.size
+              ? [...alertChannels].map(([name, c]) => `${name} (${c.type})`).join(', ')
+              : 'no channels (ALERT_CHANNELS_FILE): alerts are only logged'
+          }`,
         );
         console.log('Press Ctrl-C to stop.');
         // Runs until Ctrl-C, or until the worker itself fails (then the error is the command's).

@@ -17,6 +17,26 @@ export interface ChatRequest {
   stream: boolean;
   /** OpenAI `stream_options.include_usage` (Anthropic streams always carry usage). */
   includeUsage: boolean;
+  /** The caller's tools (function name and parameter schema). */
+  tools: { name: string; parameters: unknown }[];
+  /** `auto`, `none`, `required` (Anthropic `any`), or one forced function. */
+  toolChoice: 'auto' | 'none' | 'required' | { name: string };
+  parallelToolCalls: boolean;
+  /** Tool results at the end of the conversation (the model answers from them). */
+  toolResults: string[];
+  /** Images in the messages. */
+  images: number;
+  /** Stop sequences: the answer ends before the first one. */
+  stop: string[];
+  /** OpenAI `response_format: { type: 'json_schema' }`: the answer is an instance of this schema. */
+  jsonSchema?: unknown;
+}
+
+export interface SimulatedToolCall {
+  id: string;
+  name: string;
+  /** JSON text. */
+  arguments: string;
 }
 
 export type ParseResult = { ok: true; request: ChatRequest } | { ok: false; reason: string };
@@ -33,10 +53,15 @@ export interface ChatReply {
   truncated: boolean;
   inputTokens: number;
   outputTokens: number;
+  /** The answer is a call of these tools (no text). */
+  toolCalls?: SimulatedToolCall[];
+  /** The answer ended at a stop sequence. */
+  stopped?: boolean;
 }
 
 /** The refusals a provider answers with an HTTP status (the other error kinds are misbehaviours). */
-export type RefusalKind = 'rate_limit' | 'server_error' | 'overloaded' | 'bad_request' | 'auth';
+export type RefusalKind =
+  'rate_limit' | 'server_error' | 'overloaded' | 'bad_request' | 'auth' | 'context_length';
 
 export interface HttpResponse {
   status: number;
@@ -54,9 +79,35 @@ export interface WireFormat {
   /** Server-sent events, split where the server may pause or fail between them. */
   streamHead(reply: ChatReply): string;
   streamDelta(reply: ChatReply, text: string): string;
+  /** The events of a tool-call answer, between head and tail (ids, names, arguments in pieces). */
+  streamToolCalls(reply: ChatReply): string[];
   streamTail(reply: ChatReply, includeUsage: boolean): string;
   /** An event whose JSON is cut off: what a `malformed` stream sends after its head. */
   streamBroken(reply: ChatReply): string;
+}
+
+/** Images among a message's content parts (OpenAI `image_url`, Anthropic `image`). */
+export function countImages(content: unknown): number {
+  if (!Array.isArray(content)) return 0;
+  let n = 0;
+  for (const part of content as { type?: unknown }[]) {
+    if (part && (part.type === 'image_url' || part.type === 'image')) n++;
+  }
+  return n;
+}
+
+/** A stop parameter (string or list) as a list. */
+export function stopList(stop: unknown): string[] {
+  if (typeof stop === 'string') return stop ? [stop] : [];
+  return Array.isArray(stop) ? stop.filter((s): s is string => typeof s === 'string' && s !== '') : [];
+}
+
+/** Splits a tool call's JSON arguments in a few pieces, as providers stream them. */
+export function argumentPieces(args: string): string[] {
+  const size = Math.max(1, Math.ceil(args.length / 3));
+  const pieces: string[] = [];
+  for (let i = 0; i < args.length; i += size) pieces.push(args.slice(i, i + size));
+  return pieces;
 }
 
 /** The text of a message's content: a plain string or a list of typed parts (text parts kept). */

