@@ -43,6 +43,11 @@ describe('capture and retention', () => {
   it('captures by default only while a route is under rollout, with personal data masked', async () => {
     await stack.createRoute('quiet', 'openai:gpt-4o');
     await stack.createRoute('always-captured', 'openai:gpt-4o');
+    // New routes reach the router by NOTIFY (or its poll), a moment after they are created.
+    for (const name of ['quiet', 'always-captured']) {
+      const deadline = Date.now() + 5_000;
+      while (!router.state(name) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    }
     await ask('quiet', 'Mail me at jane.doe@example.com or call +1 415 555 0100');
     await ask('always-captured', 'hello there');
     // Now a rollout owns the route: its requests are captured.
