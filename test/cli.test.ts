@@ -537,6 +537,8 @@ describe('start', () => {
         '2000',
         '--judge-budget',
         '2.5',
+        '--judge-sample',
+        '0.1',
         '--evidence-timeout',
         '20m',
         '--json',
@@ -554,6 +556,7 @@ describe('start', () => {
         { kind: 'checks', jsonSchema: { type: 'object', required: ['answer'] }, maxLength: 2000, weight: 1 },
       ],
       budgetUsd: 2.5,
+      sample: { stable: 0.1, candidate: 1 },
       noEvidenceAfter: 20 * 60_000,
       concurrency: 16,
     });

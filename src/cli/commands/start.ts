@@ -30,6 +30,7 @@ interface StartOptions {
   judgeRubric?: string;
   judgeTimeout?: string;
   judgeBudget?: string;
+  judgeSample?: string;
   evalHttp: string[];
   evalFeedback?: boolean;
   evalReference?: boolean;
@@ -62,6 +63,7 @@ const FLAG_OF_FIELD: Array<[string, Exclude<keyof StartOptions, 'fallback' | 'ev
     ['evaluation.evaluators', 'judge', '--judge/--eval-*/--check-*'],
     ['evaluation.judgeTimeout', 'judgeTimeout', '--judge-timeout'],
     ['evaluation.budgetUsd', 'judgeBudget', '--judge-budget'],
+    ['evaluation.sample', 'judgeSample', '--judge-sample'],
     ['evaluation.concurrency', 'scoreConcurrency', '--score-concurrency'],
     ['evaluation.noEvidenceAfter', 'evidenceTimeout', '--evidence-timeout'],
     ['alerts.channels', 'alert', '--alert'],
@@ -122,6 +124,10 @@ export function registerStartCommand(program: Command): void {
     .option('--judge-rubric <file>', "the judge's rubric (a text file; it must ask for one digit 1-5)")
     .option('--judge-timeout <duration>', 'per judge call; slower is a counted failure (default 30s)')
     .option('--judge-budget <usd>', 'what scoring may cost this rollout in all, in USD')
+    .option(
+      '--judge-sample <stable[,candidate]>',
+      "the fraction of the stable arm's answers scored (the candidate's: all, unless given), e.g. 0.1",
+    )
     .option(
       '--eval-http <name>',
       'score with the eval service configured on the worker as MODEL_ROLLOUT_EVALUATOR_<NAME>_URL (repeatable)',
@@ -265,6 +271,10 @@ function applyEvaluationFlags(evaluation: Record<string, unknown>, opts: StartOp
   } else if (opts.judge !== undefined) evaluation.judge = opts.judge;
   if (opts.judgeTimeout !== undefined) evaluation.judgeTimeout = opts.judgeTimeout;
   if (opts.judgeBudget !== undefined) evaluation.budgetUsd = number(opts.judgeBudget, '--judge-budget');
+  if (opts.judgeSample !== undefined) {
+    const [stable, candidate] = opts.judgeSample.split(',').map((v) => number(v, '--judge-sample'));
+    evaluation.sample = candidate === undefined ? { stable } : { stable, candidate };
+  }
   if (opts.scoreConcurrency !== undefined)
     evaluation.concurrency = number(opts.scoreConcurrency, '--score-concurrency');
   if (opts.evidenceTimeout !== undefined) evaluation.noEvidenceAfter = opts.evidenceTimeout;
