@@ -10,6 +10,9 @@ export default defineConfig({
     // One shared Temporal dev server and Postgres for the whole run (see test/global-setup.ts).
     globalSetup: ['test/global-setup.ts'],
     fileParallelism: true,
-    maxWorkers: 2,
+    // Most files spend their time waiting (workflow timers, long streams, child processes), not computing:
+    // four files at once keep two cores busy and the suite under 4 minutes (3 min 49 s here; 4 min 56 s
+    // with three, 6 min 25 s with two).
+    maxWorkers: 4,
   },
 });
