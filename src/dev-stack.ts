@@ -7,6 +7,7 @@ import { createProviderRegistry, simulatorRegistry, type ProviderRegistry } from
 import { createRouter, type Router } from './router/router';
 import { startSimulator, type Scenario, type SimulatorHandle } from './simulator';
 import { openDatabase, type Database } from './store/database';
+import { stopEmbeddedPostgres } from './store/embedded-postgres';
 import { migrate } from './store/migrate';
 import { createClient, TASK_QUEUE } from './temporal/connection';
 import { startTemporal, type TemporalServer } from './temporal/dev-server';
@@ -56,6 +57,8 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   };
   try {
     const db = options.db ?? (await openDatabase());
+    // The stack stops what it started: an embedded Postgres it found running stays for the others.
+    if (db.startedEmbedded) stops.push(() => stopEmbeddedPostgres());
     if (!options.db) stops.push(() => db.close());
     const migrated = await migrate(db.pool);
     progress(

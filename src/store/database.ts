@@ -11,6 +11,8 @@ export interface Database {
   /** Connection string, safe to print (passwords masked; the embedded one has none). */
   url: string;
   embedded: boolean;
+  /** True when this process started the embedded server (it found none running). */
+  startedEmbedded?: boolean;
   close(): Promise<void>;
 }
 
@@ -40,7 +42,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       `embedded Postgres started at ${server.url} (data in ${server.root}; stop it with \`model-rollout db stop\`)`,
     );
   }
-  return connect(server.url, true, options.poolSize);
+  return { ...connect(server.url, true, options.poolSize), startedEmbedded: server.started };
 }
 
 function connect(url: string, embedded: boolean, poolSize = 10): Database {
