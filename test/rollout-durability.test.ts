@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import { rolloutWorkflow } from '../workflows';
 import { statusQuery } from '../workflows/messages';
 import { createRoutingActivities } from '../activities/routing';
 import { getRoute, listChanges } from '../src/store/routing-state';
+import { startWorkerProcess as startWorkerChild } from './helpers/worker-child';
 import { startTestStack, type TestStack } from './helpers/stack';
 
 /** Durability: a worker killed mid-canary, and late retries meeting a newer routing version. */
@@ -22,26 +22,7 @@ describe('rollout durability', () => {
     await stack?.close();
   });
 
-  function startWorkerProcess(): Promise<ChildProcess> {
-    const proc = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(__dirname, 'helpers', 'worker-process.ts')],
-      {
-        env: {
-          ...process.env,
-          TEMPORAL_ADDRESS: stack.env.address,
-          DATABASE_URL: stack.db.connectionString,
-          TEMPORAL_TASK_QUEUE: taskQueue,
-          SIMULATOR_URL: stack.sim.url,
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    return new Promise((resolve, reject) => {
-      proc.stdout!.on('data', (d: Buffer) => d.toString().includes('worker ready') && resolve(proc));
-      proc.once('exit', (code) => reject(new Error(`worker process exited with ${code}`)));
-    });
-  }
+  const startWorkerProcess = () => startWorkerChild(stack, taskQueue);
 
   it('continues at the same share after the worker is SIGKILLed, with no step repeated or skipped', async () => {
     const route = 'durable';

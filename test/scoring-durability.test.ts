@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rolloutWorkflow } from '../workflows';
 import { statusQuery } from '../workflows/messages';
+import { startWorkerProcess as startWorkerChild } from './helpers/worker-child';
 import { startTestStack, type TestStack } from './helpers/stack';
 import { OPEN_PROMPTS } from './helpers/open-prompts';
 
@@ -26,26 +26,7 @@ describe('scoring durability', () => {
     await stack?.close();
   });
 
-  function startWorkerProcess(): Promise<ChildProcess> {
-    const proc = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(__dirname, 'helpers', 'worker-process.ts')],
-      {
-        env: {
-          ...process.env,
-          TEMPORAL_ADDRESS: stack.env.address,
-          DATABASE_URL: stack.db.connectionString,
-          TEMPORAL_TASK_QUEUE: taskQueue,
-          SIMULATOR_URL: stack.sim.url,
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    return new Promise((resolve, reject) => {
-      proc.stdout!.on('data', (d: Buffer) => d.toString().includes('worker ready') && resolve(proc));
-      proc.once('exit', (code) => reject(new Error(`worker process exited with ${code}`)));
-    });
-  }
+  const startWorkerProcess = () => startWorkerChild(stack, taskQueue);
 
   async function judged(route: string) {
     const { rows } = await stack.db.pool.query<{ id: string; score: number; at: Date }>(
