@@ -250,10 +250,14 @@ describe('canary and blue-green', () => {
 
   it('serves a blue-green flip committed with changeRoute within one second', async () => {
     await route({ name: 'flip', blue: slot('openai:gpt-4o-mini'), green: slot('google:gemini-2.5-flash') });
-    const targetNow = async () =>
-      (
-        await client.chat.completions.create({ model: 'flip', messages: ask }).withResponse()
-      ).response.headers.get('x-rollout-target');
+    let served = 0;
+    const targetNow = async () => {
+      const { response } = await client.chat.completions
+        .create({ model: 'flip', messages: ask })
+        .withResponse();
+      served++;
+      return response.headers.get('x-rollout-target');
+    };
     expect(await targetNow()).toBe('openai:gpt-4o-mini');
     const state = (await getRoute(db.pool, 'flip'))!;
     await changeRoute(db.pool, 'flip', {
@@ -263,6 +267,14 @@ describe('canary and blue-green', () => {
     });
     const elapsed = await until(async () => (await targetNow()) === 'google:gemini-2.5-flash', 1000);
     expect(elapsed).toBeLessThan(1000);
+    // An answer's event is queued when the gateway finishes the response, which can be just after the client has
+    // read it: wait for every request's event before reading the newest one.
+    await until(async () => {
+      const [{ n }] = await rows<{ n: number }>(
+        "SELECT count(*)::int AS n FROM request_events WHERE route = 'flip'",
+      );
+      return n === served;
+    }, 5000);
     const events = await rows(
       "SELECT slot, routing_version FROM request_events WHERE route = 'flip' ORDER BY id DESC LIMIT 1",
     );
