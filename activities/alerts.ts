@@ -56,6 +56,9 @@ export function createAlertActivities(deps: AlertDeps = {}) {
         method: 'POST',
         headers,
         body,
+        // A redirect is not followed: the body would go to a host nobody configured (and a Slack webhook's
+        // body is the alert, its URL a credential). It counts as a failed delivery, so it is retried and logged.
+        redirect: 'manual',
         signal: AbortSignal.timeout(timeoutMs),
       });
       await res.arrayBuffer();
