@@ -114,6 +114,7 @@ const BAD_EVENT_KEYS = {
     logLR: 'errors.logLR',
     logThreshold: 'errors.logThreshold',
     alpha: 'errors.alpha',
+    segments: 'errors.segments',
   },
   slow: {
     label: 'slow requests',
@@ -125,6 +126,7 @@ const BAD_EVENT_KEYS = {
     logLR: 'slow.logLR',
     logThreshold: 'slow.logThreshold',
     alpha: 'slow.alpha',
+    segments: 'slow.segments',
   },
 } as const;
 
@@ -179,7 +181,8 @@ export function badEventTest(
   const keys = BAD_EVENT_KEYS[kind];
   const alpha = config.alpha * config.alphaSplit[kind];
   const logThreshold = -Math.log(alpha);
-  const e = badEventMixture(badEventSegments(kind, cum, step, previousSteps), config.badEvents.rateRatios);
+  const segments = badEventSegments(kind, cum, step, previousSteps);
+  const e = badEventMixture(segments, config.badEvents.rateRatios);
   const canaryRate = e.canaryRequests > 0 ? e.canaryBad / e.canaryRequests : null;
   const stableRate = e.stableRequests > 0 ? e.stableBad / e.stableRequests : null;
   stats[keys.canary] = e.canaryBad;
@@ -190,6 +193,8 @@ export function badEventTest(
   stats[keys.logLR] = finite(e.logLR);
   stats[keys.logThreshold] = finite(logThreshold);
   stats[keys.alpha] = alpha;
+  // One per canary step; 2 (everything before the current step pooled, and the step) for older rollouts.
+  stats[keys.segments] = segments.length;
   if (e.canaryRequests === 0 || e.stableRequests === 0) {
     return {
       name: keys.label,

@@ -137,7 +137,7 @@ describe('bad-event segments', () => {
     const stats = {};
     const t = badEventTest('errors', sum([bad1, ok2]), ok2, DEFAULT_SEQUENTIAL_CONFIG, stats, [counts(bad1)]);
     expect(t.verdict).toBe('worse');
-    expect(stats).toMatchObject({ 'errors.canary': 200, 'errors.stable': 1480 });
+    expect(stats).toMatchObject({ 'errors.canary': 200, 'errors.stable': 1480, 'errors.segments': 2 });
     expect(t.reason).toMatch(/canary 200\/6000/);
   });
 
@@ -183,6 +183,8 @@ describe('decideSequential with earlier steps', () => {
     expect(pooled.reasons[0]).toMatch(/^errors:/);
     expect(perStep.action).not.toBe('rollback');
     expect(perStep.stats['errors.logLR']).toBeLessThan(0);
+    expect(perStep.stats['errors.segments']).toBe(4);
+    expect(pooled.stats['errors.segments']).toBe(2);
   });
 
   it('cleans earlier steps like arms: NaN, negatives and bad counts above requests are no evidence', () => {
