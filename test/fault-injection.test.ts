@@ -83,84 +83,99 @@ describe('fault injection: worker SIGKILL', () => {
     return attempts;
   }
 
-  it('a routing change that committed but was never reported is retried without being applied twice', async () => {
-    const route = 'kill-routing';
-    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
-    const traffic = stack.traffic(route, 60);
-    // The worker reaches Temporal through a proxy the test can cut: its report of the change is lost.
-    proxy = await startFreezableProxy(stack.env.address);
-    child = await startWorkerProcess(stack, taskQueue, { temporalAddress: proxy.address });
-    const handle = await stack.client.workflow.start(rolloutWorkflow, {
-      taskQueue,
-      workflowId: `rollout-${route}`,
-      args: [
-        {
-          route,
-          candidate: 'openai:gpt-4o',
-          evaluation: { interval: '1s' },
-          triggers: { interval: '1s' },
-          bake: { duration: '1s' },
-          canary: { steps: [1000, 2000, 5000, 10000] },
-          policy: {
-            sequential: {
-              promotion: { minCanaryScoredPerStep: 15, minCanaryRequestsPerStep: 20 },
-              finalGate: { toleranceRel: 0.1 },
+  it.each([
+    { when: 'after it committed, before the worker reported it', committed: true },
+    { when: 'inside its transaction, before it committed', committed: false },
+  ])(
+    'a routing change killed $when is applied and audited once',
+    async ({ committed }) => {
+      const route = committed ? 'kill-routing-committed' : 'kill-routing-uncommitted';
+      await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+      const traffic = stack.traffic(route, 60);
+      // The worker reaches Temporal through a proxy the test can cut: its report of the change is lost.
+      proxy = await startFreezableProxy(stack.env.address);
+      child = await startWorkerProcess(stack, taskQueue, { temporalAddress: proxy.address });
+      const handle = await stack.client.workflow.start(rolloutWorkflow, {
+        taskQueue,
+        workflowId: `rollout-${route}`,
+        args: [
+          {
+            route,
+            candidate: 'openai:gpt-4o',
+            evaluation: { interval: '1s' },
+            triggers: { interval: '1s' },
+            bake: { duration: '1s' },
+            canary: { steps: [1000, 2000, 5000, 10000] },
+            policy: {
+              sequential: {
+                promotion: { minCanaryScoredPerStep: 15, minCanaryRequestsPerStep: 20 },
+                finalGate: { toleranceRel: 0.1 },
+              },
             },
           },
-        },
-      ],
-    });
-    await until(async () => (await getRoute(stack.db.pool, route))!.canaryBps >= 1000, 'the first step');
+        ],
+      });
+      await until(async () => (await getRoute(stack.db.pool, route))!.canaryBps >= 1000, 'the first step');
 
-    // Hold the route's row lock: the next routing change then waits inside its transaction.
-    const lock = new pg.Client({ connectionString: stack.db.connectionString });
-    await lock.connect();
-    await lock.query('BEGIN');
-    const held = (await lock.query(`SELECT version FROM routes WHERE name = $1 FOR UPDATE`, [route]))
-      .rows[0] as { version: string };
-    await until(async () => {
-      const { rows } = await stack.db.pool.query(
-        `SELECT count(*)::int AS n FROM pg_stat_activity
+      // Hold the route's row lock: the next routing change then waits inside its transaction.
+      const lock = new pg.Client({ connectionString: stack.db.connectionString });
+      await lock.connect();
+      await lock.query('BEGIN');
+      const held = (await lock.query(`SELECT version FROM routes WHERE name = $1 FOR UPDATE`, [route]))
+        .rows[0] as { version: string };
+      await until(async () => {
+        const { rows } = await stack.db.pool.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
           WHERE datname = current_database() AND wait_event_type = 'Lock'
             AND query LIKE '%FROM routes WHERE name = $1 FOR UPDATE%'`,
-      );
-      return rows[0].n > 0;
-    }, 'the worker inside a routing change');
-    // Cut the worker off from Temporal, let the change commit, and kill the worker before anyone hears of it.
-    proxy.freeze();
-    await lock.query('ROLLBACK');
-    await lock.end();
-    await until(
-      async () => (await getRoute(stack.db.pool, route))!.version > Number(held.version),
-      'the change to commit',
-    );
-    await kill();
-    proxy.thaw();
-    const applied = (await getRoute(stack.db.pool, route))!;
-    const description = await handle.describe();
-    expect(description.raw.pendingActivities?.map((a) => a.activityType?.name)).toContain('applyRouting');
+        );
+        return rows[0].n > 0;
+      }, 'the worker inside a routing change');
+      if (committed) {
+        // Cut the worker off from Temporal, let the change commit, and kill the worker before anyone hears of it.
+        proxy.freeze();
+        await lock.query('ROLLBACK');
+        await until(
+          async () => (await getRoute(stack.db.pool, route))!.version > Number(held.version),
+          'the change to commit',
+        );
+        await kill();
+        proxy.thaw();
+      } else {
+        // Kill the worker while its transaction waits: the change dies with its connection.
+        await kill();
+        await lock.query('ROLLBACK');
+      }
+      await lock.end();
+      const applied = (await getRoute(stack.db.pool, route))!;
+      expect(applied.version).toBe(Number(held.version) + (committed ? 1 : 0));
+      const description = await handle.describe();
+      expect(description.raw.pendingActivities?.map((a) => a.activityType?.name)).toContain('applyRouting');
 
-    // Nobody runs the workflow: routing stays exactly as the dead worker left it.
-    await new Promise((r) => setTimeout(r, 2_000));
-    expect((await getRoute(stack.db.pool, route))!.version).toBe(applied.version);
+      // Nobody runs the workflow: routing stays exactly as the dead worker left it.
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect((await getRoute(stack.db.pool, route))!.version).toBe(applied.version);
 
-    // A new worker: after the activity's timeout its retry finds the change applied (same idempotency key).
-    child = await startWorkerProcess(stack, taskQueue, { temporalAddress: proxy.address });
-    const outcome = await handle.result();
-    await traffic.stop();
-    expect(outcome.result).toBe('completed');
-    const status = await handle.query(statusQuery);
-    expect(status.steps.map((s) => s.toBps)).toEqual([1000, 2000, 5000, 10000]);
-    // The killed change really ran twice: its completed attempt is a retry.
-    expect(Math.max(...(await completedAttempts(handle, 'applyRouting')))).toBeGreaterThanOrEqual(2);
-    // ... and the audit trail has every change once: each share once, in order.
-    expect(await auditedShares(route)).toEqual([1000, 2000, 5000]);
-    expect(await getRoute(stack.db.pool, route)).toMatchObject({
-      stableSlot: 'green',
-      canaryBps: 0,
-      owner: null,
-    });
-  }, 240_000);
+      // A new worker: after the activity's timeout its retry applies the change, or finds it applied (by its
+      // idempotency key) when the dead worker had committed it.
+      child = await startWorkerProcess(stack, taskQueue, { temporalAddress: proxy.address });
+      const outcome = await handle.result();
+      await traffic.stop();
+      expect(outcome.result).toBe('completed');
+      const status = await handle.query(statusQuery);
+      expect(status.steps.map((s) => s.toBps)).toEqual([1000, 2000, 5000, 10000]);
+      // The killed change really ran twice: its completed attempt is a retry.
+      expect(Math.max(...(await completedAttempts(handle, 'applyRouting')))).toBeGreaterThanOrEqual(2);
+      // ... and the audit trail has every change once: each share once, in order.
+      expect(await auditedShares(route)).toEqual([1000, 2000, 5000]);
+      expect(await getRoute(stack.db.pool, route)).toMatchObject({
+        stableSlot: 'green',
+        canaryBps: 0,
+        owner: null,
+      });
+    },
+    240_000,
+  );
 
   it('a scoring batch killed mid-way loses no committed score, judges no answer twice, and the rollout completes', async () => {
     const route = 'kill-scoring';
