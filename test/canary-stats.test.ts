@@ -90,6 +90,13 @@ describe('canary statistics by routing version', () => {
       writer.record(event(i, 'canary', v.second, new Date(v.secondAt - 40 * MINUTE), { latencyMs: 5000 }));
     for (let i = 0; i < 180; i++)
       writer.record(event(i, 'stable', v.second, new Date(v.secondAt - 40 * MINUTE)));
+    // A canary answer its fallback gave: an error of the candidate's primary when judged on its own answers.
+    writer.record(
+      event(99, 'canary', v.first, new Date(v.firstAt + 35 * MINUTE), {
+        fallbackDepth: 1,
+        target: 'anthropic:claude-sonnet-4',
+      }),
+    );
     // The shadow phase and the pre-canary stable traffic (older versions) are not the canary's.
     for (let i = 0; i < 30; i++) writer.record(event(i, 'stable', v.first - 1, new Date(v.firstAt + MINUTE)));
     await writer.flush();
@@ -104,16 +111,28 @@ describe('canary statistics by routing version', () => {
       slowThresholdMs: 1000,
       stepVersions: [v.first, v.second],
     });
-    expect(stats.cumulative.canary).toMatchObject({ requests: 30, errors: 4, slow: 20 });
+    expect(stats.cumulative.canary).toMatchObject({ requests: 31, errors: 4, slow: 20 });
     expect(stats.cumulative.stable.requests).toBe(370);
     expect(stats.step.canary).toMatchObject({ requests: 20, errors: 0, slow: 20 });
     expect(stats.step.stable.requests).toBe(180);
     expect(stats.previousSteps).toEqual([
       {
-        canary: { requests: 10, errors: 4, slow: 0 },
+        canary: { requests: 11, errors: 4, slow: 0 },
         stable: { requests: 190, errors: 0, slow: 0 },
       },
     ]);
+    const ownAnswers = await acts.canaryStats({
+      route: ROUTE,
+      fromMs: v.firstAt,
+      stepFromMs: v.secondAt,
+      toMs: v.secondAt + 10 * MINUTE,
+      slowThresholdMs: 1000,
+      stepVersions: [v.first, v.second],
+      candidateOwnEvidence: true,
+    });
+    expect(ownAnswers.previousSteps![0].canary).toEqual({ requests: 11, errors: 5, slow: 0 });
+    expect(ownAnswers.cumulative.canary).toMatchObject({ requests: 31, errors: 5 });
+    expect(ownAnswers.fallbacks.canary).toBe(1);
 
     // The wall-clock windows of older rollouts put step 1's events into step 2, and lose step 2's.
     const byClock = await acts.canaryStats({
@@ -124,8 +143,8 @@ describe('canary statistics by routing version', () => {
       slowThresholdMs: 1000,
     });
     expect(byClock.previousSteps).toBeUndefined();
-    expect(byClock.step.canary).toMatchObject({ requests: 10, errors: 4, slow: 0 });
-    expect(byClock.cumulative.canary).toMatchObject({ requests: 10, errors: 4, slow: 0 });
+    expect(byClock.step.canary).toMatchObject({ requests: 11, errors: 4, slow: 0 });
+    expect(byClock.cumulative.canary).toMatchObject({ requests: 11, errors: 4, slow: 0 });
     expect(byClock.cumulative.stable.requests).toBe(190 + 30);
   });
 });
