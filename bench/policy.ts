@@ -45,6 +45,7 @@ import {
   type PolicyConfig,
   type PolicyName,
   type SequentialConfigOverrides,
+  type StepCounts,
 } from '../src/policy/index';
 
 // ───────────────────────────── random numbers (seeded, fast) ─────────────────────────────
@@ -360,6 +361,8 @@ function simulateRun(
     s.rateUnit === 'requests/s' ? s.rate * 60 * CHECK_MINUTES : (s.rate * 20) / JUDGED_FRACTION;
   const cum = { stable: new ArmAccumulator(), canary: new ArmAccumulator() };
   let step = { stable: new ArmAccumulator(), canary: new ArmAccumulator() };
+  // Closed steps' counts: the count tests keep one segment per step, as the workflow passes them.
+  const previousSteps: StepCounts[] = [];
   const period = { stable: new ArmAccumulator(), canary: new ArmAccumulator() };
   let stepIndex = 0;
   let stepStart = 0;
@@ -378,6 +381,7 @@ function simulateRun(
     const input = {
       cumulative: { stable: cum.stable.stats(), canary: cum.canary.stats() },
       step: { stable: step.stable.stats(), canary: step.canary.stats() },
+      previousSteps,
       context: {
         shareBps: STEPS[stepIndex],
         stepIndex,
@@ -420,6 +424,7 @@ function simulateRun(
       stepIndex++;
       stepStart = t;
       if (STEPS[stepIndex] >= 10000) return { outcome: 'reached', cause: '', holds, ...at };
+      previousSteps.push({ stable: step.stable.stats(), canary: step.canary.stats() });
       step = { stable: new ArmAccumulator(), canary: new ArmAccumulator() };
     }
   }

@@ -146,8 +146,15 @@ describe('rolloutWorkflow', () => {
     expect(state!.green!.target).toEqual({ provider: 'openai', model: 'gpt-4o' });
     // Served traffic really moved: the candidate answered canary requests before it became stable.
     expect(traffic.stats().byTarget['openai:gpt-4o']).toBeGreaterThan(0);
-    // canary-promoted.json is a rollout of the v1 promotion rule: keep it, record the current rule beside it.
-    await saveHistory(handle, 'canary-promoted-v2');
+    // Each step is cut by routing version: the decision at 80% weighed five steps, each at its own split.
+    const last = await stack.db.pool.query(
+      `SELECT stats FROM rollout_decisions WHERE route = $1 AND phase = 'canary' ORDER BY id DESC LIMIT 1`,
+      [route],
+    );
+    expect(last.rows[0].stats).toMatchObject({ shareBps: 8000, 'errors.segments': 5, 'slow.segments': 5 });
+    // canary-promoted.json is a rollout of the v1 promotion rule, canary-promoted-v2.json one from before
+    // per-step windows: keep them, record the current workflow beside them.
+    await saveHistory(handle, 'canary-promoted-step-versions');
   }, 180_000);
 
   it('rolls back a candidate 10% worse in accuracy before it reaches 100%', async () => {

@@ -111,6 +111,13 @@ const COMPLETED_ALERT_AWAITED = 'completed-alert-awaited';
 const PROMOTION_V2 = 'promotion-v2-speed';
 
 /**
+ * Since this patch canary steps are cut by routing version (the version each step's routing change
+ * produced) instead of by the workflow's clock, so a router whose clock is off cannot move events between
+ * steps, and the error and slow-request tests get each earlier step's counts (one segment per step).
+ */
+const STEP_WINDOWS_BY_VERSION = 'step-windows-by-routing-version';
+
+/**
  * Alerts go to channels named in the spec (URLs only on the worker). Rollouts started before this patch
  * may carry `alerts.webhookUrl` in their input and keep alerting there; new ones are refused such a spec.
  */
@@ -415,9 +422,11 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       ? spec.policy
       : pinSequentialDefaults(spec.policy, SEQUENTIAL_DEFAULTS_V1);
     const steps = spec.canary.steps;
+    const byVersion = patched(STEP_WINDOWS_BY_VERSION);
     const baseline = await acts.baselineP95({ route, fromMs: startedMs - 15 * 60_000, toMs: Date.now() });
     let index = 0;
     await setShare(steps[0], 'policy');
+    const stepVersions = [status.routingVersion]; // the version each step's routing change produced
     const canaryFrom = Date.now();
     let stepFrom = canaryFrom;
     while (steps[index] < 10_000) {
@@ -433,6 +442,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
           return; // promotion itself happens after the approval gate
         }
         await setShare(steps[index], actor);
+        stepVersions.push(status.routingVersion);
         stepFrom = Date.now();
         continue;
       }
@@ -447,6 +457,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
             toMs: Date.now(),
             slowThresholdMs: baseline,
             ...(scored ? { candidateOwnEvidence: true } : {}),
+            ...(byVersion ? { stepVersions: [...stepVersions] } : {}),
           },
         ],
       );
@@ -483,6 +494,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         index += 1;
         if (steps[index] >= 10_000) return;
         await setShare(steps[index], 'policy');
+        stepVersions.push(status.routingVersion);
         stepFrom = Date.now();
       }
     }

@@ -3,7 +3,7 @@
  * division by zero upstream must not turn into a rollback (or a promotion). Every policy reads arms
  * through `cleanArm`, so the tests below it can assume finite, non-negative, consistent counts.
  */
-import type { ArmPair, ArmStats } from './types';
+import type { ArmPair, ArmStats, BadEventCounts, StepCounts } from './types';
 
 const count = (x: number | null | undefined): number =>
   typeof x === 'number' && Number.isFinite(x) && x > 0 ? x : 0;
@@ -31,6 +31,21 @@ export function cleanArm(arm: ArmStats | null | undefined): ArmStats {
 
 export function cleanPair(pair: ArmPair | null | undefined): ArmPair {
   return { stable: cleanArm(pair?.stable), canary: cleanArm(pair?.canary) };
+}
+
+function cleanCounts(arm: BadEventCounts | null | undefined): BadEventCounts {
+  const requests = count(arm?.requests);
+  return {
+    requests,
+    errors: Math.min(count(arm?.errors), requests),
+    slow: Math.min(count(arm?.slow), requests),
+  };
+}
+
+/** Earlier steps' counts, cleaned like arms; undefined stays undefined (the pooled path of older rollouts). */
+export function cleanSteps(steps: readonly StepCounts[] | null | undefined): StepCounts[] | undefined {
+  if (!Array.isArray(steps)) return undefined;
+  return steps.map((s) => ({ stable: cleanCounts(s?.stable), canary: cleanCounts(s?.canary) }));
 }
 
 /** Request and bad-event counts of one arm over some stretch of time. */

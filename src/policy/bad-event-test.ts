@@ -16,9 +16,13 @@
  * regression makes the 3× term grow fast), and absolute triggers cover outright breakage.
  *
  * The share p changes when the rollout steps up. The rate ratio r is the same at every share, so the
- * likelihood is a product over stretches of constant p: the current step (exact) and everything before
- * it (pooled at its average p; the split varied inside it, and by the AM-GM inequality the expected
- * likelihood ratio under H0 is then ≤ 1, so pooling errs on the conservative side). Within a stretch,
+ * likelihood is a product over stretches of constant p, one per canary step, each at its own split. Each
+ * step's factor is a test martingale in that step's bad events and changes only with them (a closed step
+ * still takes its late events, served under its routing version), so the product is one test martingale
+ * over the whole canary phase and Ville's bound covers every check of every step. (Rollouts from before per-step windows pool everything before the current step at its
+ * average split. Each such value has expectation ≤ 1 under H0 by AM-GM, but it is recomputed at every
+ * step change, so the sequence of values is not one supermartingale and the bound is not guaranteed;
+ * test/unit/policy-segments.test.ts measures both.) Within a stretch,
  * conditioning on the total is exact for Poisson counts and conservative for binomial ones (the
  * hypergeometric is narrower than the binomial).
  */

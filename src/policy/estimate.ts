@@ -12,7 +12,7 @@
  */
 import type { SequentialConfig } from './config';
 import { DEFAULT_SEQUENTIAL_CONFIG } from './config';
-import { cleanPair } from './arm';
+import { cleanPair, cleanSteps } from './arm';
 import { badEventTest, errorGate, finalGate, qualityDifference, qualityTest } from './sequential-tests';
 import { nextShareBps } from './steps';
 import type { ArmPair, ArmStats, PolicyInput } from './types';
@@ -172,6 +172,8 @@ function conditions(input: PolicyInput, config: SequentialConfig): Condition[] {
   const next = nextShareBps(input.context);
   const gated = g.enabled && (next >= g.fromBps || input.context.isFinalStep);
   const scratch = () => ({}) as Record<string, number | string | null>;
+  // Earlier steps are closed: only the current step grows in the projection.
+  const previous = cleanSteps(input.previousSteps);
   const leaning = (
     condition: HoldCondition,
     unit: HoldBlocker['unit'],
@@ -219,13 +221,13 @@ function conditions(input: PolicyInput, config: SequentialConfig): Condition[] {
     leaning(
       'errors leaning',
       'requests',
-      (cum, step) => badEventTest('errors', cum, step, config, scratch()).logE,
+      (cum, step) => badEventTest('errors', cum, step, config, scratch(), previous).logE,
       'errors',
     ),
     leaning(
       'slow requests leaning',
       'requests',
-      (cum, step) => badEventTest('slow', cum, step, config, scratch()).logE,
+      (cum, step) => badEventTest('slow', cum, step, config, scratch(), previous).logE,
       'slow requests',
     ),
   ];
@@ -241,7 +243,7 @@ function conditions(input: PolicyInput, config: SequentialConfig): Condition[] {
       {
         condition: 'final gate (errors)',
         unit: 'requests',
-        holds: (cum, step) => errorGate(cum, step, config, scratch())?.passed === false,
+        holds: (cum, step) => errorGate(cum, step, config, scratch(), previous)?.passed === false,
         needs: (more) =>
           `${more} more canary requests to show its error rate below ${g.errorRatio}× stable's`,
       },

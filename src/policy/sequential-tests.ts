@@ -18,7 +18,7 @@ import {
   type MeanDifference,
 } from './confidence-sequence';
 import { confidenceLabel, finite, fixed, percent, signed, signedPercent } from './format';
-import type { ArmPair, ArmStats, Decision } from './types';
+import type { ArmPair, ArmStats, BadEventCounts, Decision, StepCounts } from './types';
 
 export type Stats = Decision['stats'];
 
@@ -114,6 +114,7 @@ const BAD_EVENT_KEYS = {
     logLR: 'errors.logLR',
     logThreshold: 'errors.logThreshold',
     alpha: 'errors.alpha',
+    segments: 'errors.segments',
   },
   slow: {
     label: 'slow requests',
@@ -125,6 +126,7 @@ const BAD_EVENT_KEYS = {
     logLR: 'slow.logLR',
     logThreshold: 'slow.logThreshold',
     alpha: 'slow.alpha',
+    segments: 'slow.segments',
   },
 } as const;
 
@@ -137,15 +139,35 @@ function segment(canary: ArmCounts, stable: ArmCounts): BadEventSegment {
   };
 }
 
-/** Everything before the current step, and the current step (constant split): a split change is not a shift. */
-export function badEventSegments(kind: 'errors' | 'slow', cum: ArmPair, step: ArmPair): BadEventSegment[] {
-  const stepCanary = { requests: step.canary.requests, bad: step.canary[kind] };
-  const stepStable = { requests: step.stable.requests, bad: step.stable[kind] };
+const countsOf = (arm: BadEventCounts, kind: 'errors' | 'slow'): ArmCounts => ({
+  requests: arm.requests,
+  bad: arm[kind],
+});
+
+/**
+ * One segment per canary step, each at its own split: `previousSteps` (oldest first), then the current
+ * step. Without `previousSteps` (rollouts from before per-step windows) everything before the current step
+ * is one segment at its average split, recomputed at every step change: each value is conservative on
+ * its own, but the sequence is not one supermartingale, so Ville's bound does not cover the whole phase.
+ */
+export function badEventSegments(
+  kind: 'errors' | 'slow',
+  cum: ArmPair,
+  step: ArmPair,
+  previousSteps?: readonly StepCounts[],
+): BadEventSegment[] {
+  const current = segment(countsOf(step.canary, kind), countsOf(step.stable, kind));
+  if (previousSteps) {
+    return [
+      ...previousSteps.map((s) => segment(countsOf(s.canary, kind), countsOf(s.stable, kind))),
+      current,
+    ];
+  }
   const before = segment(
-    countsBefore({ requests: cum.canary.requests, bad: cum.canary[kind] }, stepCanary),
-    countsBefore({ requests: cum.stable.requests, bad: cum.stable[kind] }, stepStable),
+    countsBefore(countsOf(cum.canary, kind), countsOf(step.canary, kind)),
+    countsBefore(countsOf(cum.stable, kind), countsOf(step.stable, kind)),
   );
-  return [before, segment(stepCanary, stepStable)];
+  return [before, current];
 }
 
 export function badEventTest(
@@ -154,11 +176,13 @@ export function badEventTest(
   step: ArmPair,
   config: SequentialConfig,
   stats: Stats,
+  previousSteps?: readonly StepCounts[],
 ): TestOutcome {
   const keys = BAD_EVENT_KEYS[kind];
   const alpha = config.alpha * config.alphaSplit[kind];
   const logThreshold = -Math.log(alpha);
-  const e = badEventMixture(badEventSegments(kind, cum, step), config.badEvents.rateRatios);
+  const segments = badEventSegments(kind, cum, step, previousSteps);
+  const e = badEventMixture(segments, config.badEvents.rateRatios);
   const canaryRate = e.canaryRequests > 0 ? e.canaryBad / e.canaryRequests : null;
   const stableRate = e.stableRequests > 0 ? e.stableBad / e.stableRequests : null;
   stats[keys.canary] = e.canaryBad;
@@ -169,6 +193,8 @@ export function badEventTest(
   stats[keys.logLR] = finite(e.logLR);
   stats[keys.logThreshold] = finite(logThreshold);
   stats[keys.alpha] = alpha;
+  // One per canary step; 2 (everything before the current step pooled, and the step) for older rollouts.
+  stats[keys.segments] = segments.length;
   if (e.canaryRequests === 0 || e.stableRequests === 0) {
     return {
       name: keys.label,
@@ -264,6 +290,7 @@ export function errorGate(
   step: ArmPair,
   config: SequentialConfig,
   stats: Stats,
+  previousSteps?: readonly StepCounts[],
 ): { passed: boolean; reason: string } | undefined {
   const { errorRatio: ratio, errorFloorRate: floor, alpha } = config.finalGate;
   if (!(ratio > 1)) return undefined;
@@ -277,7 +304,7 @@ export function errorGate(
       reason: `final gate, errors: ${rates}; canary at most ${percent(floor)} → not gated`,
     };
   }
-  const logLR = -logLikelihoodRatio(badEventSegments('errors', cum, step), ratio);
+  const logLR = -logLikelihoodRatio(badEventSegments('errors', cum, step, previousSteps), ratio);
   const threshold = -Math.log(alpha);
   stats['gate.errors'] = 'tested';
   stats['gate.errors.logLR'] = finite(logLR);

@@ -11,7 +11,7 @@
  * The false-rollback budget `alpha` (default 1% per rollout for a candidate exactly as good as stable)
  * is split between them, so the union of the three rolls back an equal candidate with probability
  * ≤ alpha over the whole canary phase. "≤" is exact for the idealised tests and approximate here
- * (estimated variances, a pooled split before the current step); bench/policy.ts measures ≈ 0.3%.
+ * (estimated variances; for rollouts from before per-step windows, a pooled split before the current step); bench/policy.ts measures ≈ 0.3%.
  *
  * When nothing says "worse", the current step advances only
  *   1. once it has gathered its own minimum sample (the `step` counts);
@@ -33,7 +33,7 @@
  * to the noise; a route with strong daily swings should use shorter steps or a step-local window.
  */
 import { DEFAULT_SEQUENTIAL_CONFIG, type SequentialConfig } from './config';
-import { cleanPair } from './arm';
+import { cleanPair, cleanSteps } from './arm';
 import { finite } from './format';
 import {
   badEventTest,
@@ -57,6 +57,7 @@ export function decideSequential(
 ): Decision {
   const cum = cleanPair(input.cumulative);
   const step = cleanPair(input.step);
+  const previous = cleanSteps(input.previousSteps);
   const context = input.context;
   const next = nextShareBps(context);
   const stats: Stats = {
@@ -72,8 +73,8 @@ export function decideSequential(
   const diff = qualityDifference(cum, config);
   const tests = [
     qualityTest(cum, diff, config, stats),
-    badEventTest('errors', cum, step, config, stats),
-    badEventTest('slow', cum, step, config, stats),
+    badEventTest('errors', cum, step, config, stats, previous),
+    badEventTest('slow', cum, step, config, stats, previous),
   ];
   const worse = tests.filter((t) => t.verdict === 'worse');
   if (worse.length > 0)
@@ -119,7 +120,7 @@ export function decideSequential(
     const gate = finalGate(cum, diff, config, stats);
     reasons.push(gate.reason);
     if (!gate.passed) return decision('hold', reasons, stats);
-    const errors = errorGate(cum, step, config, stats);
+    const errors = errorGate(cum, step, config, stats, previous);
     if (errors) {
       reasons.push(errors.reason);
       if (!errors.passed) return decision('hold', reasons, stats);

@@ -67,4 +67,19 @@ export interface PolicyInput {
   cumulative: ArmPair;
   step: ArmPair;
   context: StepContext;
+  /**
+   * The canary steps before the current one, oldest first, each over its own window (its own traffic
+   * split): the count tests then keep one likelihood-ratio factor per step, so their evidence is one test
+   * martingale over the whole canary phase (bad-event-test.ts). Absent for rollouts that started before
+   * per-step windows: their earlier steps are pooled at the average split, as those rollouts decided.
+   */
+  previousSteps?: StepCounts[];
 }
+
+/** Requests and bad events of both arms over one canary step. */
+export interface StepCounts {
+  stable: BadEventCounts;
+  canary: BadEventCounts;
+}
+
+export type BadEventCounts = Pick<ArmStats, 'requests' | 'errors' | 'slow'>;
