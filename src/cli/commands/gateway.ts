@@ -74,13 +74,16 @@ export function registerGatewayCommand(program: Command): void {
       }
       // Loaded here, not at the top: `--help` and the other commands must not pay for the data plane.
       const { createGateway } = await import('../../gateway/server');
-      const { createProviderRegistry, simulatorRegistry } = await import('../../providers');
+      const { simulatorRegistry } = await import('../../providers');
+      const { deploymentRegistry } = await import('../../providers/providers-file');
       const { createRouter } = await import('../../router/router');
       const { openDatabase } = await import('../../store/database');
       const { migrate } = await import('../../store/migrate');
       const db = await openDatabase();
       await migrate(db.pool);
-      const registry = opts.simulator ? simulatorRegistry(opts.simulator) : createProviderRegistry();
+      // Provider endpoints from MODEL_ROLLOUT_PROVIDERS_FILE and the environment only; a route's target
+      // naming another baseUrl is refused before its key is read.
+      const registry = opts.simulator ? simulatorRegistry(opts.simulator) : deploymentRegistry();
       const router = await createRouter({
         database: db,
         // A 429 or a 5xx gets two more tries of the same target (honouring retry-after up to 5 s)

@@ -44,11 +44,11 @@ export function registerWorkerCommand(program: Command): void {
         const db = await openDatabase();
         stops.push(() => db.close());
         const migrated = await migrate(db.pool);
-        const { createFallbackChain, createProviderRegistry, simulatorRegistry } =
-          await import('../../providers');
-        const chain = createFallbackChain({
-          registry: opts.simulator ? simulatorRegistry(opts.simulator) : createProviderRegistry(),
-        });
+        const { createFallbackChain, simulatorRegistry } = await import('../../providers');
+        const { deploymentRegistry } = await import('../../providers/providers-file');
+        // Provider endpoints from MODEL_ROLLOUT_PROVIDERS_FILE and the environment only (a bad file stops here).
+        const providers = opts.simulator ? simulatorRegistry(opts.simulator) : deploymentRegistry();
+        const chain = createFallbackChain({ registry: providers });
         stops.push(() => chain.close());
         const { loadAlertChannels } = await import('../../alerts/channels');
         const alertChannels = loadAlertChannels(); // a bad channels file stops the worker here, naming the field
@@ -58,7 +58,7 @@ export function registerWorkerCommand(program: Command): void {
           address,
           namespace,
           taskQueue,
-          activities: createActivities({ db, chain, client, taskQueue, alertChannels }),
+          activities: createActivities({ db, chain, client, taskQueue, alertChannels, providers }),
         });
         stops.push(() => worker.shutdown());
         const { captureRetentionMs, ensureRetentionSchedule } =
