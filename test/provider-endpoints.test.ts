@@ -129,7 +129,12 @@ beforeAll(async () => {
   gatewayUrl = await gateway.listen({ port: 0 });
   client = await env.client();
   worker = await env.worker(
-    createActivities({ db, chain: createFallbackChain({ registry: registry() }), client, providers: registry() }),
+    createActivities({
+      db,
+      chain: createFallbackChain({ registry: registry() }),
+      client,
+      providers: registry(),
+    }),
   );
 }, 60_000);
 
@@ -182,7 +187,10 @@ describe('provider endpoints come from the deployment only', () => {
     // Written straight into Postgres, past every validation (a hand edit, or a row from before this check).
     await createRoute(
       db.pool,
-      { name: 'smuggled', blue: { target: { provider: 'openai', model: 'gpt-4o', baseUrl: recorder.url }, fallbacks: [] } },
+      {
+        name: 'smuggled',
+        blue: { target: { provider: 'openai', model: 'gpt-4o', baseUrl: recorder.url }, fallbacks: [] },
+      },
       { actor: 'test', reason: 'bypasses validation' },
     );
     await expect.poll(() => router.state('smuggled'), { timeout: 10_000 }).toBeDefined();
@@ -256,7 +264,12 @@ describe('provider endpoints come from the deployment only', () => {
     const chain = createFallbackChain({ registry: registry(), breaker: false });
     try {
       await expect(
-        judgeScore(chain, { provider: 'openai', model: 'gpt-4o', baseUrl: recorder.url }, 'what is 2 + 2?', '4'),
+        judgeScore(
+          chain,
+          { provider: 'openai', model: 'gpt-4o', baseUrl: recorder.url },
+          'what is 2 + 2?',
+          '4',
+        ),
       ).rejects.toMatchObject({ errorClass: 'not_found' });
       // The deployment's own endpoint answers, with the deployment's key.
       const ok = await judgeScore(chain, { provider: 'openai', model: 'gpt-4o' }, 'what is 2 + 2?', '4');
@@ -272,8 +285,8 @@ describe('provider endpoints come from the deployment only', () => {
       /openai\.allowedBaseUrls\.0: must be an http\(s\) URL/,
     );
     expect(() => parseProvidersFile('{"providers":{"openai":{"apiKey":"sk-x"}}}')).toThrow(/openai/);
-    expect(parseProvidersFile('{"providers":{"vllm":{"baseUrl":"http://10.0.0.7:8000/v1","requiresKey":false}}}')).toEqual(
-      { vllm: { baseUrl: 'http://10.0.0.7:8000/v1', requiresKey: false } },
-    );
+    expect(
+      parseProvidersFile('{"providers":{"vllm":{"baseUrl":"http://10.0.0.7:8000/v1","requiresKey":false}}}'),
+    ).toEqual({ vllm: { baseUrl: 'http://10.0.0.7:8000/v1', requiresKey: false } });
   });
 });

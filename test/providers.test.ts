@@ -312,7 +312,9 @@ describe('registry and keys', () => {
         DEEPSEEK_BASE_URL: 'http://env-ds.example',
         OPENAI_ALLOWED_BASE_URLS: 'http://other.example/v1',
       },
-      providers: { openai: { baseUrl: 'http://config.example/v1', allowedBaseUrls: ['http://target.example'] } },
+      providers: {
+        openai: { baseUrl: 'http://config.example/v1', allowedBaseUrls: ['http://target.example'] },
+      },
     });
     expect(registry.resolve({ provider: 'openai', model: 'm' }).baseUrl).toBe('http://config.example/v1');
     expect(
@@ -322,13 +324,15 @@ describe('registry and keys', () => {
       registry.resolve({ provider: 'openai', model: 'm', baseUrl: 'http://other.example/v1/' }).baseUrl,
     ).toBe('http://other.example/v1/');
     // Any other host is refused before a key is read, and the reason names the host, not the allowlist.
-    expect(() => registry.resolve({ provider: 'openai', model: 'm', baseUrl: 'http://evil.example/v1' })).toThrow(
-      /evil\.example is not an endpoint of provider "openai"/,
-    );
+    expect(() =>
+      registry.resolve({ provider: 'openai', model: 'm', baseUrl: 'http://evil.example/v1' }),
+    ).toThrow(/evil\.example is not an endpoint of provider "openai"/);
     expect(registry.endpointProblem({ provider: 'openai', baseUrl: 'http://target.example:8080' })).toMatch(
       /not an endpoint/,
     );
-    expect(registry.endpointProblem({ provider: 'openai', baseUrl: 'http://config.example/v1' })).toBeUndefined();
+    expect(
+      registry.endpointProblem({ provider: 'openai', baseUrl: 'http://config.example/v1' }),
+    ).toBeUndefined();
     expect(
       registry.check({ provider: 'deepseek', model: 'm', baseUrl: 'http://user:pw@env-ds.example' })[0],
     ).toMatch(/without credentials/);

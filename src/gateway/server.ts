@@ -6,14 +6,18 @@
  *                               `metadata.reference_id` marks a question with a known answer. The whole
  *                               Chat Completions surface: the body goes upstream as written, `model` aside
  *   GET  /v1/models             the routes, as OpenAI's model list (what clients call to discover models)
- *   POST /v1/feedback           { request_id, score 1-5 | thumbs up/down, comment? }
+ *   POST /v1/feedback           { request_id, score 1-5 | thumbs up/down, comment? }: once per request,
+ *                               only for a request served to the same API key, within the feedback window
+ *   PUT  /v1/feedback           the same, replacing the request's feedback
  *   GET  /v1/routes/:name       the routing state this replica serves from (version, stable, candidate, share)
  *   GET  /healthz               200 ok / 503 degraded (still serving from cached routing state)
  *   GET  /metrics               Prometheus
  *
  * Every response of a routed call carries `x-rollout-route`, `x-rollout-tag`, `x-rollout-target` (the
- * target that actually answered, or was tried last) and `x-request-id` (the id feedback refers to; the
- * `openai` client exposes it as `_request_id`). Every error is an OpenAI-style error body.
+ * target that actually answered, or was tried last; both only for keys allowed to see arms) and
+ * `x-request-id` (the gateway's own id, which feedback refers to; the `openai` client exposes it as
+ * `_request_id`). A client's own `x-request-id` never becomes the request's id (it could collide with
+ * another's): it is recorded beside the event for correlation. Every error is an OpenAI-style error body.
  *
  * Hot path: the router's lean undici transport; the upstream's JSON bytes are passed through untouched
  * when no translation is needed (see `passThrough`); no per-request logging.
@@ -48,6 +52,7 @@ import {
   type ConnectionLimits,
 } from './edges';
 import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
+import { DEFAULT_FEEDBACK_WINDOW_MS, storeFeedback } from './feedback';
 import { ChunkWriter, completionJson } from './openai-format';
 import { readChatCompletion, readFeedback, toMessages } from './schema';
 
@@ -73,6 +78,8 @@ export interface GatewayOptions {
    * an operator can keep them off the network clients reach.
    */
   separateAdmin?: boolean;
+  /** How long after an answer its feedback is taken (default 24 h). */
+  feedbackWindowMs?: number;
   logger?: Logger;
 }
 
@@ -237,8 +244,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       messages: toMessages(body.messages),
       openai: { body: original, raw: original[RAW_BODY] },
       key: routingKey,
-      requestId:
+      // The request id is always ours (the router makes one); the client's is kept for its correlation.
+      clientRequestId:
         typeof requestIdHeader === 'string' && REQUEST_ID.test(requestIdHeader) ? requestIdHeader : undefined,
+      caller: principals.get(request)?.name,
       referenceId: body.metadata?.reference_id,
     };
     if (body.stream)
@@ -390,15 +399,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   }
 
-  app.post('/v1/feedback', { onRequest: authenticate }, async (request, reply) => {
+  const feedbackStore = {
+    pool: router.pool,
+    windowMs: options.feedbackWindowMs ?? DEFAULT_FEEDBACK_WINDOW_MS,
+    flush: () => router.flush(),
+  };
+  const feedback = (mode: 'create' | 'update') => async (request: FastifyRequest, reply: FastifyReply) => {
     const fb = readFeedback(request.body);
     try {
-      const { rows } = await router.pool.query<{ id: string }>(
-        'INSERT INTO feedback (request_id, score, thumbs, comment) VALUES ($1, $2, $3, $4) RETURNING id',
-        [fb.request_id, fb.score ?? null, fb.thumbs ?? null, fb.comment ?? null],
-      );
-      return reply.code(201).send({ object: 'feedback', id: Number(rows[0].id), request_id: fb.request_id });
+      const stored = await storeFeedback(feedbackStore, fb, principals.get(request)?.name ?? null, mode);
+      return reply.code(mode === 'create' ? 201 : 200).send(stored);
     } catch (err) {
+      if (err instanceof GatewayError) throw err;
       log.warn({ err: (err as Error).message }, 'feedback not stored');
       throw new GatewayError(
         503,
@@ -407,7 +419,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         'feedback could not be stored; try again later',
       );
     }
-  });
+  };
+  app.post('/v1/feedback', { onRequest: authenticate }, feedback('create'));
+  app.put('/v1/feedback', { onRequest: authenticate }, feedback('update'));
 
   // What THIS replica serves for a route now (from its routing cache): for operators and the propagation bench.
   app.get<{ Params: { name: string } }>(

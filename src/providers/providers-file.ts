@@ -14,7 +14,12 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
-import { createProviderRegistry, normalizeEndpoint, type ProviderConfig, type ProviderRegistry } from './registry';
+import {
+  createProviderRegistry,
+  normalizeEndpoint,
+  type ProviderConfig,
+  type ProviderRegistry,
+} from './registry';
 
 const endpoint = z
   .string()
@@ -59,13 +64,17 @@ export function parseProvidersFile(
   const parsed = providersFile.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ProvidersFileError(`${source}: ${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+    throw new ProvidersFileError(
+      `${source}: ${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`,
+    );
   }
   return parsed.data.providers;
 }
 
 /** `MODEL_ROLLOUT_PROVIDERS_FILE`'s providers, or {} when it is unset. */
-export function loadProvidersFile(env: NodeJS.ProcessEnv = process.env): Record<string, Partial<ProviderConfig>> {
+export function loadProvidersFile(
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, Partial<ProviderConfig>> {
   const file = env.MODEL_ROLLOUT_PROVIDERS_FILE;
   if (!file) return {};
   let text: string;
@@ -127,5 +136,8 @@ export function slotTargets(
   slot: { target: NamedTarget; fallbacks: readonly NamedTarget[] } | null | undefined,
 ): [string, NamedTarget | undefined][] {
   if (!slot) return [];
-  return [[`${field}.target`, slot.target], ...slot.fallbacks.map((t, i): [string, NamedTarget] => [`${field}.fallbacks[${i}]`, t])];
+  return [
+    [`${field}.target`, slot.target],
+    ...slot.fallbacks.map((t, i): [string, NamedTarget] => [`${field}.fallbacks[${i}]`, t]),
+  ];
 }

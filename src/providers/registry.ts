@@ -209,8 +209,7 @@ export function createProviderRegistry(options: RegistryOptions = {}): ProviderR
       const builtIn = Object.hasOwn(DEFAULT_PROVIDERS, target.provider)
         ? DEFAULT_PROVIDERS[target.provider]
         : undefined;
-      const configured =
-        own?.baseUrl || env[`${envPrefix(target.provider)}_BASE_URL`] || builtIn?.baseUrl;
+      const configured = own?.baseUrl || env[`${envPrefix(target.provider)}_BASE_URL`] || builtIn?.baseUrl;
       return endpointProblemOf(target.provider, target.baseUrl, configured, allowedOf(target.provider));
     },
     names() {

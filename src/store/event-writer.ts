@@ -55,6 +55,10 @@ export interface RequestEvent {
   finishReason?: string | null;
   /** The answer's tool calls (OpenAI shape), only when capture is enabled. */
   toolCalls?: unknown[] | null;
+  /** The gateway API key's name that made the request (the actor); null for in-process callers. */
+  caller?: string | null;
+  /** The `x-request-id` the client sent, for its own correlation (never the event's `requestId`). */
+  clientRequestId?: string | null;
   /** Defaults to the time record() was called. */
   createdAt?: Date;
 }
@@ -137,16 +141,16 @@ const ASYNC_COMMIT_CTE = `WITH async_commit AS MATERIALIZED (SELECT set_config('
 const INSERT_EVENTS = `
 INSERT INTO request_events (request_id, route, tag, slot, target, fallback_depth, latency_ms, error_class,
   input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_at,
-  finish_reason, tool_calls)
+  finish_reason, tool_calls, caller, client_request_id)
 SELECT u.request_id, u.route, u.tag, u.slot, u.target, u.fallback_depth, u.latency_ms, u.error_class,
   u.input_tokens, u.output_tokens, u.cost_usd, u.routing_version, u.reference_id, u.prompt::jsonb, u.answer,
-  to_timestamp(u.created_ms / 1000.0), u.finish_reason, u.tool_calls::jsonb
+  to_timestamp(u.created_ms / 1000.0), u.finish_reason, u.tool_calls::jsonb, u.caller, u.client_request_id
 FROM /*ASYNC*/ unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[], $8::text[],
   $9::int[], $10::int[], $11::float8[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::float8[],
-  $17::text[], $18::text[])
+  $17::text[], $18::text[], $19::text[], $20::text[])
   AS u(request_id, route, tag, slot, target, fallback_depth, latency_ms, error_class,
        input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_ms,
-       finish_reason, tool_calls)`;
+       finish_reason, tool_calls, caller, client_request_id)`;
 
 const INSERT_PAIRS = `
 INSERT INTO shadow_comparisons (route, request_id, stable_target, shadow_target, stable_event_id, shadow_event_id, created_at)
@@ -249,7 +253,7 @@ function str(v: unknown): string | null {
 
 function eventParams(events: RequestEvent[], times: number[]): unknown[] {
   const n = events.length;
-  const cols: (string | number | null)[][] = Array.from({ length: 18 }, () => new Array(n));
+  const cols: (string | number | null)[][] = Array.from({ length: 20 }, () => new Array(n));
   for (let i = 0; i < n; i++) {
     const e = events[i];
     cols[0][i] = e.requestId;
@@ -270,6 +274,8 @@ function eventParams(events: RequestEvent[], times: number[]): unknown[] {
     cols[15][i] = e.createdAt ? e.createdAt.getTime() : times[i];
     cols[16][i] = str(e.finishReason);
     cols[17][i] = e.toolCalls ? JSON.stringify(e.toolCalls) : null;
+    cols[18][i] = str(e.caller);
+    cols[19][i] = str(e.clientRequestId);
   }
   return cols.map((c, j) =>
     NUMERIC_EVENT_COLUMNS.has(j) ? numberArray(c as number[]) : textArray(c as string[]),

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { ArmStats } from '../policy';
+import { MODEL_ERROR_SQL } from '../providers/blame';
 
 /**
  * Windowed statistics of request events, per tag, computed in SQL so that only a few numbers travel to the
@@ -28,8 +29,9 @@ export type ArmStatsWithFallbacks = ArmStats & { fallbacks: number };
 
 const ARM_SQL = `
   SELECT count(*)::int                                            AS requests,
-         -- A client that hung up is not the model's failure.
-         count(*) FILTER (WHERE (error_class IS NOT NULL AND error_class <> 'cancelled')
+         -- Client-caused failures (bad requests, content policy, hang-ups, impossible max_tokens) are not
+         -- the model's: see providers/blame.ts, which also keeps them from the circuit breaker.
+         count(*) FILTER (WHERE ${MODEL_ERROR_SQL}
                              OR ($7::boolean AND error_class IS NULL AND fallback_depth > 0))::int AS errors,
          count(*) FILTER (WHERE error_class IS NULL AND fallback_depth > 0)::int AS fallbacks,
          count(*) FILTER (WHERE $5::float8 IS NOT NULL AND latency_ms > $5::float8)::int AS slow,

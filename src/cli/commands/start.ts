@@ -296,7 +296,8 @@ async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOpt
   try {
     const spec = parseRolloutSpec(input);
     // Targets may name a baseUrl only from this deployment's allowlist (the worker refuses it too).
-    const { deploymentRegistry, endpointIssues, specTargets } = await import('../../providers/providers-file');
+    const { deploymentRegistry, endpointIssues, specTargets } =
+      await import('../../providers/providers-file');
     const issues = endpointIssues(deploymentRegistry(), specTargets(spec));
     if (issues.length > 0) throw new InvalidSpecError(issues);
     return spec;
