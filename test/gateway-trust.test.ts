@@ -209,7 +209,7 @@ describe('client-caused failures never count against the model', () => {
     (await router.health()).breakers.find((b) => b.target === 'openai:trust-candidate');
 
   it('upstream 400s, hang-ups and an impossible max_tokens leave the canary error rate and breaker at zero; a 500 moves both', async () => {
-    const body = { model: 'canary-bot', messages: [{ role: 'user', content: PROMPT }] };
+    const body = { model: 'canary-bot', messages: [{ role: 'user' as const, content: PROMPT }] };
     // The candidate refuses the request as malformed (400), five times.
     sim.setBehaviour('trust-candidate', { errorRate: 1, errorKinds: { bad_request: 1 } });
     for (let i = 0; i < 5; i++) {
