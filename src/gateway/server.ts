@@ -149,8 +149,20 @@ export function createGateway(options: GatewayOptions): Gateway {
   // data property (it never sets a prototype), and bodies are only read or copied by spreading, which
   // copies it as data too. The text is kept beside the parse (under a symbol, invisible to JSON) so a
   // forwarded body is spliced, not re-serialized.
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  // Only JSON is taken (fastify would also parse text/plain into a string): anything else gets a 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding.toLowerCase() !== 'identity')
+      return done(
+        new GatewayError(
+          415,
+          'invalid_request_error',
+          'unsupported_content_encoding',
+          `content-encoding "${encoding.slice(0, 40)}" is not supported; send the JSON body uncompressed`,
+        ),
+        undefined,
+      );
     if (body === '') return done(invalidBody('the request body is empty; send a JSON object'), undefined);
     let parsed: unknown;
     try {
