@@ -21,6 +21,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db';
 
 const KEY_A = 'sk-alpha-0123456789abcdef';
 const KEY_B = 'sk-bravo-0123456789abcdef';
+const KEY_EVAL = 'sk-evals-0123456789abcdef';
 const PROMPT = 'Name three kinds of clouds you might see on a summer afternoon.';
 
 let db: TestDatabase;
@@ -49,6 +50,7 @@ beforeAll(async () => {
     keys: [
       { name: 'team-alpha', key: KEY_A, routes: ['*'] },
       { name: 'team-bravo', key: KEY_B, routes: ['*'] },
+      { name: 'evals', key: KEY_EVAL, routes: ['*'], armHeaders: true, evaluation: true },
     ],
   });
   const file = `${await import('node:os').then((os) => os.tmpdir())}/mr-trust-${crypto.randomBytes(4).toString('hex')}.json`;
@@ -72,8 +74,21 @@ beforeAll(async () => {
     },
     ctx,
   );
+  await createRoute(
+    db.pool,
+    {
+      name: 'arms-bot',
+      blue: { target: { provider: 'openai', model: 'arm-stable' }, fallbacks: [] },
+      green: { target: { provider: 'openai', model: 'arm-candidate' }, fallbacks: [] },
+      canaryBps: 10_000,
+    },
+    ctx,
+  );
   const deadline = Date.now() + 10_000;
-  while ((!router.state('canary-bot') || !router.state('plain')) && Date.now() < deadline)
+  while (
+    (!router.state('canary-bot') || !router.state('plain') || !router.state('arms-bot')) &&
+    Date.now() < deadline
+  )
     await new Promise((r) => setTimeout(r, 20));
 }, 60_000);
 
@@ -265,4 +280,43 @@ describe('client-caused failures never count against the model', () => {
     await expect.poll(async () => (await canaryStats()).errors, { timeout: 10_000 }).toBe(3);
     expect((await breaker())?.state).toBe('open');
   }, 60_000);
+});
+
+describe('a key not allowed to see arms learns its arm from nothing in the answer', () => {
+  const body = { model: 'arms-bot', messages: [{ role: 'user' as const, content: PROMPT }] };
+
+  it('JSON and streamed bodies name the route as their model, errors name no target', async () => {
+    const hidden = await client(KEY_A).chat.completions.create(body).withResponse();
+    expect(hidden.data.model).toBe('arms-bot');
+    expect(hidden.response.headers.get('x-rollout-tag')).toBeNull();
+    const shown = await client(KEY_EVAL).chat.completions.create(body).withResponse();
+    expect(shown.data.model).toBe('arm-candidate');
+    expect(shown.response.headers.get('x-rollout-tag')).toBe('canary');
+
+    const stream = await client(KEY_A).chat.completions.create({ ...body, stream: true });
+    const models = new Set<string>();
+    let text = '';
+    for await (const chunk of stream) {
+      models.add(chunk.model);
+      text += chunk.choices[0]?.delta?.content ?? '';
+    }
+    expect([...models]).toEqual(['arms-bot']);
+    expect(text.length).toBeGreaterThan(0);
+
+    sim.setBehaviour('arm-candidate', { errorRate: 1, errorKinds: { bad_request: 1 } });
+    try {
+      const refused = (await client(KEY_A)
+        .chat.completions.create(body)
+        .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>;
+      expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+      expect(refused.message).toContain('bad_request');
+      expect(refused.message).not.toContain('arm-candidate');
+      const told = (await client(KEY_EVAL)
+        .chat.completions.create(body)
+        .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>;
+      expect(told.message).toContain('arm-candidate');
+    } finally {
+      sim.setBehaviour('arm-candidate', { errorRate: 0 });
+    }
+  });
 });

@@ -54,6 +54,7 @@ import {
 import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
 import { DEFAULT_FEEDBACK_WINDOW_MS, storeFeedback } from './feedback';
 import { ChunkWriter, completionJson } from './openai-format';
+import { maskModel } from './arm-mask';
 import { readChatCompletion, readFeedback, toMessages } from './schema';
 
 /** `provider:model` (config/target.ts has the same, but loads zod with it). */
@@ -290,6 +291,11 @@ export function createGateway(options: GatewayOptions): Gateway {
         'x-request-id': result.requestId,
       }),
     );
+    if (!armVisible(request)) {
+      // The body's `model` would name the arm: the route's name instead (the caller's own `model`).
+      const text = passThrough && result.raw ? result.raw.raw.toString('utf8') : completionJson(result);
+      return reply.type('application/json').send(maskModel(text, result.route));
+    }
     if (passThrough && result.raw) return reply.type(result.raw.contentType).send(result.raw.raw);
     return reply.type('application/json').send(completionJson(result));
   });
@@ -325,7 +331,13 @@ export function createGateway(options: GatewayOptions): Gateway {
           'x-request-id': err.decision.requestId,
         }),
       );
-      return fromProviderError(err.error, route);
+      return fromProviderError(
+        err.error,
+        route,
+        armVisible(request)
+          ? {}
+          : { hideTargets: err.decision.targets.flatMap((t) => [formatTarget(t), t.model]) },
+      );
     }
     return err;
   }
@@ -348,6 +360,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       throw routeError(request, reply, route, err);
     }
     const { decision } = stream;
+    const masked = !armVisible(request);
+    /** Upstream chunks as they came, or with `model` set to the route for keys that may not see arms. */
+    const chunk = (sse: string) => (masked ? maskModel(sse, route) : sse);
     let writer: ChunkWriter | undefined;
     try {
       for await (const event of stream) {
@@ -357,7 +372,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             const model =
               decision.targets.find((t) => `${t.provider}:${t.model}` === event.target)?.model ??
               event.target;
-            writer = new ChunkWriter(decision.requestId, model);
+            writer = new ChunkWriter(decision.requestId, masked ? route : model);
             reply.hijack();
             res.writeHead(
               200,
@@ -370,14 +385,14 @@ export function createGateway(options: GatewayOptions): Gateway {
                 'x-request-id': decision.requestId,
               }),
             );
-            await writeChunk(res, event.sse ?? writer.first(event.text));
+            await writeChunk(res, event.sse !== undefined ? chunk(event.sse) : writer.first(event.text));
           } else {
-            await writeChunk(res, event.sse ?? writer.delta(event.text));
+            await writeChunk(res, event.sse !== undefined ? chunk(event.sse) : writer.delta(event.text));
           }
         } else if (event.type === 'done') {
           if (!writer) {
             // An empty answer that passed the quality check: still a valid stream.
-            writer = new ChunkWriter(decision.requestId, event.result.result.target.model);
+            writer = new ChunkWriter(decision.requestId, masked ? route : event.result.result.target.model);
             reply.hijack();
             res.writeHead(
               200,
@@ -393,7 +408,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           }
           res.end(
             event.sseTail !== undefined
-              ? `${event.sseTail}data: [DONE]\n\n`
+              ? `${chunk(event.sseTail)}data: [DONE]\n\n`
               : writer.end(event.result, includeUsage),
           );
         } else {
