@@ -36,13 +36,15 @@ export interface ActivityDeps {
 
 export function createActivities(deps: ActivityDeps) {
   const pool = deps.db.pool;
+  const providers = deps.providers ?? deploymentRegistry();
   return {
-    ...createRoutingActivities({ pool, providers: deps.providers ?? deploymentRegistry() }),
+    ...createRoutingActivities({ pool, providers }),
     ...createEvaluationActivities({ pool }),
     ...createScoringActivities({
       pool,
       chain: deps.chain,
       httpServices: deps.httpServices ?? httpServicesFromEnv(),
+      providers,
     }),
     ...createAlertActivities({ channels: deps.alertChannels }),
     ...createRetentionActivities({ pool }),

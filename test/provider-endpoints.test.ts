@@ -260,6 +260,42 @@ describe('provider endpoints come from the deployment only', () => {
     expect(recorder.received).toEqual([]);
   }, 60_000);
 
+  it('a judge naming a foreign baseUrl in a rollout started by any Temporal client: the worker refuses it, naming the field', async () => {
+    await createRoute(
+      db.pool,
+      { name: 'raw-judge', blue: { target: { provider: 'openai', model: 'gpt-4o-mini' }, fallbacks: [] } },
+      { actor: 'test', reason: 'test' },
+    );
+    const handle = await client.workflow.start('rolloutWorkflow', {
+      taskQueue: env.taskQueue,
+      workflowId: `rollout-raw-judge-${crypto.randomBytes(3).toString('hex')}`,
+      args: [
+        {
+          route: 'raw-judge',
+          candidate: 'openai:gpt-4o',
+          evaluation: {
+            interval: '1s',
+            judge: { provider: 'openai', model: 'gpt-4o', baseUrl: recorder.url },
+          },
+          triggers: { interval: '1h' },
+          actor: 'someone',
+        },
+      ],
+    });
+    try {
+      await expect
+        .poll(
+          async () =>
+            (await handle.query<{ scoring?: { batchError?: string } }>('status')).scoring?.batchError ?? '',
+          { timeout: 30_000, interval: 250 },
+        )
+        .toContain('evaluation.judge.baseUrl');
+    } finally {
+      await handle.terminate('test over');
+    }
+    expect(recorder.received).toEqual([]);
+  }, 60_000);
+
   it('a judge target naming a foreign baseUrl is refused before the call: the host gets nothing', async () => {
     const chain = createFallbackChain({ registry: registry(), breaker: false });
     try {
