@@ -51,7 +51,8 @@ beforeAll(async () => {
   );
   child = spawn(
     process.execPath,
-    [BIN, 'gateway', '--port', '0', '--simulator', sim.url, '--body-limit', String(BODY_LIMIT)],
+    // --capture: prompts and answers are stored, so NUL bytes and lone surrogates must be storable.
+    [BIN, 'gateway', '--port', '0', '--simulator', sim.url, '--body-limit', String(BODY_LIMIT), '--capture'],
     {
       cwd: ROOT,
       env: { ...process.env, DATABASE_URL: db.connectionString, GATEWAY_KEYS_FILE: keysFile },
@@ -587,6 +588,13 @@ const CASES: Case[] = [
     param: 'request_id',
   },
   {
+    name: 'feedback whose request_id holds a NUL byte',
+    req: { path: '/v1/feedback', body: { request_id: 'abc\u0000def', score: 3 } },
+    status: 404,
+    code: 'request_not_found',
+    param: 'request_id',
+  },
+  {
     name: 'PUT feedback for a request never served',
     req: { method: 'PUT', path: '/v1/feedback', body: { request_id: 'never-served', score: 3 } },
     status: 404,
@@ -619,6 +627,18 @@ describe('bad input: each case gets its status and an OpenAI-style error', () =>
     expect(res.status, res.text).toBe(c.status);
     if (c.status >= 400) expectOpenAIError(res, c);
     else expect((res.json as { object?: string }).object).toBe('chat.completion');
+  });
+
+  it('the events of answers with NUL bytes and lone surrogates were stored, not dropped', async () => {
+    const count = async (like: string) =>
+      (
+        await db.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM request_events WHERE prompt::text LIKE $1 AND error_class IS NULL`,
+          [like],
+        )
+      ).rows[0].n;
+    await expect.poll(() => count('%before\uFFFDafter%'), { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => count('%half \uFFFD a pair%'), { timeout: 10_000 }).toBe(1);
   });
 
   it('no prototype was polluted, and the gateway is up and healthy afterwards', async () => {
@@ -706,10 +726,13 @@ const bodyText = fc.tuple(badBody, fc.nat({ max: 9 })).map(([body, cut]) => {
 
 describe('property: generated bad bodies never get a 5xx and never bring the gateway down', () => {
   it('chat completions and feedback, 300 bodies each', async () => {
+    const statuses = new Map<string, number>();
     for (const p of ['/v1/chat/completions', '/v1/feedback']) {
       await fc.assert(
         fc.asyncProperty(bodyText, async (text) => {
           const res = await send({ path: p, body: text });
+          const key = `${p} ${res.status}`;
+          statuses.set(key, (statuses.get(key) ?? 0) + 1);
           if (res.status >= 500 || res.status < 200)
             throw new Error(`${res.status} for ${text}: ${res.text}`);
           if (res.status >= 400) {
@@ -721,9 +744,14 @@ describe('property: generated bad bodies never get a 5xx and never bring the gat
         { numRuns: 300 },
       );
     }
+    // The generator reaches both sides: bodies refused by the gateway, and bodies that went upstream.
+    expect(statuses.get('/v1/chat/completions 400')).toBeGreaterThan(50);
+    expect(statuses.get('/v1/chat/completions 200')).toBeGreaterThan(5);
+    expect(statuses.get('/v1/feedback 400')).toBeGreaterThan(50);
     expect(child.exitCode).toBeNull();
     const health = await send({ method: 'GET', path: '/healthz', headers: { 'content-type': null } });
     expect(health.status).toBe(200);
     expect(childLog).not.toMatch(/gateway request failed/);
+    console.log(`[bad-input] generated bodies by status: ${JSON.stringify(Object.fromEntries(statuses))}`);
   }, 240_000);
 });

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { pgSafeText } from '../store/pg-text';
 import { GatewayError } from './errors';
 import type { FeedbackBody } from './schema';
 
@@ -52,10 +53,12 @@ export async function storeFeedback(
   caller: string | null,
   mode: 'create' | 'update',
 ): Promise<StoredFeedback> {
+  // A NUL in a request id matches nothing (ids never hold one); in a comment it is kept as U+FFFD.
+  const requestId = pgSafeText(fb.request_id);
   const served = async () =>
     (
       await store.pool.query<{ in_window: boolean; same_caller: boolean }>(SERVED, [
-        fb.request_id,
+        requestId,
         store.windowMs,
         caller,
       ])
@@ -85,10 +88,10 @@ export async function storeFeedback(
     );
   }
   const { rows } = await store.pool.query<{ id: string }>(mode === 'create' ? CREATE : UPDATE, [
-    fb.request_id,
+    requestId,
     fb.score ?? null,
     fb.thumbs ?? null,
-    fb.comment ?? null,
+    fb.comment === undefined ? null : pgSafeText(fb.comment),
     caller,
   ]);
   if (rows.length === 0) {

@@ -27,6 +27,7 @@
  */
 import type pg from 'pg';
 import { logger as rootLogger, type Logger } from '../logger';
+import { pgSafeJson, pgSafeText } from './pg-text';
 
 export type EventTag = 'stable' | 'canary' | 'shadow';
 
@@ -247,6 +248,10 @@ function optionalInt(v: number | undefined | null): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? Math.round(v) : null;
 }
 
+function safeStr(v: string | null | undefined): string | null {
+  return v === null || v === undefined ? null : pgSafeText(v);
+}
+
 function str(v: unknown): string | null {
   return v === null || v === undefined ? null : String(v);
 }
@@ -268,12 +273,13 @@ function eventParams(events: RequestEvent[], times: number[]): unknown[] {
     cols[9][i] = int(e.outputTokens);
     cols[10][i] = num(e.costUsd);
     cols[11][i] = optionalInt(e.routingVersion);
-    cols[12][i] = str(e.referenceId);
-    cols[13][i] = e.prompt === undefined || e.prompt === null ? null : JSON.stringify(e.prompt);
-    cols[14][i] = str(e.answer);
+    // Client- and model-written text: NUL and lone surrogates would make Postgres refuse the row.
+    cols[12][i] = safeStr(e.referenceId);
+    cols[13][i] = e.prompt === undefined || e.prompt === null ? null : pgSafeJson(e.prompt);
+    cols[14][i] = safeStr(e.answer);
     cols[15][i] = e.createdAt ? e.createdAt.getTime() : times[i];
     cols[16][i] = str(e.finishReason);
-    cols[17][i] = e.toolCalls ? JSON.stringify(e.toolCalls) : null;
+    cols[17][i] = e.toolCalls ? pgSafeJson(e.toolCalls) : null;
     cols[18][i] = str(e.caller);
     cols[19][i] = str(e.clientRequestId);
   }
