@@ -53,7 +53,9 @@ export function recordedErrorClass(errorClass: ErrorClass, ctx: BlameContext = {
 }
 
 /**
- * SQL condition: the event is a failure of the model. Events written before classification carry the
- * bare class (`cancelled`, `bad_request`, `content_policy`), which count the same way.
+ * SQL condition: the event's failure was the client's. Events written before classification carry the bare
+ * class (`cancelled`, `bad_request`, `content_policy`), which count the same way. Such events say nothing
+ * about the model: the arm statistics leave them out entirely (requests, errors, latency), so a client's
+ * mistakes move neither an arm's error rate nor its slow share.
  */
-export const MODEL_ERROR_SQL = `(error_class IS NOT NULL AND left(error_class, ${CLIENT_ERROR_PREFIX.length}) <> '${CLIENT_ERROR_PREFIX}' AND error_class NOT IN ('cancelled', 'bad_request', 'content_policy'))`;
+export const CLIENT_CAUSED_SQL = `coalesce(left(error_class, ${CLIENT_ERROR_PREFIX.length}) = '${CLIENT_ERROR_PREFIX}' OR error_class IN ('cancelled', 'bad_request', 'content_policy'), false)`;

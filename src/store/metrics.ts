@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { ArmStats } from '../policy';
-import { MODEL_ERROR_SQL } from '../providers/blame';
+import { CLIENT_CAUSED_SQL } from '../providers/blame';
 
 /**
  * Windowed statistics of request events, per tag, computed in SQL so that only a few numbers travel to the
@@ -29,9 +29,7 @@ export type ArmStatsWithFallbacks = ArmStats & { fallbacks: number };
 
 const ARM_SQL = `
   SELECT count(*)::int                                            AS requests,
-         -- Client-caused failures (bad requests, content policy, hang-ups, impossible max_tokens) are not
-         -- the model's: see providers/blame.ts, which also keeps them from the circuit breaker.
-         count(*) FILTER (WHERE ${MODEL_ERROR_SQL}
+         count(*) FILTER (WHERE error_class IS NOT NULL
                              OR ($7::boolean AND error_class IS NULL AND fallback_depth > 0))::int AS errors,
          count(*) FILTER (WHERE error_class IS NULL AND fallback_depth > 0)::int AS fallbacks,
          count(*) FILTER (WHERE $5::float8 IS NOT NULL AND latency_ms > $5::float8)::int AS slow,
@@ -44,7 +42,10 @@ const ARM_SQL = `
    WHERE route = $1 AND tag = $2
      AND created_at >= to_timestamp($3::float8 / 1000)
      AND created_at <  to_timestamp($4::float8 / 1000)
-     AND ($6::text IS NULL OR target = $6::text)`;
+     AND ($6::text IS NULL OR target = $6::text)
+     -- Client-caused failures (bad requests, content policy, hang-ups, impossible max_tokens) say nothing
+     -- about the model: see providers/blame.ts, whose rule also keeps them from the circuit breaker.
+     AND NOT ${CLIENT_CAUSED_SQL}`;
 
 export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStatsWithFallbacks> {
   const { rows } = await pool.query(ARM_SQL, [
