@@ -295,6 +295,29 @@ describe('client-caused failures never count against the model', () => {
   }, 60_000);
 });
 
+describe('what a key may see', () => {
+  it('GET /v1/models lists only the routes the key may call', async () => {
+    const file = `${(await import('node:os')).tmpdir()}/mr-trust-models-${crypto.randomBytes(4).toString('hex')}.json`;
+    (await import('node:fs')).writeFileSync(
+      file,
+      JSON.stringify({ keys: [{ name: 'narrow', key: 'sk-narrow-0123456789abcdef', routes: ['plain'] }] }),
+    );
+    const narrow = createGateway({ router, auth: { store: createApiKeyStore({ file, watch: false }) } });
+    const narrowUrl = await narrow.listen({ port: 0 });
+    try {
+      const models = await new OpenAI({
+        apiKey: 'sk-narrow-0123456789abcdef',
+        baseURL: `${narrowUrl}/v1`,
+      }).models.list();
+      expect(models.data.map((m) => m.id)).toEqual(['plain']);
+    } finally {
+      await narrow.close();
+    }
+    const all = await client(KEY_A).models.list();
+    expect(all.data.map((m) => m.id).sort()).toEqual(['arms-bot', 'canary-bot', 'plain']);
+  });
+});
+
 describe('a key not allowed to see arms learns its arm from nothing in the answer', () => {
   const body = { model: 'arms-bot', messages: [{ role: 'user' as const, content: PROMPT }] };
 

@@ -301,8 +301,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   // OpenAI clients discover models here; a route is what they pass as `model`.
-  app.get('/v1/models', { onRequest: authenticate }, async (_request, reply) => {
-    const data = router.routes().map((state) => ({
+  // A key sees only the routes it may call.
+  app.get('/v1/models', { onRequest: authenticate }, async (request, reply) => {
+    const principal = principals.get(request);
+    const routes = router.routes();
+    const visible = principal ? routes.filter((state) => mayCallRoute(principal, state.name)) : routes;
+    const data = visible.map((state) => ({
       id: state.name,
       object: 'model',
       created: Math.floor(state.updatedAt.getTime() / 1000),

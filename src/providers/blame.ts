@@ -9,7 +9,9 @@ import type { CallOptions, ErrorClass, Target } from './types';
  * Client-caused: the upstream refused the request as malformed (400, `bad_request`) or by content policy,
  * the client hung up (`cancelled`), or a JSON call timed out while generating a `max_tokens` larger than
  * a model can write within the timeout at `CLIENT_TIMEOUT_TOKENS_PER_SECOND`. A prompt over a target's
- * context window (`context_length`) is not: the candidate cannot serve a request the stable one can.
+ * context window (`context_length`) is not: the candidate cannot serve a request the stable one can. (The
+ * breaker still hands its permit back, as for every class that says nothing about whether the provider is
+ * up: a fast, deterministic refusal must not cut a healthy model off.)
  */
 export const CLIENT_CAUSED_CLASSES: ReadonlySet<ErrorClass> = new Set<ErrorClass>([
   'bad_request',
