@@ -10,7 +10,7 @@ import type { Target } from './types';
  * - Keys are read from the environment, by the provider's `apiKeyEnv`, at call time: never from
  *   workflow input, never stored in routing state, never logged, never put in an error.
  * - Base URLs come from deployment configuration only: config object (the providers file, see
- *   `endpoints.ts`) > env `<PROVIDER>_BASE_URL` > built-in default. A target's `baseUrl` (from a route or a
+ *   `providers-file.ts`) > env `<PROVIDER>_BASE_URL` > built-in default. A target's `baseUrl` (from a route or a
  *   rollout spec, which anyone who can start a rollout writes) is honoured only when it is that URL or one
  *   of the provider's `allowedBaseUrls` (config, or env `<PROVIDER>_ALLOWED_BASE_URLS`, comma-separated);
  *   any other is refused before a key is read, so a key never travels to a host the deployment did not name.
@@ -109,8 +109,14 @@ export function createProviderRegistry(options: RegistryOptions = {}): ProviderR
   // Resolution is cached per (provider, target baseUrl); env overrides are read once per registry,
   // since they describe deployment topology. Keys are read per call.
   const resolved = new Map<string, ResolvedProvider | ProviderError>();
+  const ownOf = (provider: string) => (Object.hasOwn(explicit, provider) ? explicit[provider] : undefined);
+  /** The provider's own base URL: config object > env `<PROVIDER>_BASE_URL` > built-in default. */
+  const configuredOf = (provider: string): string | undefined =>
+    ownOf(provider)?.baseUrl ||
+    env[`${envPrefix(provider)}_BASE_URL`] ||
+    (Object.hasOwn(DEFAULT_PROVIDERS, provider) ? DEFAULT_PROVIDERS[provider].baseUrl : undefined);
   const allowedOf = (provider: string): string[] => {
-    const own = Object.hasOwn(explicit, provider) ? explicit[provider] : undefined;
+    const own = ownOf(provider);
     const fromEnv = (env[`${envPrefix(provider)}_ALLOWED_BASE_URLS`] ?? '')
       .split(',')
       .map((u) => u.trim())
@@ -129,7 +135,7 @@ export function createProviderRegistry(options: RegistryOptions = {}): ProviderR
     const apiKeyEnv =
       own?.apiKeyEnv || env[`${prefix}_API_KEY_ENV`] || builtIn?.apiKeyEnv || `${prefix}_API_KEY`;
     registerSecretEnvName(apiKeyEnv);
-    const configured = own?.baseUrl || env[`${prefix}_BASE_URL`] || builtIn?.baseUrl;
+    const configured = configuredOf(provider);
     if (targetBaseUrl) {
       const problem = endpointProblemOf(provider, targetBaseUrl, configured, allowedOf(provider));
       if (problem)
@@ -205,12 +211,12 @@ export function createProviderRegistry(options: RegistryOptions = {}): ProviderR
     },
     endpointProblem(target) {
       if (!target.baseUrl) return undefined;
-      const own = Object.hasOwn(explicit, target.provider) ? explicit[target.provider] : undefined;
-      const builtIn = Object.hasOwn(DEFAULT_PROVIDERS, target.provider)
-        ? DEFAULT_PROVIDERS[target.provider]
-        : undefined;
-      const configured = own?.baseUrl || env[`${envPrefix(target.provider)}_BASE_URL`] || builtIn?.baseUrl;
-      return endpointProblemOf(target.provider, target.baseUrl, configured, allowedOf(target.provider));
+      return endpointProblemOf(
+        target.provider,
+        target.baseUrl,
+        configuredOf(target.provider),
+        allowedOf(target.provider),
+      );
     },
     names() {
       return [...configs.keys()];
