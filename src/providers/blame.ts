@@ -20,10 +20,12 @@ export const CLIENT_CAUSED_CLASSES: ReadonlySet<ErrorClass> = new Set<ErrorClass
 ]);
 
 /**
- * A generation rate every served model reaches: a JSON call asking for more tokens than this many per
- * second of its timeout could time out on any model, so its timeout is the request's, not the model's.
+ * A generation rate no served model is expected to beat: a JSON call asking for more tokens than this many
+ * per second of its timeout (6 000 with the default 30 s) could time out on any model, so its timeout is
+ * the request's. Set high on purpose: a hung candidate's timeouts must still count for every ordinary
+ * request (only those with such a `max_tokens` are set aside, on both arms alike).
  */
-export const CLIENT_TIMEOUT_TOKENS_PER_SECOND = 50;
+export const CLIENT_TIMEOUT_TOKENS_PER_SECOND = 200;
 
 /** Prefix of the `request_events.error_class` of a client-caused failure (`client_bad_request`, ...). */
 export const CLIENT_ERROR_PREFIX = 'client_';

@@ -34,9 +34,12 @@ describe('whose fault a failure is', () => {
 
   it('a JSON timeout is the client’s only when its max_tokens cannot be written within the timeout', () => {
     const timeoutMs = 30_000;
-    const limit = (timeoutMs / 1000) * CLIENT_TIMEOUT_TOKENS_PER_SECOND; // 1 500 tokens
+    const limit = (timeoutMs / 1000) * CLIENT_TIMEOUT_TOKENS_PER_SECOND; // 6 000 tokens
     expect(isClientCaused('timeout', { timeoutMs, maxTokens: limit })).toBe(false);
+    expect(limit).toBe(6000);
     expect(isClientCaused('timeout', { timeoutMs, maxTokens: limit + 1 })).toBe(true);
+    // An ordinary max_tokens keeps a hung model's timeouts counted.
+    expect(isClientCaused('timeout', { timeoutMs, maxTokens: 4096 })).toBe(false);
     expect(recordedErrorClass('timeout', { timeoutMs, maxTokens: 100_000 })).toBe('client_timeout');
     expect(isClientCaused('timeout', { timeoutMs })).toBe(false);
     expect(isClientCaused('timeout', { maxTokens: 100_000 })).toBe(false);
