@@ -316,6 +316,19 @@ describe('provider endpoints come from the deployment only', () => {
     expect(recorder.received).toEqual([]);
   }, 30_000);
 
+  it('the gateway and the worker refuse a bad providers file at start, naming the field, before any I/O', async () => {
+    const bad = writeJson('bad-providers.json', { providers: { openai: { allowedBaseUrls: ['ftp://x'] } } });
+    for (const command of [['gateway', '--no-auth', '--port', '0'], ['worker']]) {
+      const r = await cli(command, {
+        MODEL_ROLLOUT_PROVIDERS_FILE: bad,
+        DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+        TEMPORAL_ADDRESS: '127.0.0.1:1',
+      });
+      expect(r.code, command[0]).not.toBe(0);
+      expect(r.stderr).toContain('providers.openai.allowedBaseUrls.0: must be an http(s) URL');
+    }
+  }, 60_000);
+
   it('the providers file is validated, naming the field', () => {
     expect(() => parseProvidersFile('{"providers":{"openai":{"allowedBaseUrls":["ftp://x"]}}}')).toThrow(
       /openai\.allowedBaseUrls\.0: must be an http\(s\) URL/,

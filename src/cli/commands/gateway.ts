@@ -93,11 +93,11 @@ export function registerGatewayCommand(program: Command): void {
       const { createRouter } = await import('../../router/router');
       const { openDatabase } = await import('../../store/database');
       const { migrate } = await import('../../store/migrate');
+      // Provider endpoints from MODEL_ROLLOUT_PROVIDERS_FILE and the environment only; a route's target
+      // naming another baseUrl is refused before its key is read. A bad file stops us before any I/O.
+      const registry = opts.simulator ? simulatorRegistry(opts.simulator) : deploymentRegistry();
       const db = await openDatabase();
       await migrate(db.pool);
-      // Provider endpoints from MODEL_ROLLOUT_PROVIDERS_FILE and the environment only; a route's target
-      // naming another baseUrl is refused before its key is read.
-      const registry = opts.simulator ? simulatorRegistry(opts.simulator) : deploymentRegistry();
       const router = await createRouter({
         database: db,
         // A 429 or a 5xx gets two more tries of the same target (honouring retry-after up to 5 s)
