@@ -316,6 +316,17 @@ describe('what a key may see', () => {
     const all = await client(KEY_A).models.list();
     expect(all.data.map((m) => m.id).sort()).toEqual(['arms-bot', 'canary-bot', 'plain']);
   });
+
+  it('routing state (both arms and the share) only for keys that may see arms', async () => {
+    const read = (key: string) =>
+      fetch(`${url}/v1/routes/arms-bot`, { headers: { authorization: `Bearer ${key}` } });
+    const refused = await read(KEY_A);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('permission_denied');
+    const shown = await read(KEY_EVAL);
+    expect(shown.status).toBe(200);
+    expect(await shown.json()).toMatchObject({ candidate: 'openai:arm-candidate', canaryBps: 10_000 });
+  });
 });
 
 describe('a key not allowed to see arms learns its arm from nothing in the answer', () => {

@@ -460,6 +460,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     { onRequest: authenticate },
     async (request, reply) => {
       authorize(request, request.params.name);
+      // Both slots' targets and the share: what arms exist is for keys that may see arms.
+      const principal = principals.get(request);
+      if (principal && !principal.armHeaders)
+        throw forbidden(`API key "${principal.name}" may not read routing state (it needs armHeaders)`, null);
       const state = router.state(request.params.name);
       if (!state)
         throw routeError(request, reply, request.params.name, new RouteNotFoundError(request.params.name));
