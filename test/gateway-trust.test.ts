@@ -15,6 +15,7 @@ import { createGateway, type Gateway } from '../src/gateway/server';
 import { simulatorRegistry } from '../src/providers';
 import { createRouter, type Router } from '../src/router/router';
 import { startSimulator, type SimulatorHandle } from '../src/simulator';
+import { createEvaluationActivities } from '../activities/evaluation';
 import { armStats } from '../src/store/metrics';
 import { createRoute } from '../src/store/routing-state';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -270,8 +271,35 @@ describe('client-caused failures never count against the model', () => {
       { error_class: 'client_cancelled', n: 3 },
       { error_class: 'client_timeout', n: 3 },
     ]);
-    // None of the eleven says anything about the model: no requests, errors or slow ones on the canary.
+    // None of the eleven says anything about the model: no requests, errors or slow ones on the canary,
+    // in the statistics the policy decides on and in the triggers' metrics alike.
     expect(await canaryStats()).toMatchObject({ requests: 0, errors: 0, slow: 0 });
+    const evaluation = createEvaluationActivities({ pool: db.pool });
+    const policyView = await evaluation.canaryStats({
+      route: 'canary-bot',
+      fromMs: started,
+      stepFromMs: started,
+      toMs: Date.now() + 60_000,
+      slowThresholdMs: 300,
+    });
+    expect(policyView.cumulative.canary).toMatchObject({ requests: 0, errors: 0, slow: 0 });
+    const triggerView = await evaluation.triggerMetrics({
+      route: 'canary-bot',
+      tag: 'canary',
+      sinceMs: started,
+      nowMs: Date.now(),
+      triggers: [
+        {
+          metric: 'error_rate',
+          threshold: 0.05,
+          direction: 'above',
+          windowMinutes: 15,
+          minSample: 1,
+          sampleOf: 'requests',
+        },
+      ],
+    });
+    expect(triggerView.error_rate?.requests ?? 0).toBe(0);
     expect((await breaker())?.state ?? 'closed').toBe('closed');
     expect((await breaker())?.consecutiveFailures ?? 0).toBe(0);
 
@@ -291,6 +319,23 @@ describe('client-caused failures never count against the model', () => {
         .catch(() => undefined);
     await expect.poll(async () => (await canaryStats()).errors, { timeout: 10_000 }).toBe(3);
     expect((await canaryStats()).requests).toBe(3);
+    const after = await createEvaluationActivities({ pool: db.pool }).triggerMetrics({
+      route: 'canary-bot',
+      tag: 'canary',
+      sinceMs: started,
+      nowMs: Date.now(),
+      triggers: [
+        {
+          metric: 'error_rate',
+          threshold: 0.05,
+          direction: 'above',
+          windowMinutes: 15,
+          minSample: 1,
+          sampleOf: 'requests',
+        },
+      ],
+    });
+    expect(after.error_rate).toMatchObject({ value: 1, requests: 3 });
     expect((await breaker())?.state).toBe('open');
   }, 60_000);
 });
