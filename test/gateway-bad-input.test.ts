@@ -724,12 +724,30 @@ const bodyText = fc.tuple(badBody, fc.nat({ max: 9 })).map(([body, cut]) => {
   return cut === 0 ? text.slice(0, Math.max(0, text.length - 3)) : text;
 });
 
+/** Feedback bodies: random values in its fields, and well-formed ones whose request id is any text at all. */
+const feedbackText = fc
+  .oneof(
+    fc.record(
+      { request_id: nastyValue, score: nastyValue, thumbs: nastyValue, comment: nastyValue },
+      { requiredKeys: [] },
+    ),
+    fc.record({
+      request_id: fc.string({ unit: 'binary', minLength: 1, maxLength: 60 }),
+      score: fc.integer({ min: 1, max: 5 }),
+      comment: fc.string({ unit: 'binary', maxLength: 60 }),
+    }),
+  )
+  .map((body) => JSON.stringify(body));
+
 describe('property: generated bad bodies never get a 5xx and never bring the gateway down', () => {
   it('chat completions and feedback, 300 bodies each', async () => {
     const statuses = new Map<string, number>();
-    for (const p of ['/v1/chat/completions', '/v1/feedback']) {
+    for (const [p, bodies] of [
+      ['/v1/chat/completions', bodyText],
+      ['/v1/feedback', fc.oneof(bodyText, feedbackText)],
+    ] as const) {
       await fc.assert(
-        fc.asyncProperty(bodyText, async (text) => {
+        fc.asyncProperty(bodies, async (text) => {
           const res = await send({ path: p, body: text });
           const key = `${p} ${res.status}`;
           statuses.set(key, (statuses.get(key) ?? 0) + 1);
@@ -748,6 +766,7 @@ describe('property: generated bad bodies never get a 5xx and never bring the gat
     expect(statuses.get('/v1/chat/completions 400')).toBeGreaterThan(50);
     expect(statuses.get('/v1/chat/completions 200')).toBeGreaterThan(5);
     expect(statuses.get('/v1/feedback 400')).toBeGreaterThan(50);
+    expect(statuses.get('/v1/feedback 404')).toBeGreaterThan(20); // reached the database with odd ids
     expect(child.exitCode).toBeNull();
     const health = await send({ method: 'GET', path: '/healthz', headers: { 'content-type': null } });
     expect(health.status).toBe(200);
