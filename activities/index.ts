@@ -8,6 +8,8 @@ import { createGuardianActivities } from './guardian';
 import { createRoutingActivities } from './routing';
 import { createRetentionActivities } from './retention';
 import { createScoringActivities } from './scoring';
+import { deploymentRegistry } from '../src/providers/providers-file';
+import type { ProviderRegistry } from '../src/providers/registry';
 import { httpServicesFromEnv, type HttpEvaluatorService } from '../src/scoring/evaluators';
 
 /**
@@ -25,17 +27,24 @@ export interface ActivityDeps {
   httpServices?: Record<string, HttpEvaluatorService>;
   /** Named alert channels (default: ALERT_CHANNELS_FILE / ALERT_CHANNELS of this process). */
   alertChannels?: AlertChannels;
+  /**
+   * The providers this worker may call (default: MODEL_ROLLOUT_PROVIDERS_FILE and the environment): a spec's
+   * target may name a `baseUrl` only from its allowlist.
+   */
+  providers?: ProviderRegistry;
 }
 
 export function createActivities(deps: ActivityDeps) {
   const pool = deps.db.pool;
+  const providers = deps.providers ?? deploymentRegistry();
   return {
-    ...createRoutingActivities({ pool }),
+    ...createRoutingActivities({ pool, providers }),
     ...createEvaluationActivities({ pool }),
     ...createScoringActivities({
       pool,
       chain: deps.chain,
       httpServices: deps.httpServices ?? httpServicesFromEnv(),
+      providers,
     }),
     ...createAlertActivities({ channels: deps.alertChannels }),
     ...createRetentionActivities({ pool }),

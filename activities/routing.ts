@@ -12,6 +12,8 @@ import {
   type SlotName,
 } from '../src/store/routing-state';
 import { formatTarget } from '../src/config/target';
+import { endpointIssues, slotTargets } from '../src/providers/providers-file';
+import type { ProviderRegistry } from '../src/providers/registry';
 
 /**
  * Routing changes made by rollouts. Every forward step is a compare-and-set on the version the workflow last
@@ -20,6 +22,11 @@ import { formatTarget } from '../src/config/target';
  */
 export interface RoutingDeps {
   pool: pg.Pool;
+  /**
+   * The worker's provider configuration: a candidate target naming a `baseUrl` off its allowlist is refused
+   * before the route is touched (a rollout may be started by any Temporal client, not only the CLI).
+   */
+  providers?: Pick<ProviderRegistry, 'endpointProblem'>;
 }
 
 export interface RouteClaim {
@@ -91,6 +98,14 @@ export function createRoutingActivities(deps: RoutingDeps) {
       salt: string;
       actor: string;
     }): Promise<RouteClaim> {
+      if (deps.providers) {
+        const issues = endpointIssues(deps.providers, slotTargets('candidate', req.candidate));
+        if (issues.length > 0)
+          throw ApplicationFailure.nonRetryable(
+            `invalid rollout spec: ${issues.map((i) => `${i.field}: ${i.reason}`).join('; ')}`,
+            'RoutingValidation',
+          );
+      }
       try {
         const current = await getRoute(pool, req.route);
         if (!current) throw new RouteNotFoundError(req.route);

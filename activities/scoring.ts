@@ -1,7 +1,9 @@
 import type pg from 'pg';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { EvaluatorConfig } from '../src/config/evaluators';
 import type { FallbackChain } from '../src/providers/fallback-chain';
+import { endpointIssues } from '../src/providers/providers-file';
+import type { ProviderRegistry } from '../src/providers/registry';
 import type { Target } from '../src/providers/types';
 import { combineOutcomes, type Combined } from '../src/scoring/combine';
 import {
@@ -24,6 +26,28 @@ export interface ScoringDeps {
   chain?: FallbackChain;
   /** The team's eval services, by name (configured on the worker, never in a spec). */
   httpServices?: Record<string, HttpEvaluatorService>;
+  /** The worker's providers: a judge naming a `baseUrl` off their allowlist is refused before any call. */
+  providers?: Pick<ProviderRegistry, 'endpointProblem'>;
+}
+
+/**
+ * A judge target whose `baseUrl` the worker's configuration does not allow is refused (non-retryable, naming
+ * the field), before any answer is read or any key is: a spec reaches the worker from any Temporal client.
+ */
+function refuseForeignJudges(deps: ScoringDeps, req: Pick<ScoreRequest, 'judge' | 'evaluators'>): void {
+  if (!deps.providers) return;
+  const issues = endpointIssues(deps.providers, [
+    ['evaluation.judge', req.judge],
+    ...(req.evaluators ?? []).map((e, i): [string, Target | undefined] => [
+      `evaluation.evaluators[${i}].target`,
+      e.kind === 'judge' ? e.target : undefined,
+    ]),
+  ]);
+  if (issues.length > 0)
+    throw ApplicationFailure.nonRetryable(
+      `invalid rollout spec: ${issues.map((i) => `${i.field}: ${i.reason}`).join('; ')}`,
+      'InvalidSpec',
+    );
 }
 
 export interface ScoreRequest {
@@ -170,6 +194,7 @@ export function createScoringActivities(deps: ScoringDeps) {
   return {
     /** Scores a batch of the route's unscored answers; see ScoreReport. */
     async scoreAnswers(req: ScoreRequest): Promise<ScoreReport> {
+      refuseForeignJudges(deps, req);
       const context = activityContext();
       const startedAt = Date.now();
       const { evaluators, mode } = evaluatorsFor(req.evaluators, req.judge, {
@@ -249,6 +274,7 @@ export function createScoringActivities(deps: ScoringDeps) {
     async compareShadowPairs(
       req: ScoreRequest,
     ): Promise<ShadowVerdictCounts & { costUsd: number; pending: number; failed: number }> {
+      refuseForeignJudges(deps, req);
       const { rows } = await pool.query<{
         id: string;
         prompt: unknown;

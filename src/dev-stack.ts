@@ -3,7 +3,8 @@ import { createActivities } from '../activities';
 import type { AlertChannels } from './alerts/channels';
 import { createGateway, type Gateway } from './gateway/server';
 import { createFallbackChain } from './providers/fallback-chain';
-import { createProviderRegistry, simulatorRegistry, type ProviderRegistry } from './providers/registry';
+import { simulatorRegistry, type ProviderRegistry } from './providers/registry';
+import { deploymentRegistry } from './providers/providers-file';
 import { createRouter, type Router } from './router/router';
 import { startSimulator, type Scenario, type SimulatorHandle } from './simulator';
 import { openDatabase, type Database } from './store/database';
@@ -76,7 +77,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
       stops.push(() => simulator!.close());
       progress(`provider simulator at ${simulator.url} (OpenAI and Anthropic wire formats)`);
     }
-    const registry = simulator ? simulatorRegistry(simulator.url) : createProviderRegistry();
+    const registry = simulator ? simulatorRegistry(simulator.url) : deploymentRegistry();
 
     const taskQueue = options.taskQueue ?? TASK_QUEUE;
     const client = await createClient({ address: temporal.address, namespace: temporal.namespace });
@@ -93,6 +94,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
         client,
         taskQueue,
         alertChannels: options.alertChannels,
+        providers: registry,
       }),
     });
     stops.push(() => worker.shutdown());

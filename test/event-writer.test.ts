@@ -255,11 +255,23 @@ describe('event writer', () => {
   it('a row Postgres refuses is isolated and dropped; the rest of its batch lands', async () => {
     const writer = createEventWriter({ pool: db.pool, batchSize: 100 });
     for (let i = 0; i < 100; i++) {
-      writer.record(event(i, { requestId: `poison-${i}`, answer: i === 37 ? 'bad \u0000 byte' : 'ok' }));
+      // A NUL in a client's or model's text is stored as U+FFFD (pg-text.ts); one in a target name is not.
+      writer.record(
+        event(i, {
+          requestId: `poison-${i}`,
+          answer: i === 12 ? 'odd \u0000 byte' : 'ok',
+          ...(i === 37 ? { target: 'bad \u0000 target' } : {}),
+        }),
+      );
     }
     await writer.flush();
     expect(writer.stats()).toMatchObject({ written: 99, dropped: 1 });
     expect(await count(`SELECT count(*) AS n FROM request_events WHERE request_id LIKE 'poison-%'`)).toBe(99);
+    expect(
+      await count(
+        `SELECT count(*) AS n FROM request_events WHERE request_id = 'poison-12' AND answer = 'odd \uFFFD byte'`,
+      ),
+    ).toBe(1);
     await writer.close();
   });
 

@@ -47,6 +47,15 @@ function received(model: string): Record<string, unknown> {
   return bodies[bodies.length - 1].body as Record<string, unknown>;
 }
 
+async function eventsOfClientId(clientRequestId: string) {
+  await router.flush();
+  const { rows } = await db.pool.query(
+    'SELECT request_id, error_class FROM request_events WHERE client_request_id = $1 ORDER BY id',
+    [clientRequestId],
+  );
+  return rows as { request_id: string; error_class: string | null }[];
+}
+
 async function eventsOf(requestId: string) {
   await router.flush();
   const { rows } = await db.pool.query(
@@ -595,7 +604,7 @@ describe('streams are bounded per silence, never per length; a hang-up is not th
     expect(events.map((e) => e.error_class)).toEqual(['timeout']);
   });
 
-  it('a client hanging up a JSON request aborts the upstream call; the event says cancelled', async () => {
+  it('a client hanging up a JSON request aborts the upstream call; the event says client_cancelled', async () => {
     await route({ name: 'slow-json', blue: slot(t('openai', 'slow-json')) });
     sim.setBehaviour('slow-json', { latencyMs: { median: 3000, p99: 3000 } });
     const abort = new AbortController();
@@ -609,11 +618,13 @@ describe('streams are bounded per silence, never per length; a hang-up is not th
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.APIUserAbortError);
     await until(() => sim.stats().aborted === 1, 2000);
-    await until(async () => (await eventsOf(requestId)).length === 1, 2000);
-    expect((await eventsOf(requestId))[0].error_class).toBe('cancelled');
+    // The client's x-request-id is its own (for correlation); the event's request id is the gateway's.
+    await until(async () => (await eventsOfClientId(requestId)).length === 1, 2000);
+    expect((await eventsOfClientId(requestId))[0].error_class).toBe('client_cancelled');
+    expect((await eventsOfClientId(requestId))[0].request_id).not.toBe(requestId);
   });
 
-  it('a client hanging up a stream aborts the upstream call; the event says cancelled', async () => {
+  it('a client hanging up a stream aborts the upstream call; the event says client_cancelled', async () => {
     await route({ name: 'slow-sse', blue: slot(t('openai', 'slow-sse')) });
     sim.setBehaviour('slow-sse', { outputTokens: 400, streamChunkDelayMs: 100 });
     const requestId = `hangup-sse-${Date.now()}`;
@@ -625,8 +636,10 @@ describe('streams are bounded per silence, never per length; a hang-up is not th
       if (chunk.choices[0]?.delta?.content) break; // leaving the loop closes the connection
     }
     await until(() => sim.stats().aborted === 1, 2000);
-    await until(async () => (await eventsOf(requestId)).length === 1, 2000);
-    expect((await eventsOf(requestId))[0].error_class).toBe('cancelled');
+    // The client's x-request-id is its own (for correlation); the event's request id is the gateway's.
+    await until(async () => (await eventsOfClientId(requestId)).length === 1, 2000);
+    expect((await eventsOfClientId(requestId))[0].error_class).toBe('client_cancelled');
+    expect((await eventsOfClientId(requestId))[0].request_id).not.toBe(requestId);
   });
 });
 

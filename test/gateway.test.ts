@@ -191,21 +191,25 @@ describe('OpenAI client end to end', () => {
     expect(completion.choices[0].finish_reason).toBe('stop');
   });
 
-  it('records feedback by request id', async () => {
+  it('records feedback by request id, once, changed only by PUT', async () => {
     const { response } = await client.chat.completions.create({ model: 'bot', messages: ask }).withResponse();
     const requestId = response.headers.get('x-request-id')!;
     const ok = await post('/v1/feedback', { request_id: requestId, score: 4, comment: 'good' });
     expect(ok.status).toBe(201);
-    const thumbs = await post('/v1/feedback', { request_id: requestId, thumbs: 'down' });
-    expect(thumbs.status).toBe(201);
+    const again = await post('/v1/feedback', { request_id: requestId, thumbs: 'down' });
+    expect(again.status).toBe(409);
+    expectOpenAIError(await again.json(), 'feedback_exists');
+    const thumbs = await fetch(`${url}/v1/feedback`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ request_id: requestId, thumbs: 'down' }),
+    });
+    expect(thumbs.status).toBe(200);
     const stored = await rows(
-      'SELECT score, thumbs, comment FROM feedback WHERE request_id = $1 ORDER BY id',
+      'SELECT score, thumbs, comment, caller FROM feedback WHERE request_id = $1 ORDER BY id',
       [requestId],
     );
-    expect(stored).toEqual([
-      { score: 4, thumbs: null, comment: 'good' },
-      { score: null, thumbs: 'down', comment: null },
-    ]);
+    expect(stored).toEqual([{ score: null, thumbs: 'down', comment: null, caller: 'key-1' }]);
 
     const bad = await post('/v1/feedback', { request_id: requestId, score: 9 });
     expect(bad.status).toBe(400);

@@ -305,15 +305,37 @@ describe('registry and keys', () => {
     expect(local.text).toContain('54');
   });
 
-  it('precedence: target baseUrl > config > env <NAME>_BASE_URL > default', () => {
+  it('precedence: allowed target baseUrl > config > env <NAME>_BASE_URL > default', () => {
     const registry = createProviderRegistry({
-      env: { OPENAI_BASE_URL: 'http://env.example/v1', DEEPSEEK_BASE_URL: 'http://env-ds.example' },
-      providers: { openai: { baseUrl: 'http://config.example/v1' } },
+      env: {
+        OPENAI_BASE_URL: 'http://env.example/v1',
+        DEEPSEEK_BASE_URL: 'http://env-ds.example',
+        OPENAI_ALLOWED_BASE_URLS: 'http://other.example/v1',
+      },
+      providers: {
+        openai: { baseUrl: 'http://config.example/v1', allowedBaseUrls: ['http://target.example'] },
+      },
     });
     expect(registry.resolve({ provider: 'openai', model: 'm' }).baseUrl).toBe('http://config.example/v1');
     expect(
       registry.resolve({ provider: 'openai', model: 'm', baseUrl: 'http://target.example' }).baseUrl,
     ).toBe('http://target.example');
+    expect(
+      registry.resolve({ provider: 'openai', model: 'm', baseUrl: 'http://other.example/v1/' }).baseUrl,
+    ).toBe('http://other.example/v1/');
+    // Any other host is refused before a key is read, and the reason names the host, not the allowlist.
+    expect(() =>
+      registry.resolve({ provider: 'openai', model: 'm', baseUrl: 'http://evil.example/v1' }),
+    ).toThrow(/evil\.example is not an endpoint of provider "openai"/);
+    expect(registry.endpointProblem({ provider: 'openai', baseUrl: 'http://target.example:8080' })).toMatch(
+      /not an endpoint/,
+    );
+    expect(
+      registry.endpointProblem({ provider: 'openai', baseUrl: 'http://config.example/v1' }),
+    ).toBeUndefined();
+    expect(
+      registry.check({ provider: 'deepseek', model: 'm', baseUrl: 'http://user:pw@env-ds.example' })[0],
+    ).toMatch(/without credentials/);
     expect(registry.resolve({ provider: 'deepseek', model: 'm' }).baseUrl).toBe('http://env-ds.example');
     expect(registry.resolve({ provider: 'google', model: 'm' }).baseUrl).toBe(
       'https://generativelanguage.googleapis.com/v1beta/openai/',

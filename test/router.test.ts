@@ -168,7 +168,7 @@ describe('router', () => {
       if (e.type === 'delta') break;
     }
     expect(await events(stream.decision.requestId)).toMatchObject([
-      { target: 'openai:slow-stream', error_class: 'cancelled' },
+      { target: 'openai:slow-stream', error_class: 'client_cancelled' },
     ]);
   });
 

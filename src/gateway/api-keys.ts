@@ -24,7 +24,10 @@ export interface ApiKeyPrincipal {
   name: string;
   /** Routes it may call; `*` is every route. */
   routes: ReadonlySet<string>;
-  /** May see `x-rollout-tag` / `x-rollout-target`. */
+  /**
+   * May see which arm answered: `x-rollout-tag` / `x-rollout-target`, the answering model as the body's
+   * `model`, and target names in errors (others get the route's name; see arm-mask.ts).
+   */
   armHeaders: boolean;
   /** May send `metadata.reference_id`. */
   evaluation: boolean;

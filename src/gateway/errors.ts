@@ -36,12 +36,20 @@ export class GatewayError extends Error {
  * - anything else (5xx, connection, malformed answers, failed quality checks, and the gateway's own
  *   upstream credentials or model names being wrong) → 502: not the client's problem to fix.
  */
-export function fromProviderError(error: ProviderError, route: string): GatewayError {
+export function fromProviderError(
+  error: ProviderError,
+  route: string,
+  /** For keys that may not see arms: the chain's target names (`provider:model` and model), never shown. */
+  options: { hideTargets?: readonly string[] } = {},
+): GatewayError {
   // The chain's message names targets and upstream answers; callers get it without hosts, ports or
-  // variable names, and nothing of the gateway's own credential or model-name problems.
+  // variable names, and nothing of the gateway's own credential or model-name problems. A key that may
+  // not see arms gets no target names either (they would tell it which arm it landed on).
   const message = OPERATOR_ONLY.has(error.errorClass)
     ? `route "${route}": the gateway could not use its upstream provider (${error.errorClass}); the operator must fix its configuration`
-    : `route "${route}": ${scrubMessage(error.message)}`;
+    : options.hideTargets
+      ? withoutNames(route, error, options.hideTargets)
+      : `route "${route}": ${scrubMessage(error.message)}`;
   const headers =
     error.retryAfterMs !== undefined
       ? { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) }
@@ -67,6 +75,19 @@ export function fromProviderError(error: ProviderError, route: string): GatewayE
     default:
       return new GatewayError(502, 'server_error', 'upstream_error', message);
   }
+}
+
+/**
+ * The reason without the names of the targets tried: the class and the last upstream's own words (a
+ * refused request says what to fix), each target and model name replaced by "the model".
+ */
+function withoutNames(route: string, error: ProviderError, names: readonly string[]): string {
+  const failed = error.attempts?.filter((a) => a.errorClass && a.errorClass !== 'circuit_open') ?? [];
+  let detail = scrubMessage(failed.at(-1)?.message ?? error.detail);
+  for (const name of [...names].sort((a, b) => b.length - a.length)) {
+    if (name) detail = detail.split(name).join('the model');
+  }
+  return `route "${route}": ${error.errorClass}${detail ? `: ${detail}` : ''}`;
 }
 
 /** Upstream refusals caused by the gateway's own configuration (keys, permissions, model names). */

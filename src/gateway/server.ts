@@ -6,14 +6,18 @@
  *                               `metadata.reference_id` marks a question with a known answer. The whole
  *                               Chat Completions surface: the body goes upstream as written, `model` aside
  *   GET  /v1/models             the routes, as OpenAI's model list (what clients call to discover models)
- *   POST /v1/feedback           { request_id, score 1-5 | thumbs up/down, comment? }
+ *   POST /v1/feedback           { request_id, score 1-5 | thumbs up/down, comment? }: once per request,
+ *                               only for a request served to the same API key, within the feedback window
+ *   PUT  /v1/feedback           the same, replacing the request's feedback
  *   GET  /v1/routes/:name       the routing state this replica serves from (version, stable, candidate, share)
  *   GET  /healthz               200 ok / 503 degraded (still serving from cached routing state)
  *   GET  /metrics               Prometheus
  *
  * Every response of a routed call carries `x-rollout-route`, `x-rollout-tag`, `x-rollout-target` (the
- * target that actually answered, or was tried last) and `x-request-id` (the id feedback refers to; the
- * `openai` client exposes it as `_request_id`). Every error is an OpenAI-style error body.
+ * target that actually answered, or was tried last; both only for keys allowed to see arms) and
+ * `x-request-id` (the gateway's own id, which feedback refers to; the `openai` client exposes it as
+ * `_request_id`). A client's own `x-request-id` never becomes the request's id (it could collide with
+ * another's): it is recorded beside the event for correlation. Every error is an OpenAI-style error body.
  *
  * Hot path: the router's lean undici transport; the upstream's JSON bytes are passed through untouched
  * when no translation is needed (see `passThrough`); no per-request logging.
@@ -48,7 +52,9 @@ import {
   type ConnectionLimits,
 } from './edges';
 import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
+import { DEFAULT_FEEDBACK_WINDOW_MS, storeFeedback } from './feedback';
 import { ChunkWriter, completionJson } from './openai-format';
+import { maskModel } from './arm-mask';
 import { readChatCompletion, readFeedback, toMessages } from './schema';
 
 /** `provider:model` (config/target.ts has the same, but loads zod with it). */
@@ -73,6 +79,8 @@ export interface GatewayOptions {
    * an operator can keep them off the network clients reach.
    */
   separateAdmin?: boolean;
+  /** How long after an answer its feedback is taken (default 24 h). */
+  feedbackWindowMs?: number;
   logger?: Logger;
 }
 
@@ -142,8 +150,20 @@ export function createGateway(options: GatewayOptions): Gateway {
   // data property (it never sets a prototype), and bodies are only read or copied by spreading, which
   // copies it as data too. The text is kept beside the parse (under a symbol, invisible to JSON) so a
   // forwarded body is spliced, not re-serialized.
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  // Only JSON is taken (fastify would also parse text/plain into a string): anything else gets a 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding.toLowerCase() !== 'identity')
+      return done(
+        new GatewayError(
+          415,
+          'invalid_request_error',
+          'unsupported_content_encoding',
+          `content-encoding "${encoding.slice(0, 40)}" is not supported; send the JSON body uncompressed`,
+        ),
+        undefined,
+      );
     if (body === '') return done(invalidBody('the request body is empty; send a JSON object'), undefined);
     let parsed: unknown;
     try {
@@ -237,8 +257,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       messages: toMessages(body.messages),
       openai: { body: original, raw: original[RAW_BODY] },
       key: routingKey,
-      requestId:
+      // The request id is always ours (the router makes one); the client's is kept for its correlation.
+      clientRequestId:
         typeof requestIdHeader === 'string' && REQUEST_ID.test(requestIdHeader) ? requestIdHeader : undefined,
+      caller: principals.get(request)?.name,
       referenceId: body.metadata?.reference_id,
     };
     if (body.stream)
@@ -269,13 +291,22 @@ export function createGateway(options: GatewayOptions): Gateway {
         'x-request-id': result.requestId,
       }),
     );
+    if (!armVisible(request)) {
+      // The body's `model` would name the arm: the route's name instead (the caller's own `model`).
+      const text = passThrough && result.raw ? result.raw.raw.toString('utf8') : completionJson(result);
+      return reply.type('application/json').send(maskModel(text, result.route));
+    }
     if (passThrough && result.raw) return reply.type(result.raw.contentType).send(result.raw.raw);
     return reply.type('application/json').send(completionJson(result));
   });
 
   // OpenAI clients discover models here; a route is what they pass as `model`.
-  app.get('/v1/models', { onRequest: authenticate }, async (_request, reply) => {
-    const data = router.routes().map((state) => ({
+  // A key sees only the routes it may call.
+  app.get('/v1/models', { onRequest: authenticate }, async (request, reply) => {
+    const principal = principals.get(request);
+    const routes = router.routes();
+    const visible = principal ? routes.filter((state) => mayCallRoute(principal, state.name)) : routes;
+    const data = visible.map((state) => ({
       id: state.name,
       object: 'model',
       created: Math.floor(state.updatedAt.getTime() / 1000),
@@ -304,7 +335,13 @@ export function createGateway(options: GatewayOptions): Gateway {
           'x-request-id': err.decision.requestId,
         }),
       );
-      return fromProviderError(err.error, route);
+      return fromProviderError(
+        err.error,
+        route,
+        armVisible(request)
+          ? {}
+          : { hideTargets: err.decision.targets.flatMap((t) => [formatTarget(t), t.model]) },
+      );
     }
     return err;
   }
@@ -327,6 +364,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       throw routeError(request, reply, route, err);
     }
     const { decision } = stream;
+    const masked = !armVisible(request);
+    /** Upstream chunks as they came, or with `model` set to the route for keys that may not see arms. */
+    const chunk = (sse: string) => (masked ? maskModel(sse, route) : sse);
     let writer: ChunkWriter | undefined;
     try {
       for await (const event of stream) {
@@ -336,7 +376,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             const model =
               decision.targets.find((t) => `${t.provider}:${t.model}` === event.target)?.model ??
               event.target;
-            writer = new ChunkWriter(decision.requestId, model);
+            writer = new ChunkWriter(decision.requestId, masked ? route : model);
             reply.hijack();
             res.writeHead(
               200,
@@ -349,14 +389,14 @@ export function createGateway(options: GatewayOptions): Gateway {
                 'x-request-id': decision.requestId,
               }),
             );
-            await writeChunk(res, event.sse ?? writer.first(event.text));
+            await writeChunk(res, event.sse !== undefined ? chunk(event.sse) : writer.first(event.text));
           } else {
-            await writeChunk(res, event.sse ?? writer.delta(event.text));
+            await writeChunk(res, event.sse !== undefined ? chunk(event.sse) : writer.delta(event.text));
           }
         } else if (event.type === 'done') {
           if (!writer) {
             // An empty answer that passed the quality check: still a valid stream.
-            writer = new ChunkWriter(decision.requestId, event.result.result.target.model);
+            writer = new ChunkWriter(decision.requestId, masked ? route : event.result.result.target.model);
             reply.hijack();
             res.writeHead(
               200,
@@ -372,7 +412,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           }
           res.end(
             event.sseTail !== undefined
-              ? `${event.sseTail}data: [DONE]\n\n`
+              ? `${chunk(event.sseTail)}data: [DONE]\n\n`
               : writer.end(event.result, includeUsage),
           );
         } else {
@@ -390,15 +430,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   }
 
-  app.post('/v1/feedback', { onRequest: authenticate }, async (request, reply) => {
+  const feedbackStore = {
+    pool: router.pool,
+    windowMs: options.feedbackWindowMs ?? DEFAULT_FEEDBACK_WINDOW_MS,
+    flush: () => router.flush(),
+  };
+  const feedback = (mode: 'create' | 'update') => async (request: FastifyRequest, reply: FastifyReply) => {
     const fb = readFeedback(request.body);
     try {
-      const { rows } = await router.pool.query<{ id: string }>(
-        'INSERT INTO feedback (request_id, score, thumbs, comment) VALUES ($1, $2, $3, $4) RETURNING id',
-        [fb.request_id, fb.score ?? null, fb.thumbs ?? null, fb.comment ?? null],
-      );
-      return reply.code(201).send({ object: 'feedback', id: Number(rows[0].id), request_id: fb.request_id });
+      const stored = await storeFeedback(feedbackStore, fb, principals.get(request)?.name ?? null, mode);
+      return reply.code(mode === 'create' ? 201 : 200).send(stored);
     } catch (err) {
+      if (err instanceof GatewayError) throw err;
       log.warn({ err: (err as Error).message }, 'feedback not stored');
       throw new GatewayError(
         503,
@@ -407,7 +450,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         'feedback could not be stored; try again later',
       );
     }
-  });
+  };
+  app.post('/v1/feedback', { onRequest: authenticate }, feedback('create'));
+  app.put('/v1/feedback', { onRequest: authenticate }, feedback('update'));
 
   // What THIS replica serves for a route now (from its routing cache): for operators and the propagation bench.
   app.get<{ Params: { name: string } }>(
@@ -415,6 +460,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     { onRequest: authenticate },
     async (request, reply) => {
       authorize(request, request.params.name);
+      // Both slots' targets and the share: what arms exist is for keys that may see arms.
+      const principal = principals.get(request);
+      if (principal && !principal.armHeaders)
+        throw forbidden(`API key "${principal.name}" may not read routing state (it needs armHeaders)`, null);
       const state = router.state(request.params.name);
       if (!state)
         throw routeError(request, reply, request.params.name, new RouteNotFoundError(request.params.name));

@@ -1,5 +1,6 @@
 import { logger as defaultLogger, type Logger } from '../logger';
 import { since } from './attempt';
+import { isClientCaused, requestedMaxTokens } from './blame';
 import { CircuitBreaker, Permit, type BreakerSnapshot, type CircuitBreakerOptions } from './circuit-breaker';
 import { ChainExhaustedError, ProviderError, type Attempt } from './errors';
 import { normalizeError, type AttemptState } from './normalize-error';
@@ -211,9 +212,22 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
   const withTimeout = (callOptions: CallOptions | undefined): CallOptions =>
     callOptions?.timeoutMs !== undefined ? callOptions : { ...callOptions, timeoutMs: perAttemptTimeoutMs };
 
-  const reportFailure = (key: string, permit: Permit, errorClass: ErrorClass): void => {
+  /** A failure the request caused (see blame.ts) or one that says nothing about health hands the permit back. */
+  const reportFailure = (
+    key: string,
+    permit: Permit,
+    errorClass: ErrorClass,
+    target: Target,
+    options: CallOptions,
+    stream: boolean,
+  ): void => {
     if (!breaker) return;
-    if (NEUTRAL_CLASSES.has(errorClass)) breaker.release(key, permit);
+    const clientCaused = isClientCaused(errorClass, {
+      stream,
+      maxTokens: requestedMaxTokens(options, target),
+      timeoutMs: options.timeoutMs,
+    });
+    if (clientCaused || NEUTRAL_CLASSES.has(errorClass)) breaker.release(key, permit);
     else breaker.onFailure(key, permit);
   };
 
@@ -264,7 +278,7 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
       } catch (thrown) {
         const error = normalizeError(thrown, key);
         attempts.push(attemptOf(error, key, since(start)));
-        reportFailure(key, permit, error.errorClass);
+        reportFailure(key, permit, error.errorClass, target, attemptOptions, false);
         if (STOP_CLASSES.has(error.errorClass)) throw stop(error, attempts);
         const delay = retryDelay(error, retry + 1);
         if (delay !== undefined) {
@@ -399,7 +413,7 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
         attempts.push(attemptOf(error, key, since(start)));
         if (!settled) {
           settled = true;
-          reportFailure(key, permit, error.errorClass);
+          reportFailure(key, permit, error.errorClass, target, callOptions ?? {}, true);
         }
         const noWhere = error.errorClass === 'context_length' && nextIndex(targets, i, 'context_length') < 0;
         if (yielded || STOP_CLASSES.has(error.errorClass) || noWhere) {

@@ -9,7 +9,11 @@ import type { Target } from './types';
  *   `openai-compatible` (chat completions; OpenAI, Gemini's OpenAI endpoint, DeepSeek, OpenRouter, vLLM).
  * - Keys are read from the environment, by the provider's `apiKeyEnv`, at call time: never from
  *   workflow input, never stored in routing state, never logged, never put in an error.
- * - Base URLs: target `baseUrl` > config object > env `<PROVIDER>_BASE_URL` > built-in default.
+ * - Base URLs come from deployment configuration only: config object (the providers file, see
+ *   `providers-file.ts`) > env `<PROVIDER>_BASE_URL` > built-in default. A target's `baseUrl` (from a route or a
+ *   rollout spec, which anyone who can start a rollout writes) is honoured only when it is that URL or one
+ *   of the provider's `allowedBaseUrls` (config, or env `<PROVIDER>_ALLOWED_BASE_URLS`, comma-separated);
+ *   any other is refused before a key is read, so a key never travels to a host the deployment did not name.
  *   The key env var name: config object > env `<PROVIDER>_API_KEY_ENV` > built-in default >
  *   `<PROVIDER>_API_KEY`. (Explicit config wins over the environment, which wins over defaults.)
  */
@@ -23,6 +27,8 @@ export interface ProviderConfig {
   /** False for keyless upstreams (a local vLLM). Default true. */
   requiresKey?: boolean;
   defaultHeaders?: Record<string, string>;
+  /** Other endpoints a target may name as its `baseUrl` (e.g. a regional endpoint). */
+  allowedBaseUrls?: string[];
   /**
    * A fixed, non-secret key for the simulator only (`sk-sim-...`). Real keys always come from the env.
    * @internal set by `simulatorProviders`.
@@ -78,6 +84,11 @@ export interface ProviderRegistry {
   apiKey(provider: ResolvedProvider, target: string): string;
   /** Problems that would make calls to this target fail, for config validation up front. */
   check(target: Target): string[];
+  /**
+   * Why a target's `baseUrl` is refused (it is neither the provider's configured URL nor on its allowlist),
+   * or undefined when it has none or it is allowed. Needs no key: for validating routes and specs anywhere.
+   */
+  endpointProblem(target: Pick<Target, 'provider' | 'baseUrl'>): string | undefined;
   /** Names of all configured providers. */
   names(): string[];
 }
@@ -98,6 +109,20 @@ export function createProviderRegistry(options: RegistryOptions = {}): ProviderR
   // Resolution is cached per (provider, target baseUrl); env overrides are read once per registry,
   // since they describe deployment topology. Keys are read per call.
   const resolved = new Map<string, ResolvedProvider | ProviderError>();
+  const ownOf = (provider: string) => (Object.hasOwn(explicit, provider) ? explicit[provider] : undefined);
+  /** The provider's own base URL: config object > env `<PROVIDER>_BASE_URL` > built-in default. */
+  const configuredOf = (provider: string): string | undefined =>
+    ownOf(provider)?.baseUrl ||
+    env[`${envPrefix(provider)}_BASE_URL`] ||
+    (Object.hasOwn(DEFAULT_PROVIDERS, provider) ? DEFAULT_PROVIDERS[provider].baseUrl : undefined);
+  const allowedOf = (provider: string): string[] => {
+    const own = ownOf(provider);
+    const fromEnv = (env[`${envPrefix(provider)}_ALLOWED_BASE_URLS`] ?? '')
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean);
+    return [...(own?.allowedBaseUrls ?? []), ...fromEnv];
+  };
 
   const resolveUncached = (
     provider: string,
@@ -110,7 +135,18 @@ export function createProviderRegistry(options: RegistryOptions = {}): ProviderR
     const apiKeyEnv =
       own?.apiKeyEnv || env[`${prefix}_API_KEY_ENV`] || builtIn?.apiKeyEnv || `${prefix}_API_KEY`;
     registerSecretEnvName(apiKeyEnv);
-    const baseUrl = targetBaseUrl || own?.baseUrl || env[`${prefix}_BASE_URL`] || builtIn?.baseUrl;
+    const configured = configuredOf(provider);
+    if (targetBaseUrl) {
+      const problem = endpointProblemOf(provider, targetBaseUrl, configured, allowedOf(provider));
+      if (problem)
+        return new ProviderError({
+          errorClass: 'not_found',
+          target: provider,
+          message: problem,
+          retryable: false,
+        });
+    }
+    const baseUrl = targetBaseUrl || configured;
     if (!baseUrl) {
       return new ProviderError({
         errorClass: 'not_found',
@@ -173,10 +209,50 @@ export function createProviderRegistry(options: RegistryOptions = {}): ProviderR
       }
       return problems;
     },
+    endpointProblem(target) {
+      if (!target.baseUrl) return undefined;
+      return endpointProblemOf(
+        target.provider,
+        target.baseUrl,
+        configuredOf(target.provider),
+        allowedOf(target.provider),
+      );
+    },
     names() {
       return [...configs.keys()];
     },
   };
+}
+
+/** `scheme://host[:port]/path` without a trailing slash, or undefined for what is not an http(s) URL. */
+export function normalizeEndpoint(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return undefined;
+  if (parsed.username || parsed.password || parsed.search || parsed.hash) return undefined;
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`;
+}
+
+/**
+ * Why `baseUrl` may not be used for `provider`: the reason names the provider and the host asked for
+ * (never a key, never the allowlist's own hosts, which are deployment details).
+ */
+function endpointProblemOf(
+  provider: string,
+  baseUrl: string,
+  configured: string | undefined,
+  allowed: readonly string[],
+): string | undefined {
+  const wanted = normalizeEndpoint(baseUrl);
+  if (!wanted) return `baseUrl must be an http(s) URL without credentials, query or fragment`;
+  const permitted = [configured, ...allowed].map((u) => (u ? normalizeEndpoint(u) : undefined));
+  if (permitted.includes(wanted)) return undefined;
+  const host = new URL(wanted).host;
+  return `baseUrl ${host} is not an endpoint of provider "${provider}" in this deployment's configuration (the providers file's allowedBaseUrls or ${envPrefix(provider)}_ALLOWED_BASE_URLS); provider keys go only to configured endpoints`;
 }
 
 export interface SimulatorProvidersOptions {

@@ -54,6 +54,7 @@ import {
   type SlotName,
 } from '../store/routing-state';
 import { loadAnthropic } from '../providers/sdk-modules';
+import { recordedErrorClass, requestedMaxTokens } from '../providers/blame';
 import { answerOf } from './answer';
 import { assignTag } from './assignment';
 import { RouterMetrics } from './metrics';
@@ -128,7 +129,12 @@ export interface RouterRequest {
    * gateway caller's fields are in `openai` instead, and there the caller's fields win over the target's.)
    */
   params?: TargetParams;
+  /** The request's id; generated when absent. The gateway always generates it (clients cannot choose it). */
   requestId?: string;
+  /** The id the client sent (`x-request-id`), recorded beside the event for the client's correlation only. */
+  clientRequestId?: string;
+  /** Who is calling: the gateway API key's name, recorded as the event's actor. */
+  caller?: string;
   /** Question id when a reference answer exists (reference grading). */
   referenceId?: string;
   /** Aborts the call (client went away). */
@@ -376,6 +382,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       errorClass: null,
       routingVersion: decision.routingVersion,
       referenceId: request.referenceId ?? null,
+      caller: request.caller ?? null,
+      clientRequestId: request.clientRequestId ?? null,
     };
     if (capture.captures(decision.route, cache.get(decision.route)))
       e.prompt = capture.prompt(request.messages);
@@ -410,12 +418,18 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     request: RouterRequest,
     error: ProviderError,
     latencyMs: number,
+    stream: boolean,
   ): RouteCallError {
     const failure = new RouteCallError(decision, error);
     const e = event(decision, request, latencyMs);
     e.target = failure.target;
     e.fallbackDepth = Math.max(0, (error.attempts?.length ?? 1) - 1);
-    e.errorClass = error.errorClass;
+    // Classified at write time (client_* when the request caused it): statistics filter on the class.
+    e.errorClass = recordedErrorClass(error.errorClass, {
+      stream,
+      maxTokens: requestedMaxTokens({ request: request.openai }, decision.targets[0]),
+      timeoutMs: perAttemptTimeoutMs,
+    });
     writer?.record(e);
     metrics.call(decision.route, decision.tag, failure.target, error.errorClass, latencyMs, 0);
     return failure;
@@ -453,6 +467,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
         request,
         asProviderError(thrown, decision),
         performance.now() - start,
+        false,
       );
       shadow?.stableDone(undefined);
       throw failure;
@@ -517,7 +532,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
             };
           } else {
             settled = true;
-            const failure = recordFailure(decision, request, e.error, performance.now() - start);
+            const failure = recordFailure(decision, request, e.error, performance.now() - start, true);
             shadow?.stableDone(undefined);
             yield { type: 'error', error: failure, partial: e.partial };
           }
@@ -528,7 +543,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
           const error = new ChainExhaustedError([
             { target: current, errorClass: 'cancelled', latencyMs: performance.now() - start },
           ]);
-          recordFailure(decision, request, error, performance.now() - start);
+          recordFailure(decision, request, error, performance.now() - start, true);
           shadow?.stableDone(undefined);
         }
       }

@@ -1,3 +1,4 @@
+import { recordedErrorClass, requestedMaxTokens } from '../providers/blame';
 import type { Logger } from '../logger';
 import { ProviderError, keyOf, type ChainResult, type FallbackChain } from '../providers';
 import type { RequestEvent, ShadowPair } from '../store/event-writer';
@@ -111,6 +112,8 @@ export class ShadowRunner {
       errorClass: null,
       routingVersion: decision.routingVersion,
       referenceId: request.referenceId ?? null,
+      caller: request.caller ?? null,
+      clientRequestId: request.clientRequestId ?? null,
     };
     if (capture.captures(decision.route, state)) event.prompt = capture.prompt(request.messages);
     let result: ChainResult | undefined;
@@ -133,7 +136,14 @@ export class ShadowRunner {
       }
     } catch (thrown) {
       event.latencyMs = performance.now() - start;
-      event.errorClass = thrown instanceof ProviderError ? thrown.errorClass : 'server_error';
+      // A request the upstream refuses as malformed is the client's, for the shadow as for the served call.
+      event.errorClass =
+        thrown instanceof ProviderError
+          ? recordedErrorClass(thrown.errorClass, {
+              maxTokens: requestedMaxTokens({ request: request.openai }, target),
+              timeoutMs,
+            })
+          : 'server_error';
       if (!(thrown instanceof ProviderError))
         this.options.log.warn({ err: thrown }, 'shadow call failed unexpectedly');
     } finally {

@@ -27,6 +27,7 @@
  */
 import type pg from 'pg';
 import { logger as rootLogger, type Logger } from '../logger';
+import { pgSafeJson, pgSafeText } from './pg-text';
 
 export type EventTag = 'stable' | 'canary' | 'shadow';
 
@@ -55,6 +56,10 @@ export interface RequestEvent {
   finishReason?: string | null;
   /** The answer's tool calls (OpenAI shape), only when capture is enabled. */
   toolCalls?: unknown[] | null;
+  /** The gateway API key's name that made the request (the actor); null for in-process callers. */
+  caller?: string | null;
+  /** The `x-request-id` the client sent, for its own correlation (never the event's `requestId`). */
+  clientRequestId?: string | null;
   /** Defaults to the time record() was called. */
   createdAt?: Date;
 }
@@ -137,16 +142,16 @@ const ASYNC_COMMIT_CTE = `WITH async_commit AS MATERIALIZED (SELECT set_config('
 const INSERT_EVENTS = `
 INSERT INTO request_events (request_id, route, tag, slot, target, fallback_depth, latency_ms, error_class,
   input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_at,
-  finish_reason, tool_calls)
+  finish_reason, tool_calls, caller, client_request_id)
 SELECT u.request_id, u.route, u.tag, u.slot, u.target, u.fallback_depth, u.latency_ms, u.error_class,
   u.input_tokens, u.output_tokens, u.cost_usd, u.routing_version, u.reference_id, u.prompt::jsonb, u.answer,
-  to_timestamp(u.created_ms / 1000.0), u.finish_reason, u.tool_calls::jsonb
+  to_timestamp(u.created_ms / 1000.0), u.finish_reason, u.tool_calls::jsonb, u.caller, u.client_request_id
 FROM /*ASYNC*/ unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[], $8::text[],
   $9::int[], $10::int[], $11::float8[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::float8[],
-  $17::text[], $18::text[])
+  $17::text[], $18::text[], $19::text[], $20::text[])
   AS u(request_id, route, tag, slot, target, fallback_depth, latency_ms, error_class,
        input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_ms,
-       finish_reason, tool_calls)`;
+       finish_reason, tool_calls, caller, client_request_id)`;
 
 const INSERT_PAIRS = `
 INSERT INTO shadow_comparisons (route, request_id, stable_target, shadow_target, stable_event_id, shadow_event_id, created_at)
@@ -243,13 +248,17 @@ function optionalInt(v: number | undefined | null): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? Math.round(v) : null;
 }
 
+function safeStr(v: string | null | undefined): string | null {
+  return v === null || v === undefined ? null : pgSafeText(v);
+}
+
 function str(v: unknown): string | null {
   return v === null || v === undefined ? null : String(v);
 }
 
 function eventParams(events: RequestEvent[], times: number[]): unknown[] {
   const n = events.length;
-  const cols: (string | number | null)[][] = Array.from({ length: 18 }, () => new Array(n));
+  const cols: (string | number | null)[][] = Array.from({ length: 20 }, () => new Array(n));
   for (let i = 0; i < n; i++) {
     const e = events[i];
     cols[0][i] = e.requestId;
@@ -264,12 +273,15 @@ function eventParams(events: RequestEvent[], times: number[]): unknown[] {
     cols[9][i] = int(e.outputTokens);
     cols[10][i] = num(e.costUsd);
     cols[11][i] = optionalInt(e.routingVersion);
-    cols[12][i] = str(e.referenceId);
-    cols[13][i] = e.prompt === undefined || e.prompt === null ? null : JSON.stringify(e.prompt);
-    cols[14][i] = str(e.answer);
+    // Client- and model-written text: NUL and lone surrogates would make Postgres refuse the row.
+    cols[12][i] = safeStr(e.referenceId);
+    cols[13][i] = e.prompt === undefined || e.prompt === null ? null : pgSafeJson(e.prompt);
+    cols[14][i] = safeStr(e.answer);
     cols[15][i] = e.createdAt ? e.createdAt.getTime() : times[i];
     cols[16][i] = str(e.finishReason);
-    cols[17][i] = e.toolCalls ? JSON.stringify(e.toolCalls) : null;
+    cols[17][i] = e.toolCalls ? pgSafeJson(e.toolCalls) : null;
+    cols[18][i] = str(e.caller);
+    cols[19][i] = str(e.clientRequestId);
   }
   return cols.map((c, j) =>
     NUMERIC_EVENT_COLUMNS.has(j) ? numberArray(c as number[]) : textArray(c as string[]),

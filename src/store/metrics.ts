@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { ArmStats, StepCounts } from '../policy';
+import { CLIENT_CAUSED_SQL } from '../providers/blame';
 
 /**
  * Windowed statistics of request events, per tag, computed in SQL so that only a few numbers travel to the
@@ -26,9 +27,15 @@ export interface ArmQuery {
 /** ArmStats plus how many answers came from a fallback (errors of the primary under `primaryOnly`). */
 export type ArmStatsWithFallbacks = ArmStats & { fallbacks: number };
 
-/** An error of the model: a client that hung up is not; under "primary only" a fallback's answer is. */
-const errorsWhere = (primaryOnly: string) => `(error_class IS NOT NULL AND error_class <> 'cancelled')
+/**
+ * An error of the model; under "primary only" a fallback's answer is one too. Client-caused failures are not
+ * counted at all (see NOT_CLIENT_CAUSED).
+ */
+const errorsWhere = (primaryOnly: string) => `error_class IS NOT NULL
                              OR (${primaryOnly}::boolean AND error_class IS NULL AND fallback_depth > 0)`;
+// Client-caused failures (bad requests, content policy, hang-ups, impossible max_tokens) say nothing about the
+// model: see providers/blame.ts, whose rule also keeps them from the circuit breaker.
+const NOT_CLIENT_CAUSED = `AND NOT ${CLIENT_CAUSED_SQL}`;
 const slowWhere = (threshold: string) =>
   `${threshold}::float8 IS NOT NULL AND latency_ms > ${threshold}::float8`;
 
@@ -49,7 +56,8 @@ const ARM_SQL = `${ARM_COLUMNS}
    WHERE route = $1 AND tag = $2
      AND created_at >= to_timestamp($3::float8 / 1000)
      AND created_at <  to_timestamp($4::float8 / 1000)
-     AND ($6::text IS NULL OR target = $6::text)`;
+     AND ($6::text IS NULL OR target = $6::text)
+     ${NOT_CLIENT_CAUSED}`;
 
 /**
  * How far a router's clock may be behind the control plane's before its events fall out of a window cut
@@ -62,7 +70,8 @@ const ARM_BY_VERSION_SQL = `${ARM_COLUMNS}
    WHERE route = $1 AND tag = $2
      AND routing_version >= $3::bigint
      AND created_at >= to_timestamp($4::float8 / 1000)
-     AND ($6::text IS NULL OR target = $6::text)`;
+     AND ($6::text IS NULL OR target = $6::text)
+     ${NOT_CLIENT_CAUSED}`;
 
 export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStatsWithFallbacks> {
   const { rows } = await pool.query(ARM_SQL, [
@@ -128,6 +137,7 @@ export async function stepCounts(
       WHERE route = $1 AND tag IN ('stable', 'canary')
         AND routing_version >= ($2::bigint[])[1]
         AND created_at >= to_timestamp($3::float8 / 1000)
+        ${NOT_CLIENT_CAUSED}
       GROUP BY 1, 2`,
     [
       q.route,

@@ -15,6 +15,7 @@ interface GatewayCommandOptions {
   pollInterval: string;
   adminPort?: string;
   adminHost: string;
+  feedbackWindow: string;
 }
 
 export function registerGatewayCommand(program: Command): void {
@@ -32,6 +33,11 @@ export function registerGatewayCommand(program: Command): void {
     )
     .option('--admin-port <port>', 'serve /metrics and /healthz on this port only (not on the public one)')
     .option('--admin-host <host>', 'address of the admin listener', '127.0.0.1')
+    .option(
+      '--feedback-window <duration>',
+      'how long after an answer POST /v1/feedback takes feedback for it (e.g. 1h, 7d)',
+      '24h',
+    )
     .option('--capture', 'store prompts and answers of every route (default: of routes under rollout only)')
     .option('--no-capture', 'store no prompts or answers (rollouts then get no quality scores)')
     .option(
@@ -66,6 +72,14 @@ export function registerGatewayCommand(program: Command): void {
           'set GATEWAY_KEYS_FILE (named keys with their routes; re-read on SIGHUP or change) or GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth',
         );
       }
+      const { parseDuration } = await import('../../config/duration');
+      let feedbackWindowMs: number;
+      try {
+        feedbackWindowMs = parseDuration(opts.feedbackWindow);
+      } catch (err) {
+        throw new UsageError(`--feedback-window: ${(err as Error).message}`);
+      }
+      if (feedbackWindowMs < 1000) throw new UsageError('--feedback-window must be at least 1s');
       let captureRoutes: Record<string, CaptureMode>;
       try {
         captureRoutes = parseRouteModes(opts.captureRoute);
@@ -74,13 +88,16 @@ export function registerGatewayCommand(program: Command): void {
       }
       // Loaded here, not at the top: `--help` and the other commands must not pay for the data plane.
       const { createGateway } = await import('../../gateway/server');
-      const { createProviderRegistry, simulatorRegistry } = await import('../../providers');
+      const { simulatorRegistry } = await import('../../providers');
+      const { deploymentRegistry } = await import('../../providers/providers-file');
       const { createRouter } = await import('../../router/router');
       const { openDatabase } = await import('../../store/database');
       const { migrate } = await import('../../store/migrate');
+      // Provider endpoints from MODEL_ROLLOUT_PROVIDERS_FILE and the environment only; a route's target
+      // naming another baseUrl is refused before its key is read. A bad file stops us before any I/O.
+      const registry = opts.simulator ? simulatorRegistry(opts.simulator) : deploymentRegistry();
       const db = await openDatabase();
       await migrate(db.pool);
-      const registry = opts.simulator ? simulatorRegistry(opts.simulator) : createProviderRegistry();
       const router = await createRouter({
         database: db,
         // A 429 or a 5xx gets two more tries of the same target (honouring retry-after up to 5 s)
@@ -99,6 +116,7 @@ export function registerGatewayCommand(program: Command): void {
         auth: opts.auth ? undefined : { disabled: true },
         bodyLimitBytes: bodyLimit,
         separateAdmin: opts.adminPort !== undefined,
+        feedbackWindowMs,
       });
       const url = await gateway.listen({ port, host: opts.host });
       if (opts.adminPort !== undefined) {

@@ -171,6 +171,17 @@ and "green": null removes the green slot. A route that a rollout owns cannot be 
           if (err instanceof InvalidRouteConfigError) throw new UsageError(err.message);
           throw err;
         }
+        // A target's baseUrl is honoured only on this deployment's allowlist: refused here, naming it.
+        const { deploymentRegistry, endpointIssues, slotTargets } =
+          await import('../../providers/providers-file');
+        const endpointProblems = endpointIssues(deploymentRegistry(), [
+          ...slotTargets('blue', config.blue),
+          ...slotTargets('green', config.green),
+        ]);
+        if (endpointProblems.length > 0)
+          throw new UsageError(
+            new InvalidRouteConfigError(opts.file === '-' ? '(stdin)' : opts.file, endpointProblems).message,
+          );
         let expectedVersion: number | undefined;
         if (opts.expectedVersion !== undefined) {
           expectedVersion = Number(opts.expectedVersion);

@@ -294,7 +294,13 @@ async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOpt
   // Imported here: the spec schema pulls in the policy code, which `--help` does not need.
   const { parseRolloutSpec, InvalidSpecError } = await import('../../config/rollout-spec');
   try {
-    return parseRolloutSpec(input);
+    const spec = parseRolloutSpec(input);
+    // Targets may name a baseUrl only from this deployment's allowlist (the worker refuses it too).
+    const { deploymentRegistry, endpointIssues, specTargets } =
+      await import('../../providers/providers-file');
+    const issues = endpointIssues(deploymentRegistry(), specTargets(spec));
+    if (issues.length > 0) throw new InvalidSpecError(issues);
+    return spec;
   } catch (err) {
     if (!(err instanceof InvalidSpecError)) throw err;
     const lines = err.issues.map((issue) => {

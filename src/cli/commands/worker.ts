@@ -37,6 +37,11 @@ export function registerWorkerCommand(program: Command): void {
           await fn().catch((err: Error) => console.error(`while stopping: ${err.message}`));
       };
       try {
+        const { simulatorRegistry } = await import('../../providers');
+        const { deploymentRegistry } = await import('../../providers/providers-file');
+        // Provider endpoints from MODEL_ROLLOUT_PROVIDERS_FILE and the environment only: a bad file stops the
+        // worker here, naming the field, before it connects anywhere.
+        const providers = opts.simulator ? simulatorRegistry(opts.simulator) : deploymentRegistry();
         const client = await createClient({ address, namespace }); // fails fast, naming the address
         stops.push(() => client.connection.close());
         const { openDatabase } = await import('../../store/database');
@@ -44,11 +49,8 @@ export function registerWorkerCommand(program: Command): void {
         const db = await openDatabase();
         stops.push(() => db.close());
         const migrated = await migrate(db.pool);
-        const { createFallbackChain, createProviderRegistry, simulatorRegistry } =
-          await import('../../providers');
-        const chain = createFallbackChain({
-          registry: opts.simulator ? simulatorRegistry(opts.simulator) : createProviderRegistry(),
-        });
+        const { createFallbackChain } = await import('../../providers');
+        const chain = createFallbackChain({ registry: providers });
         stops.push(() => chain.close());
         const { loadAlertChannels } = await import('../../alerts/channels');
         const alertChannels = loadAlertChannels(); // a bad channels file stops the worker here, naming the field
@@ -58,7 +60,7 @@ export function registerWorkerCommand(program: Command): void {
           address,
           namespace,
           taskQueue,
-          activities: createActivities({ db, chain, client, taskQueue, alertChannels }),
+          activities: createActivities({ db, chain, client, taskQueue, alertChannels, providers }),
         });
         stops.push(() => worker.shutdown());
         const { captureRetentionMs, ensureRetentionSchedule } =
