@@ -3,6 +3,8 @@ import {
   allHandlersFinished,
   CancellationScope,
   condition,
+  ContinueAsNew,
+  continueAsNew,
   isCancellation,
   log,
   patched,
@@ -35,6 +37,7 @@ import {
   estimate,
   evaluateTriggers,
   pinSequentialDefaults,
+  resolvePolicyConfig,
   SEQUENTIAL_DEFAULTS_V1,
   type Decision,
   type HoldEstimate,
@@ -49,6 +52,7 @@ import {
   RolloutStrategy,
 } from '../src/temporal/search-attributes';
 import { ALERTS, DURABLE } from './activity-options';
+import { countDecision, type DeadlineState, type RolloutCarry, type RolloutPosition } from './rollout-carry';
 import { triggerSpecsOf } from './triggers';
 import {
   approveSignal,
@@ -92,8 +96,9 @@ const scoring = proxyActivities<Activities>({
 const SCORING_PIPELINE = 'scoring-pipeline';
 
 /**
- * Since this patch the sequential policy's final gate also checks the error rate. Rollouts that started
- * before it keep deciding as they did, so their histories replay unchanged.
+ * Since this patch the sequential policy's final gate also checks the error rate. It is asked at every
+ * decision of rollouts without POLICY_RESOLVED_AT_START: their recorded decisions replay unchanged, and a
+ * rollout that was running when the patch was deployed checks errors from its next decision on.
  */
 const FINAL_GATE_ERRORS = 'final-gate-error-rate';
 /** Since this patch a canary step held longer than `alerts.holdAfter` raises a "hold" alert. */
@@ -105,8 +110,9 @@ const COMPLETED_ALERT_AWAITED = 'completed-alert-awaited';
 
 /**
  * Since this patch the sequential policy's defaults are tuned for speed (hold only on material evidence of
- * "worse", likelihood-ratio final gate). A rollout asks once, when its canary phase starts, so one that
- * began under the v1 defaults keeps them to the end, and its history replays.
+ * "worse", likelihood-ratio final gate). A rollout without POLICY_RESOLVED_AT_START asks once, when its
+ * canary phase starts: one whose canary started under the v1 defaults keeps them to the end, and its history
+ * replays.
  */
 const PROMOTION_V2 = 'promotion-v2-speed';
 
@@ -115,6 +121,27 @@ const PROMOTION_V2 = 'promotion-v2-speed';
  * may carry `alerts.webhookUrl` in their input and keep alerting there; new ones are refused such a spec.
  */
 const ALERT_CHANNELS = 'alert-channels';
+
+/**
+ * Since this patch the policy config is resolved in full when the rollout starts (the clients already
+ * resolve it into the input; see parseRolloutSpec's `resolvePolicy`), and every decision uses it: a change
+ * of the code's defaults no longer changes a running rollout's decisions, and neither of the two patches
+ * above is asked again. Rollouts without it merge the config with the defaults at every decision, as before.
+ */
+const POLICY_RESOLVED_AT_START = 'policy-resolved-at-start';
+
+/**
+ * Since this patch a rollout is bounded: `progressDeadline` per canary step and per rollout, and approval
+ * timeouts that end ('rollback' or 'approve', alerted). Asked once, when the rollout starts.
+ */
+const BOUNDED_ROLLOUTS = 'bounded-rollouts';
+
+/**
+ * Since this patch a rollout continues as new when the server suggests it (its history has grown long), at
+ * the top of a phase's loop with no handler running, carrying its whole state (see rollout-carry.ts).
+ * Asked only when the server suggests it, so the histories before it replay unchanged.
+ */
+const CONTINUE_AS_NEW = 'rollout-continue-as-new';
 
 /** The policy config without the final gate's error check (what rollouts before the patch decided on). */
 function withoutErrorGate(policy: PolicyConfig): PolicyConfig {
@@ -138,20 +165,28 @@ class RollbackRequested extends Error {
  * blue-green switch, an optional human approval, promotion, and a bake under the triggers. A rollback (by
  * the policy, a trigger or a person) can happen at any point and restores the previous stable slot.
  */
-export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
+export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): Promise<RolloutOutcome> {
+  // Asked once per rollout, in its first run; the runs after a continue-as-new carry the answers.
+  // Rollouts started before alert channels carry a webhook URL in their input; new ones may not.
+  const legacyWebhookUrl = carried ? carried.legacyWebhookUrl : !patched(ALERT_CHANNELS);
+  const bounded = carried ? carried.bounded : patched(BOUNDED_ROLLOUTS);
+  const legacyApprovalHold = carried ? carried.legacyApprovalHold : !bounded;
   let spec: RolloutSpec;
   try {
-    // Rollouts started before alert channels carry a webhook URL in their input; new ones may not.
-    spec = parseRolloutSpec(input, { legacyWebhookUrl: !patched(ALERT_CHANNELS) });
+    spec = parseRolloutSpec(input, { legacyWebhookUrl, legacyApprovalHold });
   } catch (err) {
     throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidSpec');
   }
+  // The config every decision uses; undefined for rollouts before the patch, which resolve it as they go.
+  let policy: PolicyConfig | undefined =
+    carried?.policy ?? (patched(POLICY_RESOLVED_AT_START) ? resolvePolicyConfig(spec.policy) : undefined);
   const { workflowId, runId } = workflowInfo();
+  const keyBase = carried?.firstRunId ?? runId; // idempotency keys stay unique across runs
   const route = spec.route;
   const candidateName = formatTarget(spec.candidate.target);
   const triggers = triggerSpecsOf(spec);
 
-  const status: RolloutStatus = {
+  const status: RolloutStatus = carried?.status ?? {
     route,
     workflowId,
     strategy: spec.strategy,
@@ -166,18 +201,22 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     decisions: [],
     triggers: [],
     steps: [],
+    ...(policy ? { policy: policy as RolloutCarry['policy'] } : {}),
   };
   let rollbackRequest: RollbackRequested | undefined;
-  let promoteRequest: { toFull: boolean; actor: string } | undefined;
-  let approvedBy: string | undefined;
+  let promoteRequest: { toFull: boolean; actor: string } | undefined = carried?.pending.promote;
+  let approvedBy: string | undefined = carried?.pending.approvedBy;
   let outcome: RolloutOutcome | undefined;
-  let previousStableSlot: 'blue' | 'green' = 'blue';
-  let candidateSlot: 'blue' | 'green' = 'green';
-  let lastTriggerCheck = 0;
-  let step = 0; // counts routing changes, for idempotency keys
-  let promotedBy = 'policy'; // who took the last step to 100%: the policy, or the actor of a promote signal
-  let lastEvidenceMs: number | undefined; // when the candidate last got a score (workflow time)
+  let previousStableSlot: 'blue' | 'green' = carried?.claim.stableSlot ?? 'blue';
+  let candidateSlot: 'blue' | 'green' = carried?.claim.candidateSlot ?? 'green';
+  let lastTriggerCheck = carried?.lastTriggerCheckMs ?? 0;
+  let step = carried?.step ?? 0; // counts routing changes, for idempotency keys
+  // who took the last step to 100%: the policy, or the actor of a promote signal
+  let promotedBy = carried?.promotedBy ?? 'policy';
+  let lastEvidenceMs: number | undefined = carried?.lastEvidenceMs; // when the candidate last got a score
   let published: { attributes: string; memo: string } | undefined; // what publish() last upserted
+  let deadlines: DeadlineState | undefined; // the canary's progress deadlines (bounded rollouts)
+  const pendingAlerts = new Set<Promise<void>>(); // alerts not waited for, delivered before continuing as new
 
   // ---- messages --------------------------------------------------------------------------------------
   setHandler(statusQuery, () => status);
@@ -192,6 +231,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   const resume = (by?: ActorInput) => {
     if (!status.paused) return;
     status.paused = false;
+    restartStepDeadline(); // a person took it back: the step gets its full deadline again
     void alert('resume', `Rollout of ${candidateName} on ${route} resumed by ${by?.actor ?? 'someone'}`);
     publish();
   };
@@ -281,29 +321,37 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   );
 
   // ---- the story -------------------------------------------------------------------------------------
-  const claim = await acts.claimRoute.executeWithOptions(
-    { ...DURABLE, summary: `claim ${route} for ${candidateName}` },
-    [
-      {
-        route,
-        owner: workflowId,
-        idempotencyKey: `${runId}:claim`,
-        candidate: spec.candidate,
-        salt: uuid4(),
-        actor: spec.actor,
-      },
-    ],
-  );
-  status.routingVersion = claim.version;
-  status.stable = claim.stable;
-  previousStableSlot = claim.stableSlot;
-  candidateSlot = claim.candidateSlot;
-  const startedMs = Date.now();
+  // A continued run holds the claim of the first; it resumes the phase it was in (`at`).
+  const at = carried?.at;
+  let claim: RolloutCarry['claim'];
+  if (carried) {
+    claim = carried.claim;
+  } else {
+    const claimed = await acts.claimRoute.executeWithOptions(
+      { ...DURABLE, summary: `claim ${route} for ${candidateName}` },
+      [
+        {
+          route,
+          owner: workflowId,
+          idempotencyKey: `${keyBase}:claim`,
+          candidate: spec.candidate,
+          salt: uuid4(),
+          actor: spec.actor,
+        },
+      ],
+    );
+    status.routingVersion = claimed.version;
+    status.stable = claimed.stable;
+    previousStableSlot = claimed.stableSlot;
+    candidateSlot = claimed.candidateSlot;
+    claim = { stable: claimed.stable, stableSlot: claimed.stableSlot, candidateSlot: claimed.candidateSlot };
+  }
+  const startedMs = carried?.startedMs ?? Date.now();
   publish();
 
   try {
-    if (spec.shadow.enabled) {
-      const report = await shadowPhase();
+    if (spec.shadow.enabled && (!at || at.phase === 'shadow')) {
+      const report = await shadowPhase(at?.phase === 'shadow' ? at : undefined);
       if (spec.strategy === 'shadow-only') {
         await changeRouting({ shadowRate: 0 }, 'shadow phase over');
         await releaseRoute(`shadow-only rollout finished: ${report.recommendation}`);
@@ -325,10 +373,13 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       await changeRouting({ shadowRate: 0 }, 'shadow phase over');
     }
 
-    if (spec.strategy === 'canary') await canaryPhase();
-    await approvalGate();
-    await promote();
-    await bake();
+    if (spec.strategy === 'canary' && (!at || at.phase === 'shadow' || at.phase === 'canary'))
+      await canaryPhase(at?.phase === 'canary' ? at : undefined);
+    if (at?.phase !== 'bake') {
+      await approvalGate(at?.phase === 'approval' ? at : undefined);
+      await promote();
+    }
+    await bake(at?.phase === 'bake' ? at : undefined);
 
     await releaseRoute(`rollout completed: ${candidateName} is stable`);
     await acts.ensureGuardian({
@@ -349,6 +400,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       }),
     );
   } catch (err) {
+    if (err instanceof ContinueAsNew) throw err; // the story goes on in the next run
     if (err instanceof RollbackRequested) return closing(await rollBack(err));
     if (isCancellation(err)) {
       // Cancellation must still leave the route on its stable model, so the cleanup cannot be cancelled.
@@ -367,16 +419,21 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
 
   // ---- phases ------------------------------------------------------------------------------------------
 
-  async function shadowPhase(): Promise<ShadowAnalysis> {
-    setPhase('shadow');
-    await changeRouting(
-      { shadowRate: spec.shadow.rate },
-      `shadow ${Math.round(spec.shadow.rate * 100)}% of stable requests to ${candidateName}`,
-    );
-    const since = Date.now();
-    const deadline = since + spec.shadow.maxDuration;
-    let report = analyzeShadow({ shadowBetter: 0, stableBetter: 0, ties: 0 });
+  async function shadowPhase(
+    resume?: Extract<RolloutPosition, { phase: 'shadow' }>,
+  ): Promise<ShadowAnalysis> {
+    if (!resume) {
+      setPhase('shadow');
+      await changeRouting(
+        { shadowRate: spec.shadow.rate },
+        `shadow ${Math.round(spec.shadow.rate * 100)}% of stable requests to ${candidateName}`,
+      );
+    }
+    const since = resume?.sinceMs ?? Date.now();
+    const deadline = resume?.deadlineMs ?? since + spec.shadow.maxDuration;
+    let report = status.shadow ?? analyzeShadow({ shadowBetter: 0, stableBetter: 0, ties: 0 });
     for (;;) {
+      await maybeContinue({ phase: 'shadow', sinceMs: since, deadlineMs: deadline });
       const batch = await tickWhileScoring(since, 'shadow evaluation');
       await checkTriggers('shadow', since);
       await batch.result();
@@ -409,24 +466,39 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     }
   }
 
-  async function canaryPhase(): Promise<void> {
-    setPhase('canary');
-    const policy = patched(PROMOTION_V2)
+  async function canaryPhase(resume?: Extract<RolloutPosition, { phase: 'canary' }>): Promise<void> {
+    if (!resume) setPhase('canary');
+    // Rollouts without a config resolved at start pin it here, once (see PROMOTION_V2).
+    const resolvedAtStart = policy !== undefined;
+    policy ??= patched(PROMOTION_V2)
       ? spec.policy
       : pinSequentialDefaults(spec.policy, SEQUENTIAL_DEFAULTS_V1);
+    const canaryPolicy = policy;
     const steps = spec.canary.steps;
-    const baseline = await acts.baselineP95({ route, fromMs: startedMs - 15 * 60_000, toMs: Date.now() });
-    let index = 0;
-    await setShare(steps[0], 'policy');
-    const canaryFrom = Date.now();
-    let stepFrom = canaryFrom;
+    const baseline = resume
+      ? resume.baselineMs
+      : await acts.baselineP95({ route, fromMs: startedMs - 15 * 60_000, toMs: Date.now() });
+    let index = resume?.index ?? 0;
+    if (!resume) await setShare(steps[0], 'policy');
+    const canaryFrom = resume?.canaryFromMs ?? Date.now();
+    let stepFrom = resume?.stepFromMs ?? canaryFrom;
+    deadlines = resume?.deadlines ?? { stepFromMs: stepFrom, stepPassed: false, rolloutPassed: false };
     while (steps[index] < 10_000) {
+      await maybeContinue({
+        phase: 'canary',
+        index,
+        baselineMs: baseline,
+        canaryFromMs: canaryFrom,
+        stepFromMs: stepFrom,
+        deadlines,
+      });
       const batch = await tickWhileScoring(canaryFrom, `evaluate canary at ${bpsText(steps[index])}`);
       await checkTriggers('canary', canaryFrom);
       if (promoteRequest) {
         await batch.settle();
         const { toFull, actor } = promoteRequest;
         promoteRequest = undefined;
+        restartStepDeadline(); // a person acted: a deadline's hold ends
         index = toFull ? steps.length - 1 : index + 1;
         if (steps[index] >= 10_000) {
           promotedBy = actor;
@@ -434,6 +506,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         }
         await setShare(steps[index], actor);
         stepFrom = Date.now();
+        restartStepDeadline();
         continue;
       }
       const scored = await batch.result();
@@ -458,7 +531,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
           steps,
           isFinalStep: steps[index + 1] === 10_000,
         },
-        config: patched(FINAL_GATE_ERRORS) ? policy : withoutErrorGate(policy),
+        config: resolvedAtStart || patched(FINAL_GATE_ERRORS) ? canaryPolicy : withoutErrorGate(canaryPolicy),
       };
       const decision = decide(policyInput);
       if (scored)
@@ -484,28 +557,118 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         if (steps[index] >= 10_000) return;
         await setShare(steps[index], 'policy');
         stepFrom = Date.now();
+        restartStepDeadline();
+      } else if (bounded) {
+        await checkDeadlines(deadlines);
       }
     }
   }
 
-  async function approvalGate(): Promise<void> {
-    if (!spec.approval.required) return;
-    setPhase('awaiting-approval');
-    status.awaitingApproval = true;
+  /**
+   * The progress deadlines of a canary that did not advance at this check. 'rollback' rolls back; 'hold'
+   * pauses the rollout at its share and alerts, until a person promotes, resumes or rolls back. Each
+   * deadline acts once (the step's again after the share changed or a person resumed).
+   */
+  async function checkDeadlines(d: DeadlineState): Promise<void> {
+    if (status.paused) return; // a person (or a deadline already) holds it
+    const now = Date.now();
+    const { step: stepMs, rollout: rolloutMs, action } = spec.progressDeadline;
+    let kind: 'step' | 'rollout';
+    let what: string;
+    if (!d.rolloutPassed && now - startedMs >= rolloutMs) {
+      d.rolloutPassed = true;
+      kind = 'rollout';
+      what = `not promoted ${formatDuration(now - startedMs)} after it started (progressDeadline.rollout ${formatDuration(rolloutMs)})`;
+    } else if (!d.stepPassed && now - d.stepFromMs >= stepMs) {
+      d.stepPassed = true;
+      kind = 'step';
+      what = `the step at ${bpsText(status.shareBps)} has not advanced in ${formatDuration(now - d.stepFromMs)} (progressDeadline.step ${formatDuration(stepMs)})`;
+    } else {
+      return;
+    }
+    status.deadline = {
+      kind,
+      at: new Date(now).toISOString(),
+      action,
+      ...(action === 'hold' ? { holding: true } : {}),
+    };
+    const stats = {
+      elapsedMs: kind === 'step' ? now - d.stepFromMs : now - startedMs,
+      deadlineMs: kind === 'step' ? stepMs : rolloutMs,
+    };
+    await record('canary', {
+      action: action === 'hold' ? 'hold' : 'rollback',
+      policy: 'progress-deadline',
+      reasons: [`progress deadline passed: ${what}`],
+      stats,
+    });
+    if (action === 'rollback') {
+      // The rollback alert names the deadline; nothing waits on another alert before the routing is restored.
+      throw new RollbackRequested(`progress deadline passed: ${what}`, 'progress-deadline', {
+        deadline: kind,
+        ...stats,
+      });
+    }
+    status.paused = true;
     publish();
     void alert(
-      'approval-needed',
-      `Rollout of ${candidateName} on ${route} waits for approval (signal "approve")`,
+      'deadline',
+      `Rollout of ${candidateName} on ${route} held at ${bpsText(status.shareBps)}: ${what}. ` +
+        `Promote it, resume it or roll it back (model-rollout promote|resume|rollback ${route})`,
+      { deadline: kind, ...stats },
     );
-    const deadline = Date.now() + spec.approval.timeout;
-    const since = Date.now();
+  }
+
+  /** A new step (or a person's resume): the step's deadline counts afresh, and a deadline's hold ends. */
+  function restartStepDeadline(): void {
+    if (!deadlines) return;
+    deadlines.stepFromMs = Date.now();
+    deadlines.stepPassed = false;
+    if (status.deadline?.holding) {
+      status.deadline = { ...status.deadline, holding: false };
+      status.paused = false;
+    }
+  }
+
+  async function approvalGate(resume?: Extract<RolloutPosition, { phase: 'approval' }>): Promise<void> {
+    if (!spec.approval.required) return;
+    if (!resume) {
+      setPhase('awaiting-approval');
+      status.awaitingApproval = true;
+      publish();
+      void alert(
+        'approval-needed',
+        `Rollout of ${candidateName} on ${route} waits for approval (signal "approve")`,
+      );
+    }
+    const deadline = resume?.deadlineMs ?? Date.now() + spec.approval.timeout;
+    const since = resume?.sinceMs ?? Date.now();
     while (!approvedBy) {
+      await maybeContinue({ phase: 'approval', sinceMs: since, deadlineMs: deadline });
       const timedOut = Date.now() >= deadline;
-      if (timedOut && spec.approval.onTimeout === 'rollback') {
-        throw new RollbackRequested(
-          `no approval within ${formatDuration(spec.approval.timeout)}`,
-          'approval-timeout',
+      const noApproval = `no approval within ${formatDuration(spec.approval.timeout)}`;
+      if (timedOut && bounded && spec.approval.onTimeout !== 'hold') {
+        // The timeout ends the wait: the spec's action is applied, and said.
+        const action = spec.approval.onTimeout;
+        status.deadline = { kind: 'approval', at: new Date().toISOString(), action };
+        await record(status.phase, {
+          action: action === 'approve' ? 'promote-step' : 'rollback',
+          policy: 'progress-deadline',
+          reasons: [`${noApproval}: approval.onTimeout is '${action}'`],
+          stats: { deadlineMs: spec.approval.timeout },
+        });
+        if (action === 'rollback')
+          throw new RollbackRequested(noApproval, 'approval-timeout', { deadline: 'approval' });
+        approvedBy = 'approval-timeout';
+        void alert(
+          'deadline',
+          `Rollout of ${candidateName} on ${route}: ${noApproval}; promoting it as approval.onTimeout says`,
+          { deadline: 'approval' },
         );
+        break;
+      }
+      if (timedOut && spec.approval.onTimeout === 'rollback') {
+        throw new RollbackRequested(noApproval, 'approval-timeout');
       }
       await tick(
         timedOut ? spec.triggers.interval : Math.min(spec.triggers.interval, deadline - Date.now()),
@@ -533,12 +696,13 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     void alert('promotion', `${candidateName} promoted to stable on ${route}`);
   }
 
-  async function bake(): Promise<void> {
-    setPhase('baking');
-    const since = Date.now();
-    const end = since + spec.bake.duration;
-    lastTriggerCheck = 0;
+  async function bake(resume?: Extract<RolloutPosition, { phase: 'bake' }>): Promise<void> {
+    if (!resume) setPhase('baking');
+    const since = resume?.sinceMs ?? Date.now();
+    const end = resume?.endMs ?? since + spec.bake.duration;
+    if (!resume) lastTriggerCheck = 0;
     while (Date.now() < end) {
+      await maybeContinue({ phase: 'bake', sinceMs: since, endMs: end });
       await tick(
         Math.min(spec.triggers.interval, end - Date.now()),
         `bake (${formatDuration(spec.bake.duration)})`,
@@ -549,6 +713,44 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   }
 
   // ---- helpers -----------------------------------------------------------------------------------------
+
+  /**
+   * Continues as new when the server suggests it, at the top of a phase's loop (no activity of the story
+   * running, the scoring batch settled). Not while a handler runs: the promote and approve Updates answer
+   * only once the story acted, so waiting for them here would wait forever; the next check tries again.
+   * Alerts still on their way are delivered first. The story then goes on in the next run from `at`.
+   */
+  async function maybeContinue(position: RolloutPosition): Promise<void> {
+    if (!workflowInfo().continueAsNewSuggested || rollbackRequest || !allHandlersFinished()) return;
+    if (!patched(CONTINUE_AS_NEW)) return;
+    await Promise.all([...pendingAlerts]);
+    if (rollbackRequest || !allHandlersFinished()) return;
+    const generation = (status.generation ?? 0) + 1;
+    const carry: RolloutCarry = {
+      generation,
+      firstRunId: keyBase,
+      legacyWebhookUrl,
+      legacyApprovalHold,
+      bounded,
+      // A rollout from before POLICY_RESOLVED_AT_START carries what it decides on now, resolved.
+      policy: resolvePolicyConfig(policy ?? spec.policy),
+      claim: { stable: claim.stable, stableSlot: previousStableSlot, candidateSlot },
+      startedMs,
+      step,
+      promotedBy,
+      lastEvidenceMs,
+      lastTriggerCheckMs: lastTriggerCheck,
+      pending: { promote: promoteRequest, approvedBy },
+      at: position,
+      status: { ...status, generation, firstRunId: keyBase },
+    };
+    log.info('continuing as new', {
+      generation,
+      phase: position.phase,
+      historyLength: workflowInfo().historyLength,
+    });
+    await continueAsNew<typeof rolloutWorkflow>(input, carry);
+  }
 
   /** Updates still waiting (a rollback or a promote answered with the outcome) answer before the run closes. */
   async function closing(result: RolloutOutcome): Promise<RolloutOutcome> {
@@ -721,7 +923,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
       {
         route,
         owner: workflowId,
-        idempotencyKey: `${runId}:${step}`,
+        idempotencyKey: `${keyBase}:${step}`,
         expectedVersion: status.routingVersion,
         patch,
         actor: workflowId,
@@ -735,7 +937,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     await acts.releaseRoute({
       route,
       owner: workflowId,
-      idempotencyKey: `${runId}:release`,
+      idempotencyKey: `${keyBase}:release`,
       expectedVersion: status.routingVersion,
       actor: workflowId,
       reason,
@@ -749,7 +951,7 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         {
           route,
           owner: workflowId,
-          idempotencyKey: `${runId}:restore:${key}`,
+          idempotencyKey: `${keyBase}:restore:${key}`,
           stableSlot: previousStableSlot,
           actor: workflowId,
           reason,
@@ -793,8 +995,10 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
   }
 
   async function record(phase: Phase, decision: Decision): Promise<void> {
-    status.decisions.push({ ...decision, at: new Date().toISOString(), phase, shareBps: status.shareBps });
+    const at = new Date().toISOString();
+    status.decisions.push({ ...decision, at, phase, shareBps: status.shareBps });
     if (status.decisions.length > 10) status.decisions.shift();
+    status.decisionSummary = countDecision(status.decisionSummary, { ...decision, at });
     publish();
     await acts.recordDecision.executeWithOptions(
       { ...DURABLE, summary: `${decision.action}: ${decision.reasons[0] ?? ''}`.slice(0, 200) },
@@ -814,17 +1018,18 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     );
   }
 
-  async function alert(
-    kind: AlertEvent['kind'],
-    title: string,
-    details?: Record<string, unknown>,
-  ): Promise<void> {
-    try {
-      const target = spec.alerts.webhookUrl ?? channelsFor(spec.alerts.channels, kind);
-      await alerts.sendAlert(target, { kind, route, workflowId, title, details });
-    } catch (err) {
-      log.warn('alert could not be delivered', { kind, error: (err as Error).message });
-    }
+  function alert(kind: AlertEvent['kind'], title: string, details?: Record<string, unknown>): Promise<void> {
+    const sent = (async () => {
+      try {
+        const target = spec.alerts.webhookUrl ?? channelsFor(spec.alerts.channels, kind);
+        await alerts.sendAlert(target, { kind, route, workflowId, title, details });
+      } catch (err) {
+        log.warn('alert could not be delivered', { kind, error: (err as Error).message });
+      }
+    })();
+    pendingAlerts.add(sent);
+    void sent.finally(() => pendingAlerts.delete(sent));
+    return sent;
   }
 
   function setPhase(phase: Phase): void {
@@ -869,7 +1074,13 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
           : '',
         status.scoring ? scoringLine(status.scoring) : '',
         last ? `last decision: ${last.action} - ${last.reasons.join('; ')}` : '',
+        status.deadline?.holding
+          ? `**held by its ${status.deadline.kind} progress deadline**: promote, resume or roll back`
+          : '',
         outcome ? `outcome: ${outcome.result} - ${outcome.reason}` : '',
+        status.generation
+          ? `run ${status.generation + 1} of this rollout (continued as new; ${status.decisionSummary?.total ?? 0} decisions in all)`
+          : '',
       ]
         .filter(Boolean)
         .join('\n\n'),

@@ -280,3 +280,18 @@ export function pinSequentialDefaults(policy: PolicyConfig, base: Readonly<Seque
   if ((policy.policy ?? 'sequential') !== 'sequential') return policy;
   return { ...policy, sequential: resolveSequentialConfig(policy.sequential ?? {}, base) };
 }
+
+/** A policy config with every setting of its policy spelled out: what a rollout decides on to its end. */
+export type ResolvedPolicyConfig =
+  { policy: 'sequential'; sequential: SequentialConfig } | { policy: 'ratio'; ratio: RatioConfig };
+
+/**
+ * The policy config resolved in full on the current defaults (validated; throws on an unusable one). A
+ * rollout resolves it once, when it starts, and carries it: merging the result onto any later defaults
+ * gives it back unchanged, so a change of the code's defaults does not change a running rollout's decisions.
+ */
+export function resolvePolicyConfig(policy: PolicyConfig = {}): ResolvedPolicyConfig {
+  return (policy.policy ?? 'sequential') === 'ratio'
+    ? { policy: 'ratio', ratio: resolveRatioConfig(policy.ratio) }
+    : { policy: 'sequential', sequential: resolveSequentialConfig(policy.sequential ?? {}) };
+}

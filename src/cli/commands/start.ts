@@ -294,7 +294,7 @@ async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOpt
   // Imported here: the spec schema pulls in the policy code, which `--help` does not need.
   const { parseRolloutSpec, InvalidSpecError } = await import('../../config/rollout-spec');
   try {
-    return parseRolloutSpec(input);
+    return parseRolloutSpec(input, { resolvePolicy: true });
   } catch (err) {
     if (!(err instanceof InvalidSpecError)) throw err;
     const lines = err.issues.map((issue) => {
