@@ -243,6 +243,7 @@ describe('long-running rollouts', () => {
     expect(outcome.result).toBe('completed');
     const status = await handle.query(statusQuery);
     expect(status.steps.at(-1)).toMatchObject({ toBps: 10000, by: 'release-manager' });
+    await saveHistory(handle.workflowId, undefined, 'canary-deadline-held-promoted');
   }, 150_000);
 
   it('rolls back a rollout past its progress deadline when the spec says so', async () => {
@@ -271,6 +272,7 @@ describe('long-running rollouts', () => {
     );
     expect(last.rows[0]).toEqual({ action: 'rollback', policy: 'progress-deadline' });
     expect(alerts(route).map((a) => a.kind)).toContain('rollback');
+    await saveHistory(handle.workflowId, undefined, 'canary-deadline-rolled-back');
   }, 120_000);
 
   it('an approval timeout ends: the spec says approve, so it promotes and says so', async () => {
@@ -295,6 +297,7 @@ describe('long-running rollouts', () => {
     expect(alerts(route).find((a) => a.kind === 'deadline')!.title).toMatch(
       /: no approval within 3s; promoting it as approval.onTimeout says$/,
     );
+    await saveHistory(handle.workflowId, undefined, 'blue-green-approval-timeout-approved');
   }, 60_000);
 
   it('refuses a spec whose approval would wait forever, naming the field', async () => {
