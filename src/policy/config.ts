@@ -92,7 +92,7 @@ function deepFreeze<T extends object>(value: T): Readonly<T> {
 /**
  * The defaults of rollouts started before the promotion rule was tuned for speed (v1): hold whenever any
  * e-value leans toward "worse", and a confidence-sequence final gate. Kept so that those rollouts decide
- * exactly as they did (workflows/rollout.ts pins them by a patch marker).
+ * exactly as they did (workflows/rollout-canary.ts pins them by a patch marker).
  */
 export const SEQUENTIAL_DEFAULTS_V1: Readonly<SequentialConfig> = deepFreeze({
   steps: [...DEFAULT_STEPS],
