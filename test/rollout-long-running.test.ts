@@ -161,7 +161,10 @@ describe('long-running rollouts', () => {
       [route],
     );
     expect(status.decisionSummary?.total).toBe(decisions.rows.length);
-    expect(new Set(decisions.rows.map((r) => r.run_id)).size).toBe(status.generation! + 1);
+    // Decisions came from more than one run (a run that only baked records none).
+    const runs = new Set(decisions.rows.map((r) => r.run_id)).size;
+    expect(runs).toBeGreaterThanOrEqual(2);
+    expect(runs).toBeLessThanOrEqual(status.generation! + 1);
     expect(new Set(decisions.rows.map((r) => r.policy))).toEqual(new Set(['shadow-sign-test', 'sequential']));
     // Each routing change happened once: idempotency keys stay unique across runs, and none was repeated.
     const changes = (await listChanges(stack.db.pool, route, 100)).map((c) => c.reason);
