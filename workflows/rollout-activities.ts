@@ -1,5 +1,5 @@
 /** The activity proxies of the rollout workflow, one per set of options. */
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ALERTS, DURABLE } from './activity-options';
 
@@ -15,4 +15,10 @@ export const scoring = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3 },
+});
+
+/** Pure computations whose result must be recorded in the history (a local activity's result is). */
+export const local = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
 });

@@ -155,6 +155,7 @@ export async function checkDeadlines(r: RolloutRun, d: DeadlineState): Promise<v
     action,
     ...(action === 'hold' ? { holding: true } : {}),
   };
+  if (action === 'hold') r.status.paused = true; // shown together with the deadline that holds it
   const stats = {
     elapsedMs: kind === 'step' ? now - d.stepFromMs : now - r.startedMs,
     deadlineMs: kind === 'step' ? stepMs : rolloutMs,
@@ -172,7 +173,6 @@ export async function checkDeadlines(r: RolloutRun, d: DeadlineState): Promise<v
       ...stats,
     });
   }
-  r.status.paused = true;
   r.publish();
   void r.alert(
     'deadline',

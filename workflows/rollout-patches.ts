@@ -38,10 +38,11 @@ export const PROMOTION_V2 = 'promotion-v2-speed';
 export const ALERT_CHANNELS = 'alert-channels';
 
 /**
- * Since this patch the policy config is resolved in full when the rollout starts (the clients already
- * resolve it into the input; see parseRolloutSpec's `resolvePolicy`), and every decision uses it: a change
- * of the code's defaults no longer changes a running rollout's decisions, and neither of the two patches
- * above is asked again. Rollouts without it merge the config with the defaults at every decision, as before.
+ * Since this patch the policy config is resolved in full when the rollout starts, by a local activity whose
+ * result is recorded in the history (the clients also resolve it into the input; see parseRolloutSpec's
+ * `resolvePolicy`), and every decision uses it: a change of the code's defaults no longer changes a running
+ * rollout's decisions, and neither of the two patches above is asked again. Rollouts without it merge the
+ * config with the defaults at every decision, as before.
  */
 export const POLICY_RESOLVED_AT_START = 'policy-resolved-at-start';
 

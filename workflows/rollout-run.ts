@@ -118,7 +118,6 @@ export class RolloutRun {
       decisions: [],
       triggers: [],
       steps: [],
-      ...(o.policy ? { policy: o.policy as RolloutCarry['policy'] } : {}),
     };
     this.promoteRequest = carried?.pending.promote;
     this.approvedBy = carried?.pending.approvedBy;

@@ -10,9 +10,8 @@ import {
 } from '@temporalio/workflow';
 import { formatDuration } from '../src/config/duration';
 import { parseRolloutSpec, type RolloutSpec } from '../src/config/rollout-spec';
-import { resolvePolicyConfig, type PolicyConfig } from '../src/policy';
 import { DURABLE } from './activity-options';
-import { acts } from './rollout-activities';
+import { acts, local } from './rollout-activities';
 import { canaryPhase } from './rollout-canary';
 import type { RolloutCarry } from './rollout-carry';
 import { approvalGate, bake, promote } from './rollout-gates';
@@ -64,9 +63,15 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
   } catch (err) {
     throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidSpec');
   }
-  const policy: PolicyConfig | undefined =
-    carried?.policy ?? (patched(POLICY_RESOLVED_AT_START) ? resolvePolicyConfig(spec.policy) : undefined);
-  const r = new RolloutRun({ input, spec, carried, bounded, legacyWebhookUrl, legacyApprovalHold, policy });
+  const r = new RolloutRun({
+    input,
+    spec,
+    carried,
+    bounded,
+    legacyWebhookUrl,
+    legacyApprovalHold,
+    policy: carried?.policy,
+  });
 
   // ---- messages --------------------------------------------------------------------------------------
   setHandler(statusQuery, () => r.status);
@@ -176,6 +181,14 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
   // ---- the story -------------------------------------------------------------------------------------
   // A continued run holds the claim of the first; it resumes the phase it was in (`at`).
   const at = carried?.at;
+  if (!carried && patched(POLICY_RESOLVED_AT_START)) {
+    // Recorded in the history: the config every decision of this rollout uses, whatever the defaults become.
+    const resolved = await local.resolvePolicy.executeWithOptions({ summary: 'resolve the policy config' }, [
+      r.spec.policy,
+    ]);
+    r.policy = resolved;
+    r.status.policy = resolved;
+  }
   if (!carried) {
     const claimed = await acts.claimRoute.executeWithOptions(
       { ...DURABLE, summary: `claim ${r.route} for ${r.candidateName}` },
