@@ -11,6 +11,7 @@ import { createScoringActivities } from './scoring';
 import { deploymentRegistry } from '../src/providers/providers-file';
 import type { ProviderRegistry } from '../src/providers/registry';
 import { httpServicesFromEnv, type HttpEvaluatorService } from '../src/scoring/evaluators';
+import { resolvePolicyConfig, type PolicyConfig, type ResolvedPolicyConfig } from '../src/policy';
 
 /**
  * Activities are created with their dependencies injected, so the worker, tests and the demo wire them to
@@ -49,6 +50,14 @@ export function createActivities(deps: ActivityDeps) {
     ...createAlertActivities({ channels: deps.alertChannels }),
     ...createRetentionActivities({ pool }),
     ...createGuardianActivities({ client: deps.client, taskQueue: deps.taskQueue }),
+    /**
+     * The policy config resolved in full on this worker's defaults. A rollout calls it once, as a local
+     * activity, when it starts: the result is recorded in its history, so a later change of the defaults
+     * neither changes its decisions nor breaks its replay, whoever started it.
+     */
+    async resolvePolicy(policy: PolicyConfig): Promise<ResolvedPolicyConfig> {
+      return resolvePolicyConfig(policy);
+    },
     /** Reads one route's routing state (or null when the route does not exist). */
     async describeRoute(route: string): Promise<{ route: string; exists: boolean; version: number | null }> {
       const { rows } = await pool.query<{ version: string }>('SELECT version FROM routes WHERE name = $1', [

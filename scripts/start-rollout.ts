@@ -27,14 +27,17 @@ if (!route || !candidate) {
 // Validate before starting: a bad spec is refused here with the field and the reason.
 let spec;
 try {
-  spec = parseRolloutSpec({
-    route,
-    candidate,
-    strategy: 'canary',
-    canary: { steps: [500, 1000, 2500, 5000, 10000] },
-    evaluation: { interval: '5m' },
-    actor: `script:${process.env.USER ?? 'automation'}`,
-  });
+  spec = parseRolloutSpec(
+    {
+      route,
+      candidate,
+      strategy: 'canary',
+      canary: { steps: [500, 1000, 2500, 5000, 10000] },
+      evaluation: { interval: '5m' },
+      actor: `script:${process.env.USER ?? 'automation'}`,
+    },
+    { resolvePolicy: true },
+  );
 } catch (err) {
   if (!(err instanceof InvalidSpecError)) throw err;
   for (const issue of err.issues) console.error(`${issue.field}: ${issue.reason}`);

@@ -4,7 +4,15 @@
  *   temporal workflow signal --workflow-id rollout-support-bot --name rollback --input '{"reason":"bad answers"}'
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Decision, HoldEstimate, ShadowAnalysis, TriggerResult } from '../src/policy';
+import type {
+  Decision,
+  DecisionAction,
+  DecisionSource,
+  HoldEstimate,
+  ResolvedPolicyConfig,
+  ShadowAnalysis,
+  TriggerResult,
+} from '../src/policy';
 import type { ScoringStatus } from '../src/scoring/evidence';
 
 export type { ScoringStatus };
@@ -95,6 +103,24 @@ export interface HoldStatus {
   alerted?: boolean;
 }
 
+/** Every decision of the rollout counted, across runs: `decisions` keeps only the latest ten. */
+export interface DecisionSummary {
+  total: number;
+  byAction: Partial<Record<DecisionAction, number>>;
+  byPolicy: Partial<Record<DecisionSource, number>>;
+  firstAt?: string;
+  lastAt?: string;
+}
+
+/** A progress deadline or approval timeout that passed, and what the rollout did. */
+export interface DeadlineStatus {
+  kind: 'step' | 'rollout' | 'approval';
+  at: string;
+  action: 'hold' | 'rollback' | 'approve';
+  /** Set for 'hold' until a person promotes, resumes or rolls back. */
+  holding?: boolean;
+}
+
 export interface RolloutStatus {
   route: string;
   workflowId: string;
@@ -117,4 +143,13 @@ export interface RolloutStatus {
   outcome?: RolloutOutcome;
   /** Quality evidence so far (rollouts started since scoring became a pipeline). */
   scoring?: ScoringStatus;
+  /** All decisions counted, across runs (rollouts started since continue-as-new). */
+  decisionSummary?: DecisionSummary;
+  /** Runs of this rollout before the current one (it continues as new to keep its history short). */
+  generation?: number;
+  firstRunId?: string;
+  /** The policy config it decides on, resolved in full when it started. */
+  policy?: ResolvedPolicyConfig;
+  /** Set once a progress deadline or the approval timeout has passed. */
+  deadline?: DeadlineStatus;
 }

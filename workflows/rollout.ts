@@ -1,55 +1,28 @@
 import {
   ApplicationFailure,
-  allHandlersFinished,
   CancellationScope,
   condition,
+  ContinueAsNew,
   isCancellation,
-  log,
   patched,
-  proxyActivities,
-  setCurrentDetails,
   setHandler,
-  upsertMemo,
-  upsertSearchAttributes,
   uuid4,
-  workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import type { AlertEvent } from '../activities/alerts';
-import { channelsFor } from '../src/alerts/kinds';
 import { formatDuration } from '../src/config/duration';
 import { parseRolloutSpec, type RolloutSpec } from '../src/config/rollout-spec';
-import { formatTarget } from '../src/config/target';
+import { DURABLE } from './activity-options';
+import { acts, local } from './rollout-activities';
+import { canaryPhase } from './rollout-canary';
+import type { RolloutCarry } from './rollout-carry';
+import { approvalGate, bake, promote } from './rollout-gates';
 import {
-  emptyReport,
-  evidenceReasons,
-  foldReport,
-  newScoringStatus,
-  noEvidenceCause,
-  scoringLine,
-  type ScoreReport,
-} from '../src/scoring/evidence';
-import {
-  analyzeShadow,
-  decide,
-  estimate,
-  evaluateTriggers,
-  pinSequentialDefaults,
-  SEQUENTIAL_DEFAULTS_V1,
-  type Decision,
-  type HoldEstimate,
-  type PolicyConfig,
-  type ShadowAnalysis,
-} from '../src/policy';
-import {
-  CanaryBasisPoints,
-  RolloutCandidate,
-  RolloutPhase,
-  RolloutRoute,
-  RolloutStrategy,
-} from '../src/temporal/search-attributes';
-import { ALERTS, DURABLE } from './activity-options';
-import { triggerSpecsOf } from './triggers';
+  ALERT_CHANNELS,
+  BOUNDED_ROLLOUTS,
+  COMPLETED_ALERT_AWAITED,
+  POLICY_RESOLVED_AT_START,
+} from './rollout-patches';
+import { RollbackRequested, RolloutRun } from './rollout-run';
+import { shadowPhase } from './rollout-shadow';
 import {
   approveSignal,
   approveUpdate,
@@ -66,146 +39,64 @@ import {
   type PromoteInput,
   type RollbackInput,
   type RolloutOutcome,
-  type RolloutPhase as Phase,
-  type RolloutStatus,
 } from './messages';
-
-const acts = proxyActivities<Activities>(DURABLE);
-const alerts = proxyActivities<Activities>(ALERTS);
-
-/**
- * Scoring is a pipeline with its own options: long enough for seconds-slow judges, heartbeating (a lost
- * worker is noticed in 30 s, and the retry resumes after the committed chunks), a few attempts, and then
- * the rollout goes on deciding on the evidence it has instead of failing.
- */
-const scoring = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3 },
-});
-
-/**
- * Since this patch: scoring as a pipeline (options above, the rollout's evaluators, counted failures and
- * cost in status and decision reasons, the "no quality evidence" alert), and canary statistics and
- * triggers on the candidate's own answers (a fallback's answer is its primary's failure).
- */
-const SCORING_PIPELINE = 'scoring-pipeline';
-
-/**
- * Since this patch the sequential policy's final gate also checks the error rate. Rollouts that started
- * before it keep deciding as they did, so their histories replay unchanged.
- */
-const FINAL_GATE_ERRORS = 'final-gate-error-rate';
-/** Since this patch a canary step held longer than `alerts.holdAfter` raises a "hold" alert. */
-const HOLD_ALERT = 'hold-alert';
-/** Since this patch search attributes and memo are upserted only when they change. */
-const PUBLISH_CHANGES_ONLY = 'publish-changes-only';
-/** Since this patch the workflow waits for its "completed" alert before it completes. */
-const COMPLETED_ALERT_AWAITED = 'completed-alert-awaited';
-
-/**
- * Since this patch the sequential policy's defaults are tuned for speed (hold only on material evidence of
- * "worse", likelihood-ratio final gate). A rollout asks once, when its canary phase starts, so one that
- * began under the v1 defaults keeps them to the end, and its history replays.
- */
-const PROMOTION_V2 = 'promotion-v2-speed';
-
-/**
- * Since this patch canary steps are cut by routing version (the version each step's routing change
- * produced) instead of by the workflow's clock, so a router whose clock is off cannot move events between
- * steps, and the error and slow-request tests get each earlier step's counts (one segment per step).
- */
-const STEP_WINDOWS_BY_VERSION = 'step-windows-by-routing-version';
-
-/**
- * Alerts go to channels named in the spec (URLs only on the worker). Rollouts started before this patch
- * may carry `alerts.webhookUrl` in their input and keep alerting there; new ones are refused such a spec.
- */
-const ALERT_CHANNELS = 'alert-channels';
-
-/** The policy config without the final gate's error check (what rollouts before the patch decided on). */
-function withoutErrorGate(policy: PolicyConfig): PolicyConfig {
-  const sequential = policy.sequential ?? {};
-  return { ...policy, sequential: { ...sequential, finalGate: { ...sequential.finalGate, errorRatio: 0 } } };
-}
-
-/** Thrown inside the story to stop it and roll back, with the evidence. */
-class RollbackRequested extends Error {
-  constructor(
-    readonly reason: string,
-    readonly actor: string,
-    readonly evidence: Record<string, unknown> = {},
-  ) {
-    super(reason);
-  }
-}
 
 /**
  * One rollout of a candidate model onto a route: an optional shadow phase, then either canary doubling or a
  * blue-green switch, an optional human approval, promotion, and a bake under the triggers. A rollback (by
- * the policy, a trigger or a person) can happen at any point and restores the previous stable slot.
+ * the policy, a trigger or a person) can happen at any point and restores the previous stable slot. When
+ * its history grows long it continues as new (`carried` is then what the previous run handed over).
+ *
+ * The run's state and its common steps: rollout-run.ts; the phases: rollout-shadow.ts, rollout-canary.ts,
+ * rollout-gates.ts; search attributes, memo and current details: rollout-publish.ts; scoring:
+ * rollout-scoring.ts; patch ids: rollout-patches.ts.
  */
-export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
+export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): Promise<RolloutOutcome> {
+  // Asked once per rollout, in its first run; the runs after a continue-as-new carry the answers.
+  // Rollouts started before alert channels carry a webhook URL in their input; new ones may not.
+  const legacyWebhookUrl = carried ? carried.legacyWebhookUrl : !patched(ALERT_CHANNELS);
+  const bounded = carried ? carried.bounded : patched(BOUNDED_ROLLOUTS);
+  const legacyApprovalHold = carried ? carried.legacyApprovalHold : !bounded;
   let spec: RolloutSpec;
   try {
-    // Rollouts started before alert channels carry a webhook URL in their input; new ones may not.
-    spec = parseRolloutSpec(input, { legacyWebhookUrl: !patched(ALERT_CHANNELS) });
+    spec = parseRolloutSpec(input, { legacyWebhookUrl, legacyApprovalHold });
   } catch (err) {
     throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidSpec');
   }
-  const { workflowId, runId } = workflowInfo();
-  const route = spec.route;
-  const candidateName = formatTarget(spec.candidate.target);
-  const triggers = triggerSpecsOf(spec);
-
-  const status: RolloutStatus = {
-    route,
-    workflowId,
-    strategy: spec.strategy,
-    phase: 'starting',
-    shareBps: 0,
-    paused: false,
-    awaitingApproval: false,
-    stable: '',
-    candidate: candidateName,
-    routingVersion: 0,
-    startedAt: new Date().toISOString(),
-    decisions: [],
-    triggers: [],
-    steps: [],
-  };
-  let rollbackRequest: RollbackRequested | undefined;
-  let promoteRequest: { toFull: boolean; actor: string } | undefined;
-  let approvedBy: string | undefined;
-  let outcome: RolloutOutcome | undefined;
-  let previousStableSlot: 'blue' | 'green' = 'blue';
-  let candidateSlot: 'blue' | 'green' = 'green';
-  let lastTriggerCheck = 0;
-  let step = 0; // counts routing changes, for idempotency keys
-  let promotedBy = 'policy'; // who took the last step to 100%: the policy, or the actor of a promote signal
-  let lastEvidenceMs: number | undefined; // when the candidate last got a score (workflow time)
-  let published: { attributes: string; memo: string } | undefined; // what publish() last upserted
+  const r = new RolloutRun({
+    input,
+    spec,
+    carried,
+    bounded,
+    legacyWebhookUrl,
+    legacyApprovalHold,
+    policy: carried?.policy,
+  });
 
   // ---- messages --------------------------------------------------------------------------------------
-  setHandler(statusQuery, () => status);
+  setHandler(statusQuery, () => r.status);
   const pause = (by?: ActorInput) => {
-    if (status.paused || outcome) return;
-    status.paused = true;
-    void alert('pause', `Rollout of ${candidateName} on ${route} paused by ${by?.actor ?? 'someone'}`, {
+    if (r.status.paused || r.outcome) return;
+    r.status.paused = true;
+    void r.alert('pause', `Rollout of ${r.candidateName} on ${r.route} paused by ${by?.actor ?? 'someone'}`, {
       reason: by?.reason,
     });
-    publish();
+    r.publish();
   };
   const resume = (by?: ActorInput) => {
-    if (!status.paused) return;
-    status.paused = false;
-    void alert('resume', `Rollout of ${candidateName} on ${route} resumed by ${by?.actor ?? 'someone'}`);
-    publish();
+    if (!r.status.paused) return;
+    r.status.paused = false;
+    r.restartStepDeadline(); // a person took it back: the step gets its full deadline again
+    void r.alert(
+      'resume',
+      `Rollout of ${r.candidateName} on ${r.route} resumed by ${by?.actor ?? 'someone'}`,
+    );
+    r.publish();
   };
   setHandler(pauseSignal, pause);
   setHandler(resumeSignal, resume);
   const requestRollback = (req: RollbackInput) => {
-    rollbackRequest ??= new RollbackRequested(req?.reason || 'manual rollback', req?.actor ?? 'someone', {
+    r.rollbackRequest ??= new RollbackRequested(req?.reason || 'manual rollback', req?.actor ?? 'someone', {
       manual: true,
     });
   };
@@ -214,29 +105,29 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     rollbackUpdate,
     async (req) => {
       requestRollback(req);
-      await condition(() => outcome !== undefined);
-      return outcome!;
+      await condition(() => r.outcome !== undefined);
+      return r.outcome!;
     },
     { validator: (req) => void (req?.reason ? undefined : assertReason()) },
   );
   const requestPromote = (req?: PromoteInput) => {
-    promoteRequest = { toFull: !!req?.toFull, actor: req?.actor ?? 'someone' };
+    r.promoteRequest = { toFull: !!req?.toFull, actor: req?.actor ?? 'someone' };
   };
   const approve = (by?: ActorInput) => {
-    approvedBy = by?.actor ?? 'someone';
+    r.approvedBy = by?.actor ?? 'someone';
   };
   setHandler(promoteSignal, requestPromote);
   setHandler(approveSignal, approve);
 
   // The Updates: refusals come back to the caller as errors naming the reason; answers are the new status.
   const refuseWhenEnded = (_input?: unknown) => {
-    if (outcome) throw new Error(`the rollout has ended (${outcome.result}: ${outcome.reason})`);
+    if (r.outcome) throw new Error(`the rollout has ended (${r.outcome.result}: ${r.outcome.reason})`);
   };
   setHandler(
     pauseUpdate,
     (by) => {
       pause(by);
-      return status;
+      return r.status;
     },
     { validator: refuseWhenEnded },
   );
@@ -244,32 +135,32 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     resumeUpdate,
     (by) => {
       resume(by);
-      return status;
+      return r.status;
     },
     { validator: refuseWhenEnded },
   );
   setHandler(
     promoteUpdate,
     async (req) => {
-      const { phase, steps } = { phase: status.phase, steps: status.steps.length };
+      const { phase, steps } = { phase: r.status.phase, steps: r.status.steps.length };
       requestPromote(req);
       // Answered once the rollout took the step (or left the phase): the step is taken between two checks.
       await condition(
         () =>
-          outcome !== undefined ||
-          (promoteRequest === undefined &&
-            status.phase !== 'promoting' &&
-            (status.phase !== phase || status.steps.length !== steps)),
+          r.outcome !== undefined ||
+          (r.promoteRequest === undefined &&
+            r.status.phase !== 'promoting' &&
+            (r.status.phase !== phase || r.status.steps.length !== steps)),
       );
-      return status;
+      return r.status;
     },
     {
       validator: (_req: PromoteInput) => {
         refuseWhenEnded();
-        if (status.awaitingApproval)
-          throw new Error(`it waits for approval; approve it with 'model-rollout approve ${route}'`);
-        if (status.phase === 'promoting' || status.phase === 'baking')
-          throw new Error(`it is already promoted (phase ${status.phase}); nothing left to promote`);
+        if (r.status.awaitingApproval)
+          throw new Error(`it waits for approval; approve it with 'model-rollout approve ${r.route}'`);
+        if (r.status.phase === 'promoting' || r.status.phase === 'baking')
+          throw new Error(`it is already promoted (phase ${r.status.phase}); nothing left to promote`);
       },
     },
   );
@@ -277,45 +168,62 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
     approveUpdate,
     async (by) => {
       approve(by);
-      if (status.awaitingApproval) {
+      if (r.status.awaitingApproval) {
         await condition(
-          () => outcome !== undefined || (!status.awaitingApproval && status.phase !== 'promoting'),
+          () => r.outcome !== undefined || (!r.status.awaitingApproval && r.status.phase !== 'promoting'),
         );
       }
-      return status;
+      return r.status;
     },
     { validator: refuseWhenEnded },
   );
 
   // ---- the story -------------------------------------------------------------------------------------
-  const claim = await acts.claimRoute.executeWithOptions(
-    { ...DURABLE, summary: `claim ${route} for ${candidateName}` },
-    [
-      {
-        route,
-        owner: workflowId,
-        idempotencyKey: `${runId}:claim`,
-        candidate: spec.candidate,
-        salt: uuid4(),
-        actor: spec.actor,
-      },
-    ],
-  );
-  status.routingVersion = claim.version;
-  status.stable = claim.stable;
-  previousStableSlot = claim.stableSlot;
-  candidateSlot = claim.candidateSlot;
-  const startedMs = Date.now();
-  publish();
+  // A continued run holds the claim of the first; it resumes the phase it was in (`at`).
+  const at = carried?.at;
+  if (!carried && patched(POLICY_RESOLVED_AT_START)) {
+    // Recorded in the history: the config every decision of this rollout uses, whatever the defaults become.
+    const resolved = await local.resolvePolicy.executeWithOptions({ summary: 'resolve the policy config' }, [
+      r.spec.policy,
+    ]);
+    r.policy = resolved;
+    r.status.policy = resolved;
+  }
+  if (!carried) {
+    const claimed = await acts.claimRoute.executeWithOptions(
+      { ...DURABLE, summary: `claim ${r.route} for ${r.candidateName}` },
+      [
+        {
+          route: r.route,
+          owner: r.workflowId,
+          idempotencyKey: `${r.keyBase}:claim`,
+          candidate: r.spec.candidate,
+          salt: uuid4(),
+          actor: r.spec.actor,
+        },
+      ],
+    );
+    r.status.routingVersion = claimed.version;
+    r.status.stable = claimed.stable;
+    r.previousStableSlot = claimed.stableSlot;
+    r.candidateSlot = claimed.candidateSlot;
+    r.claim = {
+      stable: claimed.stable,
+      stableSlot: claimed.stableSlot,
+      candidateSlot: claimed.candidateSlot,
+    };
+  }
+  if (!carried) r.startedMs = Date.now();
+  r.publish();
 
   try {
-    if (spec.shadow.enabled) {
-      const report = await shadowPhase();
-      if (spec.strategy === 'shadow-only') {
-        await changeRouting({ shadowRate: 0 }, 'shadow phase over');
-        await releaseRoute(`shadow-only rollout finished: ${report.recommendation}`);
-        return closing(
-          finish({
+    if (r.spec.shadow.enabled && (!at || at.phase === 'shadow')) {
+      const report = await shadowPhase(r, at?.phase === 'shadow' ? at : undefined);
+      if (r.spec.strategy === 'shadow-only') {
+        await r.changeRouting({ shadowRate: 0 }, 'shadow phase over');
+        await r.releaseRoute(`shadow-only rollout finished: ${report.recommendation}`);
+        return r.closing(
+          r.finish({
             result: 'shadow-report',
             reason: `shadow report: ${report.recommendation} (${report.reasons[0] ?? ''})`,
             shadow: report,
@@ -323,574 +231,58 @@ export async function rolloutWorkflow(input: unknown): Promise<RolloutOutcome> {
         );
       }
       const blocks =
-        (spec.shadow.require === 'promote' && report.recommendation !== 'promote') ||
-        (spec.shadow.require === 'not-worse' && report.recommendation === 'keep-stable');
+        (r.spec.shadow.require === 'promote' && report.recommendation !== 'promote') ||
+        (r.spec.shadow.require === 'not-worse' && report.recommendation === 'keep-stable');
       if (blocks)
         throw new RollbackRequested(`shadow report says ${report.recommendation}`, 'shadow', {
           shadow: report,
         });
-      await changeRouting({ shadowRate: 0 }, 'shadow phase over');
+      await r.changeRouting({ shadowRate: 0 }, 'shadow phase over');
     }
 
-    if (spec.strategy === 'canary') await canaryPhase();
-    await approvalGate();
-    await promote();
-    await bake();
+    if (r.spec.strategy === 'canary' && (!at || at.phase === 'shadow' || at.phase === 'canary'))
+      await canaryPhase(r, at?.phase === 'canary' ? at : undefined);
+    if (at?.phase !== 'bake') {
+      await approvalGate(r, at?.phase === 'approval' ? at : undefined);
+      await promote(r);
+    }
+    await bake(r, at?.phase === 'bake' ? at : undefined);
 
-    await releaseRoute(`rollout completed: ${candidateName} is stable`);
+    await r.releaseRoute(`rollout completed: ${r.candidateName} is stable`);
     await acts.ensureGuardian({
-      route,
-      triggers,
-      intervalMs: spec.triggers.interval,
-      alertChannels: spec.alerts.channels,
-      ...(spec.alerts.webhookUrl ? { alertWebhook: spec.alerts.webhookUrl } : {}),
+      route: r.route,
+      triggers: r.triggers,
+      intervalMs: r.spec.triggers.interval,
+      alertChannels: r.spec.alerts.channels,
+      ...(r.spec.alerts.webhookUrl ? { alertWebhook: r.spec.alerts.webhookUrl } : {}),
     });
-    const completed = `${candidateName} is now stable on ${route}`;
+    const completed = `${r.candidateName} is now stable on ${r.route}`;
     // Before this patch the alert was scheduled in the workflow's last task and never ran.
-    if (patched(COMPLETED_ALERT_AWAITED)) await alert('completed', completed);
-    else void alert('completed', completed);
-    return closing(
-      finish({
+    if (patched(COMPLETED_ALERT_AWAITED)) await r.alert('completed', completed);
+    else void r.alert('completed', completed);
+    return r.closing(
+      r.finish({
         result: 'completed',
-        reason: `${candidateName} promoted to 100% and baked for ${formatDuration(spec.bake.duration)}`,
+        reason: `${r.candidateName} promoted to 100% and baked for ${formatDuration(r.spec.bake.duration)}`,
       }),
     );
   } catch (err) {
-    if (err instanceof RollbackRequested) return closing(await rollBack(err));
+    if (err instanceof ContinueAsNew) throw err; // the story goes on in the next run
+    if (err instanceof RollbackRequested) return r.closing(await r.rollBack(err));
     if (isCancellation(err)) {
       // Cancellation must still leave the route on its stable model, so the cleanup cannot be cancelled.
       await CancellationScope.nonCancellable(async () => {
-        await restore('rollout cancelled', 'cancel');
-        finish({ result: 'cancelled', reason: 'rollout cancelled; stable routing restored' });
+        await r.restore('rollout cancelled', 'cancel');
+        r.finish({ result: 'cancelled', reason: 'rollout cancelled; stable routing restored' });
       });
       throw err;
     }
     // An unexpected failure (say, the route changed under us): restore the stable routing, then fail loudly.
     await CancellationScope.nonCancellable(() =>
-      restore(`rollout failed: ${(err as Error).message}`, 'failure'),
+      r.restore(`rollout failed: ${(err as Error).message}`, 'failure'),
     );
     throw err;
   }
-
-  // ---- phases ------------------------------------------------------------------------------------------
-
-  async function shadowPhase(): Promise<ShadowAnalysis> {
-    setPhase('shadow');
-    await changeRouting(
-      { shadowRate: spec.shadow.rate },
-      `shadow ${Math.round(spec.shadow.rate * 100)}% of stable requests to ${candidateName}`,
-    );
-    const since = Date.now();
-    const deadline = since + spec.shadow.maxDuration;
-    let report = analyzeShadow({ shadowBetter: 0, stableBetter: 0, ties: 0 });
-    for (;;) {
-      const batch = await tickWhileScoring(since, 'shadow evaluation');
-      await checkTriggers('shadow', since);
-      await batch.result();
-      const counts = await acts.compareShadowPairs.executeWithOptions(
-        { ...DURABLE, summary: 'compare shadow pairs' },
-        [{ route, fromMs: since, limit: spec.evaluation.scoreBatch, judge: spec.evaluation.judge }],
-      );
-      report = analyzeShadow(counts);
-      status.shadow = report;
-      const compared = counts.shadowBetter + counts.stableBetter + counts.ties;
-      const overBudget = spec.shadow.budgetUsd !== undefined && counts.costUsd >= spec.shadow.budgetUsd;
-      await record('shadow', {
-        action: 'hold',
-        policy: 'shadow-sign-test',
-        reasons: [...report.reasons, `seed rule (better > worse * 1.5): ${report.seedRule.recommendation}`],
-        stats: {
-          compared,
-          shadowBetter: counts.shadowBetter,
-          stableBetter: counts.stableBetter,
-          ties: counts.ties,
-          costUsd: counts.costUsd,
-          winRate: report.winRate,
-        },
-      });
-      if (compared >= spec.shadow.minComparisons || Date.now() >= deadline || overBudget) return report;
-      if (promoteRequest) {
-        promoteRequest = undefined; // a person ends the shadow phase early
-        return report;
-      }
-    }
-  }
-
-  async function canaryPhase(): Promise<void> {
-    setPhase('canary');
-    const policy = patched(PROMOTION_V2)
-      ? spec.policy
-      : pinSequentialDefaults(spec.policy, SEQUENTIAL_DEFAULTS_V1);
-    const steps = spec.canary.steps;
-    const byVersion = patched(STEP_WINDOWS_BY_VERSION);
-    const baseline = await acts.baselineP95({ route, fromMs: startedMs - 15 * 60_000, toMs: Date.now() });
-    let index = 0;
-    await setShare(steps[0], 'policy');
-    const stepVersions = [status.routingVersion]; // the version each step's routing change produced
-    const canaryFrom = Date.now();
-    let stepFrom = canaryFrom;
-    while (steps[index] < 10_000) {
-      const batch = await tickWhileScoring(canaryFrom, `evaluate canary at ${bpsText(steps[index])}`);
-      await checkTriggers('canary', canaryFrom);
-      if (promoteRequest) {
-        await batch.settle();
-        const { toFull, actor } = promoteRequest;
-        promoteRequest = undefined;
-        index = toFull ? steps.length - 1 : index + 1;
-        if (steps[index] >= 10_000) {
-          promotedBy = actor;
-          return; // promotion itself happens after the approval gate
-        }
-        await setShare(steps[index], actor);
-        stepVersions.push(status.routingVersion);
-        stepFrom = Date.now();
-        continue;
-      }
-      const scored = await batch.result();
-      const stats = await acts.canaryStats.executeWithOptions(
-        { ...DURABLE, summary: 'stable vs canary statistics' },
-        [
-          {
-            route,
-            fromMs: canaryFrom,
-            stepFromMs: stepFrom,
-            toMs: Date.now(),
-            slowThresholdMs: baseline,
-            ...(scored ? { candidateOwnEvidence: true } : {}),
-            ...(byVersion ? { stepVersions: [...stepVersions] } : {}),
-          },
-        ],
-      );
-      const policyInput = {
-        ...stats,
-        context: {
-          shareBps: steps[index],
-          stepIndex: index,
-          steps,
-          isFinalStep: steps[index + 1] === 10_000,
-        },
-        config: patched(FINAL_GATE_ERRORS) ? policy : withoutErrorGate(policy),
-      };
-      const decision = decide(policyInput);
-      if (scored)
-        decision.reasons.push(...evidenceReasons(status.scoring!, scored, stats.fallbacks, candidateName));
-      noteHold(decision, () =>
-        estimate({
-          ...policyInput,
-          stepElapsedMs: Date.now() - stepFrom,
-          canaryElapsedMs: Date.now() - canaryFrom,
-          checkIntervalMs: spec.evaluation.interval,
-        }),
-      );
-      await record('canary', decision);
-      if (decision.action === 'rollback') {
-        throw new RollbackRequested(
-          `canary policy (${decision.policy}): ${decision.reasons[0] ?? 'quality drop'}`,
-          'policy',
-          decision.stats,
-        );
-      }
-      if (decision.action === 'promote-step' && !status.paused) {
-        index += 1;
-        if (steps[index] >= 10_000) return;
-        await setShare(steps[index], 'policy');
-        stepVersions.push(status.routingVersion);
-        stepFrom = Date.now();
-      }
-    }
-  }
-
-  async function approvalGate(): Promise<void> {
-    if (!spec.approval.required) return;
-    setPhase('awaiting-approval');
-    status.awaitingApproval = true;
-    publish();
-    void alert(
-      'approval-needed',
-      `Rollout of ${candidateName} on ${route} waits for approval (signal "approve")`,
-    );
-    const deadline = Date.now() + spec.approval.timeout;
-    const since = Date.now();
-    while (!approvedBy) {
-      const timedOut = Date.now() >= deadline;
-      if (timedOut && spec.approval.onTimeout === 'rollback') {
-        throw new RollbackRequested(
-          `no approval within ${formatDuration(spec.approval.timeout)}`,
-          'approval-timeout',
-        );
-      }
-      await tick(
-        timedOut ? spec.triggers.interval : Math.min(spec.triggers.interval, deadline - Date.now()),
-        'wait for approval',
-        () => !!approvedBy,
-      );
-      promoteRequest = undefined; // promotion waits for the approval, not for a promote signal
-      await checkTriggers(spec.strategy === 'canary' ? 'canary' : 'shadow', since);
-    }
-    status.awaitingApproval = false;
-    log.info('approved', { actor: approvedBy });
-  }
-
-  async function promote(): Promise<void> {
-    setPhase('promoting');
-    const from = status.shareBps;
-    await changeRouting(
-      { stableSlot: candidateSlot, canaryBps: 0 },
-      `promote ${candidateName} to stable (100%)`,
-    );
-    status.steps.push({ at: new Date().toISOString(), fromBps: from, toBps: 10_000, by: promotedBy });
-    status.shareBps = 10_000;
-    status.stable = candidateName;
-    publish();
-    void alert('promotion', `${candidateName} promoted to stable on ${route}`);
-  }
-
-  async function bake(): Promise<void> {
-    setPhase('baking');
-    const since = Date.now();
-    const end = since + spec.bake.duration;
-    lastTriggerCheck = 0;
-    while (Date.now() < end) {
-      await tick(
-        Math.min(spec.triggers.interval, end - Date.now()),
-        `bake (${formatDuration(spec.bake.duration)})`,
-      );
-      promoteRequest = undefined; // nothing left to promote
-      await checkTriggers('stable', since);
-    }
-  }
-
-  // ---- helpers -----------------------------------------------------------------------------------------
-
-  /** Updates still waiting (a rollback or a promote answered with the outcome) answer before the run closes. */
-  async function closing(result: RolloutOutcome): Promise<RolloutOutcome> {
-    await condition(allHandlersFinished);
-    return result;
-  }
-
-  /** Keeps `status.hold` current: since when the share is held, by what, and for how long (an estimate). */
-  function noteHold(decision: Decision, estimateNow: () => HoldEstimate | null): void {
-    if (decision.action !== 'hold') {
-      status.hold = undefined;
-      return;
-    }
-    let e: HoldEstimate | null = null;
-    try {
-      e = estimateNow();
-    } catch (err) {
-      log.warn('hold estimate failed', { error: (err as Error).message }); // an estimate never stops a rollout
-    }
-    const same = status.hold?.shareBps === status.shareBps;
-    const since = same ? status.hold!.since : new Date().toISOString();
-    status.hold = {
-      since,
-      shareBps: status.shareBps,
-      estimate: e ?? undefined,
-      expectedAt: e?.etaMs != null ? new Date(Date.now() + e.etaMs).toISOString() : undefined,
-      alerted: same ? status.hold!.alerted : undefined,
-    };
-    // A hold that lasts is worth a word to the people waiting on it: once per hold, with what it waits for.
-    const heldMs = Date.now() - Date.parse(since);
-    if (!status.hold.alerted && heldMs >= spec.alerts.holdAfter && patched(HOLD_ALERT)) {
-      status.hold.alerted = true;
-      void alert(
-        'hold',
-        `Rollout of ${candidateName} on ${route} held at ${bpsText(status.shareBps)} for ${formatDuration(heldMs)}: ` +
-          (e?.summary ?? decision.reasons[0] ?? 'waiting for evidence'),
-        { since, expectedAt: status.hold.expectedAt ?? null },
-      );
-    }
-  }
-
-  /**
-   * The wait between checks. With the pipeline the scoring batch runs during the wait, bounded to most of
-   * the interval, so a judge that takes seconds has the whole interval to keep up; older rollouts score
-   * after the wait, as they did (and not at all on a tick a promote signal ended).
-   */
-  async function tickWhileScoring(
-    fromMs: number,
-    summary: string,
-  ): Promise<{ result(): Promise<ScoreReport | undefined>; settle(): Promise<void> }> {
-    if (!patched(SCORING_PIPELINE)) {
-      await tick(spec.evaluation.interval, summary);
-      return { result: () => scoreAnswers(fromMs), settle: async () => {} };
-    }
-    const batch = scoreAnswers(fromMs);
-    await tick(spec.evaluation.interval, summary); // a rollback throws here; the batch then ends by itself
-    return { result: () => batch, settle: async () => void (await batch) };
-  }
-
-  /**
-   * One scoring batch. Rollouts from before the pipeline patch call it as they did and get undefined;
-   * newer ones get this batch's report, and status.scoring carries the running totals.
-   */
-  async function scoreAnswers(fromMs: number): Promise<ScoreReport | undefined> {
-    const evaluation = spec.evaluation;
-    if (!patched(SCORING_PIPELINE)) {
-      await acts.scoreAnswers.executeWithOptions({ ...DURABLE, summary: 'score answers' }, [
-        { route, fromMs, limit: evaluation.scoreBatch, judge: evaluation.judge },
-      ]);
-      return undefined;
-    }
-    const totals = (status.scoring ??= newScoringStatus(evaluation.budgetUsd));
-    lastEvidenceMs ??= fromMs;
-    let report: ScoreReport;
-    try {
-      report = await scoring.scoreAnswers.executeWithOptions({ summary: 'score answers' }, [
-        {
-          route,
-          fromMs,
-          limit: evaluation.scoreBatch,
-          judge: evaluation.judge,
-          evaluators: evaluation.evaluators,
-          concurrency: evaluation.concurrency,
-          maxBatchMs: Math.min(240_000, Math.max(5_000, evaluation.interval * 0.8)),
-          judgeTimeoutMs: evaluation.judgeTimeout,
-          budgetUsd: evaluation.budgetUsd,
-          sample: evaluation.sample,
-        },
-      ]);
-      totals.batchError = undefined;
-    } catch (err) {
-      // The evidence stays what it was; the policy decides on it, and the reason is shown.
-      const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error);
-      totals.batchError = `scoring batch failed: ${cause.message}`.slice(0, 300);
-      report = emptyReport();
-    }
-    const now = Date.now();
-    const folded = foldReport(totals, report, {
-      nowIso: new Date(now).toISOString(),
-      sinceEvidenceMs: now - lastEvidenceMs,
-      noEvidenceAfterMs: evaluation.noEvidenceAfter,
-    });
-    if (folded.evidence) lastEvidenceMs = now;
-    if (folded.becameMissing)
-      void alert(
-        'no-quality-evidence',
-        `No quality evidence for ${candidateName} on ${route} for ${formatDuration(now - lastEvidenceMs)}: ${noEvidenceCause(totals)}`,
-        { failures: totals.failures, scored: totals.scored },
-      );
-    publish();
-    return report;
-  }
-
-  /** Waits for the next tick, waking early for a rollback (which then throws), a promotion or `wake`. */
-  async function tick(ms: number, summary: string, wake: () => boolean = () => false): Promise<void> {
-    await condition(
-      () => rollbackRequest !== undefined || promoteRequest !== undefined || wake(),
-      Math.max(ms, 1),
-      { summary },
-    );
-    if (rollbackRequest) throw rollbackRequest;
-  }
-
-  async function checkTriggers(tag: 'shadow' | 'canary' | 'stable', sinceMs: number): Promise<void> {
-    const now = Date.now();
-    if (now - lastTriggerCheck < spec.triggers.interval) return;
-    lastTriggerCheck = now;
-    const metrics = await acts.triggerMetrics.executeWithOptions(
-      { ...DURABLE, summary: `trigger metrics (${tag})` },
-      [
-        {
-          route,
-          tag,
-          sinceMs,
-          nowMs: now,
-          triggers,
-          target: tag === 'stable' ? candidateName : undefined,
-          ...(status.scoring && tag === 'canary' ? { candidateOwnEvidence: true } : {}),
-        },
-      ],
-    );
-    const { fired, results } = evaluateTriggers(triggers, metrics);
-    status.triggers = results;
-    if (fired.length > 0) {
-      await record(status.phase, {
-        action: 'rollback',
-        policy: 'triggers',
-        reasons: fired.map((f) => `trigger ${f.reason}`),
-        stats: Object.fromEntries(fired.map((f) => [f.metric, f.value])),
-      });
-      void alert('trigger', `Trigger fired on ${route}: ${fired.map((f) => f.reason).join('; ')}`);
-      throw new RollbackRequested(`trigger fired: ${fired.map((f) => f.reason).join('; ')}`, 'trigger', {
-        triggers: fired as unknown as Record<string, unknown>[],
-      });
-    }
-  }
-
-  async function setShare(bps: number, by: string): Promise<void> {
-    const from = status.shareBps;
-    await changeRouting({ canaryBps: bps }, `canary share ${bpsText(from)} -> ${bpsText(bps)} (by ${by})`);
-    status.shareBps = bps;
-    status.hold = undefined;
-    status.steps.push({ at: new Date().toISOString(), fromBps: from, toBps: bps, by });
-    publish();
-  }
-
-  async function changeRouting(patch: Record<string, unknown>, reason: string): Promise<void> {
-    step += 1;
-    status.routingVersion = await acts.applyRouting.executeWithOptions({ ...DURABLE, summary: reason }, [
-      {
-        route,
-        owner: workflowId,
-        idempotencyKey: `${runId}:${step}`,
-        expectedVersion: status.routingVersion,
-        patch,
-        actor: workflowId,
-        reason,
-      },
-    ]);
-  }
-
-  /** Ends ownership of a route this rollout leaves as it is (shadow-only report, or a completed rollout). */
-  async function releaseRoute(reason: string): Promise<void> {
-    await acts.releaseRoute({
-      route,
-      owner: workflowId,
-      idempotencyKey: `${runId}:release`,
-      expectedVersion: status.routingVersion,
-      actor: workflowId,
-      reason,
-    });
-  }
-
-  async function restore(reason: string, key: string): Promise<void> {
-    status.routingVersion = await acts.restoreStable.executeWithOptions(
-      { ...DURABLE, summary: `restore ${route} to its stable slot` },
-      [
-        {
-          route,
-          owner: workflowId,
-          idempotencyKey: `${runId}:restore:${key}`,
-          stableSlot: previousStableSlot,
-          actor: workflowId,
-          reason,
-        },
-      ],
-    );
-    status.shareBps = 0;
-  }
-
-  async function rollBack(req: RollbackRequested): Promise<RolloutOutcome> {
-    const reason = `${req.reason} (by ${req.actor})`;
-    await CancellationScope.nonCancellable(() => restore(reason, 'rollback'));
-    status.stable = claim.stable;
-    const result = finish({ result: 'rolled_back', reason, evidence: req.evidence, shadow: status.shadow });
-    // The routing is already restored; the alert may take its retries without holding anything back.
-    await alert('rollback', `Rolled back ${candidateName} on ${route}: ${reason}`, req.evidence);
-    return result;
-  }
-
-  function finish(
-    partial: Omit<RolloutOutcome, 'route' | 'finalShareBps' | 'stable' | 'at'>,
-  ): RolloutOutcome {
-    outcome = {
-      route,
-      finalShareBps: status.shareBps,
-      stable: status.stable,
-      at: new Date().toISOString(),
-      ...partial,
-    };
-    status.outcome = outcome;
-    setPhase(
-      partial.result === 'completed'
-        ? 'completed'
-        : partial.result === 'rolled_back'
-          ? 'rolled_back'
-          : partial.result === 'cancelled'
-            ? 'cancelled'
-            : 'shadow-report',
-    );
-    return outcome;
-  }
-
-  async function record(phase: Phase, decision: Decision): Promise<void> {
-    status.decisions.push({ ...decision, at: new Date().toISOString(), phase, shareBps: status.shareBps });
-    if (status.decisions.length > 10) status.decisions.shift();
-    publish();
-    await acts.recordDecision.executeWithOptions(
-      { ...DURABLE, summary: `${decision.action}: ${decision.reasons[0] ?? ''}`.slice(0, 200) },
-      [
-        {
-          route,
-          workflowId,
-          runId,
-          phase,
-          shareBps: status.shareBps,
-          action: decision.action,
-          policy: decision.policy,
-          reasons: decision.reasons,
-          stats: decision.stats,
-        },
-      ],
-    );
-  }
-
-  async function alert(
-    kind: AlertEvent['kind'],
-    title: string,
-    details?: Record<string, unknown>,
-  ): Promise<void> {
-    try {
-      const target = spec.alerts.webhookUrl ?? channelsFor(spec.alerts.channels, kind);
-      await alerts.sendAlert(target, { kind, route, workflowId, title, details });
-    } catch (err) {
-      log.warn('alert could not be delivered', { kind, error: (err as Error).message });
-    }
-  }
-
-  function setPhase(phase: Phase): void {
-    status.phase = phase;
-    if (phase !== 'canary') status.hold = undefined;
-    publish();
-  }
-
-  /**
-   * Search attributes, memo and the UI's "current details": the rollout's story at a glance. Each upsert is
-   * an event in the history, so (since the patch) only what changed is upserted.
-   */
-  function publish(): void {
-    const attributes = [
-      { key: RolloutRoute, value: route },
-      { key: RolloutPhase, value: status.phase },
-      { key: RolloutCandidate, value: candidateName },
-      { key: RolloutStrategy, value: spec.strategy },
-      { key: CanaryBasisPoints, value: status.shareBps },
-    ];
-    const last = status.decisions[status.decisions.length - 1];
-    const memo = {
-      route,
-      candidate: candidateName,
-      stable: status.stable,
-      phase: status.phase,
-      shareBps: status.shareBps,
-      lastDecision: last?.reasons[0] ?? null,
-    };
-    const onlyChanges = patched(PUBLISH_CHANGES_ONLY);
-    const now = { attributes: JSON.stringify(attributes.map((a) => a.value)), memo: JSON.stringify(memo) };
-    if (!onlyChanges || now.attributes !== published?.attributes) upsertSearchAttributes(attributes);
-    if (!onlyChanges || now.memo !== published?.memo) upsertMemo(memo);
-    published = now;
-    setCurrentDetails(
-      [
-        `**${route}**: ${status.stable || '?'} (stable) -> ${candidateName} (candidate), ${spec.strategy}`,
-        `phase **${status.phase}**${status.paused ? ' (paused)' : ''}, canary share **${bpsText(status.shareBps)}**`,
-        status.hold?.estimate ? `held since ${status.hold.since}: ${status.hold.estimate.summary}` : '',
-        status.scoring?.noQualityEvidence
-          ? `**no quality evidence**: ${noEvidenceCause(status.scoring)}`
-          : '',
-        status.scoring ? scoringLine(status.scoring) : '',
-        last ? `last decision: ${last.action} - ${last.reasons.join('; ')}` : '',
-        outcome ? `outcome: ${outcome.result} - ${outcome.reason}` : '',
-      ]
-        .filter(Boolean)
-        .join('\n\n'),
-    );
-  }
-}
-
-function bpsText(bps: number): string {
-  return `${bps / 100}%`;
 }
 
 function assertReason(): never {

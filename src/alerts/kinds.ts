@@ -13,6 +13,8 @@ export const ALERT_KINDS = [
   'approval-needed',
   'hold',
   'no-quality-evidence',
+  /** A progress deadline or an approval timeout passed, and what was done about it. */
+  'deadline',
 ] as const;
 
 export type AlertKind = (typeof ALERT_KINDS)[number];

@@ -7,6 +7,7 @@ import {
   DEFAULT_STEPS,
   DEFAULT_TRIGGER_SETTINGS,
   resolveRatioConfig,
+  resolvePolicyConfig,
   resolveSequentialConfig,
   validateSteps,
   type PolicyConfig,
@@ -160,11 +161,28 @@ export const rolloutSpecSchema = z
       .prefault({}),
     policy: policySchema,
     bake: z.strictObject({ duration: duration('30m') }).prefault({}),
+    /**
+     * How long a rollout may go without progress (like Argo's progressDeadlineSeconds): a canary step that
+     * has not advanced after `step`, or a rollout not promoted `rollout` after it started, gets `action`:
+     * 'hold' alerts and keeps the current share until a person promotes, resumes or rolls back; 'rollback'
+     * rolls back. Time paused by a person does not count against a step.
+     */
+    progressDeadline: z
+      .strictObject({
+        step: duration('24h'),
+        rollout: duration('7d'),
+        action: z.enum(['hold', 'rollback']).default('hold'),
+      })
+      .prefault({}),
     approval: z
       .strictObject({
         required: z.boolean().default(false),
         timeout: duration('24h'),
-        onTimeout: z.enum(['hold', 'rollback']).default('hold'),
+        /**
+         * What happens when nobody approves within `timeout`, alerted either way: 'rollback', or 'approve'
+         * (promote as if approved). 'hold' (wait forever) only in rollouts started before timeouts ended.
+         */
+        onTimeout: z.enum(['rollback', 'approve', 'hold']).default('rollback'),
       })
       .prefault({}),
     alerts: z
@@ -191,6 +209,14 @@ export const rolloutSpecSchema = z
     policy: spec.policy as PolicyConfig & { policy: 'sequential' | 'ratio' },
   }))
   .superRefine((spec, ctx) => {
+    const { step, rollout } = spec.progressDeadline;
+    for (const [key, ms] of [
+      ['step', step],
+      ['rollout', rollout],
+    ] as const) {
+      if (!(ms > 0))
+        ctx.addIssue({ code: 'custom', path: ['progressDeadline', key], message: 'must be longer than 0' });
+    }
     if (spec.strategy === 'shadow-only' && !spec.shadow.enabled) {
       ctx.addIssue({
         code: 'custom',
@@ -219,16 +245,40 @@ export const WEBHOOK_URL_REFUSED =
   'a webhook URL is a secret and would be stored in the workflow history: configure the channel on the worker ' +
   '(ALERT_CHANNELS_FILE) and name it in alerts.channels (start --alert <channel>)';
 
-/**
- * Parses and validates a spec; throws InvalidSpecError naming each bad field and why. `legacyWebhookUrl`
- * accepts `alerts.webhookUrl`, for rollouts started before alert channels existed (their histories hold it).
- */
-export function parseRolloutSpec(input: unknown, options: { legacyWebhookUrl?: boolean } = {}): RolloutSpec {
+export const APPROVAL_HOLD_REFUSED =
+  "'hold' waited for an approval forever; give 'rollback' or 'approve', applied (and alerted) after approval.timeout";
+
+export interface ParseOptions {
+  /** Accept `alerts.webhookUrl`: rollouts started before alert channels existed (their histories hold it). */
+  legacyWebhookUrl?: boolean;
+  /**
+   * Rollouts started before approval timeouts ended: `approval.onTimeout` 'hold' is accepted and is the
+   * default, as it was then.
+   */
+  legacyApprovalHold?: boolean;
+  /**
+   * Spell out every policy setting on the current defaults (resolvePolicyConfig), as the clients do before
+   * they start a rollout: its input then holds the config it decides on to its end.
+   */
+  resolvePolicy?: boolean;
+}
+
+/** Parses and validates a spec; throws InvalidSpecError naming each bad field and why. */
+export function parseRolloutSpec(input: unknown, options: ParseOptions = {}): RolloutSpec {
   const alerts = (input as { alerts?: { webhookUrl?: unknown } } | null)?.alerts;
   if (!options.legacyWebhookUrl && alerts?.webhookUrl !== undefined)
     throw new InvalidSpecError([{ field: 'alerts.webhookUrl', reason: WEBHOOK_URL_REFUSED }]);
+  const approval = (input as { approval?: { onTimeout?: unknown } } | null)?.approval;
+  if (!options.legacyApprovalHold && approval?.onTimeout === 'hold')
+    throw new InvalidSpecError([{ field: 'approval.onTimeout', reason: APPROVAL_HOLD_REFUSED }]);
   const result = rolloutSpecSchema.safeParse(input);
-  if (result.success) return result.data;
+  if (result.success) {
+    const spec = result.data;
+    if (options.legacyApprovalHold && approval?.onTimeout === undefined)
+      spec.approval = { ...spec.approval, onTimeout: 'hold' };
+    if (options.resolvePolicy) spec.policy = resolvePolicyConfig(spec.policy);
+    return spec;
+  }
   throw new InvalidSpecError(
     result.error.issues.map((issue) => ({
       field:

@@ -92,7 +92,7 @@ function deepFreeze<T extends object>(value: T): Readonly<T> {
 /**
  * The defaults of rollouts started before the promotion rule was tuned for speed (v1): hold whenever any
  * e-value leans toward "worse", and a confidence-sequence final gate. Kept so that those rollouts decide
- * exactly as they did (workflows/rollout.ts pins them by a patch marker).
+ * exactly as they did (workflows/rollout-canary.ts pins them by a patch marker).
  */
 export const SEQUENTIAL_DEFAULTS_V1: Readonly<SequentialConfig> = deepFreeze({
   steps: [...DEFAULT_STEPS],
@@ -279,4 +279,19 @@ export function resolveRatioConfig(overrides: Partial<RatioConfig> = {}): RatioC
 export function pinSequentialDefaults(policy: PolicyConfig, base: Readonly<SequentialConfig>): PolicyConfig {
   if ((policy.policy ?? 'sequential') !== 'sequential') return policy;
   return { ...policy, sequential: resolveSequentialConfig(policy.sequential ?? {}, base) };
+}
+
+/** A policy config with every setting of its policy spelled out: what a rollout decides on to its end. */
+export type ResolvedPolicyConfig =
+  { policy: 'sequential'; sequential: SequentialConfig } | { policy: 'ratio'; ratio: RatioConfig };
+
+/**
+ * The policy config resolved in full on the current defaults (validated; throws on an unusable one). A
+ * rollout resolves it once, when it starts, and carries it: merging the result onto any later defaults
+ * gives it back unchanged, so a change of the code's defaults does not change a running rollout's decisions.
+ */
+export function resolvePolicyConfig(policy: PolicyConfig = {}): ResolvedPolicyConfig {
+  return (policy.policy ?? 'sequential') === 'ratio'
+    ? { policy: 'ratio', ratio: resolveRatioConfig(policy.ratio) }
+    : { policy: 'sequential', sequential: resolveSequentialConfig(policy.sequential ?? {}) };
 }

@@ -43,8 +43,8 @@ export type PolicyName = 'ratio' | 'sequential';
 
 export type DecisionAction = 'promote-step' | 'hold' | 'rollback';
 
-/** What made a decision: a canary policy, the shadow phase's sign test, or the rollback triggers. */
-export type DecisionSource = PolicyName | 'shadow-sign-test' | 'triggers';
+/** What made a decision: a canary policy, the shadow phase's sign test, the rollback triggers, or a deadline. */
+export type DecisionSource = PolicyName | 'shadow-sign-test' | 'triggers' | 'progress-deadline';
 
 export interface Decision {
   action: DecisionAction;

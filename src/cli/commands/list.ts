@@ -52,6 +52,8 @@ export function rolloutQuery(filters: { route?: string; phase?: string; status?:
   if (filters.phase) clauses.push(`RolloutPhase = ${quote(filters.phase)}`);
   if (filters.status)
     clauses.push(`ExecutionStatus = ${quote(EXECUTION_STATUS[filters.status] ?? filters.status)}`);
+  // A rollout that continued as new is one row (its latest run), unless runs of that status are asked for.
+  else clauses.push(`ExecutionStatus != 'ContinuedAsNew'`);
   return clauses.join(' AND ');
 }
 

@@ -294,7 +294,7 @@ async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOpt
   // Imported here: the spec schema pulls in the policy code, which `--help` does not need.
   const { parseRolloutSpec, InvalidSpecError } = await import('../../config/rollout-spec');
   try {
-    const spec = parseRolloutSpec(input);
+    const spec = parseRolloutSpec(input, { resolvePolicy: true });
     // Targets may name a baseUrl only from this deployment's allowlist (the worker refuses it too).
     const { deploymentRegistry, endpointIssues, specTargets } =
       await import('../../providers/providers-file');

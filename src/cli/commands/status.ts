@@ -243,6 +243,18 @@ function renderScoring(sc: ScoringStatus): string[] {
   ];
 }
 
+/** Every decision of the rollout, across its runs: "23 in all: 20 hold, 3 promote-step". */
+function decisionCounts(d: NonNullable<RolloutStatus['decisionSummary']>): string {
+  const parts = Object.entries(d.byAction).map(([a, n]) => `${n} ${a}`);
+  return `${d.total} in all${parts.length ? `: ${parts.join(', ')}` : ''}`;
+}
+
+function deadlineLine(d: NonNullable<RolloutStatus['deadline']>): string {
+  const what = d.kind === 'approval' ? 'approval timeout' : `${d.kind} progress deadline`;
+  const held = d.holding ? ` - ${action('held')}: promote, resume or roll back` : '';
+  return `${what} passed ${timestamp(d.at)}, action ${d.action}${held}`;
+}
+
 export function renderStatus(view: StatusView, now = Date.now()): string {
   const s = view.status;
   const lines: string[] = [];
@@ -260,6 +272,18 @@ export function renderStatus(view: StatusView, now = Date.now()): string {
       ...(view.closeTime
         ? ([['closed', `${timestamp(view.closeTime)} (${ago(view.closeTime, now)})`]] as [string, string][])
         : []),
+      ...(s.generation
+        ? ([
+            [
+              'runs',
+              `${s.generation + 1} (continued as new ${s.generation}x; first run ${s.firstRunId ?? '?'})`,
+            ],
+          ] as [string, string][])
+        : []),
+      ...(s.decisionSummary
+        ? ([['decisions', decisionCounts(s.decisionSummary)]] as [string, string][])
+        : []),
+      ...(s.deadline ? ([['deadline', deadlineLine(s.deadline)]] as [string, string][]) : []),
     ]),
   );
   if (s.shadow) {
