@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { rolloutWorkflow } from '../workflows';
 import { statusQuery } from '../workflows/messages';
 import { getRoute, listChanges } from '../src/store/routing-state';
@@ -69,16 +70,28 @@ describe('fault injection: worker SIGKILL', () => {
       .map((c) => c.after.canaryBps);
   }
 
-  /** Attempts of each activity of a type that completed, in history order (a retried one shows attempt ≥ 2). */
-  async function completedAttempts(handle: WorkflowHandle, type: string): Promise<number[]> {
-    const { events } = await handle.fetchHistory();
-    const scheduled = new Set<string>();
+  /**
+   * Attempts of each activity of a type that completed, in history order (a retried one shows attempt ≥ 2),
+   * over every run of the rollout: it may have continued as new since the kill.
+   */
+  async function completedAttempts(
+    handle: WorkflowHandleWithFirstExecutionRunId,
+    type: string,
+  ): Promise<number[]> {
     const attempts: number[] = [];
-    for (const e of events ?? []) {
-      if (e.activityTaskScheduledEventAttributes?.activityType?.name === type)
-        scheduled.add(String(e.eventId));
-      const started = e.activityTaskStartedEventAttributes;
-      if (started && scheduled.has(String(started.scheduledEventId))) attempts.push(started.attempt ?? 1);
+    for (let runId: string | null | undefined = handle.firstExecutionRunId; runId;) {
+      const history: temporal.api.history.v1.IHistory = await stack.client.workflow
+        .getHandle(handle.workflowId, runId)
+        .fetchHistory();
+      const events = history.events ?? [];
+      const scheduled = new Set<string>(); // event ids count from 1 again in every run
+      for (const e of events) {
+        if (e.activityTaskScheduledEventAttributes?.activityType?.name === type)
+          scheduled.add(String(e.eventId));
+        const started = e.activityTaskStartedEventAttributes;
+        if (started && scheduled.has(String(started.scheduledEventId))) attempts.push(started.attempt ?? 1);
+      }
+      runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
     }
     return attempts;
   }
