@@ -8,7 +8,7 @@
  *   GET  /v1/models             the routes, as OpenAI's model list (what clients call to discover models)
  *   POST /v1/feedback           { request_id, score 1-5 | thumbs up/down, comment? }
  *   GET  /v1/routes/:name       the routing state this replica serves from (version, stable, candidate, share)
- *   GET  /healthz               200 ok / 503 degraded (still serving from cached routing state)
+ *   GET  /healthz               200 while it can route (status ok|degraded, stale, stalenessSeconds), 503 when it cannot
  *   GET  /metrics               Prometheus
  *
  * Every response of a routed call carries `x-rollout-route`, `x-rollout-tag`, `x-rollout-target` (the
@@ -45,6 +45,7 @@ import {
   httpServerFactory,
   publicHealth,
   ROUTING_KEY_MAX,
+  servesRoutes,
   type ConnectionLimits,
 } from './edges';
 import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
@@ -440,7 +441,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (!h.ok)
         // The reasons' details (database errors name hosts and databases) go to the log, not to callers.
         log.warn({ routing: h.routing.lastError, postgres: h.postgres.error }, 'gateway degraded');
-      return reply.code(h.ok ? 200 : 503).send(publicHealth(h));
+      return reply.code(servesRoutes(h) ? 200 : 503).send(publicHealth(h));
     });
     target.get('/metrics', async (_request, reply) => {
       return reply.type(router.metrics.contentType).send(await router.metrics.text());
