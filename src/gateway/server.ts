@@ -18,7 +18,7 @@
  * Hot path: the router's lean undici transport; the upstream's JSON bytes are passed through untouched
  * when no translation is needed (see `passThrough`); no per-request logging.
  */
-import { Counter } from 'prom-client';
+import { Counter } from '../router/prom';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { OpenAIChatBody } from '../providers';
 import { writeChunk } from '../http/write-chunk';
@@ -87,6 +87,18 @@ export interface Gateway {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The gateway's routes declare no JSON schemas (bodies are checked by hand, see schema.ts): compilers that
+ * refuse one keep Fastify from loading ajv and fast-json-stringify (113 modules, about 3 MB of resident
+ * memory).
+ */
+const refuseSchema = (): never => {
+  throw new Error('gateway routes declare no JSON schemas');
+};
+const schemaController = {
+  compilersFactory: { buildValidator: () => refuseSchema, buildSerializer: () => refuseSchema },
+};
 /** The request body's text, kept on its parse. */
 const RAW_BODY: unique symbol = Symbol('raw body');
 
@@ -119,6 +131,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     clientErrorHandler,
     // Our own ids (x-request-id); fastify's counter is unused.
     genReqId: () => '',
+    schemaController,
   });
 
   const errorCounter =
@@ -449,7 +462,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
   let admin: FastifyInstance | undefined;
   if (options.separateAdmin) {
-    admin = Fastify({ logger: false, ...limits.fastify, serverFactory: httpServerFactory(limits) });
+    admin = Fastify({
+      logger: false,
+      ...limits.fastify,
+      serverFactory: httpServerFactory(limits),
+      schemaController,
+    });
     registerOps(admin);
   } else {
     registerOps(app);

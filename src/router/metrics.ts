@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from './prom';
 import type { BreakerSnapshot } from '../providers';
 import type { EventWriterStats } from '../store/event-writer';
 import type { RoutingCacheHealth } from './routing-cache';
