@@ -108,7 +108,7 @@ beforeAll(async () => {
       reconnectMaxMs: 1000,
       staleAfterMs: 3000,
     },
-    events: { maxBufferBytes: BUFFER_BYTES, queryTimeoutMs: 3000, maxAttempts: 1000, retryMaxMs: 500 },
+    events: { maxBufferBytes: BUFFER_BYTES, queryTimeoutMs: 3000, retryMaxMs: 500 },
   });
   const gateway = createGateway({ router, auth: { keys: [KEY] } });
   url = await gateway.listen({ port: 0 });

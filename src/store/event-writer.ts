@@ -13,9 +13,10 @@
  *   returns false;
  * - every batch insert has a deadline (`queryTimeoutMs`): behind a network that blackholes it fails and
  *   is retried instead of waiting for the pool's much longer timeout;
- * - a batch that fails for a transient reason (connection refused, timeout, ...) is retried with
- *   exponential backoff up to `maxAttempts` times while new events keep buffering (and, once full,
- *   dropping); then the batch is dropped and counted in `failedBatches` and `dropped`;
+ * - a batch that fails for a transient reason (connection refused, timeout, ...) is retried with capped
+ *   exponential backoff while new events keep buffering (and, once the buffer is full, dropping): by
+ *   default until it lands or the writer is closed, so an outage loses only what the buffer cannot hold;
+ *   with `maxAttempts`, the batch is dropped after that many and counted in `failedBatches` and `dropped`;
  * - a batch refused for its data (SQLSTATE class 22/23, e.g. a NUL byte in a text) is split in halves
  *   until the bad rows are isolated; only those are dropped.
  * Delivery is at least once on the happy path and at most once per row when Postgres fails: a retry of a
@@ -89,7 +90,10 @@ export interface EventWriterOptions {
   flushIntervalMs?: number;
   /** Batches written at once, each on its own pooled connection (default 2). */
   concurrency?: number;
-  /** Attempts per batch on transient errors (default 5). */
+  /**
+   * Attempts per batch on transient errors (default unlimited: a batch waits out an outage, holding its
+   * place in the bounded buffer; `close()` still gives up after `closeTimeoutMs`).
+   */
   maxAttempts?: number;
   /** Backoff between attempts: base doubling up to max (defaults 100 ms, 2000 ms). */
   retryBaseMs?: number;
@@ -132,7 +136,8 @@ export interface EventWriter {
   /**
    * Writes everything buffered now and resolves when the writer is idle: nothing buffered, nothing in
    * flight (each row written, or dropped after its attempts). Under continuous recording it also waits for
-   * the newer events. Never rejects: look at stats() for failures.
+   * the newer events; while Postgres is unreachable it waits for it (unless `maxAttempts` is set). Never
+   * rejects: look at stats() for failures.
    */
   flush(): Promise<void>;
   stats(): EventWriterStats;
@@ -352,7 +357,7 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
   const batchSize = options.batchSize ?? 500;
   const flushIntervalMs = options.flushIntervalMs ?? 50;
   const concurrency = Math.max(1, options.concurrency ?? 2);
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 5);
+  const maxAttempts = Math.max(1, options.maxAttempts ?? Number.POSITIVE_INFINITY);
   const retryBaseMs = options.retryBaseMs ?? 100;
   const retryMaxMs = options.retryMaxMs ?? 2000;
   const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
