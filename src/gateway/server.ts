@@ -448,12 +448,23 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
 
   /** `/healthz` and `/metrics`, on the public app or on the admin listener. */
+  let degradedLoggedAt = 0;
   function registerOps(target: FastifyInstance): void {
     target.get('/healthz', async (_request, reply) => {
       const h = await router.health();
-      if (!h.ok)
-        // The reasons' details (database errors name hosts and databases) go to the log, not to callers.
-        log.warn({ routing: h.routing.lastError, postgres: h.postgres.error }, 'gateway degraded');
+      // The reasons' details (database errors name hosts and databases) go to the log, not to callers; one
+      // line per 30 s, however often a probe asks during an outage.
+      if (!h.ok && Date.now() - degradedLoggedAt >= 30_000) {
+        degradedLoggedAt = Date.now();
+        log.warn(
+          {
+            routing: h.routing.lastError,
+            postgres: h.postgres.error,
+            stalenessSeconds: Math.round(h.routing.stalenessMs / 1000),
+          },
+          'gateway degraded',
+        );
+      }
       return reply.code(servesRoutes(h) ? 200 : 503).send(publicHealth(h));
     });
     target.get('/metrics', async (_request, reply) => {
