@@ -104,8 +104,8 @@ export class RoutingCache {
   private closed = false;
   private lastRefreshAt: Date | null = null;
   private lastConfirmedAt: Date | null = null;
-  /** A notified change could not be read: only a full read confirms the state again. */
-  private missedChange = false;
+  /** When a notified change could not be read (0: none): only a full read begun after it confirms again. */
+  private missedChangeAt = 0;
   private lastReadOk = false;
   private lastError: string | undefined;
   private readonly pendingReads = new Map<string, Promise<void>>();
@@ -254,6 +254,8 @@ export class RoutingCache {
     const run = (async () => {
       try {
         const seqAtStart = this.applySeq;
+        // What a read shows is as old as its start (the answer may take up to readTimeoutMs).
+        const startedAt = new Date();
         const states = await listRoutes(this.pool, { timeoutMs: this.readTimeoutMs });
         if (this.closed) return;
         const seen = new Set<string>();
@@ -270,9 +272,10 @@ export class RoutingCache {
             this.emit(undefined, prev);
           }
         }
-        this.lastRefreshAt = this.lastConfirmedAt = new Date();
+        this.lastRefreshAt = new Date();
+        if (!this.lastConfirmedAt || startedAt > this.lastConfirmedAt) this.lastConfirmedAt = startedAt;
         this.lastReadOk = true;
-        this.missedChange = false;
+        if (this.missedChangeAt <= startedAt.getTime()) this.missedChangeAt = 0;
         if (this.notifyStatus !== 'reconnecting') this.lastError = undefined;
       } catch (err) {
         this.lastReadOk = false;
@@ -316,7 +319,7 @@ export class RoutingCache {
       if (state && !this.closed) this.apply(state);
     } catch (err) {
       // The poll will pick the change up; until then the state is not confirmed.
-      this.missedChange = true;
+      this.missedChangeAt = Date.now();
       this.noteError('read', err);
     }
   }
@@ -402,6 +405,7 @@ export class RoutingCache {
     const client = this.listenClient;
     if (!client || this.pinging || this.notifyStatus !== 'listening') return;
     this.pinging = true;
+    const sentAt = new Date();
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -413,8 +417,14 @@ export class RoutingCache {
           );
         }),
       ]);
-      if (this.listenClient === client && this.lastReadOk && !this.missedChange)
-        this.lastConfirmedAt = new Date();
+      // Notifications precede the answer on the connection; a change still being read is not confirmed.
+      const confirmed =
+        this.listenClient === client &&
+        this.lastReadOk &&
+        this.missedChangeAt === 0 &&
+        this.pendingReads.size === 0;
+      if (confirmed && (!this.lastConfirmedAt || sentAt > this.lastConfirmedAt))
+        this.lastConfirmedAt = sentAt;
     } catch (err) {
       this.onListenerLost(client, err);
     } finally {
