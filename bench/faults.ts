@@ -127,16 +127,14 @@ pgProxy.set(MODE);
 const health: Array<{ ok: boolean; stale: boolean; stalenessMs: number; events?: unknown }> = [];
 const sampler = setInterval(
   () =>
-    void router
-      .health(500)
-      .then((h) =>
-        health.push({
-          ok: h.ok,
-          stale: h.routing.stale,
-          stalenessMs: h.routing.stalenessMs,
-          events: h.events,
-        }),
-      ),
+    void router.health(500).then((h) =>
+      health.push({
+        ok: h.ok,
+        stale: h.routing.stale,
+        stalenessMs: h.routing.stalenessMs,
+        events: h.events,
+      }),
+    ),
   1000,
 );
 if (RESTART_TEMPORAL) {
