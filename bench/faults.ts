@@ -10,7 +10,6 @@
  * Printed: what the data plane served during the outage and how it reported itself, and whether the rollout
  * carried on and completed with every step taken once, each in the audit trail once.
  */
-import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +29,7 @@ import { startTraffic } from '../src/traffic';
 import { parseTargetWithFallbacks } from '../src/config/target';
 import { rolloutWorkflow } from '../workflows';
 import { statusQuery, type RolloutStatus } from '../workflows/messages';
+import { startTcpProxy, viaProxy } from '../test/helpers/tcp-proxy';
 import { freePort, scratchDatabase } from './lib';
 
 const args = process.argv.slice(2);
@@ -45,47 +45,11 @@ const STEPS = [500, 1000, 2000, 5000, 10_000];
 const started = Date.now();
 const say = (m: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${m}`);
 
-/** A TCP proxy that can refuse or blackhole what it forwards. */
-function proxy(targetPort: number) {
-  let mode: 'up' | 'refuse' | 'blackhole' = 'up';
-  const pairs = new Set<{ a: net.Socket; b: net.Socket }>();
-  const server = net.createServer((client) => {
-    if (mode === 'refuse') return client.destroy();
-    if (mode === 'blackhole') return void client.on('error', () => {}); // accepted, never answered
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    const pair = { a: client, b: upstream };
-    pairs.add(pair);
-    const end = () => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-    client.on('data', (d) => mode === 'up' && upstream.write(d));
-    upstream.on('data', (d) => mode === 'up' && client.write(d));
-  });
-  return {
-    listen: () =>
-      new Promise<number>((r) =>
-        server.listen(0, '127.0.0.1', () => r((server.address() as net.AddressInfo).port)),
-      ),
-    set(next: typeof mode) {
-      mode = next;
-      if (next === 'refuse') for (const p of pairs) p.a.destroy(); // a restart resets every connection
-    },
-    close: () => server.close(),
-  };
-}
-
 const baseUrl = process.env.DATABASE_URL ?? (await ensureEmbeddedPostgres({ progress: say })).url;
 const scratch = await scratchDatabase(baseUrl, 'mr_faults');
 const pgPort = Number(new URL(scratch.url).port);
-const pgProxy = proxy(pgPort);
-const proxyPort = await pgProxy.listen();
-const viaProxy = new URL(scratch.url);
-viaProxy.port = String(proxyPort);
-const dbUrl = viaProxy.toString();
+const pgProxy = await startTcpProxy({ port: pgPort });
+const dbUrl = viaProxy(scratch.url, pgProxy);
 
 const temporalDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-faults-temporal-'));
 const temporalPort = await freePort();
@@ -160,12 +124,17 @@ say(
 traffic.reset();
 const cutAt = Date.now();
 pgProxy.set(MODE);
-const health: Array<{ ok: boolean; stalenessMs: number; events?: unknown }> = [];
+const health: Array<{ ok: boolean; stale: boolean; stalenessMs: number; events?: unknown }> = [];
 const sampler = setInterval(
   () =>
-    void router
-      .health(500)
-      .then((h) => health.push({ ok: h.ok, stalenessMs: h.routing.stalenessMs, events: h.events })),
+    void router.health(500).then((h) =>
+      health.push({
+        ok: h.ok,
+        stale: h.routing.stale,
+        stalenessMs: h.routing.stalenessMs,
+        events: h.events,
+      }),
+    ),
   1000,
 );
 if (RESTART_TEMPORAL) {
@@ -195,7 +164,7 @@ console.log(
 );
 console.log(
   `data plane during the outage: ${duringOutage.ok} answered, ${duringOutage.failed} failed of ${duringOutage.sent} sent; ` +
-    `routing health ok ${health.filter((h) => h.ok).length}/${health.length} samples, staleness up to ${Math.max(0, ...health.map((h) => h.stalenessMs)) / 1000} s`,
+    `routing health ok ${health.filter((h) => h.ok).length}/${health.length} samples, stale in ${health.filter((h) => h.stale).length}, staleness up to ${Math.max(0, ...health.map((h) => h.stalenessMs)) / 1000} s`,
 );
 console.log(`event writer at the end of the outage: ${JSON.stringify(health.at(-1)?.events)}`);
 console.log(
@@ -218,7 +187,7 @@ await client.connection.close();
 await temporal.stop();
 await sim.close();
 await db.close();
-pgProxy.close();
+await pgProxy.close();
 await scratch.drop();
 fs.rmSync(temporalDir, { recursive: true, force: true });
 const expected = STEPS.length; // 500 ... 10000 (the last one is the promotion)

@@ -148,7 +148,12 @@ describe('event writer', () => {
   });
 
   it('record() is synchronous and cheap', async () => {
-    const writer = createEventWriter({ pool: db.pool, maxBuffer: 200_000, batchSize: 1000 });
+    const writer = createEventWriter({
+      pool: db.pool,
+      maxBuffer: 200_000,
+      maxBufferBytes: 256 * 1024 * 1024,
+      batchSize: 1000,
+    });
     const events = Array.from({ length: 100_000 }, (_, i) => event(i, { route: 'cheap' }));
     for (const e of events.slice(0, 10_000)) writer.record(e); // warm-up (JIT)
     const t0 = performance.now();
@@ -182,6 +187,40 @@ describe('event writer', () => {
     expect(st.dropped).toBe(9000);
     expect(st.written).toBe(0);
     await writer.close();
+    await pool.end();
+  });
+
+  it('the buffer is bounded in bytes too: large captured answers are dropped and counted once it is full', async () => {
+    const pool = await deadPool();
+    const writer = createEventWriter({
+      pool,
+      maxBuffer: 10_000,
+      maxBufferBytes: 1024 * 1024,
+      batchSize: 100,
+      maxAttempts: 1000,
+      retryBaseMs: 50,
+      retryMaxMs: 50,
+      closeTimeoutMs: 200,
+    });
+    const heap0 = heapAfterGc();
+    const answer = 'A long captured answer about tide tables. '.repeat(2500); // ~100 KB each
+    const prompt = [{ role: 'user', content: 'Summarise the harbour log. '.repeat(800) }]; // ~21 KB
+    let accepted = 0;
+    for (let i = 0; i < 200; i++)
+      if (writer.record(event(i, { answer: `${answer}${i}`, prompt }))) accepted++;
+    const st = writer.stats();
+    // ~121 KB per event into 1 MiB: 8 fit, far fewer than the 10 000 the count bound alone allows.
+    expect(accepted).toBe(8);
+    expect(st.buffered).toBe(8);
+    expect(st.bufferedBytes).toBeGreaterThan(900 * 1024);
+    expect(st.bufferedBytes).toBeLessThanOrEqual(1024 * 1024);
+    expect(st.dropped).toBe(192);
+    expect(st.droppedBufferFull).toBe(192);
+    expect(heapAfterGc() - heap0).toBeLessThan(8 * 1024 * 1024);
+    // Small events still fit beside them until the bytes run out.
+    expect(writer.record(event(999))).toBe(true);
+    await writer.close();
+    expect(writer.stats().bufferedBytes).toBe(0);
     await pool.end();
   });
 

@@ -5,6 +5,7 @@ import { createRoutingCache, type RoutingCache } from '../src/router/routing-cac
 import { changeRoute, createRoute, type SlotConfig } from '../src/store/routing-state';
 import { freePort } from '../src/store/database';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
+import { startTcpProxy, viaProxy } from './helpers/tcp-proxy';
 
 const BLUE: SlotConfig = { target: { provider: 'anthropic', model: 'claude-sonnet-4' }, fallbacks: [] };
 const GREEN: SlotConfig = { target: { provider: 'openai', model: 'gpt-4o' }, fallbacks: [] };
@@ -96,7 +97,7 @@ describe('routing cache', () => {
     );
     for (const r of replicas) {
       expect(r.get('fanout')).toEqual(created);
-      expect(r.health()).toMatchObject({ ok: true, notify: 'listening', routes: 1, stalenessMs: 0 });
+      expect(r.health()).toMatchObject({ ok: true, stale: false, notify: 'listening', routes: 1 });
     }
     let version = created.version;
     const timings: number[] = [];
@@ -117,6 +118,13 @@ describe('routing cache', () => {
     );
     expect(Math.max(...timings)).toBeLessThan(1000);
     for (const s of seen) expect(s).toEqual([1, 2, 3, 4, 5, 6]);
+    // The poll is 30 s away, yet the state stays confirmed: the listener's liveness ping (every second)
+    // answers, so notifications reach it as changes commit.
+    await new Promise((r) => setTimeout(r, 3500));
+    for (const r of replicas) {
+      expect(r.health()).toMatchObject({ ok: true, stale: false });
+      expect(r.health().stalenessMs).toBeLessThan(2500);
+    }
 
     // A route created later reaches the caches the same way.
     await createRoute(db.pool, { name: 'fanout-2', blue: BLUE }, CTX);
@@ -187,6 +195,57 @@ describe('routing cache', () => {
     await waitFor(() => cache.get('partition')?.version === again.version, 1000);
     await cache.close();
     await proxy.stop();
+    expect(unhandled).toEqual([]);
+  });
+
+  it('a listener gone silent behind a blackholing network is found by its liveness ping and replaced', async () => {
+    const pgUrl = new URL(db.connectionString);
+    const proxy = await startTcpProxy({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) });
+    const created = await createRoute(db.pool, { name: 'silent', blue: BLUE, green: GREEN }, CTX);
+    const cache = await track(
+      createRoutingCache({
+        connectionString: viaProxy(db.connectionString, proxy),
+        notify: true,
+        // The poll is far away: only the liveness ping can find the dead listener, and only NOTIFY (or the
+        // catch-up read after a reconnect) can bring changes in.
+        pollIntervalMs: 60_000,
+        livenessIntervalMs: 200,
+        pingTimeoutMs: 500,
+        readTimeoutMs: 500,
+        reconnectMinMs: 50,
+        reconnectMaxMs: 300,
+        staleAfterMs: 1000,
+      }),
+    );
+    expect(cache.health()).toMatchObject({ ok: true, stale: false, notify: 'listening' });
+
+    proxy.set('blackhole'); // nothing errors, nothing answers
+    await waitFor(() => cache.health().notify === 'reconnecting', 3000);
+    await waitFor(() => cache.health().stale, 3000);
+    const changed = await changeRoute(db.pool, 'silent', {
+      expectedVersion: created.version,
+      patch: { canaryBps: 700 },
+      ...CTX,
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(cache.get('silent')).toEqual(created); // the last known state, still served
+    const during = cache.health();
+    expect(during).toMatchObject({ ok: false, stale: true, notify: 'reconnecting' });
+    expect(during.stalenessMs).toBeGreaterThan(1000);
+
+    proxy.set('up');
+    // A new listener connects and catches up on what it missed; staleness falls back.
+    await waitFor(() => cache.get('silent')?.version === changed.version, 5000);
+    await waitFor(() => cache.health().notify === 'listening' && !cache.health().stale, 5000);
+    expect(cache.health().stalenessMs).toBeLessThan(1000);
+    const again = await changeRoute(db.pool, 'silent', {
+      expectedVersion: changed.version,
+      patch: { canaryBps: 1400 },
+      ...CTX,
+    });
+    await waitFor(() => cache.get('silent')?.version === again.version, 2000);
+    await cache.close();
+    await proxy.close();
     expect(unhandled).toEqual([]);
   });
 

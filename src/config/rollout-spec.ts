@@ -290,7 +290,5 @@ export function parseRolloutSpec(input: unknown, options: ParseOptions = {}): Ro
   );
 }
 
-/** The workflow id of the rollout that owns a route: one rollout per route at a time. */
-export function rolloutWorkflowId(route: string): string {
-  return `rollout-${route}`;
-}
+// (in a module of its own: the CLI's status code names rollouts without loading the spec's schemas)
+export { rolloutWorkflowId } from './workflow-id';

@@ -17,7 +17,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { z } from 'zod';
+import { createRequire } from 'node:module';
 
 export interface ApiKeyPrincipal {
   /** Who is calling: the key's name, never the key. */
@@ -38,19 +38,35 @@ export function mayCallRoute(principal: ApiKeyPrincipal, route: string): boolean
 }
 
 const hex = /^[0-9a-f]{64}$/;
-const keyEntry = z
-  .strictObject({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$/, 'letters, digits and . _ : @ - (up to 64)'),
-    key: z.string().min(16, 'a key must be at least 16 characters').optional(),
-    sha256: z.string().regex(hex, 'the hex SHA-256 digest of the key (64 characters)').optional(),
-    routes: z.array(z.string().min(1)).min(1, 'name the routes this key may call, or "*"'),
-    armHeaders: z.boolean().default(false),
-    evaluation: z.boolean().default(false),
-  })
-  .refine((k) => (k.key === undefined) !== (k.sha256 === undefined), {
-    message: 'give either "key" or "sha256", not both',
-  });
-const keysFile = z.strictObject({ keys: z.array(keyEntry) });
+
+/**
+ * The keys file's schema, built on first use: zod (about 10 MB of resident memory) loads only in a gateway
+ * that reads a keys file, not in one given its keys in code or by `GATEWAY_API_KEYS`. (Required, not
+ * imported: parsing stays synchronous, as the store's callers expect.)
+ */
+let schema: ReturnType<typeof buildSchema> | undefined;
+function keysFileSchema() {
+  schema ??= buildSchema(createRequire(import.meta.url)('zod') as typeof import('zod'));
+  return schema;
+}
+
+function buildSchema({ z }: typeof import('zod')) {
+  const keyEntry = z
+    .strictObject({
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$/, 'letters, digits and . _ : @ - (up to 64)'),
+      key: z.string().min(16, 'a key must be at least 16 characters').optional(),
+      sha256: z.string().regex(hex, 'the hex SHA-256 digest of the key (64 characters)').optional(),
+      routes: z.array(z.string().min(1)).min(1, 'name the routes this key may call, or "*"'),
+      armHeaders: z.boolean().default(false),
+      evaluation: z.boolean().default(false),
+    })
+    .refine((k) => (k.key === undefined) !== (k.sha256 === undefined), {
+      message: 'give either "key" or "sha256", not both',
+    });
+  return z.strictObject({ keys: z.array(keyEntry) });
+}
 
 export class ApiKeysError extends Error {
   constructor(message: string) {
@@ -69,7 +85,7 @@ export function parseApiKeys(text: string, source = 'gateway keys'): Table {
   } catch {
     throw new ApiKeysError(`${source}: not valid JSON`);
   }
-  const parsed = keysFile.safeParse(json);
+  const parsed = keysFileSchema().safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ApiKeysError(`${source}: ${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);

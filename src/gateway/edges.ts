@@ -104,14 +104,20 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
  */
 export function publicHealth(h: RouterHealth) {
   const reasons: string[] = [];
-  if (!h.routing.ok) reasons.push('routing state may be stale');
+  if (h.routing.stale) reasons.push('routing state is stale');
+  else if (!h.routing.ok) reasons.push('routing state may be stale');
   if (!h.postgres.ok) reasons.push('postgres unreachable');
   if (h.events && h.events.dropped > 0) reasons.push(`${h.events.dropped} request events dropped`);
   const { lastError: _routingError, ...routing } = h.routing;
+  const staleness = h.routing.stalenessMs;
   return {
     status: h.ok ? 'ok' : 'degraded',
     // Degraded still serves: routing comes from the cached state, events buffer until the buffer is full.
-    serving: h.routing.routes > 0,
+    serving: servesRoutes(h),
+    /** Serving from routing state not confirmed for longer than the cache's `staleAfterMs`. */
+    stale: h.routing.stale,
+    /** Seconds since the routing state was last confirmed current (null before the first read). */
+    stalenessSeconds: Number.isFinite(staleness) ? Math.round(staleness / 100) / 10 : null,
     reasons,
     routing: {
       ...routing,
@@ -122,6 +128,15 @@ export function publicHealth(h: RouterHealth) {
     shadow: h.shadow,
     breakers: h.breakers,
   };
+}
+
+/**
+ * Whether this replica can route at all: it has read the routing state at least once. `/healthz` answers
+ * 200 while it can (even from stale state, saying so: taking a replica out of rotation because Postgres is
+ * away would stop answers that the cached state still serves), 503 only when it cannot.
+ */
+export function servesRoutes(h: RouterHealth): boolean {
+  return h.routing.lastRefreshAt !== null;
 }
 
 /**

@@ -10,7 +10,7 @@
  *                               only for a request served to the same API key, within the feedback window
  *   PUT  /v1/feedback           the same, replacing the request's feedback
  *   GET  /v1/routes/:name       the routing state this replica serves from (version, stable, candidate, share)
- *   GET  /healthz               200 ok / 503 degraded (still serving from cached routing state)
+ *   GET  /healthz               200 while it can route (status ok|degraded, stale, stalenessSeconds), 503 when it cannot
  *   GET  /metrics               Prometheus
  *
  * Every response of a routed call carries `x-rollout-route`, `x-rollout-tag`, `x-rollout-target` (the
@@ -22,7 +22,7 @@
  * Hot path: the router's lean undici transport; the upstream's JSON bytes are passed through untouched
  * when no translation is needed (see `passThrough`); no per-request logging.
  */
-import { Counter } from 'prom-client';
+import { Counter } from '../router/prom';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { OpenAIChatBody } from '../providers';
 import { writeChunk } from '../http/write-chunk';
@@ -49,6 +49,7 @@ import {
   httpServerFactory,
   publicHealth,
   ROUTING_KEY_MAX,
+  servesRoutes,
   type ConnectionLimits,
 } from './edges';
 import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
@@ -94,6 +95,18 @@ export interface Gateway {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The gateway's routes declare no JSON schemas (bodies are checked by hand, see schema.ts): compilers that
+ * refuse one keep Fastify from loading ajv and fast-json-stringify (113 modules, about 3 MB of resident
+ * memory).
+ */
+const refuseSchema = (): never => {
+  throw new Error('gateway routes declare no JSON schemas');
+};
+const schemaController = {
+  compilersFactory: { buildValidator: () => refuseSchema, buildSerializer: () => refuseSchema },
+};
 /** The request body's text, kept on its parse. */
 const RAW_BODY: unique symbol = Symbol('raw body');
 
@@ -126,6 +139,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     clientErrorHandler,
     // Our own ids (x-request-id); fastify's counter is unused.
     genReqId: () => '',
+    schemaController,
   });
 
   const errorCounter =
@@ -483,13 +497,24 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
 
   /** `/healthz` and `/metrics`, on the public app or on the admin listener. */
+  let degradedLoggedAt = 0;
   function registerOps(target: FastifyInstance): void {
     target.get('/healthz', async (_request, reply) => {
       const h = await router.health();
-      if (!h.ok)
-        // The reasons' details (database errors name hosts and databases) go to the log, not to callers.
-        log.warn({ routing: h.routing.lastError, postgres: h.postgres.error }, 'gateway degraded');
-      return reply.code(h.ok ? 200 : 503).send(publicHealth(h));
+      // The reasons' details (database errors name hosts and databases) go to the log, not to callers; one
+      // line per 30 s, however often a probe asks during an outage.
+      if (!h.ok && Date.now() - degradedLoggedAt >= 30_000) {
+        degradedLoggedAt = Date.now();
+        log.warn(
+          {
+            routing: h.routing.lastError,
+            postgres: h.postgres.error,
+            stalenessSeconds: Math.round(h.routing.stalenessMs / 1000),
+          },
+          'gateway degraded',
+        );
+      }
+      return reply.code(servesRoutes(h) ? 200 : 503).send(publicHealth(h));
     });
     target.get('/metrics', async (_request, reply) => {
       return reply.type(router.metrics.contentType).send(await router.metrics.text());
@@ -497,7 +522,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
   let admin: FastifyInstance | undefined;
   if (options.separateAdmin) {
-    admin = Fastify({ logger: false, ...limits.fastify, serverFactory: httpServerFactory(limits) });
+    admin = Fastify({
+      logger: false,
+      ...limits.fastify,
+      serverFactory: httpServerFactory(limits),
+      schemaController,
+    });
     registerOps(admin);
   } else {
     registerOps(app);

@@ -15,7 +15,11 @@ import { DEFAULT_SEQUENTIAL_CONFIG } from './config';
 import { cleanPair, cleanSteps } from './arm';
 import { badEventTest, errorGate, finalGate, qualityDifference, qualityTest } from './sequential-tests';
 import { nextShareBps } from './steps';
+import { roughDuration } from '../config/duration';
 import type { ArmPair, ArmStats, PolicyInput } from './types';
+
+// (re-exported: callers that only format a duration need not load the policy)
+export { roughDuration };
 
 export interface HoldEstimateInput extends PolicyInput {
   /** Time since the current step started and since the canary phase started. */
@@ -258,18 +262,6 @@ export function roughCount(n: number): string {
   const rounded = x < 100 ? x : Number(x.toPrecision(2));
   const grouped = String(rounded).replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
   return x < 100 ? grouped : `about ${grouped}`;
-}
-
-/** "45s", "12m", "2h 10m", "3d 4h". */
-export function roughDuration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s`;
-  const m = Math.round(s / 60);
-  if (m < 60) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return m % 60 ? `${h}h ${m % 60}m` : `${h}h`;
-  const d = Math.floor(h / 24);
-  return h % 24 ? `${d}d ${h % 24}h` : `${d}d`;
 }
 
 const perMinute = (perMs: number) => {

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from './prom';
 import type { BreakerSnapshot } from '../providers';
 import type { EventWriterStats } from '../store/event-writer';
 import type { RoutingCacheHealth } from './routing-cache';
@@ -91,12 +91,28 @@ export class RouterMetrics {
       },
     });
     new Gauge({
+      name: 'model_rollout_events_buffered_bytes',
+      help: "Estimated bytes of the request events waiting in memory (bounded by the writer's maxBufferBytes)",
+      registers,
+      collect() {
+        this.set(sources.events()?.bufferedBytes ?? 0);
+      },
+    });
+    new Gauge({
       name: 'model_rollout_routing_staleness_seconds',
-      help: 'How old the cached routing state may be (0 while LISTEN/NOTIFY is up and the last read worked)',
+      help: 'Seconds since the cached routing state was last confirmed current (a full read, or a liveness ping of a listener that missed nothing); -1 before the first read',
       registers,
       collect() {
         const s = sources.routing().stalenessMs;
         this.set(Number.isFinite(s) ? s / 1000 : -1);
+      },
+    });
+    new Gauge({
+      name: 'model_rollout_routing_stale',
+      help: '1 while the router serves from routing state it could not confirm recently (Postgres unreachable), else 0',
+      registers,
+      collect() {
+        this.set(sources.routing().stale ? 1 : 0);
       },
     });
   }

@@ -10,6 +10,12 @@
  * - On connection loss the cache keeps serving the last state it had, reports itself degraded in
  *   `health()`, and reconnects the listener with exponential backoff; after a reconnect it reloads
  *   everything, since notifications sent while it was away are lost.
+ * - Staleness is the time since the state was last CONFIRMED current: a full read that worked, or a
+ *   liveness ping answered by the listener (while it listens and no change was missed since the last full
+ *   read: changes then arrive as they commit). Behind a network that blackholes, nothing errors: every read
+ *   has a deadline (`readTimeoutMs`) and the listener is pinged on a timer of its own
+ *   (`livenessIntervalMs`, `pingTimeoutMs`) so a silent dead connection is found and replaced, and
+ *   staleness grows until Postgres answers again.
  * - No Postgres error ever escapes as an unhandled rejection or an unhandled 'error' event.
  */
 import pg from 'pg';
@@ -26,14 +32,15 @@ import {
 export type NotifyStatus = 'listening' | 'off' | 'reconnecting';
 
 export interface RoutingCacheHealth {
-  /** True when the state is known to be current: the last read worked and, with notify, the listener is up. */
+  /** True when the state is known to be current: not stale, the last read worked and, with notify, the listener is up. */
   ok: boolean;
+  /** Staleness past `staleAfterMs`: the cache still serves, from state it cannot confirm. */
+  stale: boolean;
   /** Last successful full read of all routes. */
   lastRefreshAt: Date | null;
-  /**
-   * How old the cached state may be: 0 while the listener is up and the last read worked (changes arrive as
-   * they commit), otherwise the time since the last successful full read.
-   */
+  /** Last time the state was confirmed current (a full read, or a liveness ping of a listener that missed nothing). */
+  lastConfirmedAt: Date | null;
+  /** Milliseconds since `lastConfirmedAt` (Infinity before the first read). */
   stalenessMs: number;
   notify: NotifyStatus;
   lastError?: string;
@@ -56,6 +63,12 @@ export interface RoutingCacheOptions {
   reconnectMaxMs?: number;
   /** A listener connection that does not answer a liveness ping within this is replaced (default 5000 ms). */
   pingTimeoutMs?: number;
+  /** How often the listener is pinged, independently of the poll (default 1000 ms). */
+  livenessIntervalMs?: number;
+  /** A read of the routing state that has no answer after this long fails (default 5000 ms). */
+  readTimeoutMs?: number;
+  /** Staleness past which `health()` says stale (default 5000 ms, or 3 poll intervals when longer and notify is off). */
+  staleAfterMs?: number;
   /** When the first load fails: throw from createRoutingCache (default) or start empty and degraded. */
   failOnInitialLoad?: boolean;
   /** Called after a route's cached state changed (previous undefined for a new route; next undefined when deleted). */
@@ -73,6 +86,9 @@ export class RoutingCache {
   private readonly reconnectMinMs: number;
   private readonly reconnectMaxMs: number;
   private readonly pingTimeoutMs: number;
+  private readonly livenessIntervalMs: number;
+  private readonly readTimeoutMs: number;
+  private readonly staleAfterMs: number;
   private readonly log: Logger;
   private readonly listeners = new Set<
     (next: RouteState | undefined, previous: RouteState | undefined) => void
@@ -83,8 +99,13 @@ export class RoutingCache {
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
+  private livenessTimer: NodeJS.Timeout | null = null;
+  private pinging = false;
   private closed = false;
   private lastRefreshAt: Date | null = null;
+  private lastConfirmedAt: Date | null = null;
+  /** When a notified change could not be read (0: none): only a full read begun after it confirms again. */
+  private missedChangeAt = 0;
   private lastReadOk = false;
   private lastError: string | undefined;
   private readonly pendingReads = new Map<string, Promise<void>>();
@@ -121,6 +142,10 @@ export class RoutingCache {
     this.reconnectMinMs = options.reconnectMinMs ?? 100;
     this.reconnectMaxMs = options.reconnectMaxMs ?? 5000;
     this.pingTimeoutMs = options.pingTimeoutMs ?? 5000;
+    this.livenessIntervalMs = options.livenessIntervalMs ?? 1000;
+    this.readTimeoutMs = options.readTimeoutMs ?? 5000;
+    this.staleAfterMs =
+      options.staleAfterMs ?? Math.max(5000, this.notifyEnabled ? 0 : 3 * this.pollIntervalMs);
     this.log = (options.logger ?? rootLogger).child({ component: 'routing-cache' });
     if (options.onChange) this.listeners.add(options.onChange);
     if (wantNotify && !this.notifyEnabled) {
@@ -136,7 +161,11 @@ export class RoutingCache {
       await this.close();
       throw new Error(`routing cache: initial load failed: ${message}`);
     }
-    if (this.notifyEnabled) await this.connectListener();
+    if (this.notifyEnabled) {
+      await this.connectListener();
+      this.livenessTimer = setInterval(() => void this.pingListener(), this.livenessIntervalMs);
+      this.livenessTimer.unref();
+    }
     this.schedulePoll();
   }
 
@@ -159,16 +188,15 @@ export class RoutingCache {
 
   health(): RoutingCacheHealth {
     const listening = this.notifyStatus === 'listening';
-    const upToDate = this.lastReadOk && (!this.notifyEnabled || listening);
-    const stalenessMs =
-      this.lastReadOk && listening
-        ? 0
-        : this.lastRefreshAt
-          ? Date.now() - this.lastRefreshAt.getTime()
-          : Number.POSITIVE_INFINITY;
+    const stalenessMs = this.lastConfirmedAt
+      ? Math.max(0, Date.now() - this.lastConfirmedAt.getTime())
+      : Number.POSITIVE_INFINITY;
+    const stale = stalenessMs > this.staleAfterMs;
     const h: RoutingCacheHealth = {
-      ok: upToDate && !this.closed && (listening || stalenessMs <= 3 * this.pollIntervalMs + 1000),
+      ok: !stale && !this.closed && this.lastReadOk && (!this.notifyEnabled || listening),
+      stale,
       lastRefreshAt: this.lastRefreshAt,
+      lastConfirmedAt: this.lastConfirmedAt,
       stalenessMs,
       notify: this.notifyStatus,
       routes: this.routes.size,
@@ -187,7 +215,8 @@ export class RoutingCache {
     this.closed = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.pollTimer = this.reconnectTimer = null;
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
+    this.pollTimer = this.reconnectTimer = this.livenessTimer = null;
     const client = this.listenClient;
     this.listenClient = null;
     if (this.notifyEnabled) this.notifyStatus = 'off';
@@ -225,7 +254,9 @@ export class RoutingCache {
     const run = (async () => {
       try {
         const seqAtStart = this.applySeq;
-        const states = await listRoutes(this.pool);
+        // What a read shows is as old as its start (the answer may take up to readTimeoutMs).
+        const startedAt = new Date();
+        const states = await listRoutes(this.pool, { timeoutMs: this.readTimeoutMs });
         if (this.closed) return;
         const seen = new Set<string>();
         for (const s of states) {
@@ -242,7 +273,9 @@ export class RoutingCache {
           }
         }
         this.lastRefreshAt = new Date();
+        if (!this.lastConfirmedAt || startedAt > this.lastConfirmedAt) this.lastConfirmedAt = startedAt;
         this.lastReadOk = true;
+        if (this.missedChangeAt <= startedAt.getTime()) this.missedChangeAt = 0;
         if (this.notifyStatus !== 'reconnecting') this.lastError = undefined;
       } catch (err) {
         this.lastReadOk = false;
@@ -282,10 +315,11 @@ export class RoutingCache {
     const cached = this.routes.get(name);
     if (cached && cached.version >= version) return;
     try {
-      const state = await getRoute(this.pool, name);
+      const state = await getRoute(this.pool, name, { timeoutMs: this.readTimeoutMs });
       if (state && !this.closed) this.apply(state);
     } catch (err) {
-      // The poll will pick the change up.
+      // The poll will pick the change up; until then the state is not confirmed.
+      this.missedChangeAt = Date.now();
       this.noteError('read', err);
     }
   }
@@ -301,7 +335,6 @@ export class RoutingCache {
 
   private async pollOnce(): Promise<void> {
     await this.reloadAll();
-    if (this.notifyStatus === 'listening') await this.pingListener();
   }
 
   // ------------------------------------------------------------------ listening
@@ -363,10 +396,16 @@ export class RoutingCache {
     this.reconnectTimer.unref();
   }
 
-  /** A half-open TCP connection stays silent: a ping with a deadline finds it. */
+  /**
+   * A half-open TCP connection stays silent: a ping with a deadline finds it. Runs on its own timer, so a
+   * poll waiting on a blackholed pool cannot delay it. An answer confirms the cached state current when
+   * nothing was missed (notifications reach a live session as changes commit).
+   */
   private async pingListener(): Promise<void> {
     const client = this.listenClient;
-    if (!client) return;
+    if (!client || this.pinging || this.notifyStatus !== 'listening') return;
+    this.pinging = true;
+    const sentAt = new Date();
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -378,9 +417,18 @@ export class RoutingCache {
           );
         }),
       ]);
+      // Notifications precede the answer on the connection; a change still being read is not confirmed.
+      const confirmed =
+        this.listenClient === client &&
+        this.lastReadOk &&
+        this.missedChangeAt === 0 &&
+        this.pendingReads.size === 0;
+      if (confirmed && (!this.lastConfirmedAt || sentAt > this.lastConfirmedAt))
+        this.lastConfirmedAt = sentAt;
     } catch (err) {
       this.onListenerLost(client, err);
     } finally {
+      this.pinging = false;
       if (timer) clearTimeout(timer);
     }
   }

@@ -7,11 +7,16 @@
  * after the first buffered event.
  *
  * Failure policy (memory stays bounded whatever Postgres does):
- * - the buffer holds at most `maxBuffer` items, counting the batch being written; when it is full,
- *   `record()` drops the event, counts it in `dropped` and returns false;
- * - a batch that fails for a transient reason (connection refused, timeout, ...) is retried with
- *   exponential backoff up to `maxAttempts` times while new events keep buffering (and, once full,
- *   dropping); then the batch is dropped and counted in `failedBatches` and `dropped`;
+ * - the buffer holds at most `maxBuffer` items and about `maxBufferBytes` of their text (a captured prompt
+ *   or answer can be large), counting the batch being written; when either is reached, `record()` drops
+ *   the event, counts it in `dropped` (and `droppedBufferFull`), logs at most one line per 10 s, and
+ *   returns false;
+ * - every batch insert has a deadline (`queryTimeoutMs`): behind a network that blackholes it fails and
+ *   is retried instead of waiting for the pool's much longer timeout;
+ * - a batch that fails for a transient reason (connection refused, timeout, ...) is retried with capped
+ *   exponential backoff while new events keep buffering (and, once the buffer is full, dropping): by
+ *   default until it lands or the writer is closed, so an outage loses only what the buffer cannot hold;
+ *   with `maxAttempts`, the batch is dropped after that many and counted in `failedBatches` and `dropped`;
  * - a batch refused for its data (SQLSTATE class 22/23, e.g. a NUL byte in a text) is split in halves
  *   until the bad rows are isolated; only those are dropped.
  * Delivery is at least once on the happy path and at most once per row when Postgres fails: a retry of a
@@ -77,13 +82,23 @@ export interface EventWriterOptions {
   pool: pg.Pool;
   /** Most items (events + pairs, including the batch in flight) held in memory (default 10000). */
   maxBuffer?: number;
+  /**
+   * Most bytes held in memory, estimated from the events' text (prompt, answer, tool calls, ids; a
+   * character counted as a byte) plus a fixed cost per item (default 32 MiB).
+   */
+  maxBufferBytes?: number;
+  /** A batch insert with no answer after this long fails and is retried (default 15 000 ms). */
+  queryTimeoutMs?: number;
   /** Most rows per INSERT (default 500). */
   batchSize?: number;
   /** Longest an event waits in the buffer before a (partial) batch is written (default 50 ms). */
   flushIntervalMs?: number;
   /** Batches written at once, each on its own pooled connection (default 2). */
   concurrency?: number;
-  /** Attempts per batch on transient errors (default 5). */
+  /**
+   * Attempts per batch on transient errors (default unlimited: a batch waits out an outage, holding its
+   * place in the bounded buffer; `close()` still gives up after `closeTimeoutMs`).
+   */
   maxAttempts?: number;
   /** Backoff between attempts: base doubling up to max (defaults 100 ms, 2000 ms). */
   retryBaseMs?: number;
@@ -101,12 +116,16 @@ export interface EventWriterOptions {
 export interface EventWriterStats {
   /** Items waiting in memory, including the batch being written. */
   buffered: number;
+  /** Their estimated size in bytes (see `maxBufferBytes`). */
+  bufferedBytes: number;
   /** Events written. */
   written: number;
   /** Shadow pairs written. */
   pairsWritten: number;
   /** Events and pairs dropped: buffer full, batch failed for good, bad data, or recorded after close. */
   dropped: number;
+  /** Of those, dropped because the buffer was full (by count or by bytes). */
+  droppedBufferFull: number;
   /** Batches given up after all attempts. */
   failedBatches: number;
   /** Batch attempts that failed (each retry counts). */
@@ -122,7 +141,8 @@ export interface EventWriter {
   /**
    * Writes everything buffered now and resolves when the writer is idle: nothing buffered, nothing in
    * flight (each row written, or dropped after its attempts). Under continuous recording it also waits for
-   * the newer events. Never rejects: look at stats() for failures.
+   * the newer events; while Postgres is unreachable it waits for it (unless `maxAttempts` is set). Never
+   * rejects: look at stats() for failures.
    */
   flush(): Promise<void>;
   stats(): EventWriterStats;
@@ -200,6 +220,8 @@ class Fifo<T> {
 }
 
 interface Batch {
+  /** Estimated bytes of the batch's events and pairs. */
+  bytes: number;
   events: RequestEvent[];
   eventTimes: number[];
   pairs: ShadowPair[];
@@ -306,6 +328,28 @@ function isDataError(err: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
+/** Fixed cost of one buffered item: the object, its short fields and the queues' slots. */
+const ITEM_BYTES = 320;
+
+/** A cheap estimate of a JSON value's text (no serialization on the request path). */
+function textBytes(v: unknown, depth = 0): number {
+  if (typeof v === 'string') return v.length + 2;
+  if (v === null || typeof v !== 'object') return 8;
+  if (depth > 16) return 64;
+  let n = 2;
+  if (Array.isArray(v)) for (const x of v) n += textBytes(x, depth + 1) + 1;
+  else for (const k in v) n += k.length + 4 + textBytes((v as Record<string, unknown>)[k], depth + 1);
+  return n;
+}
+
+function eventBytes(e: RequestEvent): number {
+  let n = ITEM_BYTES + e.requestId.length + e.route.length + e.target.length;
+  if (e.prompt !== undefined && e.prompt !== null) n += textBytes(e.prompt);
+  if (typeof e.answer === 'string') n += e.answer.length;
+  if (e.toolCalls) n += textBytes(e.toolCalls);
+  return n;
+}
+
 function isValidEvent(e: RequestEvent): boolean {
   return (
     typeof e === 'object' &&
@@ -320,10 +364,12 @@ function isValidEvent(e: RequestEvent): boolean {
 export function createEventWriter(options: EventWriterOptions): EventWriter {
   const pool = options.pool;
   const maxBuffer = options.maxBuffer ?? 10_000;
+  const maxBufferBytes = options.maxBufferBytes ?? 32 * 1024 * 1024;
+  const queryTimeoutMs = options.queryTimeoutMs ?? 15_000;
   const batchSize = options.batchSize ?? 500;
   const flushIntervalMs = options.flushIntervalMs ?? 50;
   const concurrency = Math.max(1, options.concurrency ?? 2);
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 5);
+  const maxAttempts = Math.max(1, options.maxAttempts ?? Number.POSITIVE_INFINITY);
   const retryBaseMs = options.retryBaseMs ?? 100;
   const retryMaxMs = options.retryMaxMs ?? 2000;
   const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
@@ -334,6 +380,7 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
 
   const events = new Fifo<RequestEvent>();
   const eventTimes = new Fifo<number>();
+  const eventSizes = new Fifo<number>();
   const pairs = new Fifo<ShadowPair>();
   const pairTimes = new Fifo<number>();
   /** For each buffered pair: how many events had been recorded when it was. */
@@ -341,6 +388,10 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
   let eventsRecorded = 0;
   let eventsTaken = 0;
   let inFlight = 0;
+  /** Estimated bytes buffered (pending) and being written (in flight). */
+  let pendingBytes = 0;
+  let inFlightBytes = 0;
+  let lastDropLogAt = 0;
   let activeWorkers = 0;
   let timer: NodeJS.Timeout | null = null;
   let kickScheduled = false;
@@ -353,6 +404,7 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
     written: 0,
     pairsWritten: 0,
     dropped: 0,
+    droppedBufferFull: 0,
     failedBatches: 0,
     failedAttempts: 0,
     lastError: null as string | null,
@@ -360,8 +412,30 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
 
   const pending = () => events.length + pairs.length;
 
-  function full(): boolean {
-    return pending() + inFlight >= maxBuffer;
+  function full(bytes: number): boolean {
+    return pending() + inFlight >= maxBuffer || pendingBytes + inFlightBytes + bytes > maxBufferBytes;
+  }
+
+  /** Counts an item dropped for want of room; one log line per 10 s however many (an outage drops thousands). */
+  function dropFull(): void {
+    s.dropped++;
+    s.droppedBufferFull++;
+    const now = Date.now();
+    if (now - lastDropLogAt >= 10_000) {
+      lastDropLogAt = now;
+      log.warn(
+        {
+          dropped: s.dropped,
+          droppedBufferFull: s.droppedBufferFull,
+          buffered: pending() + inFlight,
+          bufferedBytes: pendingBytes + inFlightBytes,
+          maxBuffer,
+          maxBufferBytes,
+          lastError: s.lastError,
+        },
+        'request events dropped: the event buffer is full (Postgres slow or unreachable)',
+      );
+    }
   }
 
   function afterAppend(): void {
@@ -434,6 +508,8 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
   function take(): Batch {
     const ev = events.take(batchSize);
     const et = eventTimes.take(batchSize);
+    let bytes = 0;
+    for (const b of eventSizes.take(batchSize)) bytes += b;
     const start = eventsTaken;
     eventsTaken += ev.length;
     let range: Batch['range'] = null;
@@ -447,7 +523,9 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
     const pr = pairs.take(np);
     const pt = pairTimes.take(np);
     pairEventSeq.take(np);
-    return { events: ev, eventTimes: et, pairs: pr, pairTimes: pt, range };
+    bytes += np * ITEM_BYTES;
+    pendingBytes -= bytes;
+    return { bytes, events: ev, eventTimes: et, pairs: pr, pairTimes: pt, range };
   }
 
   async function worker(): Promise<void> {
@@ -457,6 +535,7 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
       const size = batch.events.length + batch.pairs.length;
       if (size === 0) return;
       inFlight += size;
+      inFlightBytes += batch.bytes;
       try {
         // Events first: a pair's lookup of its event ids needs them committed.
         if (batch.events.length > 0) {
@@ -473,6 +552,7 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
         }
       } finally {
         inFlight -= size;
+        inFlightBytes -= batch.bytes;
       }
       // Keep going only with a full batch (or a flush); a partial one waits for the timer to fill up.
       if (!(flushRequested() || events.length >= batchSize || pairs.length >= batchSize)) return;
@@ -493,7 +573,12 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
         return 0;
       }
       try {
-        await pool.query(sql, params(rows, times));
+        // (pg honours query_timeout per query; its types only know it on the client's config)
+        await pool.query({
+          text: sql,
+          values: params(rows, times),
+          query_timeout: queryTimeoutMs,
+        } as pg.QueryConfig);
         return rows.length;
       } catch (err) {
         s.failedAttempts++;
@@ -560,22 +645,34 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
 
   return {
     record(event: RequestEvent): boolean {
-      if (closing || full() || !isValidEvent(event)) {
+      if (closing || !isValidEvent(event)) {
         s.dropped++;
+        return false;
+      }
+      const bytes = eventBytes(event);
+      if (full(bytes)) {
+        dropFull();
         return false;
       }
       events.push(event);
       eventTimes.push(Date.now());
+      eventSizes.push(bytes);
+      pendingBytes += bytes;
       eventsRecorded++;
       afterAppend();
       return true;
     },
 
     recordShadowPair(pair: ShadowPair): boolean {
-      if (closing || full() || typeof pair?.requestId !== 'string' || typeof pair.route !== 'string') {
+      if (closing || typeof pair?.requestId !== 'string' || typeof pair.route !== 'string') {
         s.dropped++;
         return false;
       }
+      if (full(ITEM_BYTES)) {
+        dropFull();
+        return false;
+      }
+      pendingBytes += ITEM_BYTES;
       pairs.push(pair);
       pairTimes.push(Date.now());
       pairEventSeq.push(eventsRecorded);
@@ -586,7 +683,7 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
     flush,
 
     stats(): EventWriterStats {
-      return { buffered: pending() + inFlight, ...s };
+      return { buffered: pending() + inFlight, bufferedBytes: pendingBytes + inFlightBytes, ...s };
     },
 
     async close(): Promise<void> {
@@ -602,7 +699,8 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
       if (pending() > 0 || inFlight > 0 || activeWorkers > 0) {
         abandoned = true;
         s.dropped += pending();
-        for (const q of [events, eventTimes, pairs, pairTimes, pairEventSeq]) q.clear();
+        for (const q of [events, eventTimes, eventSizes, pairs, pairTimes, pairEventSeq]) q.clear();
+        pendingBytes = 0;
         for (const sl of sleepers) {
           clearTimeout(sl.timer);
           sl.resolve();

@@ -351,13 +351,36 @@ function fromSnapshot(raw: unknown): RouteState {
 // ---------------------------------------------------------------------------------------------------------
 // Queries
 
-export async function getRoute(pool: pg.Pool | pg.PoolClient, name: string): Promise<RouteState | undefined> {
-  const { rows } = await pool.query<RouteRow>(`SELECT ${ROUTE_COLUMNS} FROM routes WHERE name = $1`, [name]);
+/**
+ * `timeoutMs`: the client gives up on an answer after this long (a pooled connection that timed out is
+ * dropped, not lent out again), so a reader behind a blackholing network learns of it in bounded time.
+ */
+export interface ReadOptions {
+  timeoutMs?: number;
+}
+
+/** pg honours `query_timeout` per query; its types only know it on the client's config. */
+const timed = (text: string, values: unknown[], timeoutMs: number | undefined): pg.QueryConfig =>
+  ({ text, values, query_timeout: timeoutMs }) as pg.QueryConfig;
+
+export async function getRoute(
+  pool: pg.Pool | pg.PoolClient,
+  name: string,
+  options: ReadOptions = {},
+): Promise<RouteState | undefined> {
+  const { rows } = await pool.query<RouteRow>(
+    timed(`SELECT ${ROUTE_COLUMNS} FROM routes WHERE name = $1`, [name], options.timeoutMs),
+  );
   return rows[0] ? rowToRouteState(rows[0]) : undefined;
 }
 
-export async function listRoutes(pool: pg.Pool | pg.PoolClient): Promise<RouteState[]> {
-  const { rows } = await pool.query<RouteRow>(`SELECT ${ROUTE_COLUMNS} FROM routes ORDER BY name`);
+export async function listRoutes(
+  pool: pg.Pool | pg.PoolClient,
+  options: ReadOptions = {},
+): Promise<RouteState[]> {
+  const { rows } = await pool.query<RouteRow>(
+    timed(`SELECT ${ROUTE_COLUMNS} FROM routes ORDER BY name`, [], options.timeoutMs),
+  );
   return rows.map(rowToRouteState);
 }
 

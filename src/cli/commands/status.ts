@@ -12,8 +12,9 @@ import type {
   RolloutStatus,
   ScoringStatus,
 } from '../../../workflows/messages';
-import { roughDuration } from '../../policy/estimate';
-import { rolloutWorkflowId } from '../../config/rollout-spec';
+// Small leaf modules: every CLI command (the gateway too) loads this file at start.
+import { roughDuration } from '../../config/duration';
+import { rolloutWorkflowId } from '../../config/workflow-id';
 import { UsageError } from '../errors';
 import {
   action,
