@@ -52,6 +52,8 @@ export type { ScoreReport };
 
 interface CapturedRow {
   id: string;
+  /** created_at as text (exact to the microsecond): with the id, finds the event in its day's partition. */
+  created: string;
   request_id: string;
   tag: string;
   reference_id: string | null;
@@ -102,7 +104,8 @@ export function createScoringActivities(deps: ScoringDeps) {
   }
 
   async function selectBatch(req: ScoreRequest): Promise<CapturedRow[]> {
-    const cols = 'id, request_id, tag, reference_id, prompt, answer';
+    const cols =
+      'id, created_at::text AS created, request_id, tag, reference_id, prompt, answer';
     // A fixed pseudo-random sample by event id (Knuth's multiplicative hash): the same answers are in or
     // out on every batch, so a sampled-out answer is never picked up later.
     const sampled = `AND ((id % 1000003) * 2654435761) % 10000 < $4`;
@@ -144,13 +147,29 @@ export function createScoringActivities(deps: ScoringDeps) {
 
   async function commit(results: Array<{ item: CapturedRow; result: Combined }>): Promise<void> {
     // Only rows still unscored are written: a batch that overlaps a retried one never scores a row twice.
+    // The same statement adds the new scores to the per-minute rollups the decisions read.
     await pool.query(
-      `UPDATE request_events e
-          SET quality_score = u.score, quality_source = u.source, score_error = u.error,
-              score_cost_usd = u.cost, scored_at = now()
-         FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::text[], $5::float8[])
-              AS u(id, score, source, error, cost)
-        WHERE e.id = u.id AND e.quality_score IS NULL AND e.score_error IS NULL`,
+      `WITH upd AS (
+         UPDATE request_events e
+            SET quality_score = u.score, quality_source = u.source, score_error = u.error,
+                score_cost_usd = u.cost, scored_at = now()
+           FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::text[], $5::float8[], $6::timestamptz[])
+                AS u(id, score, source, error, cost, created)
+          WHERE e.id = u.id AND e.created_at = u.created
+            AND e.quality_score IS NULL AND e.score_error IS NULL
+      RETURNING e.route, e.tag, e.target, e.routing_version, e.created_at, e.error_class, e.fallback_depth,
+                e.quality_score)
+       INSERT INTO request_rollups (route, tag, minute, target, routing_version, error_class, fallback,
+         requests, latency_sum_ms, cost_usd, latency_hist, scored, score_sum, score_sq_sum)
+       SELECT route, tag, date_bin('1 minute', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'), target,
+              coalesce(routing_version, 0), coalesce(error_class, ''), fallback_depth > 0, 0, 0, 0, '{}',
+              count(*), sum(quality_score), sum(quality_score * quality_score)
+         FROM upd WHERE quality_score IS NOT NULL
+        GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
+       ON CONFLICT (route, tag, minute, target, routing_version, error_class, fallback) DO UPDATE
+          SET scored = request_rollups.scored + excluded.scored,
+              score_sum = request_rollups.score_sum + excluded.score_sum,
+              score_sq_sum = request_rollups.score_sq_sum + excluded.score_sq_sum`,
       [
         results.map((r) => r.item.id),
         results.map((r) => (r.result.kind === 'scored' ? r.result.score : null)),
@@ -163,6 +182,7 @@ export function createScoringActivities(deps: ScoringDeps) {
               : null,
         ),
         results.map((r) => r.result.costUsd),
+        results.map((r) => r.item.created),
       ],
     );
   }

@@ -1,9 +1,21 @@
 import type pg from 'pg';
 import type { ArmStats } from '../policy';
+import { addSparse, countAbove, emptyHistogram, histogramQuantile, LATENCY_BUCKETS } from './latency-histogram';
 
 /**
- * Windowed statistics of request events, per tag, computed in SQL so that only a few numbers travel to the
- * workflow (and into its history). Times are epoch milliseconds chosen by the workflow.
+ * Windowed statistics of request events, per tag, so that only a few numbers travel to the workflow (and
+ * into its history). Times are epoch milliseconds chosen by the workflow.
+ *
+ * They are read from the per-minute rollups (`request_rollups`, maintained by the event writer in the same
+ * statement that inserts the events, and by the scorer as it scores) for every whole minute of the window,
+ * plus the raw events of the window's partial first and last minutes. The cost is then set by the window's
+ * length in minutes, not by the route's traffic. `armStatsRaw`/`stableP95Raw` compute the same numbers from
+ * the raw events alone (the reference the rollups are tested against, and the benchmark's "before").
+ *
+ * What differs between the two: the p95 is read from the rollups' latency histogram, as the upper edge of its
+ * bucket (at most 7.2% above the exact value; see latency-histogram.ts); slow requests are counted from the
+ * histogram, above the slow threshold rounded up to a bucket edge (exact for a threshold that is a p95 read
+ * from a histogram, as the baseline is). Counts, errors, fallbacks, scores and cost are equal.
  */
 export type Tag = 'stable' | 'canary' | 'shadow';
 
@@ -16,6 +28,8 @@ export interface ArmQuery {
   slowThresholdMs?: number | null;
   /** Only events of this target (`provider:model`), e.g. the promoted model during a guardian check. */
   target?: string;
+  /** Only events recorded under this routing version (the rollups are keyed by it). */
+  routingVersion?: number;
   /**
    * The slot's primary model on its own: an answer a fallback gave is an error of the primary, and its
    * quality score is not the primary's (a candidate must not get credit for another model's answers).
@@ -26,10 +40,17 @@ export interface ArmQuery {
 /** ArmStats plus how many answers came from a fallback (errors of the primary under `primaryOnly`). */
 export type ArmStatsWithFallbacks = ArmStats & { fallbacks: number };
 
+/** Error classes that are not the model's failure (a client that hung up). */
+export const NOT_MODEL_ERRORS: readonly string[] = ['cancelled'];
+
+const MINUTE = 60_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+// ---- raw events (reference and partial minutes) -------------------------------------------------------
+
 const ARM_SQL = `
   SELECT count(*)::int                                            AS requests,
-         -- A client that hung up is not the model's failure.
-         count(*) FILTER (WHERE (error_class IS NOT NULL AND error_class <> 'cancelled')
+         count(*) FILTER (WHERE (error_class IS NOT NULL AND error_class <> ALL($8::text[]))
                              OR ($7::boolean AND error_class IS NULL AND fallback_depth > 0))::int AS errors,
          count(*) FILTER (WHERE error_class IS NULL AND fallback_depth > 0)::int AS fallbacks,
          count(*) FILTER (WHERE $5::float8 IS NOT NULL AND latency_ms > $5::float8)::int AS slow,
@@ -40,19 +61,25 @@ const ARM_SQL = `
          percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)::float8 AS p95_latency_ms
     FROM request_events
    WHERE route = $1 AND tag = $2
-     AND created_at >= to_timestamp($3::float8 / 1000)
-     AND created_at <  to_timestamp($4::float8 / 1000)
-     AND ($6::text IS NULL OR target = $6::text)`;
+     AND created_at >= $3::timestamptz AND created_at < $4::timestamptz
+     AND ($6::text IS NULL OR target = $6::text)
+     AND ($9::bigint IS NULL OR coalesce(routing_version, 0) = $9::bigint)`;
 
-export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStatsWithFallbacks> {
+/**
+ * The arm's statistics straight from the raw events (every row, unweighted): the reference the rollups are
+ * tested against, and the query decisions ran before the rollups.
+ */
+export async function armStatsRaw(pool: pg.Pool, q: ArmQuery): Promise<ArmStatsWithFallbacks> {
   const { rows } = await pool.query(ARM_SQL, [
     q.route,
     q.tag,
-    q.fromMs,
-    q.toMs ?? Date.now() + 60_000,
+    iso(q.fromMs),
+    iso(q.toMs ?? Date.now() + MINUTE),
     q.slowThresholdMs ?? null,
     q.target ?? null,
     q.primaryOnly === true,
+    NOT_MODEL_ERRORS,
+    q.routingVersion ?? null,
   ]);
   const r = rows[0];
   return {
@@ -68,18 +95,156 @@ export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStatsWith
   };
 }
 
+// ---- rollups plus the partial minutes ------------------------------------------------------------------
+
+const HIST_SUM = `ARRAY[${Array.from({ length: LATENCY_BUCKETS }, (_, i) => `coalesce(sum(latency_hist[${i}]), 0)`).join(', ')}]::float8[]`;
+
+/** Sums over whole minutes ($3..$4) of the rollups, and over the raw events of [$9,$10) and [$11,$12). */
+const ROLLUP_ARM_SQL = `
+WITH r AS (
+  SELECT coalesce(sum(requests), 0)::float8 AS requests,
+         coalesce(sum(requests) FILTER (WHERE (error_class <> '' AND error_class <> ALL($8::text[]))
+                                           OR ($7::boolean AND error_class = '' AND fallback)), 0)::float8 AS errors,
+         coalesce(sum(requests) FILTER (WHERE error_class = '' AND fallback), 0)::float8 AS fallbacks,
+         coalesce(sum(scored) FILTER (WHERE NOT $7::boolean OR NOT fallback), 0)::float8 AS scored,
+         coalesce(sum(score_sum) FILTER (WHERE NOT $7::boolean OR NOT fallback), 0)::float8 AS score_sum,
+         coalesce(sum(score_sq_sum) FILTER (WHERE NOT $7::boolean OR NOT fallback), 0)::float8 AS score_sq,
+         coalesce(sum(cost_usd), 0)::float8 AS cost_usd,
+         ${HIST_SUM} AS hist
+    FROM request_rollups
+   WHERE route = $1 AND tag = $2 AND minute >= $3::timestamptz AND minute < $4::timestamptz
+     AND ($6::text IS NULL OR target = $6::text)
+     AND ($5::bigint IS NULL OR routing_version = $5::bigint)
+     AND (NOT $13::boolean OR error_class = '')
+), e AS MATERIALIZED (
+  SELECT latency_ms, error_class, fallback_depth, quality_score, cost_usd, sample_weight::float8 AS w
+    FROM request_events
+   WHERE route = $1 AND tag = $2
+     AND ((created_at >= $9::timestamptz AND created_at < $10::timestamptz)
+       OR (created_at >= $11::timestamptz AND created_at < $12::timestamptz))
+     AND ($6::text IS NULL OR target = $6::text)
+     AND ($5::bigint IS NULL OR coalesce(routing_version, 0) = $5::bigint)
+     AND (NOT $13::boolean OR error_class IS NULL)
+), ea AS (
+  SELECT coalesce(sum(w), 0)::float8 AS requests,
+         coalesce(sum(w) FILTER (WHERE (error_class IS NOT NULL AND error_class <> ALL($8::text[]))
+                                    OR ($7::boolean AND error_class IS NULL AND fallback_depth > 0)), 0)::float8 AS errors,
+         coalesce(sum(w) FILTER (WHERE error_class IS NULL AND fallback_depth > 0), 0)::float8 AS fallbacks,
+         count(quality_score) FILTER (WHERE NOT $7::boolean OR fallback_depth = 0)::float8 AS scored,
+         coalesce(sum(quality_score) FILTER (WHERE NOT $7::boolean OR fallback_depth = 0), 0)::float8 AS score_sum,
+         coalesce(sum(quality_score * quality_score) FILTER (WHERE NOT $7::boolean OR fallback_depth = 0), 0)::float8 AS score_sq,
+         coalesce(sum(cost_usd * w), 0)::float8 AS cost_usd
+    FROM e
+), eh AS (
+  SELECT coalesce(json_agg(json_build_array(b, n)), '[]') AS hist
+    FROM (SELECT rollup_bucket(latency_ms) AS b, sum(w)::float8 AS n FROM e GROUP BY 1) x
+)
+SELECT row_to_json(r) AS r, row_to_json(ea) AS e, eh.hist AS eh FROM r, ea, eh`;
+
+interface Sums {
+  requests: number;
+  errors: number;
+  fallbacks: number;
+  scored: number;
+  score_sum: number;
+  score_sq: number;
+  cost_usd: number;
+}
+
+/** The whole minutes of [from, to) and the partial minutes at its ends (empty ranges as [x, x)). */
+export function splitWindow(fromMs: number, toMs: number) {
+  const fullFrom = Math.ceil(fromMs / MINUTE) * MINUTE;
+  const fullTo = Math.floor(toMs / MINUTE) * MINUTE;
+  if (fullFrom >= fullTo) return { full: [fullFrom, fullFrom], head: [fromMs, toMs], tail: [toMs, toMs] };
+  return { full: [fullFrom, fullTo], head: [fromMs, fullFrom], tail: [fullTo, toMs] };
+}
+
+/** Mean and sample variance from a count, a sum and a sum of squares (scores are 1-5: no cancellation). */
+function meanVariance(n: number, sum: number, sq: number): { mean: number | null; variance: number | null } {
+  if (n <= 0) return { mean: null, variance: null };
+  const mean = sum / n;
+  if (n < 2) return { mean, variance: null };
+  return { mean, variance: Math.max(0, (sq - n * mean * mean) / (n - 1)) };
+}
+
+/** `successOnly`: only calls that succeeded (the baseline latency). */
+async function rollupArm(
+  pool: pg.Pool,
+  q: ArmQuery,
+  successOnly = false,
+): Promise<{ sums: Sums; hist: number[] }> {
+  const w = splitWindow(q.fromMs, q.toMs ?? Date.now() + MINUTE);
+  const { rows } = await pool.query(ROLLUP_ARM_SQL, [
+    q.route,
+    q.tag,
+    iso(w.full[0]),
+    iso(w.full[1]),
+    q.routingVersion ?? null,
+    q.target ?? null,
+    q.primaryOnly === true,
+    NOT_MODEL_ERRORS,
+    iso(w.head[0]),
+    iso(w.head[1]),
+    iso(w.tail[0]),
+    iso(w.tail[1]),
+    successOnly,
+  ]);
+  const r = rows[0].r as Sums & { hist: number[] };
+  const e = rows[0].e as Sums;
+  const hist = emptyHistogram();
+  addSparse(hist, 0, r.hist);
+  for (const [b, n] of rows[0].eh as [number, number][]) addSparse(hist, b, [n]);
+  const sums = {} as Sums;
+  for (const k of ['requests', 'errors', 'fallbacks', 'scored', 'score_sum', 'score_sq', 'cost_usd'] as const)
+    sums[k] = Number(r[k]) + Number(e[k]);
+  return { sums, hist };
+}
+
+/** The arm's statistics from the rollups (whole minutes) and raw events (partial minutes). */
+export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStatsWithFallbacks> {
+  const { sums, hist } = await rollupArm(pool, q);
+  const { mean, variance } = meanVariance(sums.scored, sums.score_sum, sums.score_sq);
+  // Sampled stable events in the partial minutes carry weights: counts are rounded back to whole requests.
+  return {
+    requests: Math.round(sums.requests),
+    errors: Math.round(sums.errors),
+    slow: Math.round(countAbove(hist, q.slowThresholdMs)),
+    scored: Math.round(sums.scored),
+    qualityMean: mean,
+    qualityVariance: variance,
+    costUsd: sums.cost_usd,
+    p95LatencyMs: histogramQuantile(hist, 0.95),
+    fallbacks: Math.round(sums.fallbacks),
+  };
+}
+
+const STABLE_P95_RAW_SQL = `
+  SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)::float8 AS p95, count(*)::int AS n
+    FROM request_events
+   WHERE route = $1 AND tag = 'stable' AND error_class IS NULL
+     AND created_at >= $2::timestamptz AND created_at < $3::timestamptz`;
+
+/** The stable arm's p95 latency of successful calls from the raw events (the reference; see armStatsRaw). */
+export async function stableP95Raw(
+  pool: pg.Pool,
+  route: string,
+  fromMs: number,
+  toMs: number,
+): Promise<number | null> {
+  const { rows } = await pool.query(STABLE_P95_RAW_SQL, [route, iso(fromMs), iso(toMs)]);
+  return rows[0].n >= 20 ? rows[0].p95 : null;
+}
+
+/**
+ * The stable arm's p95 latency of successful calls over [from, to), from the rollups' histogram (the upper
+ * edge of its bucket); null with fewer than 20 calls.
+ */
 export async function stableP95(
   pool: pg.Pool,
   route: string,
   fromMs: number,
   toMs: number,
 ): Promise<number | null> {
-  const { rows } = await pool.query(
-    `SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)::float8 AS p95, count(*)::int AS n
-       FROM request_events
-      WHERE route = $1 AND tag = 'stable' AND error_class IS NULL
-        AND created_at >= to_timestamp($2::float8 / 1000) AND created_at < to_timestamp($3::float8 / 1000)`,
-    [route, fromMs, toMs],
-  );
-  return rows[0].n >= 20 ? rows[0].p95 : null;
+  const { sums, hist } = await rollupArm(pool, { route, tag: 'stable', fromMs, toMs }, true);
+  return Math.round(sums.requests) >= 20 ? histogramQuantile(hist, 0.95) : null;
 }
