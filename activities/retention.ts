@@ -1,9 +1,5 @@
 import type pg from 'pg';
-import {
-  createPartitionsAhead,
-  deleteExpiredRollups,
-  dropExpiredPartitions,
-} from '../src/store/partitions';
+import { createPartitionsAhead, deleteExpiredRollups, dropExpiredPartitions } from '../src/store/partitions';
 
 export interface RetentionDeps {
   pool: pg.Pool;

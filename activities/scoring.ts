@@ -104,8 +104,7 @@ export function createScoringActivities(deps: ScoringDeps) {
   }
 
   async function selectBatch(req: ScoreRequest): Promise<CapturedRow[]> {
-    const cols =
-      'id, created_at::text AS created, request_id, tag, reference_id, prompt, answer';
+    const cols = 'id, created_at::text AS created, request_id, tag, reference_id, prompt, answer';
     // A fixed pseudo-random sample by event id (Knuth's multiplicative hash): the same answers are in or
     // out on every batch, so a sampled-out answer is never picked up later.
     const sampled = `AND ((id % 1000003) * 2654435761) % 10000 < $4`;

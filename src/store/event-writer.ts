@@ -284,13 +284,21 @@ function str(v: unknown): string | null {
   return v === null || v === undefined ? null : String(v);
 }
 
-/** FNV-1a of the request id, as a fraction of 2^32: the stable sample is requests below the rate. */
+/**
+ * FNV-1a of the request id with murmur3's final mix (FNV alone leaves ids that differ in their last digits
+ * unevenly spread), as a fraction of 2^32: the stable sample is the requests below the rate.
+ */
 export function sampleFraction(requestId: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < requestId.length; i++) {
     h ^= requestId.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return (h >>> 0) / 2 ** 32;
 }
 
@@ -575,7 +583,9 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
           s.failedAttempts--;
           s.lastError = null;
           const days = new Set(
-            rows.map((r, i) => Math.floor(((r as { createdAt?: Date }).createdAt?.getTime() ?? times[i]) / DAY)),
+            rows.map((r, i) =>
+              Math.floor(((r as { createdAt?: Date }).createdAt?.getTime() ?? times[i]) / DAY),
+            ),
           );
           try {
             for (const d of days) await ensureEventPartitions(pool, d * DAY, d * DAY);

@@ -1,6 +1,12 @@
 import type pg from 'pg';
 import type { ArmStats } from '../policy';
-import { addSparse, countAbove, emptyHistogram, histogramQuantile, LATENCY_BUCKETS } from './latency-histogram';
+import {
+  addSparse,
+  countAbove,
+  emptyHistogram,
+  histogramQuantile,
+  LATENCY_BUCKETS,
+} from './latency-histogram';
 
 /**
  * Windowed statistics of request events, per tag, so that only a few numbers travel to the workflow (and

@@ -28,7 +28,8 @@ export function captureRetentionMs(env: NodeJS.ProcessEnv = process.env): number
 /** MODEL_ROLLOUT_EVENT_RETENTION, else 30 days, in milliseconds (at least one day: a day is dropped whole). */
 export function eventRetentionMs(env: NodeJS.ProcessEnv = process.env): number {
   const ms = durationFromEnv('MODEL_ROLLOUT_EVENT_RETENTION', DEFAULT_EVENT_RETENTION, env);
-  if (ms < 86_400_000) throw new Error(`MODEL_ROLLOUT_EVENT_RETENTION: must be at least 1d, got ${formatDuration(ms)}`);
+  if (ms < 86_400_000)
+    throw new Error(`MODEL_ROLLOUT_EVENT_RETENTION: must be at least 1d, got ${formatDuration(ms)}`);
   return ms;
 }
 
