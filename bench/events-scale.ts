@@ -15,7 +15,6 @@
  * blocking writers or readers.
  */
 import pg from 'pg';
-import { openDatabase } from '../src/store/database';
 import { migrate } from '../src/store/migrate';
 import { createEventWriter, type RequestEvent } from '../src/store/event-writer';
 import { armStats, armStatsRaw, stableP95, stableP95Raw, type ArmQuery } from '../src/store/metrics';
@@ -270,9 +269,21 @@ async function retention(pool: pg.Pool): Promise<void> {
   );
 }
 
-const scratch = await scratchDatabase(baseUrl, 'mr_bench_scale');
-const db = await openDatabase({ url: scratch.url, poolSize: 12 });
+// --keep leaves the database (its URL is printed) for a later run with --reuse <url> (queries only).
+const keep = process.argv.includes('--keep');
+const argReuse = process.argv.indexOf('--reuse');
+const reuse = argReuse > 0 ? process.argv[argReuse + 1] : undefined;
+const scratch = reuse
+  ? { url: reuse, drop: async () => {} }
+  : await scratchDatabase(baseUrl, 'mr_bench_scale');
+if (keep) console.log(`database: ${scratch.url}`);
+// A plain pool: the loading statements run for minutes, past the app pool's query timeout.
+const db = { pool: new pg.Pool({ connectionString: scratch.url, max: 12 }), close: () => db.pool.end() };
 try {
+  if (reuse) {
+    await measure(db.pool, 'reused database');
+    process.exit(0);
+  }
   await migrate(db.pool);
   const { rows: dd } = await db.pool.query(
     `SELECT event_partitions_ensure('request_events', (now() AT TIME ZONE 'UTC')::date - ${DAYS + 1}, (now() AT TIME ZONE 'UTC')::date)`,
@@ -282,6 +293,7 @@ try {
   console.log(`loading ${(totalRows / 10).toLocaleString('en-US')} events`);
   await load(db.pool, totalRows / 10, 1);
   const small = await measure(db.pool, 'at 1/10 size');
+  if (process.argv.includes('--small-only')) process.exit(0);
   console.log(`loading ${((totalRows * 9) / 10).toLocaleString('en-US')} more events (10x the traffic)`);
   await load(db.pool, (totalRows * 9) / 10, 2);
   const big = await measure(db.pool, 'at full size');
@@ -293,5 +305,5 @@ try {
   await retention(db.pool);
 } finally {
   await db.close();
-  await scratch.drop();
+  if (!keep) await scratch.drop();
 }

@@ -119,8 +119,8 @@ describe('capture and retention', () => {
     const handle = stack.client.schedule.getHandle(RETENTION_SCHEDULE_ID);
     const described = await handle.describe();
     expect(described.action).toMatchObject({
-      workflowType: 'captureRetentionWorkflow',
-      args: [{ retentionMs: 2 * 24 * 3600_000 }],
+      workflowType: 'eventRetentionWorkflow',
+      args: [{ retentionMs: 2 * 24 * 3600_000, eventRetentionMs: 30 * 24 * 3600_000, partitionsAhead: 7 }],
     });
     expect(described.spec.intervals?.[0].every).toBe(30 * 60_000);
     // It really runs the cleanup: trigger it now and see a run of the workflow complete.
