@@ -16,6 +16,7 @@ import { judgePair, type PairVerdict } from '../src/scoring/judge';
 import { runPipeline } from '../src/scoring/pipeline';
 import type { ScoreReport } from '../src/scoring/evidence';
 import { allocateBatch } from '../src/scoring/sampling';
+import { ROLLUP_LEVELS, scoreRollupUpsert } from '../src/store/rollup-sql';
 import type { ShadowVerdictCounts } from '../src/policy';
 
 export interface ScoringDeps {
@@ -157,18 +158,8 @@ export function createScoringActivities(deps: ScoringDeps) {
           WHERE e.id = u.id AND e.created_at = u.created
             AND e.quality_score IS NULL AND e.score_error IS NULL
       RETURNING e.route, e.tag, e.target, e.routing_version, e.created_at, e.error_class, e.fallback_depth,
-                e.quality_score)
-       INSERT INTO request_rollups (route, tag, minute, target, routing_version, error_class, fallback,
-         requests, latency_sum_ms, cost_usd, latency_hist, scored, score_sum, score_sq_sum)
-       SELECT route, tag, date_bin('1 minute', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'), target,
-              coalesce(routing_version, 0), coalesce(error_class, ''), fallback_depth > 0, 0, 0, 0, '{}',
-              count(*), sum(quality_score), sum(quality_score * quality_score)
-         FROM upd WHERE quality_score IS NOT NULL
-        GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
-       ON CONFLICT (route, tag, minute, target, routing_version, error_class, fallback) DO UPDATE
-          SET scored = request_rollups.scored + excluded.scored,
-              score_sum = request_rollups.score_sum + excluded.score_sum,
-              score_sq_sum = request_rollups.score_sq_sum + excluded.score_sq_sum`,
+                e.quality_score), minutes AS (${scoreRollupUpsert(ROLLUP_LEVELS[0], 'upd')})
+       ${scoreRollupUpsert(ROLLUP_LEVELS[1], 'upd')}`,
       [
         results.map((r) => r.item.id),
         results.map((r) => (r.result.kind === 'scored' ? r.result.score : null)),

@@ -19,6 +19,7 @@ import { migrate } from '../src/store/migrate';
 import { createEventWriter, type RequestEvent } from '../src/store/event-writer';
 import { armStats, armStatsRaw, stableP95, stableP95Raw, type ArmQuery } from '../src/store/metrics';
 import { detachAndDrop, listPartitions } from '../src/store/partitions';
+import { eventRollupUpsert, ROLLUP_LEVELS, scoreRollupUpsert } from '../src/store/rollup-sql';
 import { databaseUrlOrExit, median, percentile, scratchDatabase } from './lib';
 
 const baseUrl = databaseUrlOrExit();
@@ -69,24 +70,15 @@ async function load(pool: pg.Pool, n: number, seed: number): Promise<void> {
                 latency_ms, error_class, fallback_depth, quality_score, cost_usd, created_at, 7
            FROM load_chunk`,
       );
-      await c.query(
-        `INSERT INTO request_rollups (route, tag, minute, target, routing_version, error_class, fallback, requests,
-           latency_sum_ms, cost_usd, latency_hist, scored, score_sum, score_sq_sum)
-         SELECT route, tag, date_bin('1 minute', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
-                CASE tag WHEN 'canary' THEN 'openai:gpt-4o-mini' ELSE 'anthropic:claude-sonnet-4' END, 7,
-                coalesce(error_class, ''), fallback_depth > 0, count(*), sum(latency_ms), sum(cost_usd),
-                rollup_hist(array_agg(rollup_bucket(latency_ms))), count(quality_score),
-                coalesce(sum(quality_score), 0), coalesce(sum(quality_score * quality_score), 0)
-           FROM load_chunk GROUP BY 1, 2, 3, 4, 5, 6, 7
-         ON CONFLICT (route, tag, minute, target, routing_version, error_class, fallback) DO UPDATE
-           SET requests = request_rollups.requests + excluded.requests,
-               latency_sum_ms = request_rollups.latency_sum_ms + excluded.latency_sum_ms,
-               cost_usd = request_rollups.cost_usd + excluded.cost_usd,
-               latency_hist = rollup_hist_add(request_rollups.latency_hist, excluded.latency_hist),
-               scored = request_rollups.scored + excluded.scored,
-               score_sum = request_rollups.score_sum + excluded.score_sum,
-               score_sq_sum = request_rollups.score_sq_sum + excluded.score_sq_sum`,
-      );
+      // The rollups, as the writer would have upserted them with these events.
+      const chunk = `(SELECT *, CASE tag WHEN 'canary' THEN 'openai:gpt-4o-mini' ELSE 'anthropic:claude-sonnet-4' END AS target,
+        7 AS routing_version FROM load_chunk) x`;
+      for (const level of ROLLUP_LEVELS) {
+        await c.query(eventRollupUpsert(level, chunk));
+        await c.query(`CREATE TEMP TABLE scored AS SELECT * FROM ${chunk} WHERE quality_score IS NOT NULL`);
+        await c.query(scoreRollupUpsert(level, 'scored'));
+        await c.query('DROP TABLE scored');
+      }
       await c.query(`DROP TABLE load_chunk`);
     } finally {
       c.release();
@@ -97,6 +89,7 @@ async function load(pool: pg.Pool, n: number, seed: number): Promise<void> {
   }
   await pool.query('VACUUM ANALYZE request_events');
   await pool.query('VACUUM ANALYZE request_rollups');
+  await pool.query('VACUUM ANALYZE request_rollups_hourly');
 }
 
 /** Records events through the real writer at `perS` per second until stopped; returns the rate achieved. */
@@ -279,6 +272,7 @@ const scratch = reuse
 if (keep) console.log(`database: ${scratch.url}`);
 // A plain pool: the loading statements run for minutes, past the app pool's query timeout.
 const db = { pool: new pg.Pool({ connectionString: scratch.url, max: 12 }), close: () => db.pool.end() };
+db.pool.on('error', () => {}); // the drop at the end terminates idle connections
 try {
   if (reuse) {
     await measure(db.pool, 'reused database');

@@ -38,7 +38,7 @@ describe('events at scale', () => {
     try {
       await old.pool.query('DROP TABLE request_events, shadow_comparisons, schema_migrations CASCADE');
       await old.pool.query(
-        'DROP TABLE request_rollups, routes, routing_changes, feedback, rollout_decisions CASCADE',
+        'DROP TABLE request_rollups, request_rollups_hourly, routes, routing_changes, feedback, rollout_decisions CASCADE',
       );
       await old.pool.query(
         'DROP FUNCTION event_partitions_ensure, rollup_bucket, rollup_hist, rollup_hist_add',
@@ -137,7 +137,8 @@ describe('events at scale', () => {
     });
     expect(report.scored).toBeGreaterThan(1000);
 
-    const baselineRaw = await stableP95Raw(db.pool, route, now - 100 * MIN, now - 40 * MIN - 17_000);
+    const baselineFrom = Math.ceil((now - 100 * MIN) / MIN) * MIN;
+    const baselineRaw = await stableP95Raw(db.pool, route, baselineFrom, now - 40 * MIN - 17_000);
     const baseline = await stableP95(db.pool, route, now - 100 * MIN, now - 40 * MIN - 17_000);
     expect(baseline).toBeGreaterThanOrEqual(baselineRaw!);
     expect(baseline! / baselineRaw!).toBeLessThanOrEqual(2 ** (1 / 10) + 1e-9);
@@ -145,7 +146,7 @@ describe('events at scale', () => {
 
     const queries: ArmQuery[] = [];
     for (const tag of ['stable', 'canary'] as const)
-      for (const fromMs of [now - 90 * MIN - 12_345, now - 15 * MIN, now - 61 * MIN + 999])
+      for (const fromMs of [now - 90 * MIN - 12_345, now - 15 * MIN, now - 61 * MIN + 999, now - 200 * MIN])
         for (const extra of [
           {},
           { primaryOnly: true },
@@ -156,7 +157,8 @@ describe('events at scale', () => {
         ])
           queries.push({ route, tag, fromMs, toMs: now + MIN, slowThresholdMs: baseline, ...extra });
     for (const q of queries) {
-      const raw = await armStatsRaw(db.pool, q);
+      // A window starts at its first whole minute (see splitWindow): the reference reads the same window.
+      const raw = await armStatsRaw(db.pool, { ...q, fromMs: Math.ceil(q.fromMs / MIN) * MIN });
       const roll = await armStats(db.pool, q);
       const {
         p95LatencyMs: p95Raw,
@@ -173,9 +175,11 @@ describe('events at scale', () => {
       if (vRaw === null) expect(v).toBeNull();
       else expect(v!).toBeCloseTo(vRaw, 9);
       if (p95Raw === null) expect(p95).toBeNull();
-      else if (raw.requests >= 20) {
+      else {
+        // Never below; within one bucket where there are enough calls that neighbouring latencies are close
+        // (percentile_cont interpolates between two calls, the histogram reports the upper one's bucket).
         expect(p95!).toBeGreaterThanOrEqual(p95Raw);
-        expect(p95! / p95Raw).toBeLessThanOrEqual(2 ** (1 / 10) + 1e-9);
+        if (raw.requests >= 300) expect(p95! / p95Raw).toBeLessThanOrEqual(2 ** (1 / 10) + 1e-9);
       }
     }
     // The test has teeth: errors and slow requests are there to be counted.

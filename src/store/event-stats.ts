@@ -30,9 +30,9 @@ export async function eventStats(
   );
   const tuples = new Map(est.map((r) => [r.name, Number(r.tuples)]));
   const { rows } = await pool.query<{ day: string; route: string; requests: string }>(
-    `SELECT to_char(minute AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, route, sum(requests) AS requests
-       FROM request_rollups
-      WHERE minute >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - make_interval(days => $1)
+    `SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, route, sum(requests) AS requests
+       FROM request_rollups_hourly
+      WHERE hour >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - make_interval(days => $1)
       GROUP BY 1, 2 ORDER BY 1, 2`,
     [days],
   );

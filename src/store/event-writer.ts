@@ -27,6 +27,7 @@
  */
 import type pg from 'pg';
 import { logger as rootLogger, type Logger } from '../logger';
+import { eventRollupUpsert, ROLLUP_LEVELS } from './rollup-sql';
 
 export type EventTag = 'stable' | 'canary' | 'shadow';
 
@@ -169,18 +170,10 @@ WITH u AS MATERIALIZED (
     u.input_tokens, u.output_tokens, u.cost_usd, u.routing_version, u.reference_id, u.prompt::jsonb, u.answer,
     u.created_at, u.finish_reason, u.tool_calls::jsonb, u.weight
   FROM u WHERE u.keep
+), minutes AS (
+${eventRollupUpsert(ROLLUP_LEVELS[0], 'u')}
 )
-INSERT INTO request_rollups (route, tag, minute, target, routing_version, error_class, fallback, requests,
-  latency_sum_ms, cost_usd, latency_hist)
-SELECT route, tag, date_bin('1 minute', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'), target,
-  coalesce(routing_version, 0), coalesce(error_class, ''), fallback_depth > 0, count(*), sum(latency_ms),
-  sum(cost_usd), rollup_hist(array_agg(rollup_bucket(latency_ms)))
-FROM u GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
-ON CONFLICT (route, tag, minute, target, routing_version, error_class, fallback) DO UPDATE
-  SET requests = request_rollups.requests + excluded.requests,
-      latency_sum_ms = request_rollups.latency_sum_ms + excluded.latency_sum_ms,
-      cost_usd = request_rollups.cost_usd + excluded.cost_usd,
-      latency_hist = rollup_hist_add(request_rollups.latency_hist, excluded.latency_hist)`;
+${eventRollupUpsert(ROLLUP_LEVELS[1], 'u')}`;
 
 const INSERT_PAIRS = `
 INSERT INTO shadow_comparisons (route, request_id, stable_target, shadow_target, stable_event_id, shadow_event_id, created_at)

@@ -50,6 +50,7 @@ export type ArmStatsWithFallbacks = ArmStats & { fallbacks: number };
 export const NOT_MODEL_ERRORS: readonly string[] = ['cancelled'];
 
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 // ---- raw events (reference and partial minutes) -------------------------------------------------------
@@ -106,8 +107,28 @@ export async function armStatsRaw(pool: pg.Pool, q: ArmQuery): Promise<ArmStatsW
 const HIST_SUM = `ARRAY[${Array.from({ length: LATENCY_BUCKETS }, (_, i) => `coalesce(sum(latency_hist[${i}]), 0)`).join(', ')}]::float8[]`;
 
 /** Sums over whole minutes ($3..$4) of the rollups, and over the raw events of [$9,$10) and [$11,$12). */
-const ROLLUP_ARM_SQL = `
-WITH r AS (
+/**
+ * Sums over the rollups: hours [$14, $15) from the hourly table, minutes [$3, $14) and [$15, $4) from the
+ * minute table; and over the raw events of [$9, $10) and [$11, $12) (a partial last minute of a window that
+ * ended in the past; empty ranges otherwise).
+ */
+export const ROLLUP_ARM_SQL = `
+WITH rr AS (
+  SELECT requests, error_class, fallback, scored, score_sum, score_sq_sum, cost_usd, latency_hist
+    FROM request_rollups
+   WHERE route = $1 AND tag = $2
+     AND ((minute >= $3::timestamptz AND minute < $14::timestamptz) OR (minute >= $15::timestamptz AND minute < $4::timestamptz))
+     AND ($6::text IS NULL OR target = $6::text)
+     AND ($5::bigint IS NULL OR routing_version = $5::bigint)
+     AND (NOT $13::boolean OR error_class = '')
+  UNION ALL
+  SELECT requests, error_class, fallback, scored, score_sum, score_sq_sum, cost_usd, latency_hist
+    FROM request_rollups_hourly
+   WHERE route = $1 AND tag = $2 AND hour >= $14::timestamptz AND hour < $15::timestamptz
+     AND ($6::text IS NULL OR target = $6::text)
+     AND ($5::bigint IS NULL OR routing_version = $5::bigint)
+     AND (NOT $13::boolean OR error_class = '')
+), r AS (
   SELECT coalesce(sum(requests), 0)::float8 AS requests,
          coalesce(sum(requests) FILTER (WHERE (error_class <> '' AND error_class <> ALL($8::text[]))
                                            OR ($7::boolean AND error_class = '' AND fallback)), 0)::float8 AS errors,
@@ -117,11 +138,7 @@ WITH r AS (
          coalesce(sum(score_sq_sum) FILTER (WHERE NOT $7::boolean OR NOT fallback), 0)::float8 AS score_sq,
          coalesce(sum(cost_usd), 0)::float8 AS cost_usd,
          ${HIST_SUM} AS hist
-    FROM request_rollups
-   WHERE route = $1 AND tag = $2 AND minute >= $3::timestamptz AND minute < $4::timestamptz
-     AND ($6::text IS NULL OR target = $6::text)
-     AND ($5::bigint IS NULL OR routing_version = $5::bigint)
-     AND (NOT $13::boolean OR error_class = '')
+    FROM rr
 ), e AS MATERIALIZED (
   SELECT latency_ms, error_class, fallback_depth, quality_score, cost_usd, sample_weight::float8 AS w
     FROM request_events
@@ -157,12 +174,27 @@ interface Sums {
   cost_usd: number;
 }
 
-/** The whole minutes of [from, to) and the partial minutes at its ends (empty ranges as [x, x)). */
-export function splitWindow(fromMs: number, toMs: number) {
-  const fullFrom = Math.ceil(fromMs / MINUTE) * MINUTE;
-  const fullTo = Math.floor(toMs / MINUTE) * MINUTE;
-  if (fullFrom >= fullTo) return { full: [fullFrom, fullFrom], head: [fromMs, toMs], tail: [toMs, toMs] };
-  return { full: [fullFrom, fullTo], head: [fromMs, fullFrom], tail: [fullTo, toMs] };
+/**
+ * How a window [from, to) is read. It starts at the first whole minute at or after `from` (the events of a
+ * partial first minute, up to 59.999 s, are left out: reading them raw would cost up to a minute of a busy
+ * route's events). Its whole hours come from the hourly rollups, the minutes around them from the minute
+ * rollups. A window that ends at `now` or later takes its last minute whole from the rollups (no event is
+ * newer than now); one that ended in the past reads its partial last minute from the raw events.
+ */
+export function splitWindow(fromMs: number, toMs: number, nowMs = Date.now()) {
+  const start = Math.ceil(fromMs / MINUTE) * MINUTE;
+  const live = toMs >= nowMs;
+  const end = live ? Math.ceil(toMs / MINUTE) * MINUTE : Math.floor(toMs / MINUTE) * MINUTE;
+  if (start >= end) {
+    // Within one minute: raw events only (a past window), or that minute's rollups (a live one).
+    return live
+      ? { start, full: [start, end], hours: [end, end], tail: [toMs, toMs] }
+      : { start, full: [start, start], hours: [start, start], tail: [start, Math.max(start, toMs)] };
+  }
+  const hFrom = Math.ceil(start / HOUR) * HOUR;
+  const hTo = Math.floor(end / HOUR) * HOUR;
+  const hours = hFrom < hTo ? [hFrom, hTo] : [end, end];
+  return { start, full: [start, end], hours, tail: live ? [toMs, toMs] : [end, toMs] };
 }
 
 /** Mean and sample variance from a count, a sum and a sum of squares (scores are 1-5: no cancellation). */
@@ -189,11 +221,13 @@ async function rollupArm(
     q.target ?? null,
     q.primaryOnly === true,
     NOT_MODEL_ERRORS,
-    iso(w.head[0]),
-    iso(w.head[1]),
+    iso(w.tail[0]),
+    iso(w.tail[0]),
     iso(w.tail[0]),
     iso(w.tail[1]),
     successOnly,
+    iso(w.hours[0]),
+    iso(w.hours[1]),
   ]);
   const r = rows[0].r as Sums & { hist: number[] };
   const e = rows[0].e as Sums;

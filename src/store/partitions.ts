@@ -9,6 +9,7 @@
  */
 import type pg from 'pg';
 import { ensureEventPartitions } from './event-writer';
+import { ROLLUP_LEVELS } from './rollup-sql';
 
 export const PARTITIONED_TABLES = ['request_events', 'shadow_comparisons'] as const;
 export type PartitionedTable = (typeof PARTITIONED_TABLES)[number];
@@ -103,7 +104,7 @@ export async function detachAndDrop(pool: pg.Pool, p: PartitionInfo): Promise<vo
   }
 }
 
-/** Deletes rollup minutes older than the rollup retention (a small table: a few rows per route and minute). */
+/** Deletes rollups (minutes and hours) older than the rollup retention (small tables: a few rows per route and minute). */
 export async function deleteExpiredRollups(
   pool: pg.Pool,
   retentionMs: number,
@@ -112,13 +113,15 @@ export async function deleteExpiredRollups(
 ): Promise<number> {
   if (!(retentionMs > 0)) throw new Error(`retention must be positive, got ${retentionMs} ms`);
   let total = 0;
-  for (;;) {
-    const { rowCount } = await pool.query(
-      `DELETE FROM request_rollups WHERE ctid IN (
-         SELECT ctid FROM request_rollups WHERE minute < $1::timestamptz LIMIT $2)`,
-      [new Date(nowMs - retentionMs).toISOString(), chunk],
-    );
-    total += rowCount ?? 0;
-    if ((rowCount ?? 0) < chunk) return total;
+  for (const { table, column } of ROLLUP_LEVELS) {
+    for (;;) {
+      const { rowCount } = await pool.query(
+        `DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM ${table} WHERE ${column} < $1::timestamptz LIMIT $2)`,
+        [new Date(nowMs - retentionMs).toISOString(), chunk],
+      );
+      total += rowCount ?? 0;
+      if ((rowCount ?? 0) < chunk) break;
+    }
   }
+  return total;
 }

@@ -141,5 +141,23 @@ SELECT route, tag, date_bin('1 minute', created_at, TIMESTAMPTZ '2000-01-01 00:0
 CREATE INDEX request_events_captured_idx ON request_events (created_at)
   WHERE prompt IS NOT NULL OR answer IS NOT NULL OR tool_calls IS NOT NULL;
 
--- The rollup retention deletes by minute.
-CREATE INDEX request_rollups_minute_idx ON request_rollups (minute);
+-- The same sums per hour: a window of days reads its whole hours here and only its ends per minute, so a
+-- decision reads a few hundred rollup rows at most, whatever the window's length.
+CREATE TABLE request_rollups_hourly (LIKE request_rollups INCLUDING DEFAULTS);
+ALTER TABLE request_rollups_hourly RENAME COLUMN minute TO hour;
+ALTER TABLE request_rollups_hourly
+  ADD PRIMARY KEY (route, tag, hour, target, routing_version, error_class, fallback);
+
+INSERT INTO request_rollups_hourly (route, tag, hour, target, routing_version, error_class, fallback, requests,
+  latency_sum_ms, cost_usd, latency_hist, scored, score_sum, score_sq_sum)
+SELECT route, tag, date_bin('1 hour', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'), target,
+       coalesce(routing_version, 0), coalesce(error_class, ''), fallback_depth > 0, count(*), sum(latency_ms),
+       sum(cost_usd), rollup_hist(array_agg(rollup_bucket(latency_ms))), count(quality_score),
+       coalesce(sum(quality_score), 0), coalesce(sum(quality_score * quality_score), 0)
+  FROM request_events
+ GROUP BY 1, 2, 3, 4, 5, 6, 7;
+
+-- The rollup retention deletes by time. BRIN: rows arrive in time order, the index is a few pages, and the
+-- planner never prefers it to the primary key for a decision's (route, tag, time range).
+CREATE INDEX request_rollups_minute_idx ON request_rollups USING brin (minute);
+CREATE INDEX request_rollups_hourly_hour_idx ON request_rollups_hourly USING brin (hour);
