@@ -7,6 +7,7 @@ const TABLES = [
   'feedback',
   'request_events',
   'request_rollups',
+  'request_rollups_hourly',
   'rollout_decisions',
   'routes',
   'routing_changes',
