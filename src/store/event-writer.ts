@@ -6,6 +6,11 @@
  * batch (one round trip, one statement, no per-row parameters), when a batch is full or `flushIntervalMs`
  * after the first buffered event.
  *
+ * The same statement adds every event to the per-minute and per-hour rollups that decisions read (see
+ * rollup-sql.ts), and stores as rows all canary and shadow events and the `stableSampleRate` share of stable
+ * ones (by request-id hash, weighted). A batch refused because its day has no partition creates the day and
+ * is retried (no default partition: see 006_partitioned_events.sql).
+ *
  * Failure policy (memory stays bounded whatever Postgres does):
  * - the buffer holds at most `maxBuffer` items, counting the batch being written; when it is full,
  *   `record()` drops the event, counts it in `dropped` and returns false;
