@@ -139,7 +139,7 @@ function queries(pool: pg.Pool): Query[] {
     route,
     tag,
     fromMs,
-    toMs: Date.now(),
+    toMs: now,
     slowThresholdMs: 1600,
     ...extra,
   });
@@ -151,11 +151,7 @@ function queries(pool: pg.Pool): Query[] {
       f(pool, arm('canary', stepFrom)),
     ]);
   const trig = (f: typeof armStats) => () =>
-    Promise.all(
-      [15, 60].map((m) =>
-        f(pool, { route, tag: 'canary', fromMs: Date.now() - m * MIN, toMs: Date.now() + MIN }),
-      ),
-    );
+    Promise.all([15, 60].map((m) => f(pool, { route, tag: 'canary', fromMs: now - m * MIN, toMs: now })));
   return [
     { name: 'canary statistics (4 arms: 2 days, 6 h)', raw: both(armStatsRaw), rollup: both(armStats) },
     { name: 'trigger metrics (15 and 60 min)', raw: trig(armStatsRaw), rollup: trig(armStats) },
@@ -271,7 +267,11 @@ const scratch = reuse
   : await scratchDatabase(baseUrl, 'mr_bench_scale');
 if (keep) console.log(`database: ${scratch.url}`);
 // A plain pool: the loading statements run for minutes, past the app pool's query timeout.
-const db = { pool: new pg.Pool({ connectionString: scratch.url, max: 12 }), close: () => db.pool.end() };
+const db = {
+  // jit=off as the application's pool (src/store/database.ts) sets it, for both sides.
+  pool: new pg.Pool({ connectionString: scratch.url, max: 12, options: '-c jit=off' }),
+  close: () => db.pool.end(),
+};
 db.pool.on('error', () => {}); // the drop at the end terminates idle connections
 try {
   if (reuse) {
