@@ -176,10 +176,11 @@ describe('events at scale', () => {
       else expect(v!).toBeCloseTo(vRaw, 9);
       if (p95Raw === null) expect(p95).toBeNull();
       else {
-        // Never below; within one bucket where there are enough calls that neighbouring latencies are close
-        // (percentile_cont interpolates between two calls, the histogram reports the upper one's bucket).
+        // Never below; within one bucket of the upper of the two latencies percentile_cont interpolates
+        // between (the histogram reports that one's bucket): with a few hundred calls those two are within
+        // a couple of percent of each other.
         expect(p95!).toBeGreaterThanOrEqual(p95Raw);
-        if (raw.requests >= 300) expect(p95! / p95Raw).toBeLessThanOrEqual(2 ** (1 / 10) + 1e-9);
+        if (raw.requests >= 300) expect(p95! / p95Raw).toBeLessThanOrEqual(2 ** (1 / 10) * 1.03);
       }
     }
     // The test has teeth: errors and slow requests are there to be counted.
