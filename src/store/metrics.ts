@@ -109,7 +109,8 @@ const HIST_SUM = `ARRAY[${Array.from({ length: LATENCY_BUCKETS }, (_, i) => `coa
 /** Sums over whole minutes ($3..$4) of the rollups, and over the raw events of [$9,$10) and [$11,$12). */
 /**
  * Sums over the rollups: minutes [$3, $11), hours [$11, $12) from the hourly table, minutes [$12, $4); and
- * over the raw events of [$9, $10) (a past window's partial last minute; an empty range otherwise). Plain
+ * over the raw events of [$14, $15) (a partial first minute) and [$9, $10) (a past window's partial last
+ * minute), empty ranges where there is none. Plain
  * ranges joined by UNION ALL, not ORs of ranges: the planner estimates those well (an OR of ranges it took
  * for thousands of rows, and went parallel for 17).
  */
@@ -146,12 +147,22 @@ WITH rr AS (
          ${HIST_SUM} AS hist
     FROM rr
 ), e AS MATERIALIZED (
-  SELECT latency_ms, error_class, fallback_depth, quality_score, cost_usd, sample_weight::float8 AS w
+  ${[
+    ['$14', '$15'],
+    ['$9', '$10'],
+  ]
+    .map(
+      ([
+        from,
+        to,
+      ]) => `SELECT latency_ms, error_class, fallback_depth, quality_score, cost_usd, sample_weight::float8 AS w
     FROM request_events
-   WHERE route = $1 AND tag = $2 AND created_at >= $9::timestamptz AND created_at < $10::timestamptz
+   WHERE route = $1 AND tag = $2 AND created_at >= ${from}::timestamptz AND created_at < ${to}::timestamptz
      AND ($6::text IS NULL OR target = $6::text)
      AND ($5::bigint IS NULL OR coalesce(routing_version, 0) = $5::bigint)
-     AND (NOT $13::boolean OR error_class IS NULL)
+     AND (NOT $13::boolean OR error_class IS NULL)`,
+    )
+    .join('\n  UNION ALL\n  ')}
 ), ea AS (
   SELECT coalesce(sum(w), 0)::float8 AS requests,
          coalesce(sum(w) FILTER (WHERE (error_class IS NOT NULL AND error_class <> ALL($8::text[]))
@@ -179,26 +190,22 @@ interface Sums {
 }
 
 /**
- * How a window [from, to) is read. It starts at the first whole minute at or after `from` (the events of a
- * partial first minute, up to 59.999 s, are left out: reading them raw would cost up to a minute of a busy
- * route's events). Its whole hours come from the hourly rollups, the minutes around them from the minute
- * rollups. A window that ends at `now` or later takes its last minute whole from the rollups (no event is
- * newer than now); one that ended in the past reads its partial last minute from the raw events.
+ * How a window [from, to) is read: its whole hours from the hourly rollups, the whole minutes around them
+ * from the minute rollups, and its partial first minute from the raw events (at most a minute of one arm:
+ * a window that starts mid-minute, as a step or a guardian does, sees its first seconds). A window that ends
+ * now or later takes its current minute whole from the rollups (no event is newer than now); one that ended
+ * in the past reads its partial last minute from the raw events. A window inside one minute is read raw.
  */
 export function splitWindow(fromMs: number, toMs: number, nowMs = Date.now()) {
   const start = Math.ceil(fromMs / MINUTE) * MINUTE;
   const live = toMs >= nowMs;
   const end = live ? Math.ceil(toMs / MINUTE) * MINUTE : Math.floor(toMs / MINUTE) * MINUTE;
-  if (start >= end) {
-    // Within one minute: raw events only (a past window), or that minute's rollups (a live one).
-    return live
-      ? { start, full: [start, end], hours: [end, end], tail: [toMs, toMs] }
-      : { start, full: [start, start], hours: [start, start], tail: [start, Math.max(start, toMs)] };
-  }
+  if (start >= end)
+    return { head: [fromMs, Math.max(fromMs, toMs)], full: [end, end], hours: [end, end], tail: [end, end] };
   const hFrom = Math.ceil(start / HOUR) * HOUR;
   const hTo = Math.floor(end / HOUR) * HOUR;
   const hours = hFrom < hTo ? [hFrom, hTo] : [end, end];
-  return { start, full: [start, end], hours, tail: live ? [toMs, toMs] : [end, toMs] };
+  return { head: [fromMs, start], full: [start, end], hours, tail: live ? [end, end] : [end, toMs] };
 }
 
 /** Mean and sample variance from a count, a sum and a sum of squares (scores are 1-5: no cancellation). */
@@ -230,6 +237,8 @@ async function rollupArm(
     iso(w.hours[0]),
     iso(w.hours[1]),
     successOnly,
+    iso(w.head[0]),
+    iso(w.head[1]),
   ]);
   const r = rows[0].r as Sums & { hist: number[] };
   const e = rows[0].e as Sums;
