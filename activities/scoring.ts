@@ -18,6 +18,7 @@ import { judgePair, type PairVerdict } from '../src/scoring/judge';
 import { runPipeline } from '../src/scoring/pipeline';
 import type { ScoreReport } from '../src/scoring/evidence';
 import { allocateBatch } from '../src/scoring/sampling';
+import { ROLLUP_LEVELS, scoreRollupUpsert } from '../src/store/rollup-sql';
 import type { ShadowVerdictCounts } from '../src/policy';
 
 export interface ScoringDeps {
@@ -76,6 +77,8 @@ export type { ScoreReport };
 
 interface CapturedRow {
   id: string;
+  /** created_at as text (exact to the microsecond): with the id, finds the event in its day's partition. */
+  created: string;
   request_id: string;
   tag: string;
   reference_id: string | null;
@@ -126,7 +129,7 @@ export function createScoringActivities(deps: ScoringDeps) {
   }
 
   async function selectBatch(req: ScoreRequest): Promise<CapturedRow[]> {
-    const cols = 'id, request_id, tag, reference_id, prompt, answer';
+    const cols = 'id, created_at::text AS created, request_id, tag, reference_id, prompt, answer';
     // A fixed pseudo-random sample by event id (Knuth's multiplicative hash): the same answers are in or
     // out on every batch, so a sampled-out answer is never picked up later.
     const sampled = `AND ((id % 1000003) * 2654435761) % 10000 < $4`;
@@ -168,13 +171,19 @@ export function createScoringActivities(deps: ScoringDeps) {
 
   async function commit(results: Array<{ item: CapturedRow; result: Combined }>): Promise<void> {
     // Only rows still unscored are written: a batch that overlaps a retried one never scores a row twice.
+    // The same statement adds the new scores to the per-minute rollups the decisions read.
     await pool.query(
-      `UPDATE request_events e
-          SET quality_score = u.score, quality_source = u.source, score_error = u.error,
-              score_cost_usd = u.cost, scored_at = now()
-         FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::text[], $5::float8[])
-              AS u(id, score, source, error, cost)
-        WHERE e.id = u.id AND e.quality_score IS NULL AND e.score_error IS NULL`,
+      `WITH upd AS (
+         UPDATE request_events e
+            SET quality_score = u.score, quality_source = u.source, score_error = u.error,
+                score_cost_usd = u.cost, scored_at = now()
+           FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::text[], $5::float8[], $6::timestamptz[])
+                AS u(id, score, source, error, cost, created)
+          WHERE e.id = u.id AND e.created_at = u.created
+            AND e.quality_score IS NULL AND e.score_error IS NULL
+      RETURNING e.route, e.tag, e.target, e.routing_version, e.created_at, e.error_class, e.fallback_depth,
+                e.quality_score), minutes AS (${scoreRollupUpsert(ROLLUP_LEVELS[0], 'upd')})
+       ${scoreRollupUpsert(ROLLUP_LEVELS[1], 'upd')}`,
       [
         results.map((r) => r.item.id),
         results.map((r) => (r.result.kind === 'scored' ? r.result.score : null)),
@@ -187,6 +196,7 @@ export function createScoringActivities(deps: ScoringDeps) {
               : null,
         ),
         results.map((r) => r.result.costUsd),
+        results.map((r) => r.item.created),
       ],
     );
   }

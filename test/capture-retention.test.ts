@@ -4,6 +4,7 @@ import { RETENTION_SCHEDULE_ID, ensureRetentionSchedule } from '../src/temporal/
 import { createRouter, type Router } from '../src/router/router';
 import { simulatorRegistry } from '../src/providers/registry';
 import { changeRoute, getRoute } from '../src/store/routing-state';
+import { ensureEventPartitions } from '../src/store/event-writer';
 import { startTestStack, type TestStack } from './helpers/stack';
 
 /** Capture where scoring needs it (routes under rollout), in the form asked for, and gone after retention. */
@@ -75,6 +76,9 @@ describe('capture and retention', () => {
   it('deletes captured text older than the retention when the cleanup runs; the events stay', async () => {
     const route = 'retained';
     await stack.createRoute(route, 'openai:gpt-4o');
+    // Events are partitioned by day: the days of these back-dated rows are created first (the event writer
+    // does that by itself for a day it finds missing).
+    await ensureEventPartitions(stack.db.pool, Date.now() - 9 * 86_400_000, Date.now());
     await stack.db.pool.query(
       `INSERT INTO request_events (request_id, route, tag, target, latency_ms, prompt, answer, quality_score, created_at)
        VALUES ('old-1', $1, 'stable', 'openai:gpt-4o', 12, '[{"role":"user","content":"old question"}]', 'old answer', 4, now() - interval '8 days'),
@@ -119,8 +123,8 @@ describe('capture and retention', () => {
     const handle = stack.client.schedule.getHandle(RETENTION_SCHEDULE_ID);
     const described = await handle.describe();
     expect(described.action).toMatchObject({
-      workflowType: 'captureRetentionWorkflow',
-      args: [{ retentionMs: 2 * 24 * 3600_000 }],
+      workflowType: 'eventRetentionWorkflow',
+      args: [{ retentionMs: 2 * 24 * 3600_000, eventRetentionMs: 30 * 24 * 3600_000, partitionsAhead: 7 }],
     });
     expect(described.spec.intervals?.[0].every).toBe(30 * 60_000);
     // It really runs the cleanup: trigger it now and see a run of the workflow complete.

@@ -106,7 +106,9 @@ describe('event writer', () => {
       failedBatches: 0,
       lastError: null,
     });
-    expect(queries).toBeLessThanOrEqual(5); // 2000 events / 500 per batch (+1 partial at most)
+    // 2000 events / 500 per batch (+1 partial at most), and 2 for the event dated 2030: its batch is refused
+    // for want of a partition, the writer creates that day, and the batch is retried.
+    expect(queries).toBeLessThanOrEqual(7);
     expect(
       await count(
         `SELECT count(*) AS n FROM request_events WHERE request_id LIKE 'req-%' OR request_id = 'mapped'`,

@@ -6,6 +6,8 @@ import { createTestDatabase } from './helpers/db';
 const TABLES = [
   'feedback',
   'request_events',
+  'request_rollups',
+  'request_rollups_hourly',
   'rollout_decisions',
   'routes',
   'routing_changes',
@@ -15,7 +17,9 @@ const TABLES = [
 
 async function tables(db: Database): Promise<string[]> {
   const { rows } = await db.pool.query<{ table_name: string }>(
-    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`,
+    `SELECT relname AS table_name FROM pg_class
+      WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') AND NOT relispartition
+      ORDER BY relname`,
   );
   return rows.map((r) => r.table_name);
 }

@@ -2,4 +2,4 @@
 export { rolloutWorkflow } from './rollout';
 export { routeGuardianWorkflow } from './guardian';
 export { routeProbeWorkflow } from './route-probe';
-export { captureRetentionWorkflow } from './retention';
+export { captureRetentionWorkflow, eventRetentionWorkflow } from './retention';

@@ -8,7 +8,7 @@ const acts = proxyActivities<Activities>({
 
 /**
  * One retention pass: deletes captured prompts and answers older than `retentionMs` (events stay). Run by
- * the `capture-retention` Temporal Schedule (src/temporal/retention-schedule.ts), every hour by default.
+ * the `capture-retention` Temporal Schedule before event partitions existed; kept for runs in flight.
  */
 export async function captureRetentionWorkflow(input: { retentionMs: number }): Promise<{
   events: number;
@@ -17,4 +17,43 @@ export async function captureRetentionWorkflow(input: { retentionMs: number }): 
   const purged = await acts.purgeCapturedText({ retentionMs: input.retentionMs });
   log.info('captured text past retention deleted', purged);
   return purged;
+}
+
+export interface EventRetentionInput {
+  /** Captured prompts and answers are nulled past this (the events stay), milliseconds. */
+  retentionMs: number;
+  /** Raw events are dropped a day (partition) at a time past this. */
+  eventRetentionMs: number;
+  /** Per-minute rollups are deleted past this. */
+  rollupRetentionMs: number;
+  /** Daily partitions created ahead of today. */
+  partitionsAhead: number;
+}
+
+/**
+ * One retention pass over request events, run by the `capture-retention` Temporal Schedule
+ * (src/temporal/retention-schedule.ts), every hour by default: creates the daily partitions ahead, drops the
+ * days past the event retention, deletes expired rollups, and nulls captured text past its retention.
+ */
+export async function eventRetentionWorkflow(input: EventRetentionInput): Promise<{
+  events: number;
+  feedback: number;
+  partitionsCreated: number;
+  partitionsDropped: string[];
+  rollupsDeleted: number;
+}> {
+  const parts = await acts.maintainEventPartitions({
+    eventRetentionMs: input.eventRetentionMs,
+    rollupRetentionMs: input.rollupRetentionMs,
+    partitionsAhead: input.partitionsAhead,
+  });
+  const purged = await acts.purgeCapturedText({ retentionMs: input.retentionMs });
+  const result = {
+    ...purged,
+    partitionsCreated: parts.created,
+    partitionsDropped: parts.dropped,
+    rollupsDeleted: parts.rollupsDeleted,
+  };
+  log.info('event retention pass', result);
+  return result;
 }

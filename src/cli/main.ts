@@ -11,6 +11,7 @@ import { registerStartCommand } from './commands/start';
 import { registerStatusCommand } from './commands/status';
 import { registerListCommand } from './commands/list';
 import { registerSignalCommands } from './commands/signals';
+import { registerEventsCommand } from './commands/events';
 import { UsageError } from './errors';
 
 /**
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerStatusCommand(program);
   registerListCommand(program);
   registerSignalCommands(program);
+  registerEventsCommand(program);
   return program;
 }
 

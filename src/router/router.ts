@@ -370,6 +370,9 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     };
   }
 
+  /** Requests whose stable call has a shadow: their event is kept whatever the stable sample (the pair needs it). */
+  const shadowed = new WeakSet<RouteDecision>();
+
   function event(decision: RouteDecision, request: RouterRequest, latencyMs: number): RequestEvent {
     const e: RequestEvent = {
       requestId: decision.requestId,
@@ -385,6 +388,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       caller: request.caller ?? null,
       clientRequestId: request.clientRequestId ?? null,
     };
+    if (shadowed.has(decision)) e.keep = true;
     if (capture.captures(decision.route, cache.get(decision.route)))
       e.prompt = capture.prompt(request.messages);
     return e;
@@ -458,6 +462,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     const served = chain.complete(decision.targets, request.messages, callOptions);
     // Started after the served call was dispatched, and never awaited here.
     const shadow = shadows.maybeStart(state, decision, request, random);
+    if (shadow) shadowed.add(decision);
     let result: ChainResult;
     try {
       result = await served;
@@ -510,6 +515,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       try {
         const upstream = chain.stream(decision.targets, request.messages, callOptions);
         shadow = shadows.maybeStart(state, decision, request, random);
+        if (shadow) shadowed.add(decision);
         for await (const e of upstream) {
           if (e.type === 'delta') {
             yield { type: 'delta', text: e.text, target: current, sse: e.sse };

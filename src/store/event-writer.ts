@@ -6,6 +6,11 @@
  * batch (one round trip, one statement, no per-row parameters), when a batch is full or `flushIntervalMs`
  * after the first buffered event.
  *
+ * The same statement adds every event to the per-minute and per-hour rollups that decisions read (see
+ * rollup-sql.ts), and stores as rows all canary and shadow events and the `stableSampleRate` share of stable
+ * ones (by request-id hash, weighted). A batch refused because its day has no partition creates the day and
+ * is retried (no default partition: see 006_partitioned_events.sql).
+ *
  * Failure policy (memory stays bounded whatever Postgres does):
  * - the buffer holds at most `maxBuffer` items and about `maxBufferBytes` of their text (a captured prompt
  *   or answer can be large), counting the batch being written; when either is reached, `record()` drops
@@ -33,6 +38,7 @@
 import type pg from 'pg';
 import { logger as rootLogger, type Logger } from '../logger';
 import { pgSafeJson, pgSafeText } from './pg-text';
+import { eventRollupUpsert, ROLLUP_LEVELS } from './rollup-sql';
 
 export type EventTag = 'stable' | 'canary' | 'shadow';
 
@@ -67,6 +73,11 @@ export interface RequestEvent {
   clientRequestId?: string | null;
   /** Defaults to the time record() was called. */
   createdAt?: Date;
+  /**
+   * Keep this event as a row even when the stable arm is sampled (a request with a shadow: its pair needs
+   * the stable event). A stable event kept only for this carries sample weight 0: it is not in the sample.
+   */
+  keep?: boolean;
 }
 
 /** A stable answer and its shadow, to be compared by the control plane; linked to its events by requestId. */
@@ -108,6 +119,12 @@ export interface EventWriterOptions {
    * to make every acknowledged batch durable at once.
    */
   asyncCommit?: boolean;
+  /**
+   * Share of stable events kept as rows of request_events, in (0, 1] (default 1: all). Which ones is decided
+   * by a hash of the request id, not at random, so a request's events are in or out together; each kept one
+   * carries the weight 1/rate. Canary and shadow events are always kept; the rollups count every event.
+   */
+  stableSampleRate?: number;
   /** close() gives up on unwritten events after this long and counts them dropped (default 5000 ms). */
   closeTimeoutMs?: number;
   logger?: Logger;
@@ -159,19 +176,34 @@ const TAGS = new Set<string>(['stable', 'canary', 'shadow']);
  */
 const ASYNC_COMMIT_CTE = `WITH async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))`;
 
+/*
+ * One statement per batch inserts the events and adds them to the per-minute rollups (request_rollups), so
+ * the rollups never miss or double-count a batch: both commit or neither does. Rollup rows are upserted in
+ * key order, so two batches in flight take their row locks in the same order and cannot deadlock. Every
+ * event counts in the rollups; only the kept ones (`keep`: all canary and shadow events, the stable sample)
+ * become rows of request_events.
+ */
 const INSERT_EVENTS = `
-INSERT INTO request_events (request_id, route, tag, slot, target, fallback_depth, latency_ms, error_class,
-  input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_at,
-  finish_reason, tool_calls, caller, client_request_id)
-SELECT u.request_id, u.route, u.tag, u.slot, u.target, u.fallback_depth, u.latency_ms, u.error_class,
-  u.input_tokens, u.output_tokens, u.cost_usd, u.routing_version, u.reference_id, u.prompt::jsonb, u.answer,
-  to_timestamp(u.created_ms / 1000.0), u.finish_reason, u.tool_calls::jsonb, u.caller, u.client_request_id
-FROM /*ASYNC*/ unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[], $8::text[],
-  $9::int[], $10::int[], $11::float8[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::float8[],
-  $17::text[], $18::text[], $19::text[], $20::text[])
-  AS u(request_id, route, tag, slot, target, fallback_depth, latency_ms, error_class,
-       input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_ms,
-       finish_reason, tool_calls, caller, client_request_id)`;
+WITH u AS MATERIALIZED (
+  SELECT u.*, to_timestamp(u.created_ms / 1000.0) AS created_at
+  FROM /*ASYNC*/ unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[], $8::text[],
+    $9::int[], $10::int[], $11::float8[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::float8[],
+    $17::text[], $18::text[], $19::text[], $20::text[], $21::float8[], $22::boolean[])
+    AS u(request_id, route, tag, slot, target, fallback_depth, latency_ms, error_class,
+         input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_ms,
+         finish_reason, tool_calls, caller, client_request_id, weight, keep)
+), ins AS (
+  INSERT INTO request_events (request_id, route, tag, slot, target, fallback_depth, latency_ms, error_class,
+    input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_at,
+    finish_reason, tool_calls, caller, client_request_id, sample_weight)
+  SELECT u.request_id, u.route, u.tag, u.slot, u.target, u.fallback_depth, u.latency_ms, u.error_class,
+    u.input_tokens, u.output_tokens, u.cost_usd, u.routing_version, u.reference_id, u.prompt::jsonb, u.answer,
+    u.created_at, u.finish_reason, u.tool_calls::jsonb, u.caller, u.client_request_id, u.weight
+  FROM u WHERE u.keep
+), minutes AS (
+${eventRollupUpsert(ROLLUP_LEVELS[0], 'u')}
+)
+${eventRollupUpsert(ROLLUP_LEVELS[1], 'u')}`;
 
 const INSERT_PAIRS = `
 INSERT INTO shadow_comparisons (route, request_id, stable_target, shadow_target, stable_event_id, shadow_event_id, created_at)
@@ -185,9 +217,12 @@ FROM /*ASYNC*/ unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8
   AS u(route, request_id, stable_target, shadow_target, created_ms)`;
 
 function withAsyncCommit(sql: string, on: boolean): string {
-  return on
-    ? `${ASYNC_COMMIT_CTE}\n${sql.replace('/*ASYNC*/', 'async_commit,')}`
-    : sql.replace('/*ASYNC*/ ', '');
+  if (!on) return sql.replace('/*ASYNC*/ ', '');
+  const body = sql.replace('/*ASYNC*/', 'async_commit,');
+  // A statement that has its own WITH gets the async_commit CTE as its first one.
+  return /^\s*WITH /.test(body)
+    ? body.replace(/^\s*WITH /, `${ASYNC_COMMIT_CTE},\n`)
+    : `${ASYNC_COMMIT_CTE}\n${body}`;
 }
 
 /** FIFO with O(1) amortized push and take (a head index, compacted lazily; Array#shift/slice are O(n)). */
@@ -278,9 +313,34 @@ function str(v: unknown): string | null {
   return v === null || v === undefined ? null : String(v);
 }
 
-function eventParams(events: RequestEvent[], times: number[]): unknown[] {
+/**
+ * FNV-1a of the request id with murmur3's final mix (FNV alone leaves ids that differ in their last digits
+ * unevenly spread), as a fraction of 2^32: the stable sample is the requests below the rate.
+ */
+export function sampleFraction(requestId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < requestId.length; i++) {
+    h ^= requestId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 2 ** 32;
+}
+
+/** Whether an event becomes a row, and the number of requests it stands for in weighted statistics. */
+export function sampleEvent(e: RequestEvent, stableRate: number): { keep: boolean; weight: number } {
+  if (e.tag !== 'stable' || stableRate >= 1) return { keep: true, weight: 1 };
+  if (sampleFraction(e.requestId) < stableRate) return { keep: true, weight: 1 / stableRate };
+  return { keep: e.keep === true, weight: 0 };
+}
+
+function eventParams(events: RequestEvent[], times: number[], stableRate = 1): unknown[] {
   const n = events.length;
-  const cols: (string | number | null)[][] = Array.from({ length: 20 }, () => new Array(n));
+  const cols: (string | number | null)[][] = Array.from({ length: 22 }, () => new Array(n));
   for (let i = 0; i < n; i++) {
     const e = events[i];
     cols[0][i] = e.requestId;
@@ -304,13 +364,16 @@ function eventParams(events: RequestEvent[], times: number[]): unknown[] {
     cols[17][i] = e.toolCalls ? pgSafeJson(e.toolCalls) : null;
     cols[18][i] = str(e.caller);
     cols[19][i] = str(e.clientRequestId);
+    const sample = sampleEvent(e, stableRate);
+    cols[20][i] = sample.weight;
+    cols[21][i] = sample.keep ? 't' : 'f';
   }
   return cols.map((c, j) =>
     NUMERIC_EVENT_COLUMNS.has(j) ? numberArray(c as number[]) : textArray(c as string[]),
   );
 }
 
-const NUMERIC_EVENT_COLUMNS = new Set([5, 6, 8, 9, 10, 11, 15]);
+const NUMERIC_EVENT_COLUMNS = new Set([5, 6, 8, 9, 10, 11, 15, 20]);
 
 function pairParams(pairs: ShadowPair[], times: number[]): unknown[] {
   return [
@@ -320,6 +383,26 @@ function pairParams(pairs: ShadowPair[], times: number[]): unknown[] {
     textArray(pairs.map((p) => p.shadowTarget)),
     numberArray(pairs.map((p, i) => (p.createdAt ? p.createdAt.getTime() : times[i]))),
   ];
+}
+
+/** A row whose day has no partition yet (the writer then creates the day; see 006_partitioned_events.sql). */
+function isMissingPartition(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === '23514' && typeof e.message === 'string' && e.message.includes('no partition');
+}
+
+const DAY = 86_400_000;
+
+/** Creates the daily partitions of the events and shadow comparisons for the UTC days of [fromMs, toMs]. */
+export async function ensureEventPartitions(pool: pg.Pool, fromMs: number, toMs: number): Promise<number> {
+  const from = new Date(Math.floor(fromMs / DAY) * DAY).toISOString().slice(0, 10);
+  const to = new Date(Math.floor(toMs / DAY) * DAY).toISOString().slice(0, 10);
+  const { rows } = await pool.query<{ made: number }>(
+    `SELECT event_partitions_ensure('request_events', $1::date, $2::date)
+          + event_partitions_ensure('shadow_comparisons', $1::date, $2::date) AS made`,
+    [from, to],
+  );
+  return rows[0].made;
 }
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity violation): retrying the same rows cannot help. */
@@ -374,6 +457,10 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
   const retryMaxMs = options.retryMaxMs ?? 2000;
   const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
   const asyncCommit = options.asyncCommit ?? true;
+  const stableSampleRate = options.stableSampleRate ?? 1;
+  if (!(stableSampleRate > 0 && stableSampleRate <= 1))
+    throw new Error(`stableSampleRate must be in (0, 1], got ${stableSampleRate}`);
+  const eventColumns = (rows: RequestEvent[], times: number[]) => eventParams(rows, times, stableSampleRate);
   const insertEvents = withAsyncCommit(INSERT_EVENTS, asyncCommit);
   const insertPairs = withAsyncCommit(INSERT_PAIRS, asyncCommit);
   const log = (options.logger ?? rootLogger).child({ component: 'event-writer' });
@@ -540,7 +627,7 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
         // Events first: a pair's lookup of its event ids needs them committed.
         if (batch.events.length > 0) {
           try {
-            const n = await writeRows('events', batch.events, batch.eventTimes, insertEvents, eventParams);
+            const n = await writeRows('events', batch.events, batch.eventTimes, insertEvents, eventColumns);
             s.written += n; // (not `s.written += await ...`: that reads s.written before the await)
           } finally {
             settle(batch.range);
@@ -567,6 +654,7 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
     sql: string,
     params: (rows: T[], times: number[]) => unknown[],
   ): Promise<number> {
+    let partitionsMade = false;
     for (let attempt = 1; ; attempt++) {
       if (abandoned) {
         s.dropped += rows.length;
@@ -583,6 +671,26 @@ export function createEventWriter(options: EventWriterOptions): EventWriter {
       } catch (err) {
         s.failedAttempts++;
         s.lastError = (err as Error).message ?? String(err);
+        if (isMissingPartition(err) && !partitionsMade) {
+          // The safety net for a day nobody created ahead (or an event from a day retention dropped): the
+          // days of this batch's rows are created (each on its own, not the span between) and it is retried.
+          partitionsMade = true;
+          s.failedAttempts--;
+          s.lastError = null;
+          const days = new Set(
+            rows.map((r, i) =>
+              Math.floor(((r as { createdAt?: Date }).createdAt?.getTime() ?? times[i]) / DAY),
+            ),
+          );
+          try {
+            for (const d of days) await ensureEventPartitions(pool, d * DAY, d * DAY);
+            log.warn({ kind, days: days.size }, 'created missing daily partitions of request events');
+          } catch (e) {
+            s.lastError = (e as Error).message;
+          }
+          attempt--;
+          continue;
+        }
         if (isDataError(err)) {
           if (rows.length === 1) {
             log.warn({ err: s.lastError, kind }, 'request event refused by Postgres; dropped');
@@ -732,8 +840,8 @@ export async function deleteCapturedContentOlderThan(
   for (;;) {
     const { rowCount } = await pool.query(
       `UPDATE request_events SET prompt = NULL, answer = NULL, tool_calls = NULL
-        WHERE id IN (
-          SELECT id FROM request_events
+        WHERE (id, created_at) IN (
+          SELECT id, created_at FROM request_events
            WHERE created_at < now() - make_interval(secs => $1::float8 * 86400)
              AND (prompt IS NOT NULL OR answer IS NOT NULL OR tool_calls IS NOT NULL)
            LIMIT $2)`,

@@ -5,6 +5,9 @@ import type pg from 'pg';
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
+/** Daily event partitions created ahead of today at every migrate (and by the retention schedule). */
+export const PARTITIONS_AHEAD_DAYS = 7;
+
 export interface MigrationResult {
   applied: string[];
   alreadyApplied: string[];
@@ -51,6 +54,17 @@ export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<Migr
         }
         result.applied.push(file);
       }
+      // Every start makes sure today's and the coming days' event partitions exist (a process started after
+      // days without a worker would otherwise find none); the worker's retention schedule does it hourly.
+      const { rows: fn } = await client.query<{ ok: boolean }>(
+        `SELECT to_regproc('event_partitions_ensure') IS NOT NULL AS ok`,
+      );
+      if (fn[0].ok)
+        await client.query(
+          `SELECT event_partitions_ensure('request_events', d, d + $1::int), event_partitions_ensure('shadow_comparisons', d, d + $1::int)
+             FROM (SELECT (now() AT TIME ZONE 'UTC')::date AS d) t`,
+          [PARTITIONS_AHEAD_DAYS],
+        );
       return result;
     } finally {
       await client.query('SELECT pg_advisory_unlock(727274)');

@@ -11,6 +11,7 @@ interface GatewayCommandOptions {
   capture?: boolean;
   captureRoute: string[];
   capturePrompts?: 'full' | 'redact' | 'hash';
+  stableSample?: string;
   bodyLimit: string;
   pollInterval: string;
   adminPort?: string;
@@ -53,6 +54,10 @@ export function registerGatewayCommand(program: Command): void {
     )
     .option('--body-limit <bytes>', 'largest request body (images travel inline)', String(16 * 1024 * 1024))
     .option(
+      '--stable-sample <rate>',
+      'share of stable-arm events stored as rows, 0 < rate <= 1 (the rollups count all; default MODEL_ROLLOUT_STABLE_SAMPLE or 1)',
+    )
+    .option(
       '--poll-interval <ms>',
       'how often routing state is re-read in full, the safety net beside LISTEN/NOTIFY',
       '1000',
@@ -80,6 +85,10 @@ export function registerGatewayCommand(program: Command): void {
         throw new UsageError(`--feedback-window: ${(err as Error).message}`);
       }
       if (feedbackWindowMs < 1000) throw new UsageError('--feedback-window must be at least 1s');
+      const sampleText = opts.stableSample ?? process.env.MODEL_ROLLOUT_STABLE_SAMPLE?.trim() ?? '1';
+      const stableSampleRate = Number(sampleText);
+      if (!(stableSampleRate > 0 && stableSampleRate <= 1))
+        throw new UsageError(`--stable-sample must be a number in (0, 1], got "${sampleText}"`);
       let captureRoutes: Record<string, CaptureMode>;
       try {
         captureRoutes = parseRouteModes(opts.captureRoute);
@@ -110,6 +119,7 @@ export function registerGatewayCommand(program: Command): void {
         },
         keepRaw: true,
         cache: { pollIntervalMs },
+        events: { stableSampleRate },
       });
       const gateway = createGateway({
         router,

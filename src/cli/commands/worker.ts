@@ -72,7 +72,21 @@ export function registerWorkerCommand(program: Command): void {
         } catch (err) {
           throw new UsageError(`--capture-retention: ${(err as Error).message}`);
         }
-        await ensureRetentionSchedule(client, { retentionMs, taskQueue });
+        const { eventRetentionMs, rollupRetentionMs } = await import('../../temporal/retention-schedule');
+        let eventMs: number;
+        let rollupMs: number;
+        try {
+          eventMs = eventRetentionMs();
+          rollupMs = rollupRetentionMs();
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+        await ensureRetentionSchedule(client, {
+          retentionMs,
+          eventRetentionMs: eventMs,
+          rollupRetentionMs: rollupMs,
+          taskQueue,
+        });
         console.log(`worker running on task queue "${taskQueue}"`);
         console.log(`Temporal:  ${address} (namespace ${namespace}; ${temporal.security})`);
         console.log(
@@ -82,7 +96,7 @@ export function registerWorkerCommand(program: Command): void {
           `judge:     ${opts.simulator ? `provider simulator at ${opts.simulator}` : 'real providers (keys from the environment)'}`,
         );
         console.log(
-          `retention: captured text deleted after ${formatDuration(retentionMs)} (schedule capture-retention)`,
+          `retention: captured text deleted after ${formatDuration(retentionMs)}, events after ${formatDuration(eventMs)}, rollups after ${formatDuration(rollupMs)} (schedule capture-retention)`,
           `alerts:    ${
             alertChannels.size
               ? [...alertChannels].map(([name, c]) => `${name} (${c.type})`).join(', ')
