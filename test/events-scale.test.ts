@@ -64,7 +64,7 @@ describe('events at scale', () => {
       );
       const pairsBefore = await old.pool.query(`SELECT id, request_id FROM shadow_comparisons ORDER BY id`);
 
-      expect((await migrate(old.pool)).applied).toEqual(['006_partitioned_events.sql']);
+      expect((await migrate(old.pool)).applied).toContain('006_partitioned_events.sql');
 
       const after = await old.pool.query(`SELECT id, request_id, created_at FROM request_events ORDER BY id`);
       expect(after.rows).toEqual(before.rows);

@@ -16,6 +16,7 @@ import { simulatorRegistry } from '../src/providers';
 import { createRouter, type Router } from '../src/router/router';
 import { startSimulator, type SimulatorHandle } from '../src/simulator';
 import { createEvaluationActivities } from '../activities/evaluation';
+import { ensureEventPartitions } from '../src/store/event-writer';
 import { armStats } from '../src/store/metrics';
 import { createRoute } from '../src/store/routing-state';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
@@ -208,6 +209,7 @@ describe('request ids and feedback belong to the key that was served', () => {
     // Two days later (the default window is 24 h) the answer takes no more feedback.
     const old = await ask(KEY_A);
     await event(old);
+    await ensureEventPartitions(db.pool, Date.now() - 2 * 86_400_000, Date.now()); // the day it moves to
     await db.pool.query(
       `UPDATE request_events SET created_at = now() - interval '2 days' WHERE request_id = $1`,
       [old],

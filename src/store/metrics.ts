@@ -299,6 +299,12 @@ export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStatsWith
  */
 export const VERSION_WINDOW_CLOCK_MARGIN_MS = 24 * HOUR;
 
+/** The time bounds of a window cut by version: its routers' clocks may be behind or ahead of ours. */
+const versionWindow = (fromMs: number) => ({
+  fromMs: fromMs - VERSION_WINDOW_CLOCK_MARGIN_MS,
+  toMs: Date.now() + VERSION_WINDOW_CLOCK_MARGIN_MS,
+});
+
 /**
  * A window cut by routing version rather than by time: the events served under `fromVersion` or any later
  * routing state, whatever the serving router's clock said (`fromMs` is the control plane's time of that
@@ -308,7 +314,7 @@ export async function armStatsSinceVersion(
   pool: pg.Pool,
   q: Omit<ArmQuery, 'toMs' | 'toVersion'> & { fromVersion: number },
 ): Promise<ArmStatsWithFallbacks> {
-  return armStats(pool, { ...q, fromMs: q.fromMs - VERSION_WINDOW_CLOCK_MARGIN_MS });
+  return armStats(pool, { ...q, ...versionWindow(q.fromMs) });
 }
 
 /**
@@ -330,7 +336,7 @@ export async function stepCounts(
     armStats(pool, {
       route: q.route,
       tag,
-      fromMs: q.fromMs - VERSION_WINDOW_CLOCK_MARGIN_MS,
+      ...versionWindow(q.fromMs),
       fromVersion: q.stepVersions[i],
       toVersion: q.stepVersions[i + 1],
       slowThresholdMs: q.slowThresholdMs,
