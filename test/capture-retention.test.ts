@@ -111,16 +111,21 @@ describe('capture and retention', () => {
   });
 
   it('the worker keeps a Temporal Schedule for the retention, and a second worker updates it', async () => {
+    // A schedule of this test's own: the workers other test files start keep the default one, each
+    // pointing it at its own task queue, on the same server.
+    const scheduleId = `${RETENTION_SCHEDULE_ID}-${stack.env.taskQueue}`;
     await ensureRetentionSchedule(stack.client, {
       retentionMs: 7 * 24 * 3600_000,
       taskQueue: stack.env.taskQueue,
+      scheduleId,
     });
     await ensureRetentionSchedule(stack.client, {
       retentionMs: 2 * 24 * 3600_000,
       every: '30m',
       taskQueue: stack.env.taskQueue,
+      scheduleId,
     });
-    const handle = stack.client.schedule.getHandle(RETENTION_SCHEDULE_ID);
+    const handle = stack.client.schedule.getHandle(scheduleId);
     const described = await handle.describe();
     expect(described.action).toMatchObject({
       workflowType: 'eventRetentionWorkflow',

@@ -54,8 +54,11 @@ export async function ensureRetentionSchedule(
     partitionsAhead?: number;
     every?: string;
     taskQueue?: string;
+    /** One schedule per deployment: deployments sharing a namespace (or tests sharing a server) name their own. */
+    scheduleId?: string;
   },
 ): Promise<void> {
+  const scheduleId = options.scheduleId ?? RETENTION_SCHEDULE_ID;
   const every = options.every ?? '1h';
   const eventMs = options.eventRetentionMs ?? eventRetentionMs();
   const rollupMs = options.rollupRetentionMs ?? rollupRetentionMs();
@@ -71,13 +74,13 @@ export async function ensureRetentionSchedule(
         partitionsAhead: options.partitionsAhead ?? 7,
       },
     ],
-    workflowId: 'capture-retention',
+    workflowId: scheduleId,
   };
   const spec = { intervals: [{ every: parseDuration(every) }] };
   const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: parseDuration('1h') };
   try {
     await client.schedule.create({
-      scheduleId: RETENTION_SCHEDULE_ID,
+      scheduleId,
       spec,
       action,
       policies,
@@ -90,8 +93,6 @@ export async function ensureRetentionSchedule(
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
     // Another worker made it, perhaps with another retention: the latest configuration wins.
-    await client.schedule
-      .getHandle(RETENTION_SCHEDULE_ID)
-      .update((prev) => ({ ...prev, spec, action, policies }));
+    await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, spec, action, policies }));
   }
 }
