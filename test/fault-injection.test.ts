@@ -187,7 +187,7 @@ describe('fault injection: worker SIGKILL', () => {
         owner: null,
       });
     },
-    240_000,
+    360_000,
   );
 
   it('a scoring batch killed mid-way loses no committed score, judges no answer twice, and the rollout completes', async () => {

@@ -14,6 +14,14 @@ export const DURABLE: ActivityOptions = {
 };
 
 /**
+ * Routing changes (claim, step, restore) are one short transaction each, idempotent by key: an attempt that
+ * has not answered in 15 seconds (a worker that died mid-change) is retried by another worker then, not after
+ * a minute, because a rollback waits on it. A slow attempt that is still running is harmless: its retry
+ * finds the change applied, or waits on the route's row lock.
+ */
+export const ROUTING: ActivityOptions = { ...DURABLE, startToCloseTimeout: '15 seconds' };
+
+/**
  * Alerts are retried a few times and never waited on longer than that: a webhook that hangs, fails or
  * redirects must not hold a rollout, and every alert is sent only after the routing change it announces.
  */

@@ -13,7 +13,7 @@ import type { RolloutSpec } from '../src/config/rollout-spec';
 import { formatTarget } from '../src/config/target';
 import { evaluateTriggers, resolvePolicyConfig, type Decision, type PolicyConfig } from '../src/policy';
 import type { TriggerSpec } from '../src/policy';
-import { DURABLE } from './activity-options';
+import { DURABLE, ROUTING } from './activity-options';
 import { acts, alerts } from './rollout-activities';
 import { countDecision, type DeadlineState, type RolloutCarry, type RolloutPosition } from './rollout-carry';
 import { bpsText, publishStatus } from './rollout-publish';
@@ -238,7 +238,7 @@ export class RolloutRun {
 
   async changeRouting(patch: Record<string, unknown>, reason: string): Promise<void> {
     this.step += 1;
-    this.status.routingVersion = await acts.applyRouting.executeWithOptions({ ...DURABLE, summary: reason }, [
+    this.status.routingVersion = await acts.applyRouting.executeWithOptions({ ...ROUTING, summary: reason }, [
       {
         route: this.route,
         owner: this.workflowId,
@@ -265,7 +265,7 @@ export class RolloutRun {
 
   async restore(reason: string, key: string): Promise<void> {
     this.status.routingVersion = await acts.restoreStable.executeWithOptions(
-      { ...DURABLE, summary: `restore ${this.route} to its stable slot` },
+      { ...ROUTING, summary: `restore ${this.route} to its stable slot` },
       [
         {
           route: this.route,

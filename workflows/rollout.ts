@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import { formatDuration } from '../src/config/duration';
 import { parseRolloutSpec, type RolloutSpec } from '../src/config/rollout-spec';
-import { DURABLE } from './activity-options';
+import { ROUTING } from './activity-options';
 import { acts, local } from './rollout-activities';
 import { canaryPhase } from './rollout-canary';
 import type { RolloutCarry } from './rollout-carry';
@@ -191,7 +191,7 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
   }
   if (!carried) {
     const claimed = await acts.claimRoute.executeWithOptions(
-      { ...DURABLE, summary: `claim ${r.route} for ${r.candidateName}` },
+      { ...ROUTING, summary: `claim ${r.route} for ${r.candidateName}` },
       [
         {
           route: r.route,
