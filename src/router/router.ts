@@ -230,9 +230,16 @@ export interface Router {
   close(): Promise<void>;
 }
 
-/** The chain calls adapters with the caller's options object (or a copy): this field rides along. */
+/** The chain calls adapters with the caller's options object (or a copy): these fields ride along. */
 interface TrackedCallOptions extends CallOptions {
   onAttempt?: (target: Target) => void;
+  /**
+   * The upstream bytes of the last attempt that answered, for pass-through (the router checks that they
+   * belong to the result the chain returned). Not a WeakMap from result to bytes: V8's scavenger keeps a
+   * WeakMap's young entries alive, so every response (bytes, parse and all) was promoted to the old
+   * generation and the heap grew with throughput until a full GC.
+   */
+  raw?: RawCompletion;
 }
 
 export async function createRouter(options: RouterOptions): Promise<Router> {
@@ -252,13 +259,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     transport: options.providers.transport,
     defaultTimeoutMs: perAttemptTimeoutMs,
   });
-  const raws = new WeakMap<object, RawCompletion>();
   const lean = options.keepRaw ? base.lean : undefined;
   const adapter: ProviderAdapter = {
     complete(target, messages, callOptions) {
       if (lean && registry.kindOf(target.provider) === 'openai-compatible') {
         return lean.completeRaw(target, messages, callOptions).then((raw) => {
-          raws.set(raw.result, raw);
+          if (callOptions) (callOptions as TrackedCallOptions).raw = raw;
           return raw.result;
         });
       }
@@ -449,11 +455,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   async function complete(route: string, request: RouterRequest): Promise<RouterResult> {
     const { decision, state } = decide(route, request);
     const start = performance.now();
-    const callOptions: CallOptions = {
+    const callOptions: TrackedCallOptions = {
       timeoutMs: perAttemptTimeoutMs,
       requestId: decision.requestId,
       signal: request.signal,
       request: request.openai,
+      raw: undefined,
     };
     const served = chain.complete(decision.targets, request.messages, callOptions);
     // Started after the served call was dispatched, and never awaited here.
@@ -483,8 +490,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       result,
       latencyMs,
     };
-    const raw = raws.get(result);
-    if (raw) out.raw = raw;
+    const raw = callOptions.raw;
+    if (raw && raw.result === result) out.raw = raw;
     if (shadow) out.shadow = shadow.outcome;
     return out;
   }
