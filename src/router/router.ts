@@ -482,17 +482,23 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     const latencyMs = performance.now() - start;
     const target = recordSuccess(decision, request, result, latencyMs);
     shadow?.stableDone(target);
+    const raw = callOptions.raw;
+    // Every field in one literal (no spread, no properties added after): one allocation of one shape.
     const out: RouterResult = {
-      ...decision,
+      route: decision.route,
+      requestId: decision.requestId,
+      tag: decision.tag,
+      slot: decision.slot,
+      routingVersion: decision.routingVersion,
+      targets: decision.targets,
       target,
       fallbackDepth: result.fallbackDepth,
       text: result.text,
       result,
       latencyMs,
+      raw: raw && raw.result === result ? raw : undefined,
+      shadow: shadow?.outcome,
     };
-    const raw = callOptions.raw;
-    if (raw && raw.result === result) out.raw = raw;
-    if (shadow) out.shadow = shadow.outcome;
     return out;
   }
 
@@ -528,7 +534,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
             yield {
               type: 'done',
               result: {
-                ...decision,
+                route: decision.route,
+                requestId: decision.requestId,
+                tag: decision.tag,
+                slot: decision.slot,
+                routingVersion: decision.routingVersion,
+                targets: decision.targets,
                 target,
                 fallbackDepth: e.result.fallbackDepth,
                 text: e.result.text,
