@@ -98,6 +98,21 @@ describe('router', () => {
     });
   });
 
+  it('with keepRaw, hands back the bytes of the target that answered, after a fallback too', async () => {
+    sim.setBehaviour('raw-500', { errorRate: 1, latencyMs: { median: 1 } });
+    const keeping = await newRouter({ keepRaw: true });
+    await route(
+      { name: 'raw', blue: { target: t('openai', 'raw-500'), fallbacks: [t('openai', 'gpt-4o')] } },
+      keeping,
+    );
+    const result = await keeping.complete('raw', { messages, key: 'user-raw' });
+    expect(result).toMatchObject({ target: 'openai:gpt-4o', fallbackDepth: 1 });
+    expect(result.raw?.contentType).toMatch(/^application\/json/);
+    const sent = JSON.parse(result.raw!.raw.toString('utf8'));
+    expect(sent.model).toBe('gpt-4o');
+    expect(sent.choices[0].message.content).toBe(result.text);
+  });
+
   it('throws RouteNotFoundError for an unknown route (stream: at once)', async () => {
     await expect(router.complete('nope', { messages })).rejects.toBeInstanceOf(RouteNotFoundError);
     expect(() => router.stream('nope', { messages })).toThrow(RouteNotFoundError);

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { Agent, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type * as Undici from 'undici';
+import type { Dispatcher } from 'undici';
 import { since } from './attempt';
 import { ProviderError, classifyHttpError, httpErrorMessage, parseRetryAfter } from './errors';
 import { normalizeError, type AttemptState } from './normalize-error';
@@ -21,6 +23,21 @@ import type {
   StreamEvent,
   Target,
 } from './types';
+
+/*
+ * undici's Agent and `request` alone, without its index: the index also loads fetch, WebSocket,
+ * EventSource, the cache and the mock agents, none of which the hot path uses (measured in a bare process:
+ * the index adds 20.4 MB of resident memory and 111 modules, these files about 9 MB less). undici has no
+ * `exports` map, so the files are reachable; the index re-exports the same class, so code that loads both
+ * shares it. The index mixes `request` into Dispatcher.prototype; here it is called with the dispatcher as
+ * `this`, which works for any dispatcher (ours or one the caller brings).
+ */
+const load = createRequire(import.meta.url);
+const Agent = load('undici/lib/dispatcher/agent.js') as typeof Undici.Agent;
+const undiciRequest = load('undici/lib/api/api-request.js') as (
+  this: Dispatcher,
+  options: Dispatcher.RequestOptions,
+) => Promise<Dispatcher.ResponseData>;
 
 /**
  * The LEAN transport for OpenAI-compatible upstreams, for the gateway's hot path (see DESIGN.md,
@@ -127,7 +144,7 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
     callOptions: CallOptions | undefined,
   ): Promise<Dispatcher.ResponseData> => {
     const endpoint = endpointFor(registry.resolve(target), key);
-    const response = await dispatcher.request({
+    const response = await undiciRequest.call(dispatcher, {
       origin: endpoint.origin,
       path: endpoint.path,
       method: 'POST',

@@ -230,9 +230,16 @@ export interface Router {
   close(): Promise<void>;
 }
 
-/** The chain calls adapters with the caller's options object (or a copy): this field rides along. */
+/** The chain calls adapters with the caller's options object (or a copy): these fields ride along. */
 interface TrackedCallOptions extends CallOptions {
   onAttempt?: (target: Target) => void;
+  /**
+   * The upstream bytes of the last attempt that answered, for pass-through (the router checks that they
+   * belong to the result the chain returned). Not a WeakMap from result to bytes: V8's scavenger keeps a
+   * WeakMap's young entries alive, so every response (bytes, parse and all) was promoted to the old
+   * generation and the heap grew with throughput until a full GC.
+   */
+  raw?: RawCompletion;
 }
 
 export async function createRouter(options: RouterOptions): Promise<Router> {
@@ -252,13 +259,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     transport: options.providers.transport,
     defaultTimeoutMs: perAttemptTimeoutMs,
   });
-  const raws = new WeakMap<object, RawCompletion>();
   const lean = options.keepRaw ? base.lean : undefined;
   const adapter: ProviderAdapter = {
     complete(target, messages, callOptions) {
       if (lean && registry.kindOf(target.provider) === 'openai-compatible') {
         return lean.completeRaw(target, messages, callOptions).then((raw) => {
-          raws.set(raw.result, raw);
+          if (callOptions) (callOptions as TrackedCallOptions).raw = raw;
           return raw.result;
         });
       }
@@ -373,25 +379,43 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   /** Requests whose stable call has a shadow: their event is kept whatever the stable sample (the pair needs it). */
   const shadowed = new WeakSet<RouteDecision>();
 
-  function event(decision: RouteDecision, request: RouterRequest, latencyMs: number): RequestEvent {
-    const e: RequestEvent = {
+  /**
+   * The request's event, every field in one literal: events wait in the writer's buffer for their batch, so
+   * they outlive young-generation collections; one shape and no properties added afterwards keeps each
+   * one allocation.
+   */
+  function event(
+    decision: RouteDecision,
+    request: RouterRequest,
+    latencyMs: number,
+    target: string,
+    fallbackDepth: number,
+    errorClass: string | null,
+    result: ChainResult | undefined,
+  ): RequestEvent {
+    const captured = capture.captures(decision.route, cache.get(decision.route));
+    return {
       requestId: decision.requestId,
       route: decision.route,
       tag: decision.tag,
       slot: decision.slot,
-      target: '',
-      fallbackDepth: 0,
+      target,
+      fallbackDepth,
       latencyMs,
-      errorClass: null,
+      errorClass,
       routingVersion: decision.routingVersion,
       referenceId: request.referenceId ?? null,
       caller: request.caller ?? null,
       clientRequestId: request.clientRequestId ?? null,
+      inputTokens: result?.usage.inputTokens,
+      outputTokens: result?.usage.outputTokens,
+      costUsd: result?.costUsd,
+      finishReason: result?.finishReason,
+      prompt: captured ? capture.prompt(request.messages) : undefined,
+      answer: captured && result ? answerOf(result) : undefined,
+      toolCalls: captured && result?.toolCalls ? result.toolCalls : undefined,
+      keep: shadowed.has(decision),
     };
-    if (shadowed.has(decision)) e.keep = true;
-    if (capture.captures(decision.route, cache.get(decision.route)))
-      e.prompt = capture.prompt(request.messages);
-    return e;
   }
 
   function recordSuccess(
@@ -401,18 +425,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     latencyMs: number,
   ): string {
     const target = keyOf(result.target);
-    const e = event(decision, request, latencyMs);
-    e.target = target;
-    e.fallbackDepth = result.fallbackDepth;
-    e.inputTokens = result.usage.inputTokens;
-    e.outputTokens = result.usage.outputTokens;
-    e.costUsd = result.costUsd;
-    e.finishReason = result.finishReason;
-    if (e.prompt !== undefined) {
-      e.answer = answerOf(result);
-      if (result.toolCalls) e.toolCalls = result.toolCalls;
-    }
-    writer?.record(e);
+    writer?.record(event(decision, request, latencyMs, target, result.fallbackDepth, null, result));
     metrics.call(decision.route, decision.tag, target, 'ok', latencyMs, result.fallbackDepth);
     return target;
   }
@@ -425,16 +438,14 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     stream: boolean,
   ): RouteCallError {
     const failure = new RouteCallError(decision, error);
-    const e = event(decision, request, latencyMs);
-    e.target = failure.target;
-    e.fallbackDepth = Math.max(0, (error.attempts?.length ?? 1) - 1);
     // Classified at write time (client_* when the request caused it): statistics filter on the class.
-    e.errorClass = recordedErrorClass(error.errorClass, {
+    const errorClass = recordedErrorClass(error.errorClass, {
       stream,
       maxTokens: requestedMaxTokens({ request: request.openai }, decision.targets[0]),
       timeoutMs: perAttemptTimeoutMs,
     });
-    writer?.record(e);
+    const fallbackDepth = Math.max(0, (error.attempts?.length ?? 1) - 1);
+    writer?.record(event(decision, request, latencyMs, failure.target, fallbackDepth, errorClass, undefined));
     metrics.call(decision.route, decision.tag, failure.target, error.errorClass, latencyMs, 0);
     return failure;
   }
@@ -453,11 +464,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   async function complete(route: string, request: RouterRequest): Promise<RouterResult> {
     const { decision, state } = decide(route, request);
     const start = performance.now();
-    const callOptions: CallOptions = {
+    const callOptions: TrackedCallOptions = {
       timeoutMs: perAttemptTimeoutMs,
       requestId: decision.requestId,
       signal: request.signal,
       request: request.openai,
+      raw: undefined,
     };
     const served = chain.complete(decision.targets, request.messages, callOptions);
     // Started after the served call was dispatched, and never awaited here.
@@ -480,17 +492,23 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     const latencyMs = performance.now() - start;
     const target = recordSuccess(decision, request, result, latencyMs);
     shadow?.stableDone(target);
+    const raw = callOptions.raw;
+    // Every field in one literal (no spread, no properties added after): one allocation of one shape.
     const out: RouterResult = {
-      ...decision,
+      route: decision.route,
+      requestId: decision.requestId,
+      tag: decision.tag,
+      slot: decision.slot,
+      routingVersion: decision.routingVersion,
+      targets: decision.targets,
       target,
       fallbackDepth: result.fallbackDepth,
       text: result.text,
       result,
       latencyMs,
+      raw: raw && raw.result === result ? raw : undefined,
+      shadow: shadow?.outcome,
     };
-    const raw = raws.get(result);
-    if (raw) out.raw = raw;
-    if (shadow) out.shadow = shadow.outcome;
     return out;
   }
 
@@ -527,7 +545,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
             yield {
               type: 'done',
               result: {
-                ...decision,
+                route: decision.route,
+                requestId: decision.requestId,
+                tag: decision.tag,
+                slot: decision.slot,
+                routingVersion: decision.routingVersion,
+                targets: decision.targets,
                 target,
                 fallbackDepth: e.result.fallbackDepth,
                 text: e.result.text,
