@@ -22,7 +22,15 @@ const nonDeterministicPackages = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', '.scratch/**', 'test-artifacts/**', 'src/simulator/data/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      '.data/**',
+      '.scratch/**',
+      'test-artifacts/**',
+      'src/decision/scoring/reference-set/*.json',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -32,7 +40,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['workflows/**/*.ts', 'src/policy/**/*.ts'],
+    files: ['workflows/**/*.ts', 'src/decision/policy/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: nodeBuiltins, patterns: nonDeterministicPackages }],
       'no-restricted-globals': ['error', 'fetch', 'process'],
@@ -40,7 +48,7 @@ export default tseslint.config(
   },
   {
     // Policies run inside workflows and in benchmarks alike: time and randomness are their inputs.
-    files: ['src/policy/**/*.ts'],
+    files: ['src/decision/policy/**/*.ts'],
     rules: {
       'no-restricted-properties': [
         'error',

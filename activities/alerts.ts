@@ -4,8 +4,8 @@ import {
   signatureHeaders,
   type AlertChannel,
   type AlertChannels,
-} from '../src/alerts/channels';
-import type { AlertKind } from '../src/alerts/kinds';
+} from '../src/control-plane/alerts/channels';
+import type { AlertKind } from '../src/control-plane/alerts/kinds';
 import { logger } from '../src/logger';
 
 /** What happened, for people: a rollback, a promotion, a trigger firing, a pause. */

@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import type { AlertChannelRef } from '../src/alerts/kinds';
-import type { TriggerSpec } from '../src/policy';
-import { TASK_QUEUE } from '../src/temporal/connection';
+import type { AlertChannelRef } from '../src/control-plane/alerts/kinds';
+import type { TriggerSpec } from '../src/decision/policy';
+import { TASK_QUEUE } from '../src/control-plane/temporal/connection';
 
 export interface GuardianDeps {
   client?: Client;

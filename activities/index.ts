@@ -1,17 +1,17 @@
 import type { Client } from '@temporalio/client';
-import type { AlertChannels } from '../src/alerts/channels';
+import type { AlertChannels } from '../src/control-plane/alerts/channels';
 import type { Database } from '../src/store/database';
-import type { FallbackChain } from '../src/providers/fallback-chain';
+import type { FallbackChain } from '../src/data-plane/providers/fallback-chain';
 import { createAlertActivities } from './alerts';
-import { createEvaluationActivities } from './evaluation';
+import { createEvaluationActivities } from './statistics';
 import { createGuardianActivities } from './guardian';
 import { createRoutingActivities } from './routing';
 import { createRetentionActivities } from './retention';
 import { createScoringActivities } from './scoring';
-import { deploymentRegistry } from '../src/providers/providers-file';
-import type { ProviderRegistry } from '../src/providers/registry';
-import { httpServicesFromEnv, type HttpEvaluatorService } from '../src/scoring/evaluators';
-import { resolvePolicyConfig, type PolicyConfig, type ResolvedPolicyConfig } from '../src/policy';
+import { deploymentRegistry } from '../src/data-plane/providers/providers-file';
+import type { ProviderRegistry } from '../src/data-plane/providers/registry';
+import { httpServicesFromEnv, type HttpEvaluatorService } from '../src/decision/scoring/evaluators';
+import { resolvePolicyConfig, type PolicyConfig, type ResolvedPolicyConfig } from '../src/decision/policy';
 
 /**
  * Activities are created with their dependencies injected, so the worker, tests and the demo wire them to

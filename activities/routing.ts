@@ -11,9 +11,9 @@ import {
   type SlotConfig,
   type SlotName,
 } from '../src/store/routing-state';
-import { formatTarget } from '../src/config/target';
-import { endpointIssues, slotTargets } from '../src/providers/providers-file';
-import type { ProviderRegistry } from '../src/providers/registry';
+import { formatTarget } from '../src/decision/config/target';
+import { endpointIssues, slotTargets } from '../src/data-plane/providers/providers-file';
+import type { ProviderRegistry } from '../src/data-plane/providers/registry';
 
 /**
  * Routing changes made by rollouts. Every forward step is a compare-and-set on the version the workflow last

@@ -1,25 +1,25 @@
 import type pg from 'pg';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { EvaluatorConfig } from '../src/config/evaluators';
-import type { FallbackChain } from '../src/providers/fallback-chain';
-import { endpointIssues } from '../src/providers/providers-file';
-import type { ProviderRegistry } from '../src/providers/registry';
-import type { Target } from '../src/providers/types';
-import { combineOutcomes, type Combined } from '../src/scoring/combine';
+import type { EvaluatorConfig } from '../src/decision/config/evaluators';
+import type { FallbackChain } from '../src/data-plane/providers/fallback-chain';
+import { endpointIssues } from '../src/data-plane/providers/providers-file';
+import type { ProviderRegistry } from '../src/data-plane/providers/registry';
+import type { Target } from '../src/data-plane/providers/types';
+import { combineOutcomes, type Combined } from '../src/decision/scoring/combine';
 import {
   evaluatorsFor,
   referenceQuestion,
   runEvaluators,
   type EvaluationItem,
   type HttpEvaluatorService,
-} from '../src/scoring/evaluators';
-import { gradeAnswer } from '../src/scoring/reference';
-import { judgePair, type PairVerdict } from '../src/scoring/judge';
-import { runPipeline } from '../src/scoring/pipeline';
-import type { ScoreReport } from '../src/scoring/evidence';
-import { allocateBatch } from '../src/scoring/sampling';
+} from '../src/decision/scoring/evaluators';
+import { gradeAnswer } from '../src/decision/scoring/reference';
+import { judgePair, type PairVerdict } from '../src/decision/scoring/judge';
+import { runPipeline } from '../src/decision/scoring/pipeline';
+import type { ScoreReport } from '../src/decision/scoring/evidence';
+import { allocateBatch } from '../src/decision/scoring/sampling';
 import { ROLLUP_LEVELS, scoreRollupUpsert } from '../src/store/rollup-sql';
-import type { ShadowVerdictCounts } from '../src/policy';
+import type { ShadowVerdictCounts } from '../src/decision/policy';
 
 export interface ScoringDeps {
   pool: pg.Pool;

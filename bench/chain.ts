@@ -24,7 +24,7 @@ import {
   type ProviderAdapter,
   type StreamEvent,
   type Target,
-} from '../src/providers';
+} from '../src/data-plane/providers';
 import { canPin, median, runCalls, spawnSimulator } from './lib';
 
 const { values } = parseArgs({

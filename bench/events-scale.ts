@@ -17,7 +17,7 @@
 import pg from 'pg';
 import { migrate } from '../src/store/migrate';
 import { createEventWriter, type RequestEvent } from '../src/store/event-writer';
-import { armStats, armStatsRaw, stableP95, stableP95Raw, type ArmQuery } from '../src/store/metrics';
+import { armStats, armStatsRaw, stableP95, stableP95Raw, type ArmQuery } from '../src/store/arm-statistics';
 import { detachAndDrop, listPartitions } from '../src/store/partitions';
 import { eventRollupUpsert, ROLLUP_LEVELS, scoreRollupUpsert } from '../src/store/rollup-sql';
 import { databaseUrlOrExit, median, percentile, scratchDatabase } from './lib';

@@ -109,9 +109,9 @@ async function runOurs(
   passThrough: boolean,
 ): Promise<void> {
   const { openDatabase } = await import('../src/store/database');
-  const { createProviderRegistry } = await import('../src/providers');
-  const { createRouter } = await import('../src/router/router');
-  const { createGateway } = await import('../src/gateway/server');
+  const { createProviderRegistry } = await import('../src/data-plane/providers');
+  const { createRouter } = await import('../src/data-plane/router/router');
+  const { createGateway } = await import('../src/data-plane/gateway/server');
   const db = await openDatabase({ url: databaseUrl, poolSize: 4 });
   const registry = createProviderRegistry({
     providers: { openai: { baseUrl: `${upstream}/v1` } },

@@ -121,7 +121,7 @@ export function spawnSimulator(
     process.execPath,
     '--import',
     'tsx',
-    'src/simulator/main.ts',
+    'src/tooling/simulator/main.ts',
     '--port',
     '0',
     '--scenario',

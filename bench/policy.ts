@@ -8,7 +8,7 @@
  *   - whether an equal candidate reaches 100% within 72 h, and whether a 2%-worse one does;
  *   - how long an equal candidate takes to reach 100% at 2, 12 and 50 requests/s, with every answer judged
  *     and with a sampled judge, against the time the per-step minimums alone take on the same traffic;
- *   - how close the hold estimate (src/policy/estimate.ts) shown at the start of each hold comes to the
+ *   - how close the hold estimate (src/decision/policy/estimate.ts) shown at the start of each hold comes to the
  *     hold's actual length.
  *
  * Run: npx tsx bench/policy.ts [--runs N] [--seed S] [--json] [--quick] [--config '{"promotion":{...}}']
@@ -46,7 +46,7 @@ import {
   type PolicyName,
   type SequentialConfigOverrides,
   type StepCounts,
-} from '../src/policy/index';
+} from '../src/decision/policy/index';
 
 // ───────────────────────────── random numbers (seeded, fast) ─────────────────────────────
 

@@ -10,7 +10,7 @@
 import pg from 'pg';
 import { openDatabase } from '../src/store/database';
 import { migrate } from '../src/store/migrate';
-import { createRoutingCache, type RoutingCache } from '../src/router/routing-cache';
+import { createRoutingCache, type RoutingCache } from '../src/data-plane/router/routing-cache';
 import { changeRoute, createRoute } from '../src/store/routing-state';
 import { databaseUrlOrExit, percentile, scratchDatabase } from './lib';
 

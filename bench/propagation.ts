@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { startSimulator } from '../src/simulator';
+import { startSimulator } from '../src/tooling/simulator';
 import { migrate } from '../src/store/migrate';
 import { changeRoute, createRoute, getRoute } from '../src/store/routing-state';
 import { databaseUrlOrExit, freePort, percentile, scratchDatabase } from './lib';

@@ -10,11 +10,11 @@
  */
 import { rolloutWorkflow } from '../workflows';
 import { statusQuery } from '../workflows/messages';
-import { startDevStack } from '../src/dev-stack';
+import { startDevStack } from '../src/tooling/dev-stack';
 import { openDatabase } from '../src/store/database';
 import { createRoute } from '../src/store/routing-state';
-import { parseTargetWithFallbacks } from '../src/config/target';
-import { startTraffic } from '../src/traffic';
+import { parseTargetWithFallbacks } from '../src/decision/config/target';
+import { startTraffic } from '../src/tooling/traffic';
 import { OPEN_PROMPTS } from '../test/helpers/open-prompts';
 import { databaseUrlOrExit, scratchDatabase } from './lib';
 

@@ -9,9 +9,9 @@
  * BENCH_SECONDS (default 30) of wall time, and counts the scores committed. Target: >= 300 a minute at 1.5 s.
  */
 import { createScoringActivities } from '../activities/scoring';
-import { createFallbackChain } from '../src/providers/fallback-chain';
-import { simulatorRegistry } from '../src/providers/registry';
-import { startSimulator } from '../src/simulator';
+import { createFallbackChain } from '../src/data-plane/providers/fallback-chain';
+import { simulatorRegistry } from '../src/data-plane/providers/registry';
+import { startSimulator } from '../src/tooling/simulator';
 import { openDatabase } from '../src/store/database';
 import { migrate } from '../src/store/migrate';
 import { databaseUrlOrExit, scratchDatabase } from './lib';

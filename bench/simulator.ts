@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { loadQuestions } from '../src/simulator/questions';
+import { loadQuestions } from '../src/decision/scoring/reference-set/questions';
 import { canPin, cpuSeconds, percentile, spawnSimulator } from './lib';
 
 const { values } = parseArgs({

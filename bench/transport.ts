@@ -18,7 +18,7 @@ import {
   type ChatMessage,
   type ProviderAdapter,
   type Target,
-} from '../src/providers';
+} from '../src/data-plane/providers';
 import { canPin, median, runCalls, spawnSimulator } from './lib';
 
 const { values } = parseArgs({

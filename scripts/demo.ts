@@ -4,7 +4,7 @@
  */
 // The demo narrates itself; structured logs (alerts, breaker changes) would only repeat it. LOG_LEVEL=info shows them.
 process.env.LOG_LEVEL ??= 'error';
-const { runDemo } = await import('../src/demo/run-demo');
+const { runDemo } = await import('../src/tooling/demo/run-demo');
 const { untilInterrupted } = await import('../src/cli/signals');
 
 const keep = process.argv.includes('--keep');

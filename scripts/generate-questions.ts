@@ -1,5 +1,5 @@
 /**
- * Writes `src/simulator/data/questions.json`, the simulator's question set with reference answers.
+ * Writes `src/decision/scoring/reference-set/questions.json`, the simulator's question set with reference answers.
  *
  *   npx tsx scripts/generate-questions.ts [--check]
  *
@@ -10,12 +10,14 @@
  */
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { gradeAnswer } from '../src/scoring/reference';
-import type { Question, QuestionKind } from '../src/simulator/questions';
-import { createRandom, type Random } from '../src/simulator/random';
+import { gradeAnswer } from '../src/decision/scoring/reference';
+import type { Question, QuestionKind } from '../src/decision/scoring/reference-set/questions';
+import { createRandom, type Random } from '../src/tooling/simulator/random';
 
 const SEED = 20240611;
-const OUTPUT = fileURLToPath(new URL('../src/simulator/data/questions.json', import.meta.url));
+const OUTPUT = fileURLToPath(
+  new URL('../src/decision/scoring/reference-set/questions.json', import.meta.url),
+);
 const ARITHMETIC_COUNT = 100;
 const CONVERSION_COUNT = 80;
 const JSON_COUNT = 80;

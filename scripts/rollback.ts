@@ -7,8 +7,8 @@
  * Exit code 0 when rolled back, 1 when there was nothing to roll back or it failed.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { rolloutWorkflowId } from '../src/config/rollout-spec';
-import { createClient } from '../src/temporal/connection';
+import { rolloutWorkflowId } from '../src/decision/config/rollout-spec';
+import { createClient } from '../src/control-plane/temporal/connection';
 import { rollbackUpdate } from '../workflows/messages';
 
 const args = process.argv.slice(2);

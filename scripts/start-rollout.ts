@@ -8,8 +8,8 @@
  * (`model-rollout worker`) and the route must exist (`model-rollout routes set --file route.json`).
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { InvalidSpecError, parseRolloutSpec, rolloutWorkflowId } from '../src/config/rollout-spec';
-import { createClient, TASK_QUEUE } from '../src/temporal/connection';
+import { InvalidSpecError, parseRolloutSpec, rolloutWorkflowId } from '../src/decision/config/rollout-spec';
+import { createClient, TASK_QUEUE } from '../src/control-plane/temporal/connection';
 import type { rolloutWorkflow } from '../workflows/rollout';
 
 const args = process.argv.slice(2);

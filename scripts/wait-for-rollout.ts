@@ -7,8 +7,8 @@
  * Exit code 0: completed (or a shadow-only report); 1: rolled back, cancelled or failed.
  */
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import { rolloutWorkflowId } from '../src/config/rollout-spec';
-import { createClient } from '../src/temporal/connection';
+import { rolloutWorkflowId } from '../src/decision/config/rollout-spec';
+import { createClient } from '../src/control-plane/temporal/connection';
 import type { RolloutOutcome } from '../workflows/messages';
 
 const args = process.argv.slice(2);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { verifySignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../src/alerts/channels';
+import { verifySignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../src/control-plane/alerts/channels';
 import { rolloutWorkflow } from '../workflows';
 import { pauseSignal, rollbackUpdate, statusQuery } from '../workflows/messages';
 import { startTestStack, type TestStack } from './helpers/stack';

@@ -4,8 +4,8 @@
  * windows that rollouts from before the patch keep are shown moving the same events between steps.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEvaluationActivities } from '../activities/evaluation';
-import { parseTarget } from '../src/config/target';
+import { createEvaluationActivities } from '../activities/statistics';
+import { parseTarget } from '../src/decision/config/target';
 import { createEventWriter, type RequestEvent } from '../src/store/event-writer';
 import { changeRoute, createRoute } from '../src/store/routing-state';
 import { createTestDatabase, type TestDatabase } from './helpers/db';

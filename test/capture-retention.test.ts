@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureRetentionWorkflow } from '../workflows';
-import { RETENTION_SCHEDULE_ID, ensureRetentionSchedule } from '../src/temporal/retention-schedule';
-import { createRouter, type Router } from '../src/router/router';
-import { simulatorRegistry } from '../src/providers/registry';
+import {
+  RETENTION_SCHEDULE_ID,
+  ensureRetentionSchedule,
+} from '../src/control-plane/temporal/retention-schedule';
+import { createRouter, type Router } from '../src/data-plane/router/router';
+import { simulatorRegistry } from '../src/data-plane/providers/registry';
 import { changeRoute, getRoute } from '../src/store/routing-state';
 import { ensureEventPartitions } from '../src/store/event-writer';
 import { startTestStack, type TestStack } from './helpers/stack';

@@ -10,8 +10,8 @@ import {
   type FallbackChain,
   type ProviderRegistry,
   type Target,
-} from '../src/providers';
-import { findQuestionByPrompt, startSimulator, type SimulatorHandle } from '../src/simulator';
+} from '../src/data-plane/providers';
+import { findQuestionByPrompt, startSimulator, type SimulatorHandle } from '../src/tooling/simulator';
 
 /** The fallback chain over the real adapters and SDKs, against the simulator. No mocks. */
 

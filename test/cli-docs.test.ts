@@ -15,7 +15,7 @@ import { createActivities } from '../activities';
 import { buildProgram } from '../src/cli/main';
 import { freePort } from '../src/store/database';
 import { stopEmbeddedPostgres } from '../src/store/embedded-postgres';
-import type { RunningWorker } from '../src/temporal/worker';
+import type { RunningWorker } from '../src/control-plane/temporal/worker';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { temporalTestEnv } from './helpers/temporal';
 

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
-import { runDemo, type DemoResult } from '../src/demo/run-demo';
-import { ROUTE } from '../src/demo/scenario';
+import { runDemo, type DemoResult } from '../src/tooling/demo/run-demo';
+import { ROUTE } from '../src/tooling/demo/scenario';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { temporalTestEnv } from './helpers/temporal';
 

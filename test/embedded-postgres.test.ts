@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startSimulator, type SimulatorHandle } from '../src/simulator';
+import { startSimulator, type SimulatorHandle } from '../src/tooling/simulator';
 import { freePort, openDatabase } from '../src/store/database';
 import {
   ensureEmbeddedPostgres,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScoringActivities } from '../activities/scoring';
 import { createEventWriter, type RequestEvent } from '../src/store/event-writer';
 import { LATENCY_BOUNDS } from '../src/store/latency-histogram';
-import { armStats, armStatsRaw, stableP95, stableP95Raw, type ArmQuery } from '../src/store/metrics';
+import { armStats, armStatsRaw, stableP95, stableP95Raw, type ArmQuery } from '../src/store/arm-statistics';
 import { migrate } from '../src/store/migrate';
 import { detachAndDrop, dropExpiredPartitions, listPartitions } from '../src/store/partitions';
 import { createTestDatabase, type TestDatabase } from './helpers/db';

@@ -8,11 +8,16 @@ import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKeyStore, parseApiKeys, sha256Hex, type ApiKeyStore } from '../src/gateway/api-keys';
-import { createGateway, type Gateway } from '../src/gateway/server';
-import { simulatorRegistry } from '../src/providers';
-import { createRouter, type Router } from '../src/router/router';
-import { loadQuestions, startSimulator, type SimulatorHandle } from '../src/simulator';
+import {
+  createApiKeyStore,
+  parseApiKeys,
+  sha256Hex,
+  type ApiKeyStore,
+} from '../src/data-plane/gateway/api-keys';
+import { createGateway, type Gateway } from '../src/data-plane/gateway/server';
+import { simulatorRegistry } from '../src/data-plane/providers';
+import { createRouter, type Router } from '../src/data-plane/router/router';
+import { loadQuestions, startSimulator, type SimulatorHandle } from '../src/tooling/simulator';
 import { createRoute } from '../src/store/routing-state';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 

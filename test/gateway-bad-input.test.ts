@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSimulator, type SimulatorHandle } from '../src/simulator';
+import { startSimulator, type SimulatorHandle } from '../src/tooling/simulator';
 import { createRoute } from '../src/store/routing-state';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 

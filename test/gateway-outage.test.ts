@@ -1,9 +1,9 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGateway } from '../src/gateway/server';
-import { simulatorRegistry } from '../src/providers';
-import { createRouter, type Router } from '../src/router/router';
-import { startSimulator, type SimulatorHandle } from '../src/simulator';
+import { createGateway } from '../src/data-plane/gateway/server';
+import { simulatorRegistry } from '../src/data-plane/providers';
+import { createRouter, type Router } from '../src/data-plane/router/router';
+import { startSimulator, type SimulatorHandle } from '../src/tooling/simulator';
 import { openDatabase, type Database } from '../src/store/database';
 import { changeRoute, createRoute, getRoute } from '../src/store/routing-state';
 import { createTestDatabase, type TestDatabase } from './helpers/db';

@@ -1,10 +1,10 @@
 import OpenAI from 'openai';
 import type { RunnableToolFunctionWithParse } from 'openai/lib/RunnableFunction';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createGateway } from '../src/gateway/server';
-import { simulatorRegistry, type Target } from '../src/providers';
-import { createRouter, type Router } from '../src/router/router';
-import { startSimulator, type SimulatorHandle } from '../src/simulator';
+import { createGateway } from '../src/data-plane/gateway/server';
+import { simulatorRegistry, type Target } from '../src/data-plane/providers';
+import { createRouter, type Router } from '../src/data-plane/router/router';
+import { startSimulator, type SimulatorHandle } from '../src/tooling/simulator';
 import { createRoute, type CreateRouteInput, type SlotConfig } from '../src/store/routing-state';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 

@@ -10,14 +10,14 @@
 import crypto from 'node:crypto';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKeyStore } from '../src/gateway/api-keys';
-import { createGateway, type Gateway } from '../src/gateway/server';
-import { simulatorRegistry } from '../src/providers';
-import { createRouter, type Router } from '../src/router/router';
-import { startSimulator, type SimulatorHandle } from '../src/simulator';
-import { createEvaluationActivities } from '../activities/evaluation';
+import { createApiKeyStore } from '../src/data-plane/gateway/api-keys';
+import { createGateway, type Gateway } from '../src/data-plane/gateway/server';
+import { simulatorRegistry } from '../src/data-plane/providers';
+import { createRouter, type Router } from '../src/data-plane/router/router';
+import { startSimulator, type SimulatorHandle } from '../src/tooling/simulator';
+import { createEvaluationActivities } from '../activities/statistics';
 import { ensureEventPartitions } from '../src/store/event-writer';
-import { armStats } from '../src/store/metrics';
+import { armStats } from '../src/store/arm-statistics';
 import { createRoute } from '../src/store/routing-state';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 

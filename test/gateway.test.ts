@@ -1,11 +1,16 @@
 import net from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGateway } from '../src/gateway/server';
-import { simulatorRegistry, type ProviderRegistry } from '../src/providers';
-import { bucketOf } from '../src/router/assignment';
-import { createRouter, type Router, type RouterOptions } from '../src/router/router';
-import { findQuestionByPrompt, loadQuestions, startSimulator, type SimulatorHandle } from '../src/simulator';
+import { createGateway } from '../src/data-plane/gateway/server';
+import { simulatorRegistry, type ProviderRegistry } from '../src/data-plane/providers';
+import { bucketOf } from '../src/data-plane/router/assignment';
+import { createRouter, type Router, type RouterOptions } from '../src/data-plane/router/router';
+import {
+  findQuestionByPrompt,
+  loadQuestions,
+  startSimulator,
+  type SimulatorHandle,
+} from '../src/tooling/simulator';
 import { freePort, openDatabase, type Database } from '../src/store/database';
 import {
   changeRoute,

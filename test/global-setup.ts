@@ -1,7 +1,7 @@
 import type { TestProject } from 'vitest/node';
 import { freePort } from '../src/store/database';
 import { ensureEmbeddedPostgres, stopEmbeddedPostgres } from '../src/store/embedded-postgres';
-import { startTemporal, type TemporalServer } from '../src/temporal/dev-server';
+import { startTemporal, type TemporalServer } from '../src/control-plane/temporal/dev-server';
 
 /**
  * One real Temporal dev server for the whole test run (or the one at TEMPORAL_ADDRESS), shared by every

@@ -9,8 +9,8 @@ import {
   type ProviderAdapter,
   type StreamEvent,
   type Target,
-} from '../src/providers';
-import { startSimulator, type ErrorKind, type SimulatorHandle } from '../src/simulator';
+} from '../src/data-plane/providers';
+import { startSimulator, type ErrorKind, type SimulatorHandle } from '../src/tooling/simulator';
 
 /**
  * The lean undici transport and the `openai` SDK path must be interchangeable: the SAME cases, run

@@ -17,8 +17,8 @@ import {
   type ChatMessage,
   type ProviderAdapter,
   type Target,
-} from '../src/providers';
-import { startSimulator, type ErrorKind, type SimulatorHandle } from '../src/simulator';
+} from '../src/data-plane/providers';
+import { startSimulator, type ErrorKind, type SimulatorHandle } from '../src/tooling/simulator';
 
 /**
  * No API key in any error message, thrown object, stack, inspection or log line. Real-looking keys are

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classifyHttpError, httpErrorMessage, parseRetryAfter } from '../src/providers/errors';
-import { upstreamChatBody } from '../src/providers/openai-wire';
+import { classifyHttpError, httpErrorMessage, parseRetryAfter } from '../src/data-plane/providers/errors';
+import { upstreamChatBody } from '../src/data-plane/providers/openai-wire';
 import {
   ChainExhaustedError,
   CircuitBreaker,
@@ -10,7 +10,7 @@ import {
   Permit,
   ProviderError,
   type CompletionResult,
-} from '../src/providers';
+} from '../src/data-plane/providers';
 
 /** Pure parts of the provider layer: pricing, classification, quality check, breaker state machine. */
 

@@ -12,9 +12,9 @@ import {
   type ProviderAdapter,
   type StreamEvent,
   type Target,
-} from '../src/providers';
-import { startSimulator, type SimulatorHandle } from '../src/simulator';
-import type { ErrorKind } from '../src/simulator';
+} from '../src/data-plane/providers';
+import { startSimulator, type SimulatorHandle } from '../src/tooling/simulator';
+import type { ErrorKind } from '../src/tooling/simulator';
 
 /**
  * Every provider family through its real SDK (and the lean transport) over HTTP to the simulator:

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
-import { workflowBundle } from '../src/temporal/worker';
+import { workflowBundle } from '../src/control-plane/temporal/worker';
 
 /**
  * Determinism guard: histories recorded from real runs (test/fixtures/histories, written by the workflow

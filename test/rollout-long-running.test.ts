@@ -10,10 +10,10 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { rolloutWorkflow } from '../workflows';
 import { promoteUpdate, statusQuery, type RolloutStatus } from '../workflows/messages';
-import type { RolloutSpecInput } from '../src/config/rollout-spec';
-import { DEFAULT_SEQUENTIAL_CONFIG } from '../src/policy';
+import type { RolloutSpecInput } from '../src/decision/config/rollout-spec';
+import { DEFAULT_SEQUENTIAL_CONFIG } from '../src/decision/policy';
 import { getRoute, listChanges } from '../src/store/routing-state';
-import { workflowBundle } from '../src/temporal/worker';
+import { workflowBundle } from '../src/control-plane/temporal/worker';
 import { startTestStack, type TestStack } from './helpers/stack';
 
 const run = promisify(execFile);

@@ -21,9 +21,9 @@ import {
   statusQuery,
   type RolloutStatus,
 } from '../workflows/messages';
-import type { RolloutSpecInput } from '../src/config/rollout-spec';
+import type { RolloutSpecInput } from '../src/decision/config/rollout-spec';
 import { getRoute, listChanges } from '../src/store/routing-state';
-import { workflowBundle } from '../src/temporal/worker';
+import { workflowBundle } from '../src/control-plane/temporal/worker';
 import { startTestStack, type TestStack } from './helpers/stack';
 
 const run = promisify(execFile);

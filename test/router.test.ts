@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { simulatorRegistry, type ProviderRegistry } from '../src/providers';
+import { simulatorRegistry, type ProviderRegistry } from '../src/data-plane/providers';
 import {
   RouteCallError,
   RouteNotFoundError,
   createRouter,
   type Router,
   type RouterOptions,
-} from '../src/router/router';
-import { loadQuestions, startSimulator, type SimulatorHandle } from '../src/simulator';
+} from '../src/data-plane/router/router';
+import { loadQuestions, startSimulator, type SimulatorHandle } from '../src/tooling/simulator';
 import { openDatabase } from '../src/store/database';
 import { changeRoute, createRoute, getRoute, type CreateRouteInput } from '../src/store/routing-state';
 import { createTestDatabase, type TestDatabase } from './helpers/db';

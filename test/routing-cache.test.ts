@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createRoutingCache, type RoutingCache } from '../src/router/routing-cache';
+import { createRoutingCache, type RoutingCache } from '../src/data-plane/router/routing-cache';
 import { changeRoute, createRoute, type SlotConfig } from '../src/store/routing-state';
 import { freePort } from '../src/store/database';
 import { createTestDatabase, type TestDatabase } from './helpers/db';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScoringActivities } from '../activities/scoring';
-import { createFallbackChain, type FallbackChain } from '../src/providers/fallback-chain';
-import { simulatorRegistry } from '../src/providers/registry';
-import { startSimulator, type SimulatorHandle } from '../src/simulator';
+import { createFallbackChain, type FallbackChain } from '../src/data-plane/providers/fallback-chain';
+import { simulatorRegistry } from '../src/data-plane/providers/registry';
+import { startSimulator, type SimulatorHandle } from '../src/tooling/simulator';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { OPEN_PROMPTS } from './helpers/open-prompts';
 

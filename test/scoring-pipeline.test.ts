@@ -5,11 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { workflowBundle } from '../src/temporal/worker';
+import { workflowBundle } from '../src/control-plane/temporal/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { rolloutWorkflow } from '../workflows';
 import { statusQuery, type RolloutStatus } from '../workflows/messages';
-import type { RolloutSpecInput } from '../src/config/rollout-spec';
+import type { RolloutSpecInput } from '../src/decision/config/rollout-spec';
 import { startTestStack, type TestStack } from './helpers/stack';
 import { OPEN_PROMPTS } from './helpers/open-prompts';
 

@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { createActivities } from '../activities';
-import { parseRolloutSpec } from '../src/config/rollout-spec';
+import { parseRolloutSpec } from '../src/decision/config/rollout-spec';
 import { createRoute, getRoute } from '../src/store/routing-state';
-import type { RunningWorker } from '../src/temporal/worker';
+import type { RunningWorker } from '../src/control-plane/temporal/worker';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { temporalTestEnv } from './helpers/temporal';
 

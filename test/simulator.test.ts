@@ -4,7 +4,7 @@ import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { gradeAnswer } from '../src/scoring/reference';
+import { gradeAnswer } from '../src/decision/scoring/reference';
 import {
   findQuestionByPrompt,
   loadQuestions,
@@ -14,7 +14,7 @@ import {
   type ModelBehaviour,
   type Question,
   type SimulatorHandle,
-} from '../src/simulator';
+} from '../src/tooling/simulator';
 
 /**
  * The simulator through the real `openai` and `@anthropic-ai/sdk` clients over real HTTP: what the

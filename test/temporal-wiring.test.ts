@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { createActivities } from '../activities';
 import { routeProbeWorkflow } from '../workflows';
-import type { RunningWorker } from '../src/temporal/worker';
+import type { RunningWorker } from '../src/control-plane/temporal/worker';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { temporalTestEnv } from './helpers/temporal';
 

@@ -16,9 +16,9 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { GuardianWatch } from '../activities/guardian';
-import { channelsFor } from '../src/alerts/kinds';
-import { evaluateTriggers, type TriggerResult } from '../src/policy';
-import { RolloutPhase, RolloutRoute } from '../src/temporal/search-attributes';
+import { channelsFor } from '../src/control-plane/alerts/kinds';
+import { evaluateTriggers, type TriggerResult } from '../src/decision/policy';
+import { RolloutPhase, RolloutRoute } from '../src/control-plane/temporal/search-attributes';
 import { ALERTS, DURABLE } from './activity-options';
 
 const acts = proxyActivities<Activities>(DURABLE);

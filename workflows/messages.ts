@@ -12,8 +12,8 @@ import type {
   ResolvedPolicyConfig,
   ShadowAnalysis,
   TriggerResult,
-} from '../src/policy';
-import type { ScoringStatus } from '../src/scoring/evidence';
+} from '../src/decision/policy';
+import type { ScoringStatus } from '../src/decision/scoring/evidence';
 
 export type { ScoringStatus };
 
@@ -91,7 +91,7 @@ export interface RolloutOutcome {
   shadow?: ShadowAnalysis;
 }
 
-/** The canary share is held: since when, and what it is waiting for (see src/policy/estimate.ts). */
+/** The canary share is held: since when, and what it is waiting for (see src/decision/policy/estimate.ts). */
 export interface HoldStatus {
   since: string;
   shareBps: number;

@@ -32,7 +32,7 @@ export interface EventRetentionInput {
 
 /**
  * One retention pass over request events, run by the `capture-retention` Temporal Schedule
- * (src/temporal/retention-schedule.ts), every hour by default: creates the daily partitions ahead, drops the
+ * (src/control-plane/temporal/retention-schedule.ts), every hour by default: creates the daily partitions ahead, drops the
  * days past the event retention, deletes expired rollups, and nulls captured text past its retention.
  */
 export async function eventRetentionWorkflow(input: EventRetentionInput): Promise<{

@@ -3,15 +3,15 @@
  * under the triggers and (bounded rollouts) the progress deadlines.
  */
 import { patched } from '@temporalio/workflow';
-import { formatDuration } from '../src/config/duration';
+import { formatDuration } from '../src/decision/config/duration';
 import {
   decide,
   estimate,
   pinSequentialDefaults,
   SEQUENTIAL_DEFAULTS_V1,
   type PolicyConfig,
-} from '../src/policy';
-import { evidenceReasons } from '../src/scoring/evidence';
+} from '../src/decision/policy';
+import { evidenceReasons } from '../src/decision/scoring/evidence';
 import { DURABLE } from './activity-options';
 import { acts } from './rollout-activities';
 import type { DeadlineState, RolloutPosition } from './rollout-carry';

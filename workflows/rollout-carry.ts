@@ -4,7 +4,7 @@
  * policy config, pending requests) and everything `status` shows, so the status query and the Temporal UI
  * tell one story across runs. Plain JSON: it travels as the new run's second argument.
  */
-import type { DecisionAction, DecisionSource, ResolvedPolicyConfig } from '../src/policy';
+import type { DecisionAction, DecisionSource, ResolvedPolicyConfig } from '../src/decision/policy';
 import type { DecisionSummary, RolloutStatus } from './messages';
 
 /** Where in its story the rollout stopped; the next run resumes the loop of that phase. */

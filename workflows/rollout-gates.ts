@@ -1,6 +1,6 @@
 /** After the canary (or directly, blue-green): the approval gate, the promotion to 100%, the bake. */
 import { log } from '@temporalio/workflow';
-import { formatDuration } from '../src/config/duration';
+import { formatDuration } from '../src/decision/config/duration';
 import type { RolloutPosition } from './rollout-carry';
 import { RollbackRequested, type RolloutRun } from './rollout-run';
 

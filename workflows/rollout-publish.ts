@@ -3,16 +3,16 @@
  * the hold (since when, what it waits for, the hold alert).
  */
 import { log, patched, setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
-import { formatDuration } from '../src/config/duration';
-import type { Decision, HoldEstimate } from '../src/policy';
-import { noEvidenceCause, scoringLine } from '../src/scoring/evidence';
+import { formatDuration } from '../src/decision/config/duration';
+import type { Decision, HoldEstimate } from '../src/decision/policy';
+import { noEvidenceCause, scoringLine } from '../src/decision/scoring/evidence';
 import {
   CanaryBasisPoints,
   RolloutCandidate,
   RolloutPhase,
   RolloutRoute,
   RolloutStrategy,
-} from '../src/temporal/search-attributes';
+} from '../src/control-plane/temporal/search-attributes';
 import { HOLD_ALERT, PUBLISH_CHANGES_ONLY } from './rollout-patches';
 import type { RolloutRun } from './rollout-run';
 

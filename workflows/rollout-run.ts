@@ -8,11 +8,16 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AlertEvent } from '../activities/alerts';
-import { channelsFor } from '../src/alerts/kinds';
-import type { RolloutSpec } from '../src/config/rollout-spec';
-import { formatTarget } from '../src/config/target';
-import { evaluateTriggers, resolvePolicyConfig, type Decision, type PolicyConfig } from '../src/policy';
-import type { TriggerSpec } from '../src/policy';
+import { channelsFor } from '../src/control-plane/alerts/kinds';
+import type { RolloutSpec } from '../src/decision/config/rollout-spec';
+import { formatTarget } from '../src/decision/config/target';
+import {
+  evaluateTriggers,
+  resolvePolicyConfig,
+  type Decision,
+  type PolicyConfig,
+} from '../src/decision/policy';
+import type { TriggerSpec } from '../src/decision/policy';
 import { DURABLE, ROUTING } from './activity-options';
 import { acts, alerts } from './rollout-activities';
 import { countDecision, type DeadlineState, type RolloutCarry, type RolloutPosition } from './rollout-carry';

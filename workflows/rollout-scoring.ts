@@ -1,13 +1,13 @@
 /** Scoring the captured answers between checks, and folding each batch into the rollout's evidence. */
 import { patched } from '@temporalio/workflow';
-import { formatDuration } from '../src/config/duration';
+import { formatDuration } from '../src/decision/config/duration';
 import {
   emptyReport,
   foldReport,
   newScoringStatus,
   noEvidenceCause,
   type ScoreReport,
-} from '../src/scoring/evidence';
+} from '../src/decision/scoring/evidence';
 import { DURABLE } from './activity-options';
 import { acts, scoring } from './rollout-activities';
 import { SCORING_PIPELINE } from './rollout-patches';

@@ -2,7 +2,7 @@
  * The shadow phase: a sampled share of stable requests also goes to the candidate, pairs are compared, and
  * the sign test's report decides whether the canary may start (or is the outcome, for shadow-only).
  */
-import { analyzeShadow, type ShadowAnalysis } from '../src/policy';
+import { analyzeShadow, type ShadowAnalysis } from '../src/decision/policy';
 import { DURABLE } from './activity-options';
 import { acts } from './rollout-activities';
 import type { RolloutPosition } from './rollout-carry';

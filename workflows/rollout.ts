@@ -8,8 +8,8 @@ import {
   setHandler,
   uuid4,
 } from '@temporalio/workflow';
-import { formatDuration } from '../src/config/duration';
-import { parseRolloutSpec, type RolloutSpec } from '../src/config/rollout-spec';
+import { formatDuration } from '../src/decision/config/duration';
+import { parseRolloutSpec, type RolloutSpec } from '../src/decision/config/rollout-spec';
 import { ROUTING } from './activity-options';
 import { acts, local } from './rollout-activities';
 import { canaryPhase } from './rollout-canary';

@@ -1,6 +1,6 @@
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { RolloutPhase, RolloutRoute } from '../src/temporal/search-attributes';
+import { RolloutPhase, RolloutRoute } from '../src/control-plane/temporal/search-attributes';
 
 const { describeRoute } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',

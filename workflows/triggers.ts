@@ -1,5 +1,5 @@
-import type { RolloutSpec } from '../src/config/rollout-spec';
-import { defaultTriggers, legacyGreaterThan, type TriggerSpec } from '../src/policy';
+import type { RolloutSpec } from '../src/decision/config/rollout-spec';
+import { defaultTriggers, legacyGreaterThan, type TriggerSpec } from '../src/decision/policy';
 
 /** The trigger list of a rollout: the seed's four with the spec's thresholds, minimums and windows. */
 export function triggerSpecsOf(spec: Pick<RolloutSpec, 'triggers'>): TriggerSpec[] {

@@ -6,12 +6,12 @@
  *     "green": { "target": "openai:gpt-4o", "fallbacks": ["anthropic:claude-sonnet-4"] },
  *     "stable": "blue" }
  *
- * Slots take `provider:model` or `{ target, fallbacks }` (targets in either form, see src/config/target.ts).
+ * Slots take `provider:model` or `{ target, fallbacks }` (targets in either form, see src/decision/config/target.ts).
  * When the route exists, omitted fields keep their current value and `"green": null` removes the green slot.
  */
 import { z } from 'zod';
-import { ROUTE_NAME } from '../config/rollout-spec';
-import { targetWithFallbacksSchema, type TargetWithFallbacks } from '../config/target';
+import { ROUTE_NAME } from '../decision/config/rollout-spec';
+import { targetWithFallbacksSchema, type TargetWithFallbacks } from '../decision/config/target';
 
 const slotSchema = z.preprocess((input, ctx) => {
   if (typeof input === 'string') return { target: input, fallbacks: [] };

@@ -22,7 +22,7 @@
  */
 import crypto from 'node:crypto';
 import type pg from 'pg';
-import type { Target } from '../providers/types';
+import type { Target } from '../data-plane/providers/types';
 
 export const ROUTES_CHANNEL = 'model_rollout_routes';
 

@@ -1,4 +1,4 @@
-import { findQuestionByPrompt } from '../../src/simulator';
+import { findQuestionByPrompt } from '../../src/tooling/simulator';
 
 /**
  * Prompts as a support bot would get them: open questions, none of them in the simulator's question set,

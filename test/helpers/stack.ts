@@ -1,14 +1,14 @@
 import { Client } from '@temporalio/client';
 import { createActivities } from '../../activities';
-import type { HttpEvaluatorService } from '../../src/scoring/evaluators';
-import { createFallbackChain } from '../../src/providers/fallback-chain';
-import { simulatorRegistry } from '../../src/providers/registry';
-import { createRouter, type Router } from '../../src/router/router';
-import { startSimulator, type Scenario, type SimulatorHandle } from '../../src/simulator';
+import type { HttpEvaluatorService } from '../../src/decision/scoring/evaluators';
+import { createFallbackChain } from '../../src/data-plane/providers/fallback-chain';
+import { simulatorRegistry } from '../../src/data-plane/providers/registry';
+import { createRouter, type Router } from '../../src/data-plane/router/router';
+import { startSimulator, type Scenario, type SimulatorHandle } from '../../src/tooling/simulator';
 import { createRoute, type SlotConfig } from '../../src/store/routing-state';
-import type { RunningWorker } from '../../src/temporal/worker';
-import { startTraffic, type Traffic } from '../../src/traffic';
-import { parseTargetWithFallbacks } from '../../src/config/target';
+import type { RunningWorker } from '../../src/control-plane/temporal/worker';
+import { startTraffic, type Traffic } from '../../src/tooling/traffic';
+import { parseTargetWithFallbacks } from '../../src/decision/config/target';
 import { createTestDatabase, type TestDatabase } from './db';
 import { temporalTestEnv } from './temporal';
 

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { inject } from 'vitest';
-import { createClient } from '../../src/temporal/connection';
-import { startWorker, type RunningWorker } from '../../src/temporal/worker';
+import { createClient } from '../../src/control-plane/temporal/connection';
+import { startWorker, type RunningWorker } from '../../src/control-plane/temporal/worker';
 
 /** The shared dev server from global-setup, plus a task queue of this test file's own. */
 export function temporalTestEnv() {

@@ -3,11 +3,11 @@
  * Env: TEMPORAL_ADDRESS, DATABASE_URL, TEMPORAL_TASK_QUEUE, SIMULATOR_URL.
  */
 import { createActivities } from '../../activities';
-import { createFallbackChain } from '../../src/providers/fallback-chain';
-import { simulatorRegistry } from '../../src/providers/registry';
+import { createFallbackChain } from '../../src/data-plane/providers/fallback-chain';
+import { simulatorRegistry } from '../../src/data-plane/providers/registry';
 import { openDatabase } from '../../src/store/database';
-import { createClient } from '../../src/temporal/connection';
-import { startWorker } from '../../src/temporal/worker';
+import { createClient } from '../../src/control-plane/temporal/connection';
+import { startWorker } from '../../src/control-plane/temporal/worker';
 
 const db = await openDatabase({ url: process.env.DATABASE_URL });
 const client = await createClient({ address: process.env.TEMPORAL_ADDRESS });

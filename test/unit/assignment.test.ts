@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assignTag, bucketOf, murmur3, shouldShadow } from '../../src/router/assignment';
+import { assignTag, bucketOf, murmur3, shouldShadow } from '../../src/data-plane/router/assignment';
 
 /** Deterministic PRNG (mulberry32) so the statistical checks are reproducible. */
 function prng(seed: number): () => number {

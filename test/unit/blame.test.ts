@@ -4,8 +4,8 @@ import {
   isClientCaused,
   recordedErrorClass,
   requestedMaxTokens,
-} from '../../src/providers/blame';
-import type { ErrorClass } from '../../src/providers/types';
+} from '../../src/data-plane/providers/blame';
+import type { ErrorClass } from '../../src/data-plane/providers/types';
 
 const ALL: ErrorClass[] = [
   'rate_limited',

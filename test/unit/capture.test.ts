@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { capturePolicy, hashText, parseRouteModes, redactText } from '../../src/router/capture';
+import { capturePolicy, hashText, parseRouteModes, redactText } from '../../src/data-plane/router/capture';
 import type { RouteState } from '../../src/store/routing-state';
 
 const state = (patch: Partial<RouteState>): RouteState => ({

@@ -10,7 +10,7 @@ import {
   type ArmStats,
   type HoldEstimateInput,
   type StepContext,
-} from '../../src/policy/index';
+} from '../../src/decision/policy/index';
 
 const MIN = 60_000;
 

@@ -15,10 +15,10 @@ import {
   type ArmStats,
   type StepContext,
   type StepCounts,
-} from '../../src/policy/index';
-import { badEventMixture, logLikelihoodRatio } from '../../src/policy/bad-event-test';
-import { badEventSegments, badEventTest, errorGate } from '../../src/policy/sequential-tests';
-import { createRandom, type Random } from '../../src/simulator/random';
+} from '../../src/decision/policy/index';
+import { badEventMixture, logLikelihoodRatio } from '../../src/decision/policy/bad-event-test';
+import { badEventSegments, badEventTest, errorGate } from '../../src/decision/policy/sequential-tests';
+import { createRandom, type Random } from '../../src/tooling/simulator/random';
 
 const STEPS = [500, 1000, 2000, 4000, 8000, 10000];
 

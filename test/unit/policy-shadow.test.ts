@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeShadow } from '../../src/policy/index';
+import { analyzeShadow } from '../../src/decision/policy/index';
 
 describe('shadow comparison analysis', () => {
   it('3 better vs 1 worse: the seed says promote, the analysis says inconclusive', () => {

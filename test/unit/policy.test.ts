@@ -17,7 +17,7 @@ import {
   type Decision,
   type DecideInput,
   type StepContext,
-} from '../../src/policy/index';
+} from '../../src/decision/policy/index';
 
 // ───────────── helpers ─────────────
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { gradeAnswer, type GradableQuestion } from '../../src/scoring/reference';
-import { loadQuestions } from '../../src/simulator/questions';
+import { gradeAnswer, type GradableQuestion } from '../../src/decision/scoring/reference';
+import { loadQuestions } from '../../src/decision/scoring/reference-set/questions';
 
 const number = (reference: string): GradableQuestion => ({ kind: 'arithmetic', reference });
 const conversion = (reference: string): GradableQuestion => ({ kind: 'conversion', reference });

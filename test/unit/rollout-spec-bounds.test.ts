@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidSpecError, parseRolloutSpec } from '../../src/config/rollout-spec';
+import { InvalidSpecError, parseRolloutSpec } from '../../src/decision/config/rollout-spec';
 import {
   DEFAULT_RATIO_CONFIG,
   DEFAULT_SEQUENTIAL_CONFIG,
   resolvePolicyConfig,
   resolveSequentialConfig,
   SEQUENTIAL_DEFAULTS_V1,
-} from '../../src/policy';
+} from '../../src/decision/policy';
 
 const base = { route: 'support-bot', candidate: 'openai:gpt-4o' };
 

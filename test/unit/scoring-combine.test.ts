@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { combineOutcomes, type EvaluatorOutcome } from '../../src/scoring/combine';
-import { allocateBatch } from '../../src/scoring/sampling';
+import { combineOutcomes, type EvaluatorOutcome } from '../../src/decision/scoring/combine';
+import { allocateBatch } from '../../src/decision/scoring/sampling';
 
 const score = (name: string, s: number, weight = 1, costUsd = 0): EvaluatorOutcome => ({
   name,

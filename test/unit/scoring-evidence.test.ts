@@ -6,7 +6,7 @@ import {
   newScoringStatus,
   noEvidenceCause,
   type ScoreReport,
-} from '../../src/scoring/evidence';
+} from '../../src/decision/scoring/evidence';
 
 const report = (patch: Partial<ScoreReport>): ScoreReport => ({ ...emptyReport(), ...patch });
 const at = (sinceEvidenceMs: number) => ({

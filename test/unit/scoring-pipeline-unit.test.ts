@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runPipeline } from '../../src/scoring/pipeline';
+import { runPipeline } from '../../src/decision/scoring/pipeline';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { judgeReply } from '../../src/simulator/judge';
-import { composeAnswer } from '../../src/simulator/answers';
-import { createRandom } from '../../src/simulator/random';
-import { loadQuestions } from '../../src/simulator/questions';
-import { parseScore } from '../../src/scoring/judge';
+import { judgeReply } from '../../src/tooling/simulator/judge';
+import { composeAnswer } from '../../src/tooling/simulator/answers';
+import { createRandom } from '../../src/tooling/simulator/random';
+import { loadQuestions } from '../../src/decision/scoring/reference-set/questions';
+import { parseScore } from '../../src/decision/scoring/judge';
 
 const random = createRandom(7);
 const frame = (q: string, a: string) => `Question:\n${q}\n\nAnswer:\n${a}`;

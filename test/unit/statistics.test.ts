@@ -15,7 +15,7 @@ import {
   signTest,
   upperConfidenceBound,
   wilsonInterval,
-} from '../../src/policy/index';
+} from '../../src/decision/policy/index';
 
 /** Relative closeness, for values spanning many orders of magnitude. */
 function expectRel(actual: number, expected: number, tol: number) {

@@ -5,7 +5,7 @@ import {
   parseTarget,
   parseTargetWithFallbacks,
   TargetValidationError,
-} from '../../src/config/target';
+} from '../../src/decision/config/target';
 
 function issues(run: () => unknown): { field: string; reason: string }[] {
   try {

@@ -9,7 +9,7 @@ import {
   type ArmStats,
   type TriggerMetric,
   type TriggerMetricName,
-} from '../../src/policy/index';
+} from '../../src/decision/policy/index';
 
 const metric = (value: number | null, requests = 100, scores = 50): TriggerMetric => ({
   value,

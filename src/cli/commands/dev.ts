@@ -11,7 +11,7 @@ export function registerDevCommand(program: Command): void {
     .option('--gateway-port <port>', 'port of the OpenAI-compatible gateway', '8080')
     .option('--simulator', 'start the provider simulator and send every provider to it (no API keys needed)')
     .action(async (opts: { temporalPort: string; gatewayPort: string; simulator?: boolean }) => {
-      const { startDevStack } = await import('../../dev-stack');
+      const { startDevStack } = await import('../../tooling/dev-stack');
       const stack = await startDevStack({
         temporalPort: Number(opts.temporalPort),
         gatewayPort: Number(opts.gatewayPort),

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { parseRouteModes, type CaptureMode } from '../../router/capture';
+import { parseRouteModes, type CaptureMode } from '../../data-plane/router/capture';
 import { UsageError } from '../errors';
 import { untilInterrupted } from '../signals';
 
@@ -77,7 +77,7 @@ export function registerGatewayCommand(program: Command): void {
           'set GATEWAY_KEYS_FILE (named keys with their routes; re-read on SIGHUP or change) or GATEWAY_API_KEYS (comma-separated keys clients send as Bearer tokens), or pass --no-auth',
         );
       }
-      const { parseDuration } = await import('../../config/duration');
+      const { parseDuration } = await import('../../decision/config/duration');
       let feedbackWindowMs: number;
       try {
         feedbackWindowMs = parseDuration(opts.feedbackWindow);
@@ -96,10 +96,10 @@ export function registerGatewayCommand(program: Command): void {
         throw new UsageError(`--capture-route: ${(err as Error).message}`);
       }
       // Loaded here, not at the top: `--help` and the other commands must not pay for the data plane.
-      const { createGateway } = await import('../../gateway/server');
-      const { simulatorRegistry } = await import('../../providers');
-      const { deploymentRegistry } = await import('../../providers/providers-file');
-      const { createRouter } = await import('../../router/router');
+      const { createGateway } = await import('../../data-plane/gateway/server');
+      const { simulatorRegistry } = await import('../../data-plane/providers');
+      const { deploymentRegistry } = await import('../../data-plane/providers/providers-file');
+      const { createRouter } = await import('../../data-plane/router/router');
       const { openDatabase } = await import('../../store/database');
       const { migrate } = await import('../../store/migrate');
       // Provider endpoints from MODEL_ROLLOUT_PROVIDERS_FILE and the environment only; a route's target

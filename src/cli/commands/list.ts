@@ -76,7 +76,7 @@ export function registerListCommand(program: Command): void {
         if (!Number.isInteger(limit) || limit < 1)
           throw new UsageError(`--limit must be a positive integer, got ${opts.limit}`);
         const query = rolloutQuery(opts);
-        const sa = await import('../../temporal/search-attributes');
+        const sa = await import('../../control-plane/temporal/search-attributes');
         const rollouts = await withClient(async (client) => {
           const out: ListedRollout[] = [];
           for await (const w of client.workflow.list({ query, pageSize: Math.min(limit, 100) })) {

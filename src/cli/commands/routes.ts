@@ -173,7 +173,7 @@ and "green": null removes the green slot. A route that a rollout owns cannot be 
         }
         // A target's baseUrl is honoured only on this deployment's allowlist: refused here, naming it.
         const { deploymentRegistry, endpointIssues, slotTargets } =
-          await import('../../providers/providers-file');
+          await import('../../data-plane/providers/providers-file');
         const endpointProblems = endpointIssues(deploymentRegistry(), [
           ...slotTargets('blue', config.blue),
           ...slotTargets('green', config.green),

@@ -22,7 +22,8 @@ export function registerSimulatorCommand(program: Command): void {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new UsageError(`--port must be a port number (0-65535), got ${opts.port}`);
-      const { loadScenarioFile, ScenarioValidationError, startSimulator } = await import('../../simulator');
+      const { loadScenarioFile, ScenarioValidationError, startSimulator } =
+        await import('../../tooling/simulator');
       let scenario;
       try {
         scenario = opts.scenario ? loadScenarioFile(opts.scenario) : undefined;

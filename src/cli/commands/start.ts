@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import type { rolloutWorkflow } from '../../../workflows/rollout';
-import type { RolloutSpec } from '../../config/rollout-spec';
-import { formatDuration } from '../../config/duration';
+import type { RolloutSpec } from '../../decision/config/rollout-spec';
+import { formatDuration } from '../../decision/config/duration';
 import { UsageError } from '../errors';
 import { defaultActor, share, uiLink } from '../format';
 import { readJsonObject, withDatabase } from './routes';
@@ -167,7 +167,7 @@ then the judge: the first that applies scores). Any --eval-* or --check-* flag m
     )
     .action(async (route: string | undefined, opts: StartOptions) => {
       const spec = await buildSpec(route, opts);
-      const workflowId = (await import('../../config/rollout-spec')).rolloutWorkflowId(spec.route);
+      const workflowId = (await import('../../decision/config/rollout-spec')).rolloutWorkflowId(spec.route);
       const owner = await checkRoute(spec);
       await withClient(async (client) => {
         await checkOwner(client, spec.route, owner, workflowId);
@@ -292,12 +292,12 @@ function readText(file: string, flag: string): string {
 
 async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOptions): Promise<RolloutSpec> {
   // Imported here: the spec schema pulls in the policy code, which `--help` does not need.
-  const { parseRolloutSpec, InvalidSpecError } = await import('../../config/rollout-spec');
+  const { parseRolloutSpec, InvalidSpecError } = await import('../../decision/config/rollout-spec');
   try {
     const spec = parseRolloutSpec(input, { resolvePolicy: true });
     // Targets may name a baseUrl only from this deployment's allowlist (the worker refuses it too).
     const { deploymentRegistry, endpointIssues, specTargets } =
-      await import('../../providers/providers-file');
+      await import('../../data-plane/providers/providers-file');
     const issues = endpointIssues(deploymentRegistry(), specTargets(spec));
     if (issues.length > 0) throw new InvalidSpecError(issues);
     return spec;
@@ -344,7 +344,7 @@ function parseSteps(text: string): number[] {
 /** The route must exist. Returns its owner (the rollout that holds it, if any). */
 async function checkRoute(spec: RolloutSpec): Promise<string | null> {
   const { getRoute } = await import('../../store/routing-state');
-  const { formatTarget } = await import('../../config/target');
+  const { formatTarget } = await import('../../decision/config/target');
   return withDatabase(async (db) => {
     const route = await getRoute(db.pool, spec.route);
     if (!route) {
@@ -392,9 +392,9 @@ async function startRollout(
   workflowId: string,
 ): Promise<{ runId: string; candidate: string }> {
   const { WorkflowExecutionAlreadyStartedError } = await import('@temporalio/client');
-  const { TASK_QUEUE } = await import('../../temporal/connection');
-  const sa = await import('../../temporal/search-attributes');
-  const { formatTarget } = await import('../../config/target');
+  const { TASK_QUEUE } = await import('../../control-plane/temporal/connection');
+  const sa = await import('../../control-plane/temporal/search-attributes');
+  const { formatTarget } = await import('../../decision/config/target');
   const candidate = formatTarget(spec.candidate.target);
   try {
     const handle = await client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {

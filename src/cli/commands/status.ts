@@ -13,8 +13,8 @@ import type {
   ScoringStatus,
 } from '../../../workflows/messages';
 // Small leaf modules: every CLI command (the gateway too) loads this file at start.
-import { roughDuration } from '../../config/duration';
-import { rolloutWorkflowId } from '../../config/workflow-id';
+import { roughDuration } from '../../decision/config/duration';
+import { rolloutWorkflowId } from '../../decision/config/workflow-id';
 import { UsageError } from '../errors';
 import {
   action,
@@ -37,7 +37,7 @@ import {
 
 /** Connects to Temporal (TEMPORAL_ADDRESS, default 127.0.0.1:7233), runs `fn`, and always closes. */
 export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-  const { createClient } = await import('../../temporal/connection');
+  const { createClient } = await import('../../control-plane/temporal/connection');
   const client = await createClient(); // its error names the address it tried
   try {
     return await fn(client);
@@ -111,7 +111,7 @@ export async function queryStatus(
   } catch (err) {
     const message = (err as Error).message ?? String(err);
     if (/deadline|timed? ?out|no poller/i.test(message)) {
-      const { TASK_QUEUE } = await import('../../temporal/connection');
+      const { TASK_QUEUE } = await import('../../control-plane/temporal/connection');
       throw new Error(
         `rollout ${handle.workflowId} did not answer the status query within ${timeoutMs / 1000}s: ` +
           `is a worker running on task queue "${TASK_QUEUE}"? (start one with 'model-rollout worker')`,
@@ -177,7 +177,7 @@ async function statusFromHistory(found: FoundRollout): Promise<{ status: Rollout
     RolloutCandidate,
     RolloutStrategy,
     CanaryBasisPoints,
-  } = await import('../../temporal/search-attributes');
+  } = await import('../../control-plane/temporal/search-attributes');
   const sa = d.typedSearchAttributes;
   let outcome: RolloutOutcome | undefined;
   let failure: string | undefined;

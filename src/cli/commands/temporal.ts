@@ -22,10 +22,11 @@ export function registerTemporalCommand(program: Command): void {
         installOnly?: boolean;
         registerOnly?: boolean;
       }) => {
-        const { registerSearchAttributes, startTemporal } = await import('../../temporal/dev-server');
-        const { ensureTemporalCli } = await import('../../temporal/cli-binary');
+        const { registerSearchAttributes, startTemporal } =
+          await import('../../control-plane/temporal/dev-server');
+        const { ensureTemporalCli } = await import('../../control-plane/temporal/cli-binary');
         if (opts.registerOnly) {
-          const { temporalSettings } = await import('../../temporal/connection');
+          const { temporalSettings } = await import('../../control-plane/temporal/connection');
           const settings = temporalSettings();
           if (!settings.configuredAddress)
             throw new UsageError(

@@ -27,7 +27,8 @@ export function registerWorkerCommand(program: Command): void {
       '\nExamples:\n  model-rollout worker\n  model-rollout worker --simulator http://127.0.0.1:4010',
     )
     .action(async (opts: { taskQueue?: string; simulator?: string; captureRetention?: string }) => {
-      const { createClient, temporalSettings, TASK_QUEUE } = await import('../../temporal/connection');
+      const { createClient, temporalSettings, TASK_QUEUE } =
+        await import('../../control-plane/temporal/connection');
       const temporal = temporalSettings();
       const { address, namespace } = temporal;
       const taskQueue = opts.taskQueue ?? TASK_QUEUE;
@@ -37,8 +38,8 @@ export function registerWorkerCommand(program: Command): void {
           await fn().catch((err: Error) => console.error(`while stopping: ${err.message}`));
       };
       try {
-        const { simulatorRegistry } = await import('../../providers');
-        const { deploymentRegistry } = await import('../../providers/providers-file');
+        const { simulatorRegistry } = await import('../../data-plane/providers');
+        const { deploymentRegistry } = await import('../../data-plane/providers/providers-file');
         // Provider endpoints from MODEL_ROLLOUT_PROVIDERS_FILE and the environment only: a bad file stops the
         // worker here, naming the field, before it connects anywhere.
         const providers = opts.simulator ? simulatorRegistry(opts.simulator) : deploymentRegistry();
@@ -49,13 +50,13 @@ export function registerWorkerCommand(program: Command): void {
         const db = await openDatabase();
         stops.push(() => db.close());
         const migrated = await migrate(db.pool);
-        const { createFallbackChain } = await import('../../providers');
+        const { createFallbackChain } = await import('../../data-plane/providers');
         const chain = createFallbackChain({ registry: providers });
         stops.push(() => chain.close());
-        const { loadAlertChannels } = await import('../../alerts/channels');
+        const { loadAlertChannels } = await import('../../control-plane/alerts/channels');
         const alertChannels = loadAlertChannels(); // a bad channels file stops the worker here, naming the field
         const { createActivities } = await import('../../../activities');
-        const { startWorker } = await import('../../temporal/worker');
+        const { startWorker } = await import('../../control-plane/temporal/worker');
         const worker = await startWorker({
           address,
           namespace,
@@ -64,15 +65,16 @@ export function registerWorkerCommand(program: Command): void {
         });
         stops.push(() => worker.shutdown());
         const { captureRetentionMs, ensureRetentionSchedule } =
-          await import('../../temporal/retention-schedule');
-        const { parseDuration, formatDuration } = await import('../../config/duration');
+          await import('../../control-plane/temporal/retention-schedule');
+        const { parseDuration, formatDuration } = await import('../../decision/config/duration');
         let retentionMs: number;
         try {
           retentionMs = opts.captureRetention ? parseDuration(opts.captureRetention) : captureRetentionMs();
         } catch (err) {
           throw new UsageError(`--capture-retention: ${(err as Error).message}`);
         }
-        const { eventRetentionMs, rollupRetentionMs } = await import('../../temporal/retention-schedule');
+        const { eventRetentionMs, rollupRetentionMs } =
+          await import('../../control-plane/temporal/retention-schedule');
         let eventMs: number;
         let rollupMs: number;
         try {

@@ -1,0 +1,160 @@
+import type pg from 'pg';
+import type {
+  ArmPair,
+  ArmStats,
+  Decision,
+  StepCounts,
+  TriggerMetric,
+  TriggerMetricName,
+  TriggerSpec,
+} from '../src/decision/policy';
+import { triggerMetricsByWindow } from '../src/decision/policy';
+import { armStats, armStatsSinceVersion, stableP95, stepCounts, type Tag } from '../src/store/arm-statistics';
+
+/**
+ * The numbers a rollout decides on, computed in SQL, and the record of each decision. Only aggregates
+ * leave the database, so workflow histories stay small however much traffic a route serves.
+ */
+export interface EvaluationDeps {
+  pool: pg.Pool;
+}
+
+export interface PairRequest {
+  route: string;
+  /** Start of the canary phase (cumulative window) and of the current step, epoch ms. */
+  fromMs: number;
+  stepFromMs: number;
+  toMs: number;
+  slowThresholdMs: number | null;
+  /** Each arm judged on its primary model's own answers (a fallback's answer is the primary's failure). */
+  candidateOwnEvidence?: boolean;
+  /**
+   * The routing version each canary step's routing change produced, oldest first. When given, the windows
+   * are cut by the version an event was served under, not by its timestamp, so a router whose clock is
+   * off cannot move events between steps (`fromMs` then only narrows the scan; `stepFromMs` and `toMs`
+   * are unused), and the answer carries each earlier step's counts.
+   */
+  stepVersions?: number[];
+}
+
+export interface TriggerMetricsRequest {
+  route: string;
+  tag: Tag;
+  /** Only data since the watched model took this role (epoch ms). */
+  sinceMs: number;
+  nowMs: number;
+  triggers: TriggerSpec[];
+  target?: string;
+  /** As in PairRequest: a fallback's answer counts as an error of the watched slot's primary. */
+  candidateOwnEvidence?: boolean;
+}
+
+export interface DecisionRecord {
+  route: string;
+  workflowId: string;
+  runId: string;
+  phase: string;
+  shareBps: number;
+  action: string;
+  policy?: string | null;
+  reasons: string[];
+  stats: Record<string, unknown>;
+}
+
+export function createEvaluationActivities(deps: EvaluationDeps) {
+  const { pool } = deps;
+  return {
+    /** Stable vs canary, cumulative since the canary began and since the current step began. */
+    async canaryStats(req: PairRequest): Promise<{
+      cumulative: ArmPair;
+      step: ArmPair;
+      /** Each earlier step's counts, oldest first (only for windows cut by routing version). */
+      previousSteps?: StepCounts[];
+      /** Answers a fallback gave since the canary began, per arm (errors of the primary). */
+      fallbacks: { stable: number; canary: number };
+    }> {
+      const versions = req.stepVersions;
+      const common = {
+        route: req.route,
+        slowThresholdMs: req.slowThresholdMs,
+        primaryOnly: req.candidateOwnEvidence,
+      };
+      if (versions && versions.length > 0) {
+        const since = (tag: Tag, fromVersion: number) =>
+          armStatsSinceVersion(pool, { ...common, tag, fromVersion, fromMs: req.fromMs });
+        const current = versions[versions.length - 1];
+        const [cs, cc, ss, sc, steps] = await Promise.all([
+          since('stable', versions[0]),
+          since('canary', versions[0]),
+          since('stable', current),
+          since('canary', current),
+          stepCounts(pool, { ...common, stepVersions: versions, fromMs: req.fromMs }),
+        ]);
+        return {
+          cumulative: { stable: cs, canary: cc },
+          step: { stable: ss, canary: sc },
+          previousSteps: steps.slice(0, -1),
+          fallbacks: { stable: cs.fallbacks, canary: cc.fallbacks },
+        };
+      }
+      const arm = (tag: Tag, fromMs: number) => armStats(pool, { ...common, tag, fromMs, toMs: req.toMs });
+      const [cs, cc, ss, sc] = await Promise.all([
+        arm('stable', req.fromMs),
+        arm('canary', req.fromMs),
+        arm('stable', req.stepFromMs),
+        arm('canary', req.stepFromMs),
+      ]);
+      return {
+        cumulative: { stable: cs, canary: cc },
+        step: { stable: ss, canary: sc },
+        fallbacks: { stable: cs.fallbacks, canary: cc.fallbacks },
+      };
+    },
+
+    /** The stable p95 latency before the canary started: above it a request counts as slow. */
+    async baselineP95(req: { route: string; fromMs: number; toMs: number }): Promise<number | null> {
+      return stableP95(pool, req.route, req.fromMs, req.toMs);
+    },
+
+    /** The trigger metrics of one tag, each over its own window (clipped to `sinceMs`). */
+    async triggerMetrics(
+      req: TriggerMetricsRequest,
+    ): Promise<Partial<Record<TriggerMetricName, TriggerMetric>>> {
+      const windows = [...new Set(req.triggers.map((t) => t.windowMinutes))];
+      const byWindow: Record<number, ArmStats> = {};
+      await Promise.all(
+        windows.map(async (minutes) => {
+          byWindow[minutes] = await armStats(pool, {
+            route: req.route,
+            tag: req.tag,
+            fromMs: Math.max(req.sinceMs, req.nowMs - minutes * 60_000),
+            toMs: req.nowMs + 60_000,
+            target: req.target,
+            primaryOnly: req.candidateOwnEvidence,
+          });
+        }),
+      );
+      return triggerMetricsByWindow(req.triggers, byWindow);
+    },
+
+    async recordDecision(record: DecisionRecord): Promise<void> {
+      await pool.query(
+        `INSERT INTO rollout_decisions (route, workflow_id, run_id, phase, share_bps, action, policy, reasons, stats)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [
+          record.route,
+          record.workflowId,
+          record.runId,
+          record.phase,
+          record.shareBps,
+          record.action,
+          record.policy ?? null,
+          JSON.stringify(record.reasons),
+          JSON.stringify(record.stats),
+        ],
+      );
+    },
+  };
+}
+
+export type { Decision };

@@ -1,0 +1,294 @@
+import { z } from 'zod';
+import { ALERT_KINDS } from '../../control-plane/alerts/kinds';
+import { parseDuration } from './duration';
+import { evaluatorSchema } from './evaluators';
+import { targetSchema, targetWithFallbacksSchema, type TargetWithFallbacks } from './target';
+import {
+  DEFAULT_STEPS,
+  DEFAULT_TRIGGER_SETTINGS,
+  resolveRatioConfig,
+  resolvePolicyConfig,
+  resolveSequentialConfig,
+  validateSteps,
+  type PolicyConfig,
+} from '../policy';
+
+/**
+ * The rollout spec: what a person asks for when starting a rollout. Validated before the workflow starts
+ * (the CLI and client refuse a bad one with the field and the reason) and again inside the workflow, so
+ * the schema is pure code (zod only) that the workflow bundle can carry. Durations accept '30s', '5m',
+ * '1h30m' or milliseconds and come out as milliseconds, so a parsed spec parses again to itself.
+ */
+
+const duration = (fallback: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(fallback)
+    .transform((value, ctx) => {
+      try {
+        return parseDuration(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
+export const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+export const routeNameSchema = z
+  .string({ error: 'route is required' })
+  .regex(ROUTE_NAME, 'route must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+/** A candidate written `provider:model` (no fallbacks), or `{ target, fallbacks }`. */
+const candidateSchema = z.preprocess(
+  (input) => (typeof input === 'string' ? { target: input, fallbacks: [] } : input),
+  targetWithFallbacksSchema,
+) as unknown as z.ZodType<TargetWithFallbacks, unknown>;
+
+const policySchema = z
+  .strictObject({
+    policy: z.enum(['sequential', 'ratio']).default('sequential'),
+    sequential: z.record(z.string(), z.unknown()).optional(),
+    ratio: z.record(z.string(), z.unknown()).optional(),
+  })
+  .prefault({})
+  .superRefine((value, ctx) => {
+    try {
+      if (value.policy === 'sequential') resolveSequentialConfig(value.sequential as never);
+      else resolveRatioConfig(value.ratio as never);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, path: [value.policy] });
+    }
+  });
+
+const thresholdsSchema = z
+  .strictObject({
+    error_rate: z.number().min(0).max(1).optional(),
+    avg_quality_score: z.number().optional(),
+    p95_latency_ms: z.number().positive().optional(),
+    cost_per_request: z.number().min(0).optional(),
+  })
+  .prefault({});
+
+const channelName = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,62}$/,
+    'a channel name (lower-case letters, digits, ".", "_", "-"), not a URL',
+  );
+
+export const rolloutSpecSchema = z
+  .strictObject({
+    route: routeNameSchema,
+    candidate: candidateSchema,
+    strategy: z.enum(['canary', 'blue-green', 'shadow-only']).default('canary'),
+    /** Who started it (recorded in the audit trail). */
+    actor: z.string().min(1).default('model-rollout'),
+    shadow: z
+      .strictObject({
+        /** Default: on for shadow-only, off otherwise. */
+        enabled: z.boolean().optional(),
+        /** Fraction of stable requests also sent to the candidate. Below 1 keeps the extra cost bounded. */
+        rate: z.number().gt(0).max(1).default(0.25),
+        /** Stop the shadow phase once this many pairs have been compared. */
+        minComparisons: z.number().int().positive().default(50),
+        /** And at the latest after this long. */
+        maxDuration: duration('30m'),
+        /** Stop early when the shadow calls have cost this much (USD). */
+        budgetUsd: z.number().positive().optional(),
+        /** What a shadow report needs before the canary may start: 'promote' or merely not 'keep-stable'. */
+        require: z.enum(['promote', 'not-worse', 'none']).default('not-worse'),
+      })
+      .prefault({}),
+    canary: z
+      .strictObject({
+        steps: z
+          .array(z.number().int())
+          .default([...DEFAULT_STEPS])
+          .superRefine((steps, ctx) => {
+            for (const problem of validateSteps(steps)) ctx.addIssue({ code: 'custom', message: problem });
+          }),
+      })
+      .prefault({}),
+    evaluation: z
+      .strictObject({
+        /** Time between policy checks. Production: minutes; tests and the demo: seconds. */
+        interval: duration('5m'),
+        /**
+         * At most this many answers per scoring batch (one batch per interval, running during it for at
+         * most 80% of it, at most 4 minutes): time and `budgetUsd` bound a batch, this is a backstop.
+         */
+        scoreBatch: z.number().int().positive().max(5000).default(2000),
+        /** LLM judge for answers without a reference; none means reference, feedback and heuristics only. */
+        judge: targetSchema.optional(),
+        /**
+         * Evaluators combined by weight (judge, http, checks, feedback, reference); replaces the default
+         * list (reference, feedback, then `judge` or the heuristic). See docs/evaluators.md.
+         */
+        evaluators: z.array(evaluatorSchema).max(10).optional(),
+        /** Evaluations in flight at most per batch: with a 1.5 s judge, 16 score ~600 answers a minute. */
+        concurrency: z.number().int().positive().max(256).default(16),
+        /** Per judge call; a judge slower than this is a counted failure. */
+        judgeTimeout: duration('30s'),
+        /**
+         * The fraction of each arm's answers that may be scored (a fixed sample by event id). The candidate's
+         * answers are scarce: keep its rate at 1 and lower the stable one to cut judge cost.
+         */
+        sample: z
+          .strictObject({
+            stable: z.number().gt(0).max(1).default(1),
+            candidate: z.number().gt(0).max(1).default(1),
+          })
+          .prefault({}),
+        /** What judging may cost this rollout in all, USD; past it scoring stops and status says so. */
+        budgetUsd: z.number().positive().optional(),
+        /** A canary with no new score for this long raises an alert and shows "no quality evidence". */
+        noEvidenceAfter: duration('15m'),
+      })
+      .prefault({}),
+    triggers: z
+      .strictObject({
+        interval: duration('5m'),
+        thresholds: thresholdsSchema,
+        minRequests: z.number().int().min(0).default(DEFAULT_TRIGGER_SETTINGS.minRequests),
+        minScores: z.number().int().min(0).default(DEFAULT_TRIGGER_SETTINGS.minScores),
+        /** Windows shorter than production (e.g. for a demo), in minutes; default the seed's 15/60. */
+        windowMinutes: z
+          .strictObject({ short: z.number().positive(), long: z.number().positive() })
+          .optional(),
+        /** 'legacy-greater-than' reproduces the seed's direction-less rule (for comparison only). */
+        mode: z.enum(['directional', 'legacy-greater-than']).default('directional'),
+      })
+      .prefault({}),
+    policy: policySchema,
+    bake: z.strictObject({ duration: duration('30m') }).prefault({}),
+    /**
+     * How long a rollout may go without progress (like Argo's progressDeadlineSeconds): a canary step that
+     * has not advanced after `step`, or a rollout not promoted `rollout` after it started, gets `action`:
+     * 'hold' alerts and keeps the current share until a person promotes, resumes or rolls back; 'rollback'
+     * rolls back. Time paused by a person does not count against a step.
+     */
+    progressDeadline: z
+      .strictObject({
+        step: duration('24h'),
+        rollout: duration('7d'),
+        action: z.enum(['hold', 'rollback']).default('hold'),
+      })
+      .prefault({}),
+    approval: z
+      .strictObject({
+        required: z.boolean().default(false),
+        timeout: duration('24h'),
+        /**
+         * What happens when nobody approves within `timeout`, alerted either way: 'rollback', or 'approve'
+         * (promote as if approved). 'hold' (wait forever) only in rollouts started before timeouts ended.
+         */
+        onTimeout: z.enum(['rollback', 'approve', 'hold']).default('rollback'),
+      })
+      .prefault({}),
+    alerts: z
+      .strictObject({
+        /** Names of alert channels configured on the worker, for every kind or for some kinds only. */
+        channels: z
+          .array(
+            z.union([
+              channelName.transform((name) => ({ name })),
+              z.strictObject({ name: channelName, kinds: z.array(z.enum(ALERT_KINDS)).min(1).optional() }),
+            ]),
+          )
+          .default([]),
+        /** Only in rollouts started before alert channels; refused in new specs (see parseRolloutSpec). */
+        webhookUrl: z.url({ protocol: /^https?$/, error: 'webhookUrl must be an http(s) URL' }).optional(),
+        /** A canary step held this long raises a "hold" alert with what it waits for and the estimate. */
+        holdAfter: duration('30m'),
+      })
+      .prefault({}),
+  })
+  .transform((spec) => ({
+    ...spec,
+    shadow: { ...spec.shadow, enabled: spec.shadow.enabled ?? spec.strategy === 'shadow-only' },
+    policy: spec.policy as PolicyConfig & { policy: 'sequential' | 'ratio' },
+  }))
+  .superRefine((spec, ctx) => {
+    const { step, rollout } = spec.progressDeadline;
+    for (const [key, ms] of [
+      ['step', step],
+      ['rollout', rollout],
+    ] as const) {
+      if (!(ms > 0))
+        ctx.addIssue({ code: 'custom', path: ['progressDeadline', key], message: 'must be longer than 0' });
+    }
+    if (spec.strategy === 'shadow-only' && !spec.shadow.enabled) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['shadow', 'enabled'],
+        message: 'a shadow-only rollout needs the shadow phase',
+      });
+    }
+  });
+
+export type RolloutSpecInput = z.input<typeof rolloutSpecSchema>;
+export type RolloutSpec = z.output<typeof rolloutSpecSchema>;
+
+export interface SpecIssue {
+  field: string;
+  reason: string;
+}
+
+export class InvalidSpecError extends Error {
+  constructor(readonly issues: SpecIssue[]) {
+    super(`invalid rollout spec: ${issues.map((i) => `${i.field}: ${i.reason}`).join('; ')}`);
+    this.name = 'InvalidSpecError';
+  }
+}
+
+export const WEBHOOK_URL_REFUSED =
+  'a webhook URL is a secret and would be stored in the workflow history: configure the channel on the worker ' +
+  '(ALERT_CHANNELS_FILE) and name it in alerts.channels (start --alert <channel>)';
+
+export const APPROVAL_HOLD_REFUSED =
+  "'hold' waited for an approval forever; give 'rollback' or 'approve', applied (and alerted) after approval.timeout";
+
+export interface ParseOptions {
+  /** Accept `alerts.webhookUrl`: rollouts started before alert channels existed (their histories hold it). */
+  legacyWebhookUrl?: boolean;
+  /**
+   * Rollouts started before approval timeouts ended: `approval.onTimeout` 'hold' is accepted and is the
+   * default, as it was then.
+   */
+  legacyApprovalHold?: boolean;
+  /**
+   * Spell out every policy setting on the current defaults (resolvePolicyConfig), as the clients do before
+   * they start a rollout: its input then holds the config it decides on to its end.
+   */
+  resolvePolicy?: boolean;
+}
+
+/** Parses and validates a spec; throws InvalidSpecError naming each bad field and why. */
+export function parseRolloutSpec(input: unknown, options: ParseOptions = {}): RolloutSpec {
+  const alerts = (input as { alerts?: { webhookUrl?: unknown } } | null)?.alerts;
+  if (!options.legacyWebhookUrl && alerts?.webhookUrl !== undefined)
+    throw new InvalidSpecError([{ field: 'alerts.webhookUrl', reason: WEBHOOK_URL_REFUSED }]);
+  const approval = (input as { approval?: { onTimeout?: unknown } } | null)?.approval;
+  if (!options.legacyApprovalHold && approval?.onTimeout === 'hold')
+    throw new InvalidSpecError([{ field: 'approval.onTimeout', reason: APPROVAL_HOLD_REFUSED }]);
+  const result = rolloutSpecSchema.safeParse(input);
+  if (result.success) {
+    const spec = result.data;
+    if (options.legacyApprovalHold && approval?.onTimeout === undefined)
+      spec.approval = { ...spec.approval, onTimeout: 'hold' };
+    if (options.resolvePolicy) spec.policy = resolvePolicyConfig(spec.policy);
+    return spec;
+  }
+  throw new InvalidSpecError(
+    result.error.issues.map((issue) => ({
+      field:
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((k) => [...issue.path, k].join('.')).join(', ')
+          : issue.path.map(String).join('.') || '(root)',
+      reason: issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message,
+    })),
+  );
+}
+
+// (in a module of its own: the CLI's status code names rollouts without loading the spec's schemas)
+export { rolloutWorkflowId } from './workflow-id';
