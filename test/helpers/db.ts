@@ -16,7 +16,7 @@ export interface TestDatabase extends Database {
 }
 
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const baseUrl = process.env.DATABASE_URL ?? (await ensureEmbeddedPostgres()).url;
+  const baseUrl = process.env.DATABASE_URL ?? (await ensureEmbeddedPostgres()).connectionString;
   const name = `mr_test_${crypto.randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
