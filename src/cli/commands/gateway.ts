@@ -33,7 +33,10 @@ export function registerGatewayCommand(program: Command): void {
       '--no-auth',
       'serve without API keys (otherwise GATEWAY_KEYS_FILE or GATEWAY_API_KEYS is required)',
     )
-    .option('--admin-port <port>', 'serve /metrics and /healthz on this port only (not on the public one)')
+    .option(
+      '--admin-port <port>',
+      'serve /metrics, /healthz, /readyz and /livez on this port only (not on the public one)',
+    )
     .option('--admin-host <host>', 'address of the admin listener', '127.0.0.1')
     .option(
       '--feedback-window <duration>',
@@ -62,6 +65,11 @@ export function registerGatewayCommand(program: Command): void {
       '--poll-interval <ms>',
       'how often routing state is re-read in full, the safety net beside LISTEN/NOTIFY',
       '1000',
+    )
+    .addHelpText(
+      'after',
+      '\nIt waits for Postgres when it is not there yet (one line per attempt): meanwhile /healthz and /readyz' +
+        '\nanswer 503 naming what it waits for, /livez 200, and requests a 503 to retry.',
     )
     .action(async (opts: GatewayCommandOptions) => {
       const port = Number(opts.port);
