@@ -43,8 +43,8 @@ function cleanCounts(arm: BadEventCounts | null | undefined): BadEventCounts {
 }
 
 /** Earlier steps' counts, cleaned like arms; undefined stays undefined (the pooled path of older rollouts). */
-export function cleanSteps(steps: readonly StepCounts[] | null | undefined): StepCounts[] | undefined {
-  if (!Array.isArray(steps)) return undefined;
+export function cleanSteps(steps: readonly StepCounts[] | null | undefined): StepCounts[] {
+  if (!Array.isArray(steps)) return [];
   return steps.map((s) => ({ stable: cleanCounts(s?.stable), canary: cleanCounts(s?.canary) }));
 }
 

@@ -1,7 +1,7 @@
 /** The activity proxies of the rollout workflow, one per set of options. */
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { ALERTS, DURABLE } from './activity-options';
+import type { Activities } from '../../activities';
+import { ALERTS, DURABLE } from '../activity-options';
 
 export const acts = proxyActivities<Activities>(DURABLE);
 export const alerts = proxyActivities<Activities>(ALERTS);

@@ -1,49 +1,32 @@
 /** Scoring the captured answers between checks, and folding each batch into the rollout's evidence. */
-import { patched } from '@temporalio/workflow';
-import { formatDuration } from '../src/decision/config/duration';
+import { formatDuration } from '../../src/decision/config/duration';
 import {
   emptyReport,
   foldReport,
   newScoringStatus,
   noEvidenceCause,
   type ScoreReport,
-} from '../src/decision/scoring/evidence';
-import { DURABLE } from './activity-options';
-import { acts, scoring } from './rollout-activities';
-import { SCORING_PIPELINE } from './rollout-patches';
-import type { RolloutRun } from './rollout-run';
+} from '../../src/decision/scoring/evidence';
+import { scoring } from './activities';
+import type { RolloutRun } from './run';
 
 /**
- * The wait between checks. With the pipeline the scoring batch runs during the wait, bounded to most of
- * the interval, so a judge that takes seconds has the whole interval to keep up; older rollouts score
- * after the wait, as they did (and not at all on a tick a promote signal ended).
+ * The wait between checks, with the scoring batch running during it, bounded to most of the interval, so
+ * a judge that takes seconds has the whole interval to keep up.
  */
 export async function tickWhileScoring(
   r: RolloutRun,
   fromMs: number,
   summary: string,
-): Promise<{ result(): Promise<ScoreReport | undefined>; settle(): Promise<void> }> {
-  if (!patched(SCORING_PIPELINE)) {
-    await r.tick(r.spec.evaluation.interval, summary);
-    return { result: () => scoreAnswers(r, fromMs), settle: async () => {} };
-  }
+): Promise<{ result(): Promise<ScoreReport>; settle(): Promise<void> }> {
   const batch = scoreAnswers(r, fromMs);
   await r.tick(r.spec.evaluation.interval, summary); // a rollback throws here; the batch then ends by itself
   return { result: () => batch, settle: async () => void (await batch) };
 }
 
-/**
- * One scoring batch. Rollouts from before the pipeline patch call it as they did and get undefined;
- * newer ones get this batch's report, and status.scoring carries the running totals.
- */
-export async function scoreAnswers(r: RolloutRun, fromMs: number): Promise<ScoreReport | undefined> {
+/** One scoring batch: this batch's report; status.scoring carries the running totals. */
+export async function scoreAnswers(r: RolloutRun, fromMs: number): Promise<ScoreReport> {
   const evaluation = r.spec.evaluation;
-  if (!patched(SCORING_PIPELINE)) {
-    await acts.scoreAnswers.executeWithOptions({ ...DURABLE, summary: 'score answers' }, [
-      { route: r.route, fromMs, limit: evaluation.scoreBatch, judge: evaluation.judge },
-    ]);
-    return undefined;
-  }
   const totals = (r.status.scoring ??= newScoringStatus(evaluation.budgetUsd));
   r.lastEvidenceMs ??= fromMs;
   let report: ScoreReport;
