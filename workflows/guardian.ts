@@ -38,6 +38,8 @@ export interface GuardianState extends GuardianWatch {
   switches?: GuardianSwitch[];
   /** Every switch counted, across runs. */
   switchCount?: number;
+  /** How many of the latest switches `switches` keeps (default SWITCHES_KEPT). */
+  keepSwitches?: number;
   lastResults?: TriggerResult[];
   /** Runs of this workflow so far (grows with each continue-as-new). */
   generation?: number;
@@ -49,7 +51,7 @@ export interface GuardianState extends GuardianWatch {
 export const SWITCHES_KEPT = 20;
 
 /** The fields a guardian takes from its input and its `watch` signal; anything else is refused or dropped. */
-const WATCH_FIELDS = ['route', 'triggers', 'intervalMs', 'alertChannels', 'sinceMs'] as const;
+const WATCH_FIELDS = ['route', 'triggers', 'intervalMs', 'alertChannels', 'sinceMs', 'keepSwitches'] as const;
 
 function watchOf(input: Record<string, unknown>): Partial<GuardianState> {
   return Object.fromEntries(WATCH_FIELDS.filter((k) => k in input).map((k) => [k, input[k]]));
@@ -181,7 +183,7 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
     state.switches = [
       ...(state.switches ?? []),
       { at: new Date(now).toISOString(), from: route.stable, to: route.candidate, reason },
-    ].slice(-SWITCHES_KEPT);
+    ].slice(-(state.keepSwitches ?? SWITCHES_KEPT));
     state.switchCount = (state.switchCount ?? 0) + 1;
     state.sinceMs = now;
     await notify(reason);

@@ -125,11 +125,10 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
     async (req) => {
       const at = r.index;
       requestPromote(req);
-      // Answered once the rollout took it: the step it ended is behind it (and any routing change done).
+      // Answered once the rollout took it: the step it ended is behind it, and the next one has made its
+      // routing change and waits.
       await condition(
-        () =>
-          r.outcome !== undefined ||
-          (r.promoteRequest === undefined && r.index !== at && r.status.phase !== 'promoting'),
+        () => r.outcome !== undefined || (r.promoteRequest === undefined && r.index !== at && r.waiting),
       );
       return r.status;
     },
@@ -148,9 +147,8 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
     async (by) => {
       approve(by);
       if (r.status.awaitingApproval) {
-        await condition(
-          () => r.outcome !== undefined || (!r.status.awaitingApproval && r.status.phase !== 'promoting'),
-        );
+        const at = r.index;
+        await condition(() => r.outcome !== undefined || (r.index !== at && r.waiting));
       }
       return r.status;
     },
@@ -198,8 +196,8 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
         index: i,
         resume: resumed ? (carried.at.state ?? undefined) : undefined,
       });
+      r.waiting = false;
     }
-    r.index = r.steps.length;
     return r.closing(await complete(r));
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err; // the story goes on in the next run

@@ -82,8 +82,10 @@ export class RolloutRun {
   watch: WatchState;
   canary: CanaryState | undefined;
   deadlines: DeadlineState;
-  /** The step the story is at, and its executor's own state (what continue-as-new carries). */
+  /** The step the story is at (what continue-as-new carries, with the step's own state). */
   index: number;
+  /** The step has done what it does on entry and waits (a routing change it made is in place). */
+  waiting = false;
   /** What publishStatus() last upserted. */
   published: { attributes: string; memo: string } | undefined;
   /** Alerts not waited for, delivered before continuing as new. */
@@ -148,6 +150,7 @@ export class RolloutRun {
   /** The story enters step `index` (or resumes it in a continued run): status, phase, the step's deadline. */
   enterStep(index: number, resumed: boolean): void {
     this.index = index;
+    this.waiting = false;
     const step = this.steps[index];
     const { kind, value, def } = entryOf(step);
     if (!resumed) {
@@ -224,6 +227,7 @@ export class RolloutRun {
 
   /** Waits for the next tick, waking early for a rollback (which then throws), a promotion or `wake`. */
   async tick(ms: number, summary: string, wake: () => boolean = () => false): Promise<void> {
+    this.waiting = true;
     await condition(
       () => this.rollbackRequest !== undefined || this.promoteRequest !== undefined || wake(),
       Math.max(ms, 1),

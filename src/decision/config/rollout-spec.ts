@@ -171,10 +171,13 @@ export const rolloutSpecSchema = z
         /** Names of alert channels configured on the worker, for every kind or for some kinds only. */
         channels: z
           .array(
-            z.union([
-              channelName.transform((name) => ({ name })),
-              z.strictObject({ name: channelName, kinds: z.array(z.enum(ALERT_KINDS)).min(1).optional() }),
-            ]),
+            z.union(
+              [
+                channelName.transform((name) => ({ name })),
+                z.strictObject({ name: channelName, kinds: z.array(z.enum(ALERT_KINDS)).min(1).optional() }),
+              ],
+              { error: 'a channel name configured on the worker (or { name, kinds }), not a URL' },
+            ),
           )
           .default([]),
         /** A canary step held this long raises a "hold" alert with what it waits for and the estimate. */
