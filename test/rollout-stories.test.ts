@@ -19,7 +19,6 @@ import type { RunningWorker } from '../src/control-plane/temporal/worker';
 import {
   guardianStatusQuery,
   routeGuardianWorkflow,
-  SWITCHES_KEPT,
   watchSignal,
 } from '../workflows/guardian';
 import {

@@ -146,17 +146,18 @@ export async function startAlertHook(): Promise<AlertHook> {
 
 /**
  * Replays a run's history against the current workflow code (it must replay, now and in every later
- * change); with RECORD_HISTORIES=1 also keeps it as a fixture for test/replay.test.ts.
+ * change); with a `name` and RECORD_HISTORIES=1 also keeps it as a fixture for test/replay.test.ts (the
+ * fixtures come from test/rollout-stories.test.ts).
  */
 export async function saveHistory(
   client: Client,
   workflowId: string,
   runId: string | undefined,
-  name: string,
+  name?: string,
 ): Promise<void> {
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
-  if (process.env.RECORD_HISTORIES) {
+  if (name && process.env.RECORD_HISTORIES) {
     fs.mkdirSync(FIXTURES, { recursive: true });
     // The same JSON form as `temporal workflow show --output json`, which the SDK's replayer reads back.
     fs.writeFileSync(path.join(FIXTURES, `${name}.json`), historyToJSON(history));
