@@ -472,7 +472,7 @@ describe('start', () => {
       workflowId: string;
       runId: string;
       uiUrl: string;
-      spec: { canary: { steps: number[] }; evaluation: { interval: number }; actor: string };
+      spec: { steps: Array<Record<string, unknown>>; evaluation: { interval: number }; actor: string };
     }>(
       await cli([
         'start',
@@ -491,7 +491,12 @@ describe('start', () => {
     );
     expect(r.workflowId).toBe(`rollout-${route}`);
     expect(r.uiUrl).toBe(`${UI}/namespaces/${env.namespace}/workflows/rollout-${route}`);
-    expect(r.spec.canary.steps).toEqual([1000, 10000]);
+    // The flags' ladder made the default step list: 10%, the promotion, the spec's bake.
+    expect(r.spec.steps).toEqual([
+      { setShare: 1000 },
+      { setShare: 10000 },
+      { bake: { duration: 1_800_000 } },
+    ]);
     expect(r.spec.evaluation.interval).toBe(3_600_000);
     expect(r.spec.actor).toBe('cli:bob');
     const described = await client.workflow.getHandle(r.workflowId).describe();

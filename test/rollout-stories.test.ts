@@ -16,11 +16,7 @@ import type { Client } from '@temporalio/client';
 import { parseAlertChannels } from '../src/control-plane/alerts/channels';
 import { parseRolloutSpec, type RolloutSpecInput } from '../src/decision/config/rollout-spec';
 import type { RunningWorker } from '../src/control-plane/temporal/worker';
-import {
-  guardianStatusQuery,
-  routeGuardianWorkflow,
-  watchSignal,
-} from '../workflows/guardian';
+import { guardianStatusQuery, routeGuardianWorkflow, watchSignal } from '../workflows/guardian';
 import {
   approveUpdate,
   pauseUpdate,
