@@ -1,7 +1,7 @@
 /**
  * Canary statistics cut by routing version: an event belongs to the step whose routing change produced
- * the version it was served under, whatever its router's clock wrote into created_at. The wall-clock
- * windows that rollouts from before the patch keep are shown moving the same events between steps.
+ * the version it was served under, whatever its router's clock wrote into created_at (routers whose clocks
+ * run 35 minutes ahead and 40 minutes behind write the events below).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvaluationActivities } from '../activities/statistics';

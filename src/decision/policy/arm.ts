@@ -42,7 +42,7 @@ function cleanCounts(arm: BadEventCounts | null | undefined): BadEventCounts {
   };
 }
 
-/** Earlier steps' counts, cleaned like arms; undefined stays undefined (the pooled path of older rollouts). */
+/** Earlier steps' counts, cleaned like arms (anything but a list is no earlier step). */
 export function cleanSteps(steps: readonly StepCounts[] | null | undefined): StepCounts[] {
   if (!Array.isArray(steps)) return [];
   return steps.map((s) => ({ stable: cleanCounts(s?.stable), canary: cleanCounts(s?.canary) }));
