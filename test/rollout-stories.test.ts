@@ -5,7 +5,8 @@
  * dev server suggests continue-as-new after 120 events (test/global-setup.ts), so most stories also cross
  * runs. The real day-long defaults (24 h step deadline, 7 d rollout deadline, 24 h approval timeout) are
  * exercised at their real values by starting a rollout from the state a week-old rollout hands to its next
- * run. What needs Postgres, the simulator and a router is in rollout-workflow.test.ts and the others.
+ * run. The stories run concurrently (each on its own route). What needs Postgres, the simulator and a
+ * router is in rollout-workflow.test.ts and the others.
  *
  * Temporal's time-skipping test server (TestWorkflowEnvironment.createTimeSkipping) is not used: it
  * downloads a native binary from a host this machine cannot reach, and no registry reachable here ships it.
@@ -41,7 +42,7 @@ import {
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-describe('rollout stories (scripted activities, real dev server)', () => {
+describe.concurrent('rollout stories (scripted activities, real dev server)', () => {
   const env = temporalTestEnv();
   let client: Client;
   let worker: RunningWorker;
