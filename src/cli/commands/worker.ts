@@ -7,6 +7,14 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors';
 import { untilInterrupted } from '../signals';
 
+interface WorkerCommandOptions {
+  taskQueue?: string;
+  simulator?: string;
+  captureRetention?: string;
+  metricsPort?: string;
+  metricsHost: string;
+}
+
 export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
@@ -22,11 +30,24 @@ export function registerWorkerCommand(program: Command): void {
       '--capture-retention <duration>',
       'delete captured prompts and answers older than this, hourly (default MODEL_ROLLOUT_CAPTURE_RETENTION or 7d)',
     )
+    .option(
+      '--metrics-port <port>',
+      "serve the worker's Prometheus metrics on this port (Temporal SDK: task slots, schedule-to-start and execution latency per activity)",
+    )
+    .option('--metrics-host <host>', 'address of the metrics listener', '127.0.0.1')
     .addHelpText(
       'after',
-      '\nExamples:\n  model-rollout worker\n  model-rollout worker --simulator http://127.0.0.1:4010',
+      '\nExamples:\n  model-rollout worker\n  model-rollout worker --simulator http://127.0.0.1:4010\n  model-rollout worker --metrics-port 9464 --metrics-host 0.0.0.0',
     )
-    .action(async (opts: { taskQueue?: string; simulator?: string; captureRetention?: string }) => {
+    .action(async (opts: WorkerCommandOptions) => {
+      let metricsBindAddress: string | undefined;
+      if (opts.metricsPort !== undefined) {
+        const port = Number(opts.metricsPort);
+        if (!Number.isInteger(port) || port < 1 || port > 65535)
+          throw new UsageError(`--metrics-port must be a port number (1-65535), got ${opts.metricsPort}`);
+        const host = opts.metricsHost.includes(':') ? `[${opts.metricsHost}]` : opts.metricsHost;
+        metricsBindAddress = `${host}:${port}`;
+      }
       const { createClient, temporalSettings, TASK_QUEUE } =
         await import('../../control-plane/temporal/connection');
       const temporal = temporalSettings();
@@ -55,6 +76,11 @@ export function registerWorkerCommand(program: Command): void {
         stops.push(() => chain.close());
         const { loadAlertChannels } = await import('../../control-plane/alerts/channels');
         const alertChannels = loadAlertChannels(); // a bad channels file stops the worker here, naming the field
+        if (metricsBindAddress) {
+          // Before the worker's native connection: the runtime is installed once per process.
+          const { installTemporalRuntime } = await import('../../control-plane/temporal/runtime');
+          installTemporalRuntime({ metricsBindAddress });
+        }
         const { createActivities } = await import('../../../activities');
         const { startWorker } = await import('../../control-plane/temporal/worker');
         const worker = await startWorker({
@@ -90,6 +116,7 @@ export function registerWorkerCommand(program: Command): void {
           taskQueue,
         });
         console.log(`worker running on task queue "${taskQueue}"`);
+        if (metricsBindAddress) console.log(`metrics:   http://${metricsBindAddress}/metrics`);
         console.log(`Temporal:  ${address} (namespace ${namespace}; ${temporal.security})`);
         console.log(
           `Postgres:  ${db.url}${db.embedded ? ' (embedded)' : ''}; ${migrated.applied.length} migration(s) applied`,
