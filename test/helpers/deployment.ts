@@ -30,10 +30,10 @@ export async function parseCliArgs(args: string[]): Promise<ParsedArgs> {
     for (const sub of command.commands) {
       silence(sub);
       if (sub.commands.length === 0)
-        sub.action(function (this: Command) {
+        sub.action(() => {
           const names: string[] = [];
-          for (let c: Command | null = this; c && c !== program; c = c.parent) names.unshift(c.name());
-          ran = { command: names, options: this.opts() };
+          for (let c: Command | null = sub; c && c !== program; c = c.parent) names.unshift(c.name());
+          ran = { command: names, options: sub.opts() };
         });
     }
   };
