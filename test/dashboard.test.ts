@@ -2,7 +2,7 @@
  * The Grafana dashboard (deploy/grafana/dashboards/model-rollout.json) against a running system: a real gateway
  * and a real worker, each started as `model-rollout gateway|worker` in a process of its own on the provider
  * simulator, serve traffic through a rollout whose shaky candidate is shadowed, canaried and rolled back for
- * its errors. Then every PromQL query of the dashboard must parse (Prometheus's own grammar) and
+ * its errors (or rolled back before its canary step). Then every PromQL query of the dashboard must parse (Prometheus's own grammar) and
  * name only metrics, labels and label values that the two processes' /metrics really have, and every SQL
  * query (the scoring panels, the decision and routing-change annotations) must run on the real database as
  * the read-only role Grafana connects with, and show the rollback.
@@ -248,8 +248,9 @@ describe('Grafana dashboard against a real gateway, worker and database', () => 
     await database?.drop();
   });
 
-  it('runs the rollout the panels are about: shadowed, canaried, rolled back for its errors', () => {
-    // By its error-rate trigger or by the canary policy's error test, whichever sees enough first.
+  it('runs the rollout the panels are about: shadowed, then rolled back for its errors', () => {
+    // By its error-rate trigger or by the canary policy's error test, whichever sees enough first: at the
+    // 20% step, or (one run in six here) before it, on the errors its shadow calls made.
     expect(outcome.result).toBe('rolled_back');
     expect(outcome.reason).toMatch(/error/);
   });
@@ -349,7 +350,7 @@ describe('Grafana dashboard against a real gateway, worker and database', () => 
     // Every change of both routes, oldest first, each with its version, actor and reason.
     const changes = [...(await listChanges(db.pool, ROUTE)), ...(await listChanges(db.pool, REFUSING_ROUTE))];
     changes.sort((a, b) => a.id - b.id);
-    expect(changes.length).toBeGreaterThanOrEqual(6);
+    expect(changes.length).toBeGreaterThanOrEqual(5); // two routes made, claimed, shadowed, ... restored
     expect(rows('annotation Routing changes').map((r) => r.text)).toEqual(
       changes.map((c) => `${c.route} v${c.version} by ${c.actor}: ${c.reason}`),
     );
