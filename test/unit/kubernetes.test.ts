@@ -81,7 +81,10 @@ describe('Kubernetes manifests', () => {
     for (const object of all) {
       const Model = MODELS[`${object.apiVersion}/${object.kind}`];
       expect(Model, `${object.apiVersion} ${object.kind} ${object.metadata.name}`).toBeDefined();
-      expect(() => new Model(object as never).validate(), `${object.kind} ${object.metadata.name}`).not.toThrow();
+      expect(
+        () => new Model(object as never).validate(),
+        `${object.kind} ${object.metadata.name}`,
+      ).not.toThrow();
     }
     expect(applied.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       'ConfigMap/model-rollout-config',
