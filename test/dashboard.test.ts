@@ -132,6 +132,7 @@ describe('Grafana dashboard against a real gateway, worker and database', () => 
   let worker: CliProcess;
   let client: Client;
   let started: Date;
+  let metricsPort: number;
   let finished: Date;
   const metrics: { gateway: Exposition; worker: Exposition } = { gateway: new Map(), worker: new Map() };
   let outcome: { result: string; reason?: string };
@@ -187,7 +188,7 @@ describe('Grafana dashboard against a real gateway, worker and database', () => 
       { actor: 'test', reason: 'dashboard test route' },
     );
 
-    const metricsPort = await freePort();
+    metricsPort = await freePort();
     worker = startCli(['worker', '--simulator', sim.url, '--metrics-port', String(metricsPort)], {
       ...common,
       TEMPORAL_ADDRESS: env.address,
@@ -362,6 +363,22 @@ describe('Grafana dashboard against a real gateway, worker and database', () => 
     expect(scoring).toContain(`${ROUTE} captured`);
     expect(scoring).toContain(`${ROUTE} scored`);
   });
+
+  it("names the flag when the worker's metrics port is taken", async () => {
+    const second = startCli(['worker', '--simulator', sim.url, '--metrics-port', String(metricsPort)], {
+      DATABASE_URL: database.url,
+      TEMPORAL_ADDRESS: env.address,
+      TEMPORAL_NAMESPACE: env.namespace,
+      TEMPORAL_TASK_QUEUE: `${env.taskQueue}-second`,
+    });
+    const code = await new Promise((resolve) => second.child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(second.output()).toMatch(
+      new RegExp(
+        `error: metrics on 127\\.0\\.0\\.1:${metricsPort}: Address already in use.*; pick another --metrics-port`,
+      ),
+    );
+  }, 120_000);
 
   it('cannot write through the role Grafana connects with', async () => {
     await expect(reader.query(`DELETE FROM rollout_decisions`)).rejects.toThrow(/permission denied/);

@@ -79,7 +79,13 @@ export function registerWorkerCommand(program: Command): void {
         if (metricsBindAddress) {
           // Before the worker's native connection: the runtime is installed once per process.
           const { installTemporalRuntime } = await import('../../control-plane/temporal/runtime');
-          installTemporalRuntime({ metricsBindAddress });
+          try {
+            installTemporalRuntime({ metricsBindAddress });
+          } catch (err) {
+            throw new Error(
+              `metrics on ${metricsBindAddress}: ${(err as Error).message.replace(/^Failed to start prometheus metrics exporter: /, '')}; pick another --metrics-port`,
+            );
+          }
         }
         const { createActivities } = await import('../../../activities');
         const { startWorker } = await import('../../control-plane/temporal/worker');
