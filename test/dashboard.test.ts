@@ -371,7 +371,7 @@ describe('Grafana dashboard against a real gateway, worker and database', () => 
       TEMPORAL_NAMESPACE: env.namespace,
       TEMPORAL_TASK_QUEUE: `${env.taskQueue}-second`,
     });
-    const code = await new Promise((resolve) => second.child.once('exit', resolve));
+    const code = await new Promise((resolve) => second.child.once('close', resolve));
     expect(code).toBe(1);
     expect(second.output()).toMatch(
       new RegExp(
