@@ -47,6 +47,16 @@ export function registerWorkerCommand(program: Command): void {
           throw new UsageError(`--metrics-port must be a port number (1-65535), got ${opts.metricsPort}`);
         const host = opts.metricsHost.includes(':') ? `[${opts.metricsHost}]` : opts.metricsHost;
         metricsBindAddress = `${host}:${port}`;
+        // First of all: the SDK's runtime (which serves the metrics) is installed once per process, before any
+        // connection to Temporal.
+        const { installTemporalRuntime } = await import('../../control-plane/temporal/runtime');
+        try {
+          installTemporalRuntime({ metricsBindAddress });
+        } catch (err) {
+          throw new Error(
+            `metrics on ${metricsBindAddress}: ${(err as Error).message.replace(/^Failed to start prometheus metrics exporter: /, '')}; pick another --metrics-port`,
+          );
+        }
       }
       const { createClient, temporalSettings, TASK_QUEUE } =
         await import('../../control-plane/temporal/connection');
@@ -76,17 +86,6 @@ export function registerWorkerCommand(program: Command): void {
         stops.push(() => chain.close());
         const { loadAlertChannels } = await import('../../control-plane/alerts/channels');
         const alertChannels = loadAlertChannels(); // a bad channels file stops the worker here, naming the field
-        if (metricsBindAddress) {
-          // Before the worker's native connection: the runtime is installed once per process.
-          const { installTemporalRuntime } = await import('../../control-plane/temporal/runtime');
-          try {
-            installTemporalRuntime({ metricsBindAddress });
-          } catch (err) {
-            throw new Error(
-              `metrics on ${metricsBindAddress}: ${(err as Error).message.replace(/^Failed to start prometheus metrics exporter: /, '')}; pick another --metrics-port`,
-            );
-          }
-        }
         const { createActivities } = await import('../../../activities');
         const { startWorker } = await import('../../control-plane/temporal/worker');
         const worker = await startWorker({

@@ -1,6 +1,6 @@
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 
-let installed = false;
+let installed: { metricsBindAddress?: string } | undefined;
 
 export interface TemporalRuntimeOptions {
   level?: LogLevel;
@@ -15,11 +15,16 @@ export interface TemporalRuntimeOptions {
 /**
  * The SDK logs every worker state change at INFO; keep the terminal for the project's own progress.
  * Must run before the first worker or native connection is created, once per process: the first call
- * decides (a later one with other options changes nothing).
+ * decides (a later one asking for metrics the first did not set up throws).
  */
 export function installTemporalRuntime(options: TemporalRuntimeOptions = {}): void {
-  if (installed) return;
-  installed = true;
+  if (installed) {
+    // Metrics asked for after the runtime was made without them would silently never be served.
+    if (options.metricsBindAddress && options.metricsBindAddress !== installed.metricsBindAddress)
+      throw new Error('the Temporal runtime was installed before its metrics listener was configured');
+    return;
+  }
+  installed = { metricsBindAddress: options.metricsBindAddress };
   const level = options.level ?? (process.env.TEMPORAL_LOG_LEVEL as LogLevel | undefined) ?? 'WARN';
   const telemetryOptions = options.metricsBindAddress
     ? {
