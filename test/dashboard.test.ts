@@ -7,7 +7,6 @@
  * query (the scoring panels, the decision and routing-change annotations) must run on the real database as
  * the read-only role Grafana connects with, and show the rollback.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -22,8 +21,8 @@ import { startSimulator, type SimulatorHandle } from '../src/tooling/simulator';
 import { openDatabase, type Database } from '../src/store/database';
 import { createRoute, listChanges } from '../src/store/routing-state';
 import { parseTargetWithFallbacks } from '../src/decision/config/target';
-import { ensureEmbeddedPostgres } from '../src/store/embedded-postgres';
 import { ROOT, startCli, type CliProcess } from './helpers/cli-process';
+import { createEmptyDatabase } from './helpers/db';
 import { OPEN_PROMPTS } from './helpers/open-prompts';
 import { expandGrafanaIntervals, parseExposition, queryNames, type Exposition } from './helpers/promql';
 import { temporalTestEnv } from './helpers/temporal';
@@ -79,28 +78,6 @@ function freePort(): Promise<number> {
   });
 }
 
-/** An empty database, as the postgres image creates it before its init scripts run; dropped by `drop`. */
-async function createEmptyDatabase(): Promise<{ url: string; baseUrl: string; drop(): Promise<void> }> {
-  const baseUrl = process.env.DATABASE_URL ?? (await ensureEmbeddedPostgres()).url;
-  const name = `mr_dash_${crypto.randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(baseUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    baseUrl,
-    async drop() {
-      const cleanup = new pg.Client({ connectionString: baseUrl });
-      await cleanup.connect();
-      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await cleanup.end();
-    },
-  };
-}
-
 /** Grafana's Postgres macros for a time range, as its SQL data source expands them (any other macro fails). */
 function expandSqlMacros(sql: string, from: Date, to: Date, routes: string[]): string {
   const at = (d: Date) => `'${d.toISOString()}'`;
@@ -142,12 +119,12 @@ describe('Grafana dashboard against a real gateway, worker and database', () => 
     database = await createEmptyDatabase();
     // The postgres image runs deploy/postgres/initdb/ on an empty database, before any migration: the
     // reader's SELECT must reach the tables the migrations create afterwards.
-    const admin = new pg.Client({ connectionString: database.url });
+    const admin = new pg.Client({ connectionString: database.connectionString });
     await admin.connect();
     await admin.query(fs.readFileSync(READER_SQL, 'utf8'));
     await admin.query(`ALTER ROLE grafana_reader PASSWORD 'grafana-reader-test'`);
     await admin.end();
-    const readerUrl = new URL(database.url);
+    const readerUrl = new URL(database.connectionString);
     readerUrl.username = 'grafana_reader';
     readerUrl.password = 'grafana-reader-test';
     reader = new pg.Pool({ connectionString: readerUrl.toString(), max: 2 });
@@ -163,14 +140,14 @@ describe('Grafana dashboard against a real gateway, worker and database', () => 
         },
       },
     });
-    const common = { DATABASE_URL: database.url };
+    const common = { DATABASE_URL: database.connectionString };
     gateway = startCli(
       ['gateway', '--simulator', sim.url, '--no-auth', '--port', '0', '--admin-port', '0'],
       common,
     );
     const [, adminUrl] = await gateway.waitFor(/admin:\s+(http:\/\/\S+)\/metrics/);
     const [, gatewayUrl] = await gateway.waitFor(/gateway:\s+(http:\/\/\S+)\/v1/);
-    db = await openDatabase({ url: database.url }); // migrated by the gateway at its start
+    db = await openDatabase({ url: database.connectionString }); // migrated by the gateway at its start
     await createRoute(
       db.pool,
       {
@@ -366,7 +343,7 @@ describe('Grafana dashboard against a real gateway, worker and database', () => 
 
   it("names the flag when the worker's metrics port is taken", async () => {
     const second = startCli(['worker', '--simulator', sim.url, '--metrics-port', String(metricsPort)], {
-      DATABASE_URL: database.url,
+      DATABASE_URL: database.connectionString,
       TEMPORAL_ADDRESS: env.address,
       TEMPORAL_NAMESPACE: env.namespace,
       TEMPORAL_TASK_QUEUE: `${env.taskQueue}-second`,
