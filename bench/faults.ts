@@ -45,7 +45,8 @@ const STEPS = [500, 1000, 2000, 5000, 10_000];
 const started = Date.now();
 const say = (m: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${m}`);
 
-const baseUrl = process.env.DATABASE_URL ?? (await ensureEmbeddedPostgres({ progress: say })).url;
+const baseUrl =
+  process.env.DATABASE_URL ?? (await ensureEmbeddedPostgres({ progress: say })).connectionString;
 const scratch = await scratchDatabase(baseUrl, 'mr_faults');
 const pgPort = Number(new URL(scratch.url).port);
 const pgProxy = await startTcpProxy({ port: pgPort });

@@ -160,7 +160,9 @@ export function databaseUrlOrExit(): string {
   const baseUrl = process.env.DATABASE_URL;
   if (!baseUrl) {
     console.error(
-      'set DATABASE_URL to the server to measure; `model-rollout db start` starts the embedded one and prints its URL',
+      'set DATABASE_URL to the server to measure; for the embedded one, `model-rollout db start` starts it and prints ' +
+        'its URL without the password, which is in .data/postgres/password: ' +
+        'DATABASE_URL=postgres://postgres:$(cat .data/postgres/password)@127.0.0.1:54329/postgres',
     );
     process.exit(2);
   }
@@ -181,13 +183,13 @@ export async function scratchDatabase(
   const { default: pg } = await import('pg');
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     drop: async () => {
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
       await admin.end();
     },
   };

@@ -68,7 +68,9 @@ const PROMISES: Array<[RegExp, string]> = [
   [/start-rollout.ts --help/, 'usage: npx tsx scripts/start-rollout.ts <route> <provider:model>'],
   [/model-rollout migrate/, 'already applied'],
   [/routes release support-bot/, 'route support-bot has no owner'],
+  [/model-rollout worker .*--health-port 9091/, 'health:    http://127.0.0.1:9091/livez'],
   [/model-rollout db start/, 'started: postgres://postgres@127.0.0.1:'],
+  [/model-rollout db start/, 'password: in '],
   [/model-rollout db status/, 'embedded Postgres running at postgres://postgres@127.0.0.1:'],
   [/model-rollout db stop/, 'embedded Postgres stopped'],
 ];

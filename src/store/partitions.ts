@@ -7,7 +7,7 @@
  * still see the day; the drop then touches a table no query can reach. A detach interrupted half way (the
  * process died) leaves the day "detach pending"; the next pass finishes it with DETACH ... FINALIZE.
  */
-import type pg from 'pg';
+import pg from 'pg';
 import { ensureEventPartitions } from './event-writer';
 import { ROLLUP_LEVELS } from './rollup-sql';
 
@@ -88,16 +88,20 @@ export async function dropExpiredPartitions(
 
 /** Detaches one day without blocking writers or readers, then drops it. */
 export async function detachAndDrop(pool: pg.Pool, p: PartitionInfo): Promise<void> {
+  // Names come from the catalog (any partition attached to our tables whose name ends like a day): quoted,
+  // so a name with capitals, quotes or a semicolon is that table and only that table.
+  const parent = pg.escapeIdentifier(p.table);
+  const name = pg.escapeIdentifier(p.name);
   const client = await pool.connect();
   try {
     // Waiting for older queries to finish is the point of CONCURRENTLY: no statement timeout here.
     await client.query('SET statement_timeout = 0');
     await client.query(
       p.detachPending
-        ? `ALTER TABLE ${p.table} DETACH PARTITION ${p.name} FINALIZE`
-        : `ALTER TABLE ${p.table} DETACH PARTITION ${p.name} CONCURRENTLY`,
+        ? `ALTER TABLE ${parent} DETACH PARTITION ${name} FINALIZE`
+        : `ALTER TABLE ${parent} DETACH PARTITION ${name} CONCURRENTLY`,
     );
-    await client.query(`DROP TABLE ${p.name}`);
+    await client.query(`DROP TABLE ${name}`);
   } finally {
     await client.query('RESET statement_timeout').catch(() => {});
     client.release();
@@ -113,7 +117,9 @@ export async function deleteExpiredRollups(
 ): Promise<number> {
   if (!(retentionMs > 0)) throw new Error(`retention must be positive, got ${retentionMs} ms`);
   let total = 0;
-  for (const { table, column } of ROLLUP_LEVELS) {
+  for (const level of ROLLUP_LEVELS) {
+    const table = pg.escapeIdentifier(level.table);
+    const column = pg.escapeIdentifier(level.column);
     for (;;) {
       const { rowCount } = await pool.query(
         `DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM ${table} WHERE ${column} < $1::timestamptz LIMIT $2)`,

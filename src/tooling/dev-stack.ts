@@ -10,7 +10,9 @@ import { startSimulator, type Scenario, type SimulatorHandle } from './simulator
 import { openDatabase, type Database } from '../store/database';
 import { stopEmbeddedPostgres } from '../store/embedded-postgres';
 import { migrate } from '../store/migrate';
-import { createClient, TASK_QUEUE } from '../control-plane/temporal/connection';
+import { createClient, TASK_QUEUE, temporalSettings } from '../control-plane/temporal/connection';
+import { waitForTemporal } from '../control-plane/temporal/wait-for-temporal';
+import { waitForPostgres } from '../store/wait-for-postgres';
 import { startTemporal, type TemporalServer } from '../control-plane/temporal/dev-server';
 import { captureRetentionMs, ensureRetentionSchedule } from '../control-plane/temporal/retention-schedule';
 import { startWorker, type RunningWorker } from '../control-plane/temporal/worker';
@@ -61,11 +63,18 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
     // The stack stops what it started: an embedded Postgres it found running stays for the others.
     if (db.startedEmbedded) stops.push(() => stopEmbeddedPostgres());
     if (!options.db) stops.push(() => db.close());
-    const migrated = await migrate(db.pool);
+    // A Postgres at DATABASE_URL that is not up yet (a container still starting) is waited for.
+    const migrated = await waitForPostgres(db, () => migrate(db.pool), { progress });
     progress(
       `Postgres ready at ${db.url}${db.embedded ? ' (embedded)' : ''}; ${migrated.applied.length} migration(s) applied`,
     );
 
+    // So is a Temporal server at TEMPORAL_ADDRESS (the dev server this starts is waited for by startTemporal).
+    const settings = temporalSettings();
+    if (!options.temporal && settings.configuredAddress) {
+      const { connection } = await waitForTemporal(settings, { progress });
+      await connection.close();
+    }
     const temporal = options.temporal ?? (await startTemporal({ port: options.temporalPort, progress }));
     if (!options.temporal) stops.push(() => temporal.stop());
 

@@ -36,11 +36,11 @@ export async function createEmptyDatabase(): Promise<{
   connectionString: string;
   drop(): Promise<void>;
 }> {
-  const baseUrl = process.env.DATABASE_URL ?? (await ensureEmbeddedPostgres()).url;
+  const baseUrl = process.env.DATABASE_URL ?? (await ensureEmbeddedPostgres()).connectionString;
   const name = `mr_test_${crypto.randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
   await admin.end();
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
@@ -50,7 +50,7 @@ export async function createEmptyDatabase(): Promise<{
     async drop() {
       const cleanup = new pg.Client({ connectionString: baseUrl });
       await cleanup.connect();
-      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await cleanup.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
       await cleanup.end();
     },
   };

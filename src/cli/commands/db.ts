@@ -14,13 +14,19 @@ export function registerDbCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { json?: boolean }) => {
       const { findEmbeddedPostgres, embeddedRoot } = await import('../../store/embedded-postgres');
+      const { passwordPath } = await import('../../store/embedded-postgres-auth');
       const server = await findEmbeddedPostgres({ progress: (m) => console.error(m) });
       if (opts.json) {
+        // Named fields only: the server's connection string holds its password.
+        const { url, port, pid, root } = server ?? {};
         console.log(
-          JSON.stringify(server ? { running: true, ...server } : { running: false, root: embeddedRoot() }),
+          JSON.stringify(
+            server ? { running: true, url, port, pid, root } : { running: false, root: embeddedRoot() },
+          ),
         );
       } else if (server) {
         console.log(`embedded Postgres running at ${server.url} (pid ${server.pid}, data in ${server.root})`);
+        console.log(`password: in ${passwordPath(server.root)} (readable by its owner only)`);
       } else {
         console.log(
           `embedded Postgres not running (data in ${embeddedRoot()}); any command that needs it starts it`,
@@ -34,8 +40,11 @@ export function registerDbCommand(program: Command): void {
     .description('Start the embedded Postgres (or find it running) and print its URL')
     .action(async () => {
       const { ensureEmbeddedPostgres } = await import('../../store/embedded-postgres');
+      const { passwordPath } = await import('../../store/embedded-postgres-auth');
       const server = await ensureEmbeddedPostgres({ progress: (m) => console.error(m) });
       console.log(`${server.started ? 'started' : 'already running'}: ${server.url}`);
+      // The printed URL has no password; the checkout's processes read it from the file.
+      console.log(`password: in ${passwordPath(server.root)} (readable by its owner only)`);
     });
 
   db.command('stop')

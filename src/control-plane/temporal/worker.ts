@@ -14,6 +14,8 @@ export interface CreateWorkerOptions {
   address?: string;
   namespace?: string;
   taskQueue?: string;
+  /** A connection opened already (say, after waiting for the server); closed by `shutdown()`. */
+  connection?: NativeConnection;
   activities: object;
   /** A prebuilt bundle, so tests and restarts skip webpack (several seconds). */
   workflowBundle?: WorkflowBundle;
@@ -50,7 +52,9 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
   const settings = temporalSettings({ address: options.address, namespace: options.namespace });
   let connection: NativeConnection;
   try {
-    connection = await NativeConnection.connect({ address: settings.address, ...settings.connection });
+    connection =
+      options.connection ??
+      (await NativeConnection.connect({ address: settings.address, ...settings.connection }));
   } catch (err) {
     throw new Error(
       `worker: no Temporal server reachable at ${settings.address} (${settings.security}): ${(err as Error).message}`,

@@ -119,6 +119,7 @@ export function publicHealth(h: RouterHealth) {
     /** Seconds since the routing state was last confirmed current (null before the first read). */
     stalenessSeconds: Number.isFinite(staleness) ? Math.round(staleness / 100) / 10 : null,
     reasons,
+    waitingFor: waitingFor(h),
     routing: {
       ...routing,
       stalenessMs: Number.isFinite(h.routing.stalenessMs) ? Math.round(h.routing.stalenessMs) : null,
@@ -128,6 +129,22 @@ export function publicHealth(h: RouterHealth) {
     shadow: h.shadow,
     breakers: h.breakers,
   };
+}
+
+/** `/readyz`: the `/healthz` rule in a short body. */
+export function publicReadiness(h: RouterHealth) {
+  const staleness = h.routing.stalenessMs;
+  return {
+    ready: servesRoutes(h),
+    waitingFor: waitingFor(h),
+    stale: h.routing.stale,
+    stalenessSeconds: Number.isFinite(staleness) ? Math.round(staleness / 100) / 10 : null,
+  };
+}
+
+/** What the replica waits for: Postgres, until it answers (before the first read, or while it is away). */
+function waitingFor(h: RouterHealth): string[] {
+  return !h.postgres.ok || !servesRoutes(h) ? ['postgres'] : [];
 }
 
 /**

@@ -11,6 +11,8 @@
  *   PUT  /v1/feedback           the same, replacing the request's feedback
  *   GET  /v1/routes/:name       the routing state this replica serves from (version, stable, candidate, share)
  *   GET  /healthz               200 while it can route (status ok|degraded, stale, stalenessSeconds), 503 when it cannot
+ *   GET  /readyz                the same status code, a short body ({ ready, waitingFor, stale })
+ *   GET  /livez                 200 while the process answers
  *   GET  /metrics               Prometheus
  *
  * Every response of a routed call carries `x-rollout-route`, `x-rollout-tag`, `x-rollout-target` (the
@@ -48,6 +50,7 @@ import {
   connectionLimits,
   httpServerFactory,
   publicHealth,
+  publicReadiness,
   ROUTING_KEY_MAX,
   servesRoutes,
   type ConnectionLimits,
@@ -516,6 +519,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       return reply.code(servesRoutes(h) ? 200 : 503).send(publicHealth(h));
     });
+    // For Kubernetes: ready while it can route (the /healthz rule), alive while the process answers.
+    target.get('/readyz', async (_request, reply) => {
+      const h = await router.health();
+      return reply.code(servesRoutes(h) ? 200 : 503).send(publicReadiness(h));
+    });
+    target.get('/livez', async (_request, reply) => reply.send({ status: 'alive' }));
     target.get('/metrics', async (_request, reply) => {
       return reply.type(router.metrics.contentType).send(await router.metrics.text());
     });

@@ -173,7 +173,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         ...process.env,
         TEMPORAL_ADDRESS: stack.temporal.address,
         TEMPORAL_NAMESPACE: stack.temporal.namespace,
-        DATABASE_URL: stack.db.url,
+        // No DATABASE_URL of its own: the command reads the same one (or finds the same embedded server,
+        // with its password) as this process; `stack.db.url` has the password masked.
         TEMPORAL_TASK_QUEUE: stack.taskQueue,
       },
     });
