@@ -135,19 +135,16 @@ describe('the container image (Dockerfile) run as the Kubernetes manifests run i
     return { args, portOf };
   }
 
-  /** Asks the probe every second until it succeeds, within what the manifest allows (startupProbe budget). */
+  /** Asks the probe every second until it succeeds, for at most two minutes. */
   async function untilProbe(
     container: Container,
     kind: string,
     portOf: (p: string | number) => number,
     output: () => string,
   ) {
-    const probe = container[kind] as Probe & { periodSeconds?: number; failureThreshold?: number };
-    const budgetMs = (probe.periodSeconds ?? 10) * (probe.failureThreshold ?? 3) * 1000;
-    const deadline = Date.now() + budgetMs;
-    while (!(await probeOnce(probe, portOf))) {
-      if (Date.now() > deadline)
-        throw new Error(`${kind} never succeeded within ${budgetMs} ms; output:\n${output()}`);
+    const deadline = Date.now() + 120_000;
+    while (!(await probeOnce(container[kind] as Probe, portOf))) {
+      if (Date.now() > deadline) throw new Error(`${kind} never succeeded; output:\n${output()}`);
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -233,7 +230,7 @@ describe('the container image (Dockerfile) run as the Kubernetes manifests run i
     }
   }, 120_000);
 
-  it('starts a gateway with the manifest args, passing its startup, readiness and liveness probes', async () => {
+  it('starts a gateway with the manifest args, passing its readiness and liveness probes', async () => {
     const container = containers.gateway;
     const { args, portOf } = await withFreePorts(container);
     const keys = path.join(work, 'keys.json');
@@ -245,9 +242,8 @@ describe('the container image (Dockerfile) run as the Kubernetes manifests run i
     );
     fs.chmodSync(keys, 0o644);
     const gateway = start(args, { GATEWAY_KEYS_FILE: keys });
-    await untilProbe(container, 'startupProbe', portOf, gateway.output);
-    for (const kind of ['readinessProbe', 'livenessProbe'])
-      expect(await probeOnce(container[kind] as Probe, portOf), kind).toBe(true);
+    await untilProbe(container, 'readinessProbe', portOf, gateway.output);
+    expect(await probeOnce(container.livenessProbe as Probe, portOf)).toBe(true);
     // Clients reach the API on the Service's port; /metrics is on the admin port only.
     const api = await fetch(`http://127.0.0.1:${portOf('http')}/v1/models`);
     expect(api.status).toBe(401);
@@ -262,11 +258,9 @@ describe('the container image (Dockerfile) run as the Kubernetes manifests run i
     const container = containers.worker;
     const { args, portOf } = await withFreePorts(container);
     const worker = start(args, {});
-    await untilProbe(container, 'startupProbe', portOf, worker.output);
-    expect(await probeOnce(container.livenessProbe as Probe, portOf)).toBe(true);
-    const deadline = Date.now() + 120_000;
-    while (!worker.output().includes('worker running') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 500));
+    // Live while it starts; ready once it polls its task queue.
+    await untilProbe(container, 'livenessProbe', portOf, worker.output);
+    await untilProbe(container, 'readinessProbe', portOf, worker.output);
     const metrics = await (await fetch(`http://127.0.0.1:${portOf('metrics')}/metrics`)).text();
     expect(metrics).toContain(`temporal_worker_task_slots_available{namespace="${env.namespace}"`);
     expect(worker.output()).toContain(`worker running on task queue "${env.taskQueue}"`);

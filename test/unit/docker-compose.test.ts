@@ -102,7 +102,7 @@ describe('docker-compose', () => {
     expect(commands.sort()).toEqual(['gateway', 'gateway', 'migrate', 'temporal', 'worker']);
   });
 
-  it('points Prometheus at the ports the gateways and the worker listen on, on every interface', async () => {
+  it('points Prometheus and the health checks at the ports the gateways and the worker listen on, on every interface', async () => {
     const gateways = appServices.filter(([name]) => name.startsWith('gateway-'));
     const gatewayTargets: string[] = [];
     for (const [name, service] of gateways) {
@@ -111,13 +111,16 @@ describe('docker-compose', () => {
       // The published port leads to the API port; the health check and Prometheus ask the admin port.
       for (const port of service.ports ?? []) expect(String(port).split(':').at(-1)).toBe(options.port);
       expect(service.healthcheck!.test.join(' ')).toContain(
-        `http://127.0.0.1:${options.adminPort as string}/healthz`,
+        `http://127.0.0.1:${options.adminPort as string}/readyz`,
       );
       gatewayTargets.push(`${name}:${options.adminPort as string}`);
     }
     expect(targetsOf('model-rollout-gateway').sort()).toEqual(gatewayTargets.sort());
     const worker = await parseCliArgs(invocations(services.worker)[0]);
-    expect(worker.options).toMatchObject({ metricsHost: '0.0.0.0' });
+    expect(worker.options).toMatchObject({ metricsHost: '0.0.0.0', healthHost: '0.0.0.0' });
+    expect(services.worker.healthcheck!.test.join(' ')).toContain(
+      `http://127.0.0.1:${worker.options.healthPort as string}/readyz`,
+    );
     expect(targetsOf('model-rollout-worker')).toEqual([`worker:${worker.options.metricsPort as string}`]);
     const temporalMetrics = String(services.temporal.environment!.PROMETHEUS_ENDPOINT);
     expect(temporalMetrics).toMatch(/^0\.0\.0\.0:\d+$/);

@@ -168,12 +168,15 @@ describe('Kubernetes manifests', () => {
           expect(String(port('http'))).toBe(options.port);
           expect(String(port('admin'))).toBe(options.adminPort);
           expect(annotations['prometheus.io/port']).toBe(options.adminPort);
-          for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe'])
-            expect(c[kind], kind).toMatchObject({ httpGet: { path: '/healthz', port: 'admin' } });
+          expect(c.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'admin' } });
+          expect(c.livenessProbe).toMatchObject({ httpGet: { path: '/livez', port: 'admin' } });
         }
         if (command[0] === 'worker') {
-          expect(options).toMatchObject({ metricsHost: '0.0.0.0' });
+          expect(options).toMatchObject({ metricsHost: '0.0.0.0', healthHost: '0.0.0.0' });
           expect(String(port('metrics'))).toBe(options.metricsPort);
+          expect(String(port('health'))).toBe(options.healthPort);
+          expect(c.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'health' } });
+          expect(c.livenessProbe).toMatchObject({ httpGet: { path: '/livez', port: 'health' } });
           expect(annotations['prometheus.io/port']).toBe(options.metricsPort);
         }
       }
