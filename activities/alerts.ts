@@ -28,7 +28,6 @@ export interface AlertDelivery {
   delivered: boolean;
   /** Per channel: the HTTP status, or why it was not delivered. */
   channels?: Record<string, number | string>;
-  status?: number;
 }
 
 /**
@@ -36,9 +35,9 @@ export interface AlertDelivery {
  * worker's) and always writes a log line. A failing channel throws, so Temporal retries the activity (the
  * channels that answered already are not sent again); an unknown channel name fails without retrying. The
  * workflow sends alerts only after the routing change they announce, so a dead webhook never delays one.
- * Error messages name the channel, never its URL: they are stored in the workflow history.
- *
- * `target` may also be a URL, from rollouts started before channels existed (their histories hold it).
+ * Error messages name the channel, never its URL: they are stored in the workflow history. Anything but a
+ * list of channel names (a URL that a Temporal client wrote into a workflow's input, say) is refused: this
+ * worker posts only to the channels it was configured with.
  */
 export function createAlertActivities(deps: AlertDeps = {}) {
   const channels = deps.channels ?? loadAlertChannels();
@@ -74,20 +73,23 @@ export function createAlertActivities(deps: AlertDeps = {}) {
   }
 
   return {
-    async sendAlert(target: string[] | string | undefined, event: AlertEvent): Promise<AlertDelivery> {
+    async sendAlert(target: string[], event: AlertEvent): Promise<AlertDelivery> {
       logger.warn(
         { alert: event.kind, route: event.route, workflowId: event.workflowId, details: event.details },
         event.title,
       );
-      if (!target || target.length === 0) return { delivered: false };
-      if (typeof target === 'string') {
-        const status = await post('legacy webhook', { type: 'slack', url: target }, event);
-        return { delivered: true, status };
-      }
+      if (!Array.isArray(target) || target.some((name) => typeof name !== 'string'))
+        throw ApplicationFailure.nonRetryable(
+          'alerts go to channel names configured on this worker (ALERT_CHANNELS_FILE); nothing else is taken',
+          'InvalidAlertTarget',
+        );
+      if (target.length === 0) return { delivered: false };
       const unknown = target.filter((name) => !channels.has(name));
       if (unknown.length > 0) {
+        // A name that looks like a URL is not repeated: the error goes into the workflow's history.
+        const named = unknown.map((n) => (/[:/]/.test(n) ? '(a URL, not a channel name)' : `"${n}"`));
         throw ApplicationFailure.nonRetryable(
-          `unknown alert channel(s) ${unknown.map((n) => `"${n}"`).join(', ')}: this worker has ` +
+          `unknown alert channel(s) ${named.join(', ')}: this worker has ` +
             (channels.size ? [...channels.keys()].map((n) => `"${n}"`).join(', ') : 'none configured') +
             ' (ALERT_CHANNELS_FILE)',
           'UnknownAlertChannel',

@@ -15,8 +15,6 @@ export interface GuardianWatch {
   intervalMs: number;
   /** Named channels for the guardian's rollback alerts (the URLs live on the worker). */
   alertChannels?: AlertChannelRef[];
-  /** Only in guardians started by rollouts from before alert channels. */
-  alertWebhook?: string;
 }
 
 export const guardianWorkflowId = (route: string) => `guardian-${route}`;

@@ -11,7 +11,7 @@ import { createScoringActivities } from './scoring';
 import { deploymentRegistry } from '../src/data-plane/providers/providers-file';
 import type { ProviderRegistry } from '../src/data-plane/providers/registry';
 import { httpServicesFromEnv, type HttpEvaluatorService } from '../src/decision/scoring/evaluators';
-import { resolvePolicyConfig, type PolicyConfig, type ResolvedPolicyConfig } from '../src/decision/policy';
+import { resolvePolicy, type PolicyConfig, type ResolvedPolicy } from '../src/decision/policy';
 
 /**
  * Activities are created with their dependencies injected, so the worker, tests and the demo wire them to
@@ -55,8 +55,8 @@ export function createActivities(deps: ActivityDeps) {
      * activity, when it starts: the result is recorded in its history, so a later change of the defaults
      * neither changes its decisions nor breaks its replay, whoever started it.
      */
-    async resolvePolicy(policy: PolicyConfig): Promise<ResolvedPolicyConfig> {
-      return resolvePolicyConfig(policy);
+    async resolvePolicy(policy: PolicyConfig): Promise<ResolvedPolicy> {
+      return resolvePolicy(policy);
     },
     /** Reads one route's routing state (or null when the route does not exist). */
     async describeRoute(route: string): Promise<{ route: string; exists: boolean; version: number | null }> {

@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/activity';
 import type pg from 'pg';
 import type {
   ArmPair,
@@ -21,20 +22,17 @@ export interface EvaluationDeps {
 
 export interface PairRequest {
   route: string;
-  /** Start of the canary phase (cumulative window) and of the current step, epoch ms. */
+  /** Start of the canary phase, epoch ms: it only narrows the scan (the windows are cut by version). */
   fromMs: number;
-  stepFromMs: number;
-  toMs: number;
   slowThresholdMs: number | null;
   /** Each arm judged on its primary model's own answers (a fallback's answer is the primary's failure). */
   candidateOwnEvidence?: boolean;
   /**
-   * The routing version each canary step's routing change produced, oldest first. When given, the windows
-   * are cut by the version an event was served under, not by its timestamp, so a router whose clock is
-   * off cannot move events between steps (`fromMs` then only narrows the scan; `stepFromMs` and `toMs`
-   * are unused), and the answer carries each earlier step's counts.
+   * The routing version each canary step's routing change produced, oldest first. The windows are cut by
+   * the version an event was served under, not by its timestamp, so a router whose clock is off cannot
+   * move events between steps; the answer carries each earlier step's counts.
    */
-  stepVersions?: number[];
+  stepVersions: number[];
 }
 
 export interface TriggerMetricsRequest {
@@ -68,45 +66,32 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
     async canaryStats(req: PairRequest): Promise<{
       cumulative: ArmPair;
       step: ArmPair;
-      /** Each earlier step's counts, oldest first (only for windows cut by routing version). */
-      previousSteps?: StepCounts[];
+      /** Each earlier step's counts, oldest first. */
+      previousSteps: StepCounts[];
       /** Answers a fallback gave since the canary began, per arm (errors of the primary). */
       fallbacks: { stable: number; canary: number };
     }> {
       const versions = req.stepVersions;
+      if (versions.length === 0) throw ApplicationFailure.nonRetryable('canaryStats needs the step versions');
       const common = {
         route: req.route,
         slowThresholdMs: req.slowThresholdMs,
         primaryOnly: req.candidateOwnEvidence,
       };
-      if (versions && versions.length > 0) {
-        const since = (tag: Tag, fromVersion: number) =>
-          armStatsSinceVersion(pool, { ...common, tag, fromVersion, fromMs: req.fromMs });
-        const current = versions[versions.length - 1];
-        const [cs, cc, ss, sc, steps] = await Promise.all([
-          since('stable', versions[0]),
-          since('canary', versions[0]),
-          since('stable', current),
-          since('canary', current),
-          stepCounts(pool, { ...common, stepVersions: versions, fromMs: req.fromMs }),
-        ]);
-        return {
-          cumulative: { stable: cs, canary: cc },
-          step: { stable: ss, canary: sc },
-          previousSteps: steps.slice(0, -1),
-          fallbacks: { stable: cs.fallbacks, canary: cc.fallbacks },
-        };
-      }
-      const arm = (tag: Tag, fromMs: number) => armStats(pool, { ...common, tag, fromMs, toMs: req.toMs });
-      const [cs, cc, ss, sc] = await Promise.all([
-        arm('stable', req.fromMs),
-        arm('canary', req.fromMs),
-        arm('stable', req.stepFromMs),
-        arm('canary', req.stepFromMs),
+      const since = (tag: Tag, fromVersion: number) =>
+        armStatsSinceVersion(pool, { ...common, tag, fromVersion, fromMs: req.fromMs });
+      const current = versions[versions.length - 1];
+      const [cs, cc, ss, sc, steps] = await Promise.all([
+        since('stable', versions[0]),
+        since('canary', versions[0]),
+        since('stable', current),
+        since('canary', current),
+        stepCounts(pool, { ...common, stepVersions: versions, fromMs: req.fromMs }),
       ]);
       return {
         cumulative: { stable: cs, canary: cc },
         step: { stable: ss, canary: sc },
+        previousSteps: steps.slice(0, -1),
         fallbacks: { stable: cs.fallbacks, canary: cc.fallbacks },
       };
     },

@@ -39,6 +39,7 @@ import {
   decide,
   estimate,
   normalCdf,
+  resolvePolicy,
   resolveSequentialConfig,
   wilsonInterval,
   type ArmStats,
@@ -356,6 +357,8 @@ function simulateRun(
   canary: ArmModel,
   trackHolds = false,
 ): RunResult {
+  // Resolved once, as the rollout does when it starts.
+  const policy = resolvePolicy(config);
   // Requests per 5 min, both arms.
   const totalRequests =
     s.rateUnit === 'requests/s' ? s.rate * 60 * CHECK_MINUTES : (s.rate * 20) / JUDGED_FRACTION;
@@ -388,7 +391,7 @@ function simulateRun(
         steps: STEPS,
         isFinalStep: STEPS[stepIndex + 1] === 10000,
       },
-      config,
+      policy,
     };
     const d = decide(input);
     const at = {

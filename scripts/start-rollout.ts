@@ -36,7 +36,7 @@ try {
       evaluation: { interval: '5m' },
       actor: `script:${process.env.USER ?? 'automation'}`,
     },
-    { resolvePolicy: true },
+    // (the policy comes out resolved in full: the rollout's input holds every setting it decides on)
   );
 } catch (err) {
   if (!(err instanceof InvalidSpecError)) throw err;

@@ -14,8 +14,9 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { verifySignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../src/control-plane/alerts/channels';
 import { rolloutWorkflow } from '../workflows';
-import { pauseSignal, rollbackUpdate, statusQuery } from '../workflows/messages';
+import { pauseSignal, rollbackUpdate } from '../workflows/messages';
 import { startTestStack, type TestStack } from './helpers/stack';
+import { until, waitForStatus } from './helpers/rollout';
 
 const SLACK_PATH = '/services/T0SECRET/B0SECRET/xoxSlackSecretToken';
 const GENERIC_PATH = '/in/generic-secret-path-4711';
@@ -107,17 +108,13 @@ describe('alert channels named on the worker', () => {
         },
       ],
     });
-    for (;;) {
-      if ((await handle.query(statusQuery)).phase === 'canary') break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitForStatus(handle, (s) => s.phase === 'canary', 60_000);
     await handle.signal(pauseSignal, { actor: 'test', reason: 'look at it' });
     const outcome = await handle.executeUpdate(rollbackUpdate, {
       args: [{ reason: 'bad answers', actor: 'test' }],
     });
     expect(outcome.result).toBe('rolled_back');
-    const deadline = Date.now() + 15_000;
-    while (received.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await until(() => received.length >= 3, 'three alerts', 15_000);
 
     // Slack channel: every kind (the pause, then the rollback); pager: the rollback only, signed.
     const slack = received.filter((r) => r.path === SLACK_PATH).map((r) => JSON.parse(r.body));

@@ -73,6 +73,10 @@ const PROMISES: Array<[RegExp, string]> = [
   [/model-rollout db start/, 'password: in '],
   [/model-rollout db status/, 'embedded Postgres running at postgres://postgres@127.0.0.1:'],
   [/model-rollout db stop/, 'embedded Postgres stopped'],
+  [
+    /start --spec examples\/rollout-steps\.json/,
+    '(canary: shadow 10% of stable requests (until 100 pairs) -> 1% -> 5% -> pause 1h -> 25% -> approval (within 4h, else rollback) -> 100% -> bake 1h, checked every 5m)',
+  ],
 ];
 
 describe('docs/cli.md', () => {

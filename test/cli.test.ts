@@ -472,7 +472,7 @@ describe('start', () => {
       workflowId: string;
       runId: string;
       uiUrl: string;
-      spec: { canary: { steps: number[] }; evaluation: { interval: number }; actor: string };
+      spec: { steps: Array<Record<string, unknown>>; evaluation: { interval: number }; actor: string };
     }>(
       await cli([
         'start',
@@ -491,7 +491,12 @@ describe('start', () => {
     );
     expect(r.workflowId).toBe(`rollout-${route}`);
     expect(r.uiUrl).toBe(`${UI}/namespaces/${env.namespace}/workflows/rollout-${route}`);
-    expect(r.spec.canary.steps).toEqual([1000, 10000]);
+    // The flags' ladder made the default step list: 10%, the promotion, the spec's bake.
+    expect(r.spec.steps).toEqual([
+      { setShare: 1000 },
+      { setShare: 10000 },
+      { bake: { duration: 1_800_000 } },
+    ]);
     expect(r.spec.evaluation.interval).toBe(3_600_000);
     expect(r.spec.actor).toBe('cli:bob');
     const described = await client.workflow.getHandle(r.workflowId).describe();
@@ -933,6 +938,14 @@ describe('status rendering', () => {
         candidate: 'openai:gpt-4o',
         routingVersion: 7,
         startedAt: at,
+        plan: [
+          { kind: 'setShare', description: 'canary share 10%', share: 1000 },
+          { kind: 'setShare', description: 'canary share 20%', share: 2000 },
+          { kind: 'approve', description: 'approval (within 1h, else rollback)' },
+          { kind: 'setShare', description: 'promote to 100%', share: 10000 },
+          { kind: 'bake', description: 'bake 30m' },
+        ],
+        step: { index: 1, kind: 'setShare', description: 'canary share 20%', share: 2000, startedAt: at },
         decisions: [
           {
             at,
@@ -952,12 +965,16 @@ describe('status rendering', () => {
     expect(text).toMatch(/phase\s+canary \(paused\)/);
     expect(text).toMatch(/canary share\s+\[#{6}\.{24}\] 20%/);
     expect(text).toMatch(/started\s+.* \(2m ago\)/);
+    // The step list, the current step marked.
+    expect(text).toMatch(
+      /steps\s+2\/5 canary share 20%: 10% -> \[20%\] -> approval \(within 1h, else rollback\) -> 100% -> bake 30m/,
+    );
     expect(text).toMatch(/10% -> 20%\s+by policy/);
     expect(text).toMatch(/canary\s+20%\s+hold\s+sequential\s+need 50 scored canary answers/);
     expect(text).toMatch(
       /metric\s+stable\s+canary\n\s+mean\s+4\.21\s+4\.05\n\s+errors rate\s+0\.01\s+0\.013/,
     );
-    expect(text).not.toMatch(/quality evidence/); // rollouts from before the scoring pipeline
+    expect(text).not.toMatch(/quality evidence/); // no scoring status yet
 
     view.status.scoring = {
       scored: { stable: 40, candidate: 12 },

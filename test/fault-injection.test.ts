@@ -9,6 +9,7 @@ import { getRoute, listChanges } from '../src/store/routing-state';
 import { startFreezableProxy, type FreezableProxy } from './helpers/freezable-proxy';
 import { OPEN_PROMPTS } from './helpers/open-prompts';
 import { startTestStack, type TestStack } from './helpers/stack';
+import { until as waitUntil } from './helpers/rollout';
 import { startWorkerProcess } from './helpers/worker-child';
 
 /**
@@ -43,13 +44,8 @@ describe('fault injection: worker SIGKILL', () => {
     await stack?.close();
   });
 
-  async function until(what: () => Promise<boolean>, label: string, timeoutMs = 120_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await what())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const until = (what: () => Promise<boolean>, label: string, timeoutMs = 120_000) =>
+    waitUntil(what, label, timeoutMs, 50);
 
   async function kill(): Promise<void> {
     const proc = child!;

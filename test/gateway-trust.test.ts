@@ -18,7 +18,7 @@ import { startSimulator, type SimulatorHandle } from '../src/tooling/simulator';
 import { createEvaluationActivities } from '../activities/statistics';
 import { ensureEventPartitions } from '../src/store/event-writer';
 import { armStats } from '../src/store/arm-statistics';
-import { createRoute } from '../src/store/routing-state';
+import { createRoute, getRoute } from '../src/store/routing-state';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 
 const KEY_A = 'sk-alpha-0123456789abcdef';
@@ -280,9 +280,9 @@ describe('client-caused failures never count against the model', () => {
     const policyView = await evaluation.canaryStats({
       route: 'canary-bot',
       fromMs: started,
-      stepFromMs: started,
-      toMs: Date.now() + 60_000,
       slowThresholdMs: 300,
+      // One step: everything served under the route's version (set once, before the requests).
+      stepVersions: [(await getRoute(db.pool, 'canary-bot'))!.version],
     });
     expect(policyView.cumulative.canary).toMatchObject({ requests: 0, errors: 0, slow: 0 });
     const triggerView = await evaluation.triggerMetrics({

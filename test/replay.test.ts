@@ -5,9 +5,9 @@ import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../src/control-plane/temporal/worker';
 
 /**
- * Determinism guard: histories recorded from real runs (test/fixtures/histories, written by the workflow
- * tests with RECORD_HISTORIES=1) must replay against the current workflow code. A change that would break
- * running rollouts fails here; make it with `patched()` instead.
+ * Determinism guard: histories of real runs, one per story (test/fixtures/histories, written by
+ * test/rollout-stories.test.ts with RECORD_HISTORIES=1), must replay against the current workflow code. A
+ * change that fails here would break running rollouts: follow workflows/VERSIONING.md.
  */
 const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
 

@@ -7,6 +7,7 @@ import { createRoutingActivities } from '../activities/routing';
 import { getRoute, listChanges } from '../src/store/routing-state';
 import { startWorkerProcess as startWorkerChild } from './helpers/worker-child';
 import { startTestStack, type TestStack } from './helpers/stack';
+import { until, waitForStatus } from './helpers/rollout';
 
 /** Durability: a worker killed mid-canary, and late retries meeting a newer routing version. */
 describe('rollout durability', () => {
@@ -50,19 +51,22 @@ describe('rollout durability', () => {
       ],
     });
     // Kill it once the canary has taken its first step.
-    for (;;) {
-      const s = await handle.query(statusQuery).catch(() => undefined);
-      if (s && s.shareBps >= 2000) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForStatus(handle, (s) => s.shareBps >= 2000, 90_000);
+    const exited = new Promise((r) => child!.once('exit', r));
     child.kill('SIGKILL');
-    await new Promise((r) => child!.once('exit', r));
+    await exited;
     const atKill = await getRoute(stack.db.pool, route);
     await new Promise((r) => setTimeout(r, 3_000));
     // Nobody runs the workflow: routing stays exactly where it was.
     expect((await getRoute(stack.db.pool, route))!.version).toBe(atKill!.version);
 
     child = await startWorkerProcess();
+    await until(
+      async () => (await handle.describe()).status.name !== 'RUNNING',
+      'the rollout to end',
+      120_000,
+      250,
+    );
     const outcome = await handle.result();
     await traffic.stop();
     expect(outcome.result).toBe('completed');

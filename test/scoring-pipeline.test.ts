@@ -1,16 +1,12 @@
-import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Worker } from '@temporalio/worker';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { workflowBundle } from '../src/control-plane/temporal/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { rolloutWorkflow } from '../workflows';
-import { statusQuery, type RolloutStatus } from '../workflows/messages';
+import { statusQuery } from '../workflows/messages';
 import type { RolloutSpecInput } from '../src/decision/config/rollout-spec';
 import { startTestStack, type TestStack } from './helpers/stack';
+import { saveHistory, waitForStatus } from './helpers/rollout';
 import { OPEN_PROMPTS } from './helpers/open-prompts';
 
 /**
@@ -99,26 +95,7 @@ describe('scoring pipeline', () => {
     });
   }
 
-  async function waitFor(handle: WorkflowHandle, what: (s: RolloutStatus) => boolean, timeoutMs: number) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const status = await handle.query(statusQuery);
-      if (what(status)) return status;
-      if (Date.now() > deadline)
-        throw new Error(
-          `timed out; last: ${JSON.stringify({ phase: status.phase, share: status.shareBps, scoring: status.scoring, last: status.decisions.at(-1) })}`,
-        );
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-
-  /** Replays the history against the current code; with RECORD_HISTORIES=1 keeps it as a fixture. */
-  async function saveHistory(handle: WorkflowHandle, name: string): Promise<void> {
-    const history = await handle.fetchHistory();
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, handle.workflowId);
-    if (process.env.RECORD_HISTORIES)
-      fs.writeFileSync(path.join(__dirname, 'fixtures', 'histories', `${name}.json`), historyToJSON(history));
-  }
+  const waitFor = waitForStatus;
 
   async function sources(route: string): Promise<Record<string, number>> {
     const { rows } = await stack.db.pool.query<{ source: string; n: number }>(
@@ -155,7 +132,7 @@ describe('scoring pipeline', () => {
       }
       const status = await equal.query(statusQuery);
       expect(status.scoring!.scored.candidate).toBeGreaterThan(30);
-      await saveHistory(worse, 'canary-judge-pipeline-rolled-back');
+      await saveHistory(stack.client, worse.workflowId, undefined);
       expect(status.scoring!.noQualityEvidence).toBe(false);
     },
     400_000,

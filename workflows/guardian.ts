@@ -3,7 +3,6 @@ import {
   ApplicationFailure,
   allHandlersFinished,
   log,
-  patched,
   condition,
   continueAsNew,
   defineQuery,
@@ -35,7 +34,12 @@ export interface GuardianState extends GuardianWatch {
   /** Only data since the current stable model took over counts. */
   sinceMs: number;
   checks?: number;
+  /** The latest switches, newest last (at most SWITCHES_KEPT: it continues as new for weeks). */
   switches?: GuardianSwitch[];
+  /** Every switch counted, across runs. */
+  switchCount?: number;
+  /** How many of the latest switches `switches` keeps (default SWITCHES_KEPT). */
+  keepSwitches?: number;
   lastResults?: TriggerResult[];
   /** Runs of this workflow so far (grows with each continue-as-new). */
   generation?: number;
@@ -43,8 +47,15 @@ export interface GuardianState extends GuardianWatch {
   lastError?: string;
 }
 
-/** Since this patch a failed check is logged and the guardian carries on, instead of failing. */
-const GUARDIAN_CARRIES_ON = 'guardian-carries-on';
+/** The latest switches kept in the state; older ones are counted in `switchCount` (and audited in Postgres). */
+export const SWITCHES_KEPT = 20;
+
+/** The fields a guardian takes from its input and its `watch` signal; anything else is refused or dropped. */
+const WATCH_FIELDS = ['route', 'triggers', 'intervalMs', 'alertChannels', 'sinceMs', 'keepSwitches'] as const;
+
+function watchOf(input: Record<string, unknown>): Partial<GuardianState> {
+  return Object.fromEntries(WATCH_FIELDS.filter((k) => k in input).map((k) => [k, input[k]]));
+}
 
 export const watchSignal = defineSignal<[GuardianWatch & { sinceMs: number }]>('watch');
 export const stopGuardianSignal = defineSignal('stop');
@@ -56,12 +67,18 @@ export const guardianStatusQuery = defineQuery<GuardianState>('status');
  * served), alerts and records why. History stays bounded by continuing as new when the server suggests it.
  */
 export async function routeGuardianWorkflow(input: GuardianState): Promise<GuardianState> {
-  const state: GuardianState = { checks: 0, switches: [], generation: 0, ...input };
+  // Alerts go only to channels configured on the worker: a URL in the input is refused, by its field name.
+  const forged = Object.keys(input ?? {}).filter((k) => /webhook|url/i.test(k));
+  if (forged.length > 0)
+    throw ApplicationFailure.nonRetryable(
+      `${forged.join(', ')}: a guardian alerts only to channels configured on the worker (alertChannels names them)`,
+      'InvalidGuardianInput',
+    );
+  const state: GuardianState = { checks: 0, switches: [], switchCount: 0, generation: 0, ...input };
   let stop = false;
   setHandler(watchSignal, (watch) => {
-    Object.assign(state, watch);
-    // A rollout with named channels replaces a legacy webhook URL (which then leaves the guardian's state).
-    if (watch.alertChannels) delete state.alertWebhook;
+    // A signal cannot be refused: only the known fields are taken (a URL never reaches the state).
+    Object.assign(state, watchOf((watch ?? {}) as unknown as Record<string, unknown>));
   });
   setHandler(stopGuardianSignal, () => void (stop = true));
   setHandler(guardianStatusQuery, () => state);
@@ -90,7 +107,6 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
    * Infrastructure errors never get here: the activities retry them without limit.
    */
   async function checkAndCarryOn(): Promise<void> {
-    if (!patched(GUARDIAN_CARRIES_ON)) return check();
     try {
       await check();
       state.lastError = undefined;
@@ -167,14 +183,15 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
     state.switches = [
       ...(state.switches ?? []),
       { at: new Date(now).toISOString(), from: route.stable, to: route.candidate, reason },
-    ];
+    ].slice(-(state.keepSwitches ?? SWITCHES_KEPT));
+    state.switchCount = (state.switchCount ?? 0) + 1;
     state.sinceMs = now;
     await notify(reason);
   }
 
   async function notify(title: string): Promise<void> {
     await alerts
-      .sendAlert(state.alertChannels ? channelsFor(state.alertChannels, 'rollback') : state.alertWebhook, {
+      .sendAlert(channelsFor(state.alertChannels, 'rollback'), {
         kind: 'rollback',
         route: state.route,
         workflowId: workflowInfo().workflowId,

@@ -9,7 +9,7 @@ import type {
   DecisionAction,
   DecisionSource,
   HoldEstimate,
-  ResolvedPolicyConfig,
+  ResolvedPolicy,
   ShadowAnalysis,
   TriggerResult,
 } from '../src/decision/policy';
@@ -52,17 +52,27 @@ export const approveUpdate = defineUpdate<RolloutStatus, [ActorInput]>('approve'
 
 export const statusQuery = defineQuery<RolloutStatus>('status');
 
+/**
+ * Where the rollout is: 'starting', then the phase of each step as its kind says ('shadow', 'canary',
+ * 'paused', 'awaiting-approval', 'promoting', 'baking', ...; src/decision/config/steps), then how it ended.
+ */
 export type RolloutPhase =
-  | 'starting'
-  | 'shadow'
-  | 'canary'
-  | 'awaiting-approval'
-  | 'promoting'
-  | 'baking'
-  | 'completed'
-  | 'rolled_back'
-  | 'shadow-report'
-  | 'cancelled';
+  'starting' | 'completed' | 'rolled_back' | 'shadow-report' | 'cancelled' | (string & {}); // any step kind's phase
+
+/** One step of the rollout's list, as people read it. */
+export interface PlanEntry {
+  kind: string;
+  description: string;
+  /** The canary share it sets (basis points), for steps that move traffic. */
+  share?: number;
+}
+
+/** The step the rollout is at. */
+export interface CurrentStep extends PlanEntry {
+  /** 0-based index in `plan`. */
+  index: number;
+  startedAt: string;
+}
 
 export interface DecisionEntry extends Decision {
   at: string;
@@ -133,23 +143,28 @@ export interface RolloutStatus {
   candidate: string;
   routingVersion: number;
   startedAt: string;
+  /** The step list it walks. */
+  plan: PlanEntry[];
+  /** The step it is at (absent before the first and after the last). */
+  step?: CurrentStep;
   /** The latest decisions, newest last (at most 10). */
   decisions: DecisionEntry[];
   triggers: TriggerResult[];
+  /** Every change of the canary share, in order (the promotion last). */
   steps: StepEntry[];
   shadow?: ShadowAnalysis;
   /** Set while the canary policy holds the share. */
   hold?: HoldStatus;
   outcome?: RolloutOutcome;
-  /** Quality evidence so far (rollouts started since scoring became a pipeline). */
+  /** Quality evidence so far. */
   scoring?: ScoringStatus;
-  /** All decisions counted, across runs (rollouts started since continue-as-new). */
+  /** All decisions counted, across runs. */
   decisionSummary?: DecisionSummary;
   /** Runs of this rollout before the current one (it continues as new to keep its history short). */
   generation?: number;
   firstRunId?: string;
-  /** The policy config it decides on, resolved in full when it started. */
-  policy?: ResolvedPolicyConfig;
+  /** The policy it decides on, resolved in full when it started. */
+  policy?: ResolvedPolicy;
   /** Set once a progress deadline or the approval timeout has passed. */
   deadline?: DeadlineStatus;
 }

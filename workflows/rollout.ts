@@ -4,25 +4,14 @@ import {
   condition,
   ContinueAsNew,
   isCancellation,
-  patched,
   setHandler,
   uuid4,
 } from '@temporalio/workflow';
 import { formatDuration } from '../src/decision/config/duration';
 import { parseRolloutSpec, type RolloutSpec } from '../src/decision/config/rollout-spec';
+import { entryOf } from '../src/decision/config/steps';
+import type { PolicyConfig } from '../src/decision/policy';
 import { ROUTING } from './activity-options';
-import { acts, local } from './rollout-activities';
-import { canaryPhase } from './rollout-canary';
-import type { RolloutCarry } from './rollout-carry';
-import { approvalGate, bake, promote } from './rollout-gates';
-import {
-  ALERT_CHANNELS,
-  BOUNDED_ROLLOUTS,
-  COMPLETED_ALERT_AWAITED,
-  POLICY_RESOLVED_AT_START,
-} from './rollout-patches';
-import { RollbackRequested, RolloutRun } from './rollout-run';
-import { shadowPhase } from './rollout-shadow';
 import {
   approveSignal,
   approveUpdate,
@@ -40,38 +29,30 @@ import {
   type RollbackInput,
   type RolloutOutcome,
 } from './messages';
+import { acts, local } from './run/activities';
+import type { RolloutCarry } from './run/carry';
+import { RollbackRequested, RolloutRun } from './run/run';
+import { executorOf } from './steps';
 
 /**
- * One rollout of a candidate model onto a route: an optional shadow phase, then either canary doubling or a
- * blue-green switch, an optional human approval, promotion, and a bake under the triggers. A rollback (by
- * the policy, a trigger or a person) can happen at any point and restores the previous stable slot. When
- * its history grows long it continues as new (`carried` is then what the previous run handed over).
+ * One rollout of a candidate model onto a route: the steps of its list, one after the other (shadow, canary
+ * shares, pauses, approvals, the promotion, the bake; src/decision/config/steps), then the end: a completed
+ * rollout leaves the route to its guardian, a list that never promoted ends with its shadow report. A
+ * rollback (by the policy, a trigger, a deadline or a person) can happen at any point and restores the
+ * previous stable slot. When its history grows long it continues as new (`carried` is then what the
+ * previous run handed over) and resumes the step it was in.
  *
- * The run's state and its common steps: rollout-run.ts; the phases: rollout-shadow.ts, rollout-canary.ts,
- * rollout-gates.ts; search attributes, memo and current details: rollout-publish.ts; scoring:
- * rollout-scoring.ts; patch ids: rollout-patches.ts.
+ * The run's state and what every step does with it: run/run.ts; each step kind: steps/<kind>.ts; how to
+ * change this code once rollouts are running somewhere: VERSIONING.md.
  */
 export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): Promise<RolloutOutcome> {
-  // Asked once per rollout, in its first run; the runs after a continue-as-new carry the answers.
-  // Rollouts started before alert channels carry a webhook URL in their input; new ones may not.
-  const legacyWebhookUrl = carried ? carried.legacyWebhookUrl : !patched(ALERT_CHANNELS);
-  const bounded = carried ? carried.bounded : patched(BOUNDED_ROLLOUTS);
-  const legacyApprovalHold = carried ? carried.legacyApprovalHold : !bounded;
   let spec: RolloutSpec;
   try {
-    spec = parseRolloutSpec(input, { legacyWebhookUrl, legacyApprovalHold });
+    spec = parseRolloutSpec(input);
   } catch (err) {
     throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidSpec');
   }
-  const r = new RolloutRun({
-    input,
-    spec,
-    carried,
-    bounded,
-    legacyWebhookUrl,
-    legacyApprovalHold,
-    policy: carried?.policy,
-  });
+  const r = new RolloutRun({ input, spec, carried });
 
   // ---- messages --------------------------------------------------------------------------------------
   setHandler(statusQuery, () => r.status);
@@ -142,15 +123,12 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
   setHandler(
     promoteUpdate,
     async (req) => {
-      const { phase, steps } = { phase: r.status.phase, steps: r.status.steps.length };
+      const at = r.index;
       requestPromote(req);
-      // Answered once the rollout took the step (or left the phase): the step is taken between two checks.
+      // Answered once the rollout took it: the step it ended is behind it, and the next one has made its
+      // routing change and waits.
       await condition(
-        () =>
-          r.outcome !== undefined ||
-          (r.promoteRequest === undefined &&
-            r.status.phase !== 'promoting' &&
-            (r.status.phase !== phase || r.status.steps.length !== steps)),
+        () => r.outcome !== undefined || (r.promoteRequest === undefined && r.index !== at && r.waiting),
       );
       return r.status;
     },
@@ -159,7 +137,7 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
         refuseWhenEnded();
         if (r.status.awaitingApproval)
           throw new Error(`it waits for approval; approve it with 'model-rollout approve ${r.route}'`);
-        if (r.status.phase === 'promoting' || r.status.phase === 'baking')
+        if (r.promoted)
           throw new Error(`it is already promoted (phase ${r.status.phase}); nothing left to promote`);
       },
     },
@@ -169,9 +147,8 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
     async (by) => {
       approve(by);
       if (r.status.awaitingApproval) {
-        await condition(
-          () => r.outcome !== undefined || (!r.status.awaitingApproval && r.status.phase !== 'promoting'),
-        );
+        const at = r.index;
+        await condition(() => r.outcome !== undefined || (r.index !== at && r.waiting));
       }
       return r.status;
     },
@@ -179,17 +156,12 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
   );
 
   // ---- the story -------------------------------------------------------------------------------------
-  // A continued run holds the claim of the first; it resumes the phase it was in (`at`).
-  const at = carried?.at;
-  if (!carried && patched(POLICY_RESOLVED_AT_START)) {
-    // Recorded in the history: the config every decision of this rollout uses, whatever the defaults become.
-    const resolved = await local.resolvePolicy.executeWithOptions({ summary: 'resolve the policy config' }, [
-      r.spec.policy,
-    ]);
-    r.policy = resolved;
-    r.status.policy = resolved;
-  }
   if (!carried) {
+    // Recorded in the history: the policy every decision of this rollout uses, whatever the defaults become.
+    r.policy = await local.resolvePolicy.executeWithOptions({ summary: 'resolve the policy' }, [
+      (input as { policy?: PolicyConfig }).policy ?? {},
+    ]);
+    r.status.policy = r.policy;
     const claimed = await acts.claimRoute.executeWithOptions(
       { ...ROUTING, summary: `claim ${r.route} for ${r.candidateName}` },
       [
@@ -205,67 +177,28 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
     );
     r.status.routingVersion = claimed.version;
     r.status.stable = claimed.stable;
-    r.previousStableSlot = claimed.stableSlot;
-    r.candidateSlot = claimed.candidateSlot;
     r.claim = {
       stable: claimed.stable,
       stableSlot: claimed.stableSlot,
       candidateSlot: claimed.candidateSlot,
     };
   }
-  if (!carried) r.startedMs = Date.now();
   r.publish();
 
   try {
-    if (r.spec.shadow.enabled && (!at || at.phase === 'shadow')) {
-      const report = await shadowPhase(r, at?.phase === 'shadow' ? at : undefined);
-      if (r.spec.strategy === 'shadow-only') {
-        await r.changeRouting({ shadowRate: 0 }, 'shadow phase over');
-        await r.releaseRoute(`shadow-only rollout finished: ${report.recommendation}`);
-        return r.closing(
-          r.finish({
-            result: 'shadow-report',
-            reason: `shadow report: ${report.recommendation} (${report.reasons[0] ?? ''})`,
-            shadow: report,
-          }),
-        );
-      }
-      const blocks =
-        (r.spec.shadow.require === 'promote' && report.recommendation !== 'promote') ||
-        (r.spec.shadow.require === 'not-worse' && report.recommendation === 'keep-stable');
-      if (blocks)
-        throw new RollbackRequested(`shadow report says ${report.recommendation}`, 'shadow', {
-          shadow: report,
-        });
-      await r.changeRouting({ shadowRate: 0 }, 'shadow phase over');
+    for (let i = r.index; i < r.steps.length; i++) {
+      const { kind, value, def } = entryOf(r.steps[i]);
+      const resumed = carried !== undefined && i === carried.at.index;
+      // A `promote --full` passes every step before the promotion, up to a gate.
+      if (r.toFull && !def.gate && def.share?.(value as never) !== 10_000) continue;
+      r.enterStep(i, resumed);
+      await executorOf(kind).run(r, value, {
+        index: i,
+        resume: resumed ? (carried.at.state ?? undefined) : undefined,
+      });
+      r.waiting = false;
     }
-
-    if (r.spec.strategy === 'canary' && (!at || at.phase === 'shadow' || at.phase === 'canary'))
-      await canaryPhase(r, at?.phase === 'canary' ? at : undefined);
-    if (at?.phase !== 'bake') {
-      await approvalGate(r, at?.phase === 'approval' ? at : undefined);
-      await promote(r);
-    }
-    await bake(r, at?.phase === 'bake' ? at : undefined);
-
-    await r.releaseRoute(`rollout completed: ${r.candidateName} is stable`);
-    await acts.ensureGuardian({
-      route: r.route,
-      triggers: r.triggers,
-      intervalMs: r.spec.triggers.interval,
-      alertChannels: r.spec.alerts.channels,
-      ...(r.spec.alerts.webhookUrl ? { alertWebhook: r.spec.alerts.webhookUrl } : {}),
-    });
-    const completed = `${r.candidateName} is now stable on ${r.route}`;
-    // Before this patch the alert was scheduled in the workflow's last task and never ran.
-    if (patched(COMPLETED_ALERT_AWAITED)) await r.alert('completed', completed);
-    else void r.alert('completed', completed);
-    return r.closing(
-      r.finish({
-        result: 'completed',
-        reason: `${r.candidateName} promoted to 100% and baked for ${formatDuration(r.spec.bake.duration)}`,
-      }),
-    );
+    return r.closing(await complete(r));
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err; // the story goes on in the next run
     if (err instanceof RollbackRequested) return r.closing(await r.rollBack(err));
@@ -283,6 +216,35 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
     );
     throw err;
   }
+}
+
+/** The end of the list: the promoted candidate is left to the route's guardian, or the report is the outcome. */
+async function complete(r: RolloutRun): Promise<RolloutOutcome> {
+  if (!r.promoted) {
+    const report = r.status.shadow!;
+    await r.releaseRoute(`rollout finished with its shadow report: ${report.recommendation}`);
+    return r.finish({
+      result: 'shadow-report',
+      reason: `shadow report: ${report.recommendation} (${report.reasons[0] ?? ''})`,
+      shadow: report,
+    });
+  }
+  await r.releaseRoute(`rollout completed: ${r.candidateName} is stable`);
+  await acts.ensureGuardian({
+    route: r.route,
+    triggers: r.triggers,
+    intervalMs: r.spec.triggers.interval,
+    alertChannels: r.spec.alerts.channels,
+  });
+  await r.alert('completed', `${r.candidateName} is now stable on ${r.route}`);
+  const baked = r.steps
+    .map((s) => entryOf(s))
+    .filter((e) => e.kind === 'bake')
+    .reduce((ms, e) => ms + (e.value as { duration: number }).duration, 0);
+  return r.finish({
+    result: 'completed',
+    reason: `${r.candidateName} promoted to 100%${baked > 0 ? ` and baked for ${formatDuration(baked)}` : ''}`,
+  });
 }
 
 function assertReason(): never {

@@ -1,16 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_STEPS,
-  decide,
+  decide as decideResolved,
   estimate,
   estimateHold,
   roughCount,
   roughDuration,
   type ArmPair,
   type ArmStats,
+  resolvePolicy,
   type HoldEstimateInput,
   type StepContext,
 } from '../../src/decision/policy/index';
+
+/** A check on the default policy, resolved as a rollout resolves it when it starts. */
+const decide = (input: HoldEstimateInput) => decideResolved({ ...input, policy: resolvePolicy() });
 
 const MIN = 60_000;
 
@@ -61,9 +65,16 @@ function route(opts: {
     canary: arm(Math.round(c + b.canary), Math.round((c + b.canary) * judged)),
     stable: arm(Math.round(s + b.stable), Math.round((s + b.stable) * judged)),
   };
+  // The earlier steps (if any) as one closed step.
+  const before = (key: 'canary' | 'stable') => ({
+    requests: cumulative[key].requests - step[key].requests,
+    errors: cumulative[key].errors - step[key].errors,
+    slow: cumulative[key].slow - step[key].slow,
+  });
   return {
     cumulative,
     step,
+    previousSteps: opts.before ? [{ canary: before('canary'), stable: before('stable') }] : [],
     context: context(opts.shareBps),
     stepElapsedMs: opts.stepMinutes * MIN,
     canaryElapsedMs: (opts.stepMinutes + b.minutes) * MIN,
@@ -196,10 +207,10 @@ describe('hold estimate', () => {
 
   it("estimate() answers for the sequential policy only, with the rollout's overrides", () => {
     const input = route({ rps: 2, shareBps: 500, stepMinutes: 20 });
-    expect(estimate({ ...input, config: { policy: 'ratio' } })).toBeNull();
+    expect(estimate({ ...input, policy: resolvePolicy({ policy: 'ratio' }) })).toBeNull();
     const custom = estimate({
       ...input,
-      config: { sequential: { promotion: { minCanaryRequestsPerStep: 200 } } },
+      policy: resolvePolicy({ sequential: { promotion: { minCanaryRequestsPerStep: 200 } } }),
     })!;
     expect(custom.binding.more).toBeGreaterThanOrEqual(80);
     expect(custom.binding.more).toBeLessThanOrEqual(81);

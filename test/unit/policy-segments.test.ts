@@ -2,8 +2,8 @@
  * The error and slow-request tests keep one likelihood-ratio factor per canary step, each at its own
  * split (bad-event-test.ts). These tests pin the segments down, show that the evidence does not jump when
  * a step closes (the property that makes the sequence one test martingale), and measure the false-rollback
- * rate of an equal candidate over whole multi-step rollouts by Monte Carlo, next to the method older
- * rollouts keep (everything before the current step pooled at its average split).
+ * rate of an equal candidate over whole multi-step rollouts by Monte Carlo, next to pooling (everything
+ * before the current step as one segment at its average split), the method per-step windows replaced.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -55,6 +55,16 @@ function sum(pairs: ArmPair[]): ArmPair {
   return pair(add('canary'), add('stable'));
 }
 
+/** Everything before the current step as one segment: what pooling would pass as the earlier steps. */
+function pooled(cum: ArmPair, step: ArmPair): StepCounts[] {
+  const before = (key: 'canary' | 'stable') => ({
+    requests: cum[key].requests - step[key].requests,
+    errors: cum[key].errors - step[key].errors,
+    slow: cum[key].slow - step[key].slow,
+  });
+  return [{ canary: before('canary'), stable: before('stable') }];
+}
+
 function context(shareBps: number): StepContext {
   const stepIndex = STEPS.indexOf(shareBps);
   return { shareBps, stepIndex, steps: STEPS, isFinalStep: STEPS[stepIndex + 1] === 10000 };
@@ -70,43 +80,36 @@ describe('bad-event segments', () => {
   const step3 = pair(arm(2000, 40, 90), arm(8000, 160, 320));
 
   it('keeps one segment per step, each with its own counts, the current step last', () => {
-    const segments = badEventSegments('errors', sum([step1, step2, step3]), step3, [
-      counts(step1),
-      counts(step2),
-    ]);
+    const segments = badEventSegments('errors', step3, [counts(step1), counts(step2)]);
     expect(segments).toEqual([
       { canaryBad: 10, canaryRequests: 500, stableBad: 190, stableRequests: 9500 },
       { canaryBad: 30, canaryRequests: 1000, stableBad: 180, stableRequests: 9000 },
       { canaryBad: 40, canaryRequests: 2000, stableBad: 160, stableRequests: 8000 },
     ]);
-    expect(
-      badEventSegments('slow', sum([step1, step2, step3]), step3, [counts(step1), counts(step2)]).map(
-        (s) => s.canaryBad,
-      ),
-    ).toEqual([20, 40, 90]);
+    expect(badEventSegments('slow', step3, [counts(step1), counts(step2)]).map((s) => s.canaryBad)).toEqual([
+      20, 40, 90,
+    ]);
   });
 
-  it('pools everything before the current step when no earlier steps are given (older rollouts)', () => {
-    expect(badEventSegments('errors', sum([step1, step2, step3]), step3)).toEqual([
+  it('pooling is one segment for everything before the current step', () => {
+    const cum = sum([step1, step2, step3]);
+    expect(badEventSegments('errors', step3, pooled(cum, step3))).toEqual([
       { canaryBad: 40, canaryRequests: 1500, stableBad: 370, stableRequests: 18500 },
       { canaryBad: 40, canaryRequests: 2000, stableBad: 160, stableRequests: 8000 },
     ]);
   });
 
   it('an empty list of earlier steps is the first step: only the current segment', () => {
-    expect(badEventSegments('errors', step1, step1, [])).toEqual([
+    expect(badEventSegments('errors', step1, [])).toEqual([
       { canaryBad: 10, canaryRequests: 500, stableBad: 190, stableRequests: 9500 },
     ]);
   });
 
   it('the evidence is the product of the per-step likelihood ratios', () => {
     for (const r of [1.5, 2, 3]) {
-      const whole = logLikelihoodRatio(
-        badEventSegments('errors', sum([step1, step2, step3]), step3, [counts(step1), counts(step2)]),
-        r,
-      );
+      const whole = logLikelihoodRatio(badEventSegments('errors', step3, [counts(step1), counts(step2)]), r);
       const parts = [step1, step2, step3]
-        .map((s) => logLikelihoodRatio(badEventSegments('errors', s, s, []), r))
+        .map((s) => logLikelihoodRatio(badEventSegments('errors', s, []), r))
         .reduce((a, b) => a + b, 0);
       expect(whole).toBeCloseTo(parts, 12);
     }
@@ -118,13 +121,13 @@ describe('bad-event segments', () => {
     const steps = [step1, step2, incident];
     const cum = sum(steps);
     const empty = pair(arm(0, 0), arm(0, 0));
-    const beforeClose = logLR(badEventSegments('errors', cum, incident, [counts(step1), counts(step2)]));
-    const afterClose = logLR(badEventSegments('errors', cum, empty, steps.map(counts)));
+    const beforeClose = logLR(badEventSegments('errors', incident, [counts(step1), counts(step2)]));
+    const afterClose = logLR(badEventSegments('errors', empty, steps.map(counts)));
     expect(afterClose).toBeCloseTo(beforeClose, 12);
     // Pooled: the incident's bad events, 20% of them on the canary, are now judged at the average split
     // of all three steps (11.7%), so an equal candidate suddenly looks worse.
-    const pooledBefore = logLR(badEventSegments('errors', cum, incident));
-    const pooledAfter = logLR(badEventSegments('errors', cum, empty));
+    const pooledBefore = logLR(badEventSegments('errors', incident, pooled(cum, incident)));
+    const pooledAfter = logLR(badEventSegments('errors', empty, pooled(cum, empty)));
     expect(pooledAfter).toBeGreaterThan(pooledBefore + 5);
     expect(pooledAfter).toBeGreaterThan(-Math.log(DEFAULT_SEQUENTIAL_CONFIG.alpha * 0.25));
     expect(afterClose).toBeLessThan(0);
@@ -162,7 +165,7 @@ describe('bad-event segments', () => {
 describe('decideSequential with earlier steps', () => {
   const quality = { scored: 400, qualityMean: 7, qualityVariance: 4 };
 
-  it('uses the earlier steps when given and the pooled split when not: an incident decides the difference', () => {
+  it('per-step segments against pooling: an incident decides the difference', () => {
     const s1 = pair(arm(1000, 20, 0, quality), arm(19000, 380, 0, quality));
     const s2 = pair(arm(2000, 40, 0, quality), arm(18000, 360, 0, quality));
     const incident = pair(arm(4000, 800, 0), arm(16000, 3200, 0));
@@ -178,13 +181,18 @@ describe('decideSequential with earlier steps', () => {
       context: ctx,
       previousSteps: [s1, s2, incident].map(counts),
     });
-    const pooled = decideSequential({ cumulative: cum, step: now, context: ctx });
-    expect(pooled.action).toBe('rollback');
-    expect(pooled.reasons[0]).toMatch(/^errors:/);
+    const pooledOnce = decideSequential({
+      cumulative: cum,
+      step: now,
+      context: ctx,
+      previousSteps: pooled(cum, now),
+    });
+    expect(pooledOnce.action).toBe('rollback');
+    expect(pooledOnce.reasons[0]).toMatch(/^errors:/);
     expect(perStep.action).not.toBe('rollback');
     expect(perStep.stats['errors.logLR']).toBeLessThan(0);
     expect(perStep.stats['errors.segments']).toBe(4);
-    expect(pooled.stats['errors.segments']).toBe(2);
+    expect(pooledOnce.stats['errors.segments']).toBe(2);
   });
 
   it('cleans earlier steps like arms: NaN, negatives and bad counts above requests are no evidence', () => {
@@ -274,7 +282,7 @@ function falseRollbackRates(traffic: Traffic, rollouts: number, seed: number) {
     alphaSplit: { quality: 0.5, errors: 0.25, slow: 0.25 },
   });
   let perStep = 0;
-  let pooled = 0;
+  let pooledRollbacks = 0;
   for (let i = 0; i < rollouts; i++) {
     const r = createRandom(seed * 1_000_003 + i);
     const previous: StepCounts[] = [];
@@ -301,19 +309,20 @@ function falseRollbackRates(traffic: Traffic, rollouts: number, seed: number) {
           decideSequential({ ...input, previousSteps: previous }, config).action === 'rollback'
         )
           hitPerStep = true;
-        if (!hitPooled && decideSequential(input, config).action === 'rollback') hitPooled = true;
+        const pooledInput = { ...input, previousSteps: pooled(cum, step) };
+        if (!hitPooled && decideSequential(pooledInput, config).action === 'rollback') hitPooled = true;
         if (hitPerStep && hitPooled) break;
       }
       if (hitPerStep && hitPooled) break;
       previous.push(counts(step));
     }
     if (hitPerStep) perStep++;
-    if (hitPooled) pooled++;
+    if (hitPooled) pooledRollbacks++;
   }
   return {
     alpha: config.alpha * (config.alphaSplit.errors + config.alphaSplit.slow),
     perStep: perStep / rollouts,
-    pooled: pooled / rollouts,
+    pooled: pooledRollbacks / rollouts,
   };
 }
 

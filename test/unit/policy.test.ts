@@ -3,21 +3,27 @@ import {
   DEFAULT_RATIO_CONFIG,
   DEFAULT_SEQUENTIAL_CONFIG,
   DEFAULT_STEPS,
-  decide,
+  decide as decideResolved,
   decideRatio,
   decideSequential,
   nextShareBps,
   resolveRatioConfig,
+  resolvePolicy,
   resolveSequentialConfig,
-  pinSequentialDefaults,
-  SEQUENTIAL_DEFAULTS_V1,
   validateSteps,
   type ArmPair,
   type ArmStats,
   type Decision,
-  type DecideInput,
+  type PolicyConfig,
+  type PolicyInput,
   type StepContext,
 } from '../../src/decision/policy/index';
+
+/** A check as the workflow makes it: the config resolved (once, at start), earlier steps given. */
+type DecideInput = Omit<PolicyInput, 'previousSteps'> &
+  Partial<Pick<PolicyInput, 'previousSteps'>> & { config?: PolicyConfig };
+const decide = ({ config, ...input }: DecideInput) =>
+  decideResolved({ previousSteps: [], ...input, policy: resolvePolicy(config) });
 
 // ───────────── helpers ─────────────
 
@@ -91,33 +97,25 @@ describe('configuration', () => {
     });
   });
 
-  it('v1 defaults (rollouts started before the speed tuning) are the earlier rule, frozen', () => {
-    expect(SEQUENTIAL_DEFAULTS_V1.promotion.maxEValue).toBe(1);
-    expect(SEQUENTIAL_DEFAULTS_V1.finalGate.method).toBe('confidence-sequence');
+  it('holds only on material evidence of worse, with a likelihood-ratio final gate', () => {
     expect(DEFAULT_SEQUENTIAL_CONFIG.promotion.maxEValue).toBe(4);
     expect(DEFAULT_SEQUENTIAL_CONFIG.finalGate.method).toBe('likelihood-ratio');
-    expect(Object.isFrozen(SEQUENTIAL_DEFAULTS_V1.finalGate)).toBe(true);
-    // Everything else is the same.
-    expect({ ...SEQUENTIAL_DEFAULTS_V1, promotion: null, finalGate: null }).toEqual({
-      ...DEFAULT_SEQUENTIAL_CONFIG,
-      promotion: null,
-      finalGate: null,
-    });
   });
 
-  it('pinning spells out the base defaults under the overrides, and leaves the ratio policy alone', () => {
-    const pinned = pinSequentialDefaults(
-      { policy: 'sequential', sequential: { promotion: { minCanaryScoredPerStep: 15 } } },
-      SEQUENTIAL_DEFAULTS_V1,
-    );
-    expect(pinned.sequential).toEqual({
-      ...SEQUENTIAL_DEFAULTS_V1,
-      promotion: { ...SEQUENTIAL_DEFAULTS_V1.promotion, minCanaryScoredPerStep: 15 },
+  it('resolvePolicy spells out every setting, and a resolved policy resolves to itself', () => {
+    const resolved = resolvePolicy({ sequential: { promotion: { minCanaryScoredPerStep: 15 } } });
+    expect(resolved).toEqual({
+      policy: 'sequential',
+      sequential: {
+        ...DEFAULT_SEQUENTIAL_CONFIG,
+        promotion: { ...DEFAULT_SEQUENTIAL_CONFIG.promotion, minCanaryScoredPerStep: 15 },
+      },
     });
-    // The pinned config resolves to itself whatever the current defaults are.
-    expect(resolveSequentialConfig(pinned.sequential)).toEqual(pinned.sequential);
-    const ratio = { policy: 'ratio' as const, ratio: { rollbackBelow: 0.9 } };
-    expect(pinSequentialDefaults(ratio, SEQUENTIAL_DEFAULTS_V1)).toBe(ratio);
+    expect(resolvePolicy(resolved)).toEqual(resolved);
+    expect(resolvePolicy({ policy: 'ratio', ratio: { rollbackBelow: 0.9 } })).toEqual({
+      policy: 'ratio',
+      ratio: { ...DEFAULT_RATIO_CONFIG, rollbackBelow: 0.9 },
+    });
   });
 
   it('defaults are frozen all the way down', () => {
@@ -211,7 +209,7 @@ describe('ratio policy', () => {
   it('reads the window it is configured for', () => {
     const cumulative = { stable: arm(100, 5), canary: arm(100, 4) };
     const step = { stable: arm(10, 5), canary: arm(10, 5) };
-    const base = { cumulative, step, context: context(1000) };
+    const base = { cumulative, step, context: context(1000), previousSteps: [] };
     expect(decideRatio(base).action).toBe('rollback');
     expect(decideRatio(base, { ...DEFAULT_RATIO_CONFIG, window: 'step' }).action).toBe('promote-step');
   });
@@ -456,13 +454,13 @@ describe('sequential policy: promotion', () => {
     expect(Math.exp(d.stats['quality.logE'] as number)).toBeGreaterThan(1);
     expect(Math.exp(d.stats['quality.logE'] as number)).toBeLessThan(4);
     expect(d.action).toBe('promote-step');
-    // Rollouts pinned to the v1 defaults still hold here.
-    const v1 = decide({ ...input(pair), config: pinSequentialDefaults({}, SEQUENTIAL_DEFAULTS_V1) });
+    // A rollout that asks to hold at any lean (maxEValue 1) holds here.
+    const v1 = decide({ ...input(pair), config: { sequential: { promotion: { maxEValue: 1 } } } });
     expect(v1.action).toBe('hold');
     expect(v1.reasons.at(-1)).toMatch(/e-value > 1\) → hold/);
   });
 
-  it('3 canary errors where 1.5 were expected no longer hold a step (they did under v1)', () => {
+  it('3 canary errors where 1.5 were expected do not hold a step (they do with maxEValue 1)', () => {
     const pair = {
       stable: arm(1425, 7, 4, { requests: 5700, errors: 27, slow: 285 }),
       canary: arm(75, 7, 4, { requests: 300, errors: 3, slow: 15 }),
@@ -474,7 +472,10 @@ describe('sequential policy: promotion', () => {
     expect(d.stats['errors.expectedCanary']).toBeCloseTo(1.5, 9);
     expect(Math.exp(d.stats['errors.logLR'] as number)).toBeGreaterThan(1);
     expect(d.action).toBe('promote-step');
-    const v1 = decide({ ...input(pair), config: pinSequentialDefaults(config, SEQUENTIAL_DEFAULTS_V1) });
+    const v1 = decide({
+      ...input(pair),
+      config: { sequential: { promotion: { ...config.sequential.promotion, maxEValue: 1 } } },
+    });
     expect(v1.action).toBe('hold');
     expect(v1.reasons.at(-1)).toMatch(/errors evidence leans toward worse \(e-value > 1\)/);
   });
@@ -609,7 +610,7 @@ describe('sequential policy: promotion', () => {
 
   it('decideSequential and decide agree', () => {
     const i = input({ stable: arm(3000, 7), canary: arm(300, 7.1) }, 1000);
-    expect(decideSequential(i)).toEqual(decide(i));
+    expect(decideSequential({ ...i, previousSteps: [] })).toEqual(decide(i));
   });
 });
 

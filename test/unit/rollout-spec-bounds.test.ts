@@ -1,18 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidSpecError, parseRolloutSpec } from '../../src/decision/config/rollout-spec';
-import {
-  DEFAULT_RATIO_CONFIG,
-  DEFAULT_SEQUENTIAL_CONFIG,
-  resolvePolicyConfig,
-  resolveSequentialConfig,
-  SEQUENTIAL_DEFAULTS_V1,
-} from '../../src/decision/policy';
+import { DEFAULT_RATIO_CONFIG, DEFAULT_SEQUENTIAL_CONFIG, resolvePolicy } from '../../src/decision/policy';
 
 const base = { route: 'support-bot', candidate: 'openai:gpt-4o' };
 
-function issues(input: unknown, options = {}): Array<{ field: string; reason: string }> {
+function issues(input: unknown): Array<{ field: string; reason: string }> {
   try {
-    parseRolloutSpec(input, options);
+    parseRolloutSpec(input);
   } catch (err) {
     if (err instanceof InvalidSpecError) return err.issues;
     throw err;
@@ -21,10 +15,10 @@ function issues(input: unknown, options = {}): Array<{ field: string; reason: st
 }
 
 describe('bounded rollouts in the spec', () => {
-  it('has progress deadlines and an approval timeout that ends by default', () => {
-    const spec = parseRolloutSpec(base);
+  it('has progress deadlines, and an approval timeout that ends, by default', () => {
+    const spec = parseRolloutSpec({ ...base, approval: { required: true } });
     expect(spec.progressDeadline).toEqual({ step: 24 * 3_600_000, rollout: 7 * 86_400_000, action: 'hold' });
-    expect(spec.approval.onTimeout).toBe('rollback');
+    expect(spec.steps).toContainEqual({ approve: { timeout: 24 * 3_600_000, onTimeout: 'rollback' } });
   });
 
   it('reads deadlines as durations, with their action', () => {
@@ -34,7 +28,7 @@ describe('bounded rollouts in the spec', () => {
       approval: { required: true, timeout: '4h', onTimeout: 'approve' },
     });
     expect(spec.progressDeadline).toEqual({ step: 7_200_000, rollout: 259_200_000, action: 'rollback' });
-    expect(spec.approval).toMatchObject({ timeout: 14_400_000, onTimeout: 'approve' });
+    expect(spec.steps).toContainEqual({ approve: { timeout: 14_400_000, onTimeout: 'approve' } });
     // A parsed spec parses again to itself (the workflow parses its input again).
     expect(parseRolloutSpec(spec)).toEqual(spec);
   });
@@ -57,30 +51,45 @@ describe('bounded rollouts in the spec', () => {
     ]);
   });
 
-  it("refuses an approval that would wait forever; rollouts from before keep 'hold' (and its default)", () => {
+  it('refuses an approval that would wait forever, naming the field', () => {
     const [refused] = issues({ ...base, approval: { required: true, onTimeout: 'hold' } });
     expect(refused.field).toBe('approval.onTimeout');
-    expect(refused.reason).toMatch(/^'hold' waited for an approval forever; give 'rollback' or 'approve'/);
-    const legacy = { legacyApprovalHold: true };
-    expect(parseRolloutSpec({ ...base, approval: { onTimeout: 'hold' } }, legacy).approval.onTimeout).toBe(
-      'hold',
-    );
-    expect(parseRolloutSpec(base, legacy).approval.onTimeout).toBe('hold');
-    expect(
-      parseRolloutSpec({ ...base, approval: { onTimeout: 'rollback' } }, legacy).approval.onTimeout,
-    ).toBe('rollback');
+    expect(refused.reason).toMatch(/'rollback' or 'approve'/);
+    const [inList] = issues({ ...base, steps: [{ approve: { onTimeout: 'hold' } }, { setShare: 10000 }] });
+    expect(inList.field).toBe('steps.0.approve.onTimeout');
   });
 });
 
-describe('the policy config resolved when a rollout starts', () => {
+describe('what a spec may not carry', () => {
+  it("refuses the seed's direction-less trigger rule, naming the field", () => {
+    expect(issues({ ...base, triggers: { mode: 'legacy-greater-than' } })).toEqual([
+      {
+        field: 'triggers.mode',
+        reason: "only 'directional': the seed's 'legacy-greater-than' rule rolls back on good quality",
+      },
+    ]);
+    expect(parseRolloutSpec({ ...base, triggers: { mode: 'directional' } }).triggers.mode).toBe(
+      'directional',
+    );
+  });
+
+  it('refuses a webhook URL, naming the field and never echoing the URL', () => {
+    const [refused] = issues({ ...base, alerts: { webhookUrl: 'https://hooks.example/T0SECRET' } });
+    expect(refused.field).toBe('alerts.webhookUrl');
+    expect(refused.reason).toMatch(/a webhook URL is a secret/);
+    expect(JSON.stringify(refused)).not.toContain('T0SECRET');
+  });
+});
+
+describe('the policy resolved when a rollout starts', () => {
   const overrides = {
     policy: 'sequential' as const,
     sequential: { alpha: 0.02, finalGate: { toleranceRel: 0.05 } },
   };
 
-  it('spells out every setting on the current defaults', () => {
-    const resolved = resolvePolicyConfig(overrides);
-    expect(resolved).toEqual({
+  it('comes out of the parse resolved in full on the current defaults: what the clients put in the input', () => {
+    const spec = parseRolloutSpec({ ...base, policy: overrides });
+    expect(spec.policy).toEqual({
       policy: 'sequential',
       sequential: {
         ...DEFAULT_SEQUENTIAL_CONFIG,
@@ -88,31 +97,22 @@ describe('the policy config resolved when a rollout starts', () => {
         finalGate: { ...DEFAULT_SEQUENTIAL_CONFIG.finalGate, toleranceRel: 0.05 },
       },
     });
-    expect(resolvePolicyConfig({ policy: 'ratio', ratio: { window: 'step' } })).toEqual({
-      policy: 'ratio',
-      ratio: { ...DEFAULT_RATIO_CONFIG, window: 'step' },
+    expect(spec.policy).toEqual(resolvePolicy(overrides));
+    expect(
+      parseRolloutSpec({ ...base, policy: { policy: 'ratio', ratio: { window: 'step' } } }).policy,
+    ).toEqual({ policy: 'ratio', ratio: { ...DEFAULT_RATIO_CONFIG, window: 'step' } });
+    expect(parseRolloutSpec(base).policy).toEqual({
+      policy: 'sequential',
+      sequential: DEFAULT_SEQUENTIAL_CONFIG,
     });
-    expect(resolvePolicyConfig()).toEqual({ policy: 'sequential', sequential: DEFAULT_SEQUENTIAL_CONFIG });
-  });
-
-  it('is what the rollout decides on whatever the defaults become later', () => {
-    const resolved = resolvePolicyConfig(overrides);
-    if (resolved.policy !== 'sequential') throw new Error('sequential expected');
-    // Merged onto other defaults (here the v1 ones, which differ in promotion and final gate) it stays itself.
-    expect(resolveSequentialConfig(resolved.sequential, SEQUENTIAL_DEFAULTS_V1)).toEqual(resolved.sequential);
-    expect(resolvePolicyConfig(resolved)).toEqual(resolved);
-  });
-
-  it('is what the clients put in the input (parseRolloutSpec resolvePolicy)', () => {
-    const spec = parseRolloutSpec({ ...base, policy: overrides }, { resolvePolicy: true });
-    expect(spec.policy).toEqual(resolvePolicyConfig(overrides));
-    // The workflow parses that input again and gets the same full config.
+    // The workflow parses that input again (and resolves it once, recorded): the same full config.
     expect(parseRolloutSpec(spec).policy).toEqual(spec.policy);
-    // Without the option the spec keeps what the person wrote.
-    expect(parseRolloutSpec({ ...base, policy: overrides }).policy).toEqual(overrides);
+    expect(resolvePolicy(spec.policy)).toEqual(spec.policy);
   });
 
-  it('refuses an unusable config when it is resolved', () => {
-    expect(() => resolvePolicyConfig({ sequential: { alpha: 0.7 } })).toThrow(/alpha must be in \(0, 0\.5\)/);
+  it('refuses an unusable config, naming the field', () => {
+    const [refused] = issues({ ...base, policy: { sequential: { alpha: 0.7 } } });
+    expect(refused.field).toBe('policy.sequential');
+    expect(refused.reason).toMatch(/alpha must be in \(0, 0\.5\)/);
   });
 });

@@ -184,7 +184,9 @@ then the judge: the first that applies scores). Any --eval-* or --check-* flag m
           console.log(JSON.stringify({ ...result, spec }, null, 2));
           return;
         }
-        console.log(`started the rollout of ${result.candidate} on ${spec.route} (${describePlan(spec)})`);
+        console.log(
+          `started the rollout of ${result.candidate} on ${spec.route} (${await describePlan(spec)})`,
+        );
         console.log(`workflow id:  ${workflowId}`);
         console.log(`run id:       ${started.runId}`);
         console.log(`Temporal UI:  ${result.uiUrl}`);
@@ -294,7 +296,7 @@ async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOpt
   // Imported here: the spec schema pulls in the policy code, which `--help` does not need.
   const { parseRolloutSpec, InvalidSpecError } = await import('../../decision/config/rollout-spec');
   try {
-    const spec = parseRolloutSpec(input, { resolvePolicy: true });
+    const spec = parseRolloutSpec(input); // the policy comes out resolved: the input holds every setting
     // Targets may name a baseUrl only from this deployment's allowlist (the worker refuses it too).
     const { deploymentRegistry, endpointIssues, specTargets } =
       await import('../../data-plane/providers/providers-file');
@@ -433,14 +435,12 @@ async function startRollout(
   }
 }
 
-function describePlan(spec: RolloutSpec): string {
-  const parts: string[] = [spec.strategy];
-  if (spec.shadow.enabled) parts.push(`shadow ${Math.round(spec.shadow.rate * 100)}% first`);
-  if (spec.strategy === 'canary') parts.push(`steps ${spec.canary.steps.map(share).join(' -> ')}`);
-  parts.push(
-    `checked every ${formatDuration(spec.evaluation.interval)}`,
-    `bake ${formatDuration(spec.bake.duration)}`,
-  );
-  if (spec.approval.required) parts.push('needs approval');
-  return parts.join(', ');
+/** "canary: shadow 10% ... -> 5% -> 10% -> approval ... -> 100% -> bake 30m, checked every 5m". */
+async function describePlan(spec: RolloutSpec): Promise<string> {
+  const { describeStep, shareOf } = await import('../../decision/config/steps');
+  const steps = spec.steps.map((s) => {
+    const bps = shareOf(s);
+    return bps === undefined ? describeStep(s) : share(bps);
+  });
+  return `${spec.strategy}: ${steps.join(' -> ')}, checked every ${formatDuration(spec.evaluation.interval)}`;
 }

@@ -211,6 +211,7 @@ async function statusFromHistory(found: FoundRollout): Promise<{ status: Rollout
       candidate: memo.candidate ?? sa.get(RolloutCandidate) ?? '',
       routingVersion: 0,
       startedAt: d.startTime.toISOString(),
+      plan: [],
       decisions: [],
       triggers: [],
       steps: [],
@@ -256,6 +257,16 @@ function deadlineLine(d: NonNullable<RolloutStatus['deadline']>): string {
   return `${what} passed ${timestamp(d.at)}, action ${d.action}${held}`;
 }
 
+/** "3/7 canary share 20%: 5% -> 10% -> [20%] -> 40% -> approval ... -> 100% -> bake 30m". */
+function planText(s: RolloutStatus): string {
+  const entries = s.plan.map((p, i) => {
+    const text = p.share !== undefined ? share(p.share) : p.description;
+    return s.step?.index === i ? bold(`[${text}]`) : text;
+  });
+  const at = s.step ? `${s.step.index + 1}/${s.plan.length} ${s.step.description}: ` : '';
+  return at + entries.join(' -> ');
+}
+
 export function renderStatus(view: StatusView, now = Date.now()): string {
   const s = view.status;
   const lines: string[] = [];
@@ -268,6 +279,7 @@ export function renderStatus(view: StatusView, now = Date.now()): string {
       ['candidate', s.candidate || '-'],
       ['phase', phase],
       ['canary share', progressBar(s.shareBps)],
+      ...(s.plan?.length ? ([['steps', planText(s)]] as [string, string][]) : []),
       ...(s.routingVersion ? ([['routing version', String(s.routingVersion)]] as [string, string][]) : []),
       ['started', `${timestamp(s.startedAt)} (${ago(s.startedAt, now)})`],
       ...(view.closeTime

@@ -10,6 +10,9 @@ export const RolloutPhase = defineSearchAttributeKey('RolloutPhase', SearchAttri
 export const RolloutCandidate = defineSearchAttributeKey('RolloutCandidate', SearchAttributeType.KEYWORD);
 export const RolloutStrategy = defineSearchAttributeKey('RolloutStrategy', SearchAttributeType.KEYWORD);
 export const CanaryBasisPoints = defineSearchAttributeKey('CanaryBasisPoints', SearchAttributeType.INT);
+/** The step of its list a rollout is at (1-based; 0 before the first and after the last), and its kind. */
+export const RolloutStep = defineSearchAttributeKey('RolloutStep', SearchAttributeType.INT);
+export const RolloutStepKind = defineSearchAttributeKey('RolloutStepKind', SearchAttributeType.KEYWORD);
 
 export const SEARCH_ATTRIBUTES = [
   RolloutRoute,
@@ -17,6 +20,8 @@ export const SEARCH_ATTRIBUTES = [
   RolloutCandidate,
   RolloutStrategy,
   CanaryBasisPoints,
+  RolloutStep,
+  RolloutStepKind,
 ];
 
 /** `--search-attribute` values for `temporal server start-dev` (its type names differ in case from the SDK's). */

@@ -1,37 +1,23 @@
 import { z } from 'zod';
 import { ALERT_KINDS } from '../../control-plane/alerts/kinds';
-import { parseDuration } from './duration';
+import { durationSchema } from './duration-schema';
 import { evaluatorSchema } from './evaluators';
+import { approveSchema } from './steps/approve';
+import { defaultSteps } from './steps/default-list';
+import { shadowSchema } from './steps/shadow';
+import { stepsSchema, strategyOf } from './steps';
 import { targetSchema, targetWithFallbacksSchema, type TargetWithFallbacks } from './target';
-import {
-  DEFAULT_STEPS,
-  DEFAULT_TRIGGER_SETTINGS,
-  resolveRatioConfig,
-  resolvePolicyConfig,
-  resolveSequentialConfig,
-  validateSteps,
-  type PolicyConfig,
-} from '../policy';
+import { DEFAULT_STEPS, DEFAULT_TRIGGER_SETTINGS, resolvePolicy, validateSteps } from '../policy';
 
 /**
  * The rollout spec: what a person asks for when starting a rollout. Validated before the workflow starts
  * (the CLI and client refuse a bad one with the field and the reason) and again inside the workflow, so
  * the schema is pure code (zod only) that the workflow bundle can carry. Durations accept '30s', '5m',
- * '1h30m' or milliseconds and come out as milliseconds, so a parsed spec parses again to itself.
+ * '1h30m' or milliseconds and come out as milliseconds. A parsed spec holds its step list (`steps`, given
+ * or made from the strategy fields) and its policy resolved in full, and parses again to itself.
  */
 
-const duration = (fallback: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(fallback)
-    .transform((value, ctx) => {
-      try {
-        return parseDuration(value);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    });
+const duration = durationSchema;
 
 export const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 export const routeNameSchema = z
@@ -44,6 +30,7 @@ const candidateSchema = z.preprocess(
   targetWithFallbacksSchema,
 ) as unknown as z.ZodType<TargetWithFallbacks, unknown>;
 
+/** The policy, resolved in full on the current defaults (resolvePolicy: the one place that does it). */
 const policySchema = z
   .strictObject({
     policy: z.enum(['sequential', 'ratio']).default('sequential'),
@@ -51,12 +38,12 @@ const policySchema = z
     ratio: z.record(z.string(), z.unknown()).optional(),
   })
   .prefault({})
-  .superRefine((value, ctx) => {
+  .transform((value, ctx) => {
     try {
-      if (value.policy === 'sequential') resolveSequentialConfig(value.sequential as never);
-      else resolveRatioConfig(value.ratio as never);
+      return resolvePolicy(value as never);
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: (err as Error).message, path: [value.policy] });
+      return z.NEVER;
     }
   });
 
@@ -80,25 +67,22 @@ export const rolloutSpecSchema = z
   .strictObject({
     route: routeNameSchema,
     candidate: candidateSchema,
-    strategy: z.enum(['canary', 'blue-green', 'shadow-only']).default('canary'),
+    /**
+     * The default step list's shape (canary ladder, blue-green switch, or shadow only). With `steps`, it is
+     * derived from the list (and may be given only if it agrees).
+     */
+    strategy: z.enum(['canary', 'blue-green', 'shadow-only']).optional(),
     /** Who started it (recorded in the audit trail). */
     actor: z.string().min(1).default('model-rollout'),
-    shadow: z
-      .strictObject({
+    /** The steps, in order (./steps/index.ts). Without it, the fields below make the default list. */
+    steps: stepsSchema.optional(),
+    // ---- the default list's fields (refused beside `steps`) ----
+    shadow: shadowSchema
+      .extend({
         /** Default: on for shadow-only, off otherwise. */
         enabled: z.boolean().optional(),
-        /** Fraction of stable requests also sent to the candidate. Below 1 keeps the extra cost bounded. */
-        rate: z.number().gt(0).max(1).default(0.25),
-        /** Stop the shadow phase once this many pairs have been compared. */
-        minComparisons: z.number().int().positive().default(50),
-        /** And at the latest after this long. */
-        maxDuration: duration('30m'),
-        /** Stop early when the shadow calls have cost this much (USD). */
-        budgetUsd: z.number().positive().optional(),
-        /** What a shadow report needs before the canary may start: 'promote' or merely not 'keep-stable'. */
-        require: z.enum(['promote', 'not-worse', 'none']).default('not-worse'),
       })
-      .prefault({}),
+      .optional(),
     canary: z
       .strictObject({
         steps: z
@@ -108,7 +92,9 @@ export const rolloutSpecSchema = z
             for (const problem of validateSteps(steps)) ctx.addIssue({ code: 'custom', message: problem });
           }),
       })
-      .prefault({}),
+      .optional(),
+    approval: approveSchema.extend({ required: z.boolean().default(false) }).optional(),
+    bake: z.strictObject({ duration: duration('30m') }).optional(),
     evaluation: z
       .strictObject({
         /** Time between policy checks. Production: minutes; tests and the demo: seconds. */
@@ -155,12 +141,18 @@ export const rolloutSpecSchema = z
         windowMinutes: z
           .strictObject({ short: z.number().positive(), long: z.number().positive() })
           .optional(),
-        /** 'legacy-greater-than' reproduces the seed's direction-less rule (for comparison only). */
-        mode: z.enum(['directional', 'legacy-greater-than']).default('directional'),
+        /**
+         * Every trigger has its direction. The seed's direction-less rule ('legacy-greater-than', which rolls
+         * back on good quality) is `legacyGreaterThan()` in tests and benches, never in a spec.
+         */
+        mode: z
+          .literal('directional', {
+            error: "only 'directional': the seed's 'legacy-greater-than' rule rolls back on good quality",
+          })
+          .default('directional'),
       })
       .prefault({}),
     policy: policySchema,
-    bake: z.strictObject({ duration: duration('30m') }).prefault({}),
     /**
      * How long a rollout may go without progress (like Argo's progressDeadlineSeconds): a canary step that
      * has not advanced after `step`, or a rollout not promoted `rollout` after it started, gets `action`:
@@ -174,40 +166,25 @@ export const rolloutSpecSchema = z
         action: z.enum(['hold', 'rollback']).default('hold'),
       })
       .prefault({}),
-    approval: z
-      .strictObject({
-        required: z.boolean().default(false),
-        timeout: duration('24h'),
-        /**
-         * What happens when nobody approves within `timeout`, alerted either way: 'rollback', or 'approve'
-         * (promote as if approved). 'hold' (wait forever) only in rollouts started before timeouts ended.
-         */
-        onTimeout: z.enum(['rollback', 'approve', 'hold']).default('rollback'),
-      })
-      .prefault({}),
     alerts: z
       .strictObject({
         /** Names of alert channels configured on the worker, for every kind or for some kinds only. */
         channels: z
           .array(
-            z.union([
-              channelName.transform((name) => ({ name })),
-              z.strictObject({ name: channelName, kinds: z.array(z.enum(ALERT_KINDS)).min(1).optional() }),
-            ]),
+            z.union(
+              [
+                channelName.transform((name) => ({ name })),
+                z.strictObject({ name: channelName, kinds: z.array(z.enum(ALERT_KINDS)).min(1).optional() }),
+              ],
+              { error: 'a channel name configured on the worker (or { name, kinds }), not a URL' },
+            ),
           )
           .default([]),
-        /** Only in rollouts started before alert channels; refused in new specs (see parseRolloutSpec). */
-        webhookUrl: z.url({ protocol: /^https?$/, error: 'webhookUrl must be an http(s) URL' }).optional(),
         /** A canary step held this long raises a "hold" alert with what it waits for and the estimate. */
         holdAfter: duration('30m'),
       })
       .prefault({}),
   })
-  .transform((spec) => ({
-    ...spec,
-    shadow: { ...spec.shadow, enabled: spec.shadow.enabled ?? spec.strategy === 'shadow-only' },
-    policy: spec.policy as PolicyConfig & { policy: 'sequential' | 'ratio' },
-  }))
   .superRefine((spec, ctx) => {
     const { step, rollout } = spec.progressDeadline;
     for (const [key, ms] of [
@@ -217,13 +194,44 @@ export const rolloutSpecSchema = z
       if (!(ms > 0))
         ctx.addIssue({ code: 'custom', path: ['progressDeadline', key], message: 'must be longer than 0' });
     }
-    if (spec.strategy === 'shadow-only' && !spec.shadow.enabled) {
+    if (spec.steps) {
+      for (const field of ['shadow', 'canary', 'approval', 'bake'] as const) {
+        if (spec[field] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: `with 'steps' the list says everything: put the ${field} settings in its steps`,
+          });
+      }
+      const derived = strategyOf(spec.steps);
+      if (spec.strategy !== undefined && spec.strategy !== derived)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['strategy'],
+          message: `the steps make a ${derived} rollout, not ${spec.strategy}`,
+        });
+    } else if (spec.strategy === 'shadow-only' && spec.shadow?.enabled === false) {
       ctx.addIssue({
         code: 'custom',
         path: ['shadow', 'enabled'],
         message: 'a shadow-only rollout needs the shadow phase',
       });
     }
+  })
+  .transform(({ shadow, canary, approval, bake, strategy, steps: given, ...spec }) => {
+    const steps =
+      given ??
+      defaultSteps({
+        strategy: strategy ?? 'canary',
+        shadow: {
+          ...(shadow ?? shadowSchema.parse({})),
+          enabled: shadow?.enabled ?? strategy === 'shadow-only',
+        },
+        canary: { steps: canary?.steps ?? [...DEFAULT_STEPS] },
+        approval: approval ?? { ...approveSchema.parse({}), required: false },
+        bake: { duration: bake?.duration ?? 30 * 60_000 },
+      });
+    return { ...spec, strategy: strategyOf(steps), steps };
   });
 
 export type RolloutSpecInput = z.input<typeof rolloutSpecSchema>;
@@ -245,40 +253,14 @@ export const WEBHOOK_URL_REFUSED =
   'a webhook URL is a secret and would be stored in the workflow history: configure the channel on the worker ' +
   '(ALERT_CHANNELS_FILE) and name it in alerts.channels (start --alert <channel>)';
 
-export const APPROVAL_HOLD_REFUSED =
-  "'hold' waited for an approval forever; give 'rollback' or 'approve', applied (and alerted) after approval.timeout";
-
-export interface ParseOptions {
-  /** Accept `alerts.webhookUrl`: rollouts started before alert channels existed (their histories hold it). */
-  legacyWebhookUrl?: boolean;
-  /**
-   * Rollouts started before approval timeouts ended: `approval.onTimeout` 'hold' is accepted and is the
-   * default, as it was then.
-   */
-  legacyApprovalHold?: boolean;
-  /**
-   * Spell out every policy setting on the current defaults (resolvePolicyConfig), as the clients do before
-   * they start a rollout: its input then holds the config it decides on to its end.
-   */
-  resolvePolicy?: boolean;
-}
-
 /** Parses and validates a spec; throws InvalidSpecError naming each bad field and why. */
-export function parseRolloutSpec(input: unknown, options: ParseOptions = {}): RolloutSpec {
+export function parseRolloutSpec(input: unknown): RolloutSpec {
+  // Named before the schema speaks: "unknown field" would not say why a URL is refused.
   const alerts = (input as { alerts?: { webhookUrl?: unknown } } | null)?.alerts;
-  if (!options.legacyWebhookUrl && alerts?.webhookUrl !== undefined)
+  if (alerts?.webhookUrl !== undefined)
     throw new InvalidSpecError([{ field: 'alerts.webhookUrl', reason: WEBHOOK_URL_REFUSED }]);
-  const approval = (input as { approval?: { onTimeout?: unknown } } | null)?.approval;
-  if (!options.legacyApprovalHold && approval?.onTimeout === 'hold')
-    throw new InvalidSpecError([{ field: 'approval.onTimeout', reason: APPROVAL_HOLD_REFUSED }]);
   const result = rolloutSpecSchema.safeParse(input);
-  if (result.success) {
-    const spec = result.data;
-    if (options.legacyApprovalHold && approval?.onTimeout === undefined)
-      spec.approval = { ...spec.approval, onTimeout: 'hold' };
-    if (options.resolvePolicy) spec.policy = resolvePolicyConfig(spec.policy);
-    return spec;
-  }
+  if (result.success) return result.data;
   throw new InvalidSpecError(
     result.error.issues.map((issue) => ({
       field:

@@ -42,9 +42,9 @@ function cleanCounts(arm: BadEventCounts | null | undefined): BadEventCounts {
   };
 }
 
-/** Earlier steps' counts, cleaned like arms; undefined stays undefined (the pooled path of older rollouts). */
-export function cleanSteps(steps: readonly StepCounts[] | null | undefined): StepCounts[] | undefined {
-  if (!Array.isArray(steps)) return undefined;
+/** Earlier steps' counts, cleaned like arms (anything but a list is no earlier step). */
+export function cleanSteps(steps: readonly StepCounts[] | null | undefined): StepCounts[] {
+  if (!Array.isArray(steps)) return [];
   return steps.map((s) => ({ stable: cleanCounts(s?.stable), canary: cleanCounts(s?.canary) }));
 }
 

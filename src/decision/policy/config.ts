@@ -52,7 +52,7 @@ export interface SequentialConfig {
    *     scores at 2%, α 5%, sd 2 on a mean of 7);
    *   - 'confidence-sequence': the always-valid lower bound (mixture over effects, `mixtureRelEffect`)
    *     must be above −tolerance; the same guarantee, tuned for no alternative in particular, so it needs
-   *     more scores (1.3× on noiseless equal arms). The rule of rollouts started before the likelihood-ratio gate.
+   *     more scores (1.3× on noiseless equal arms).
    * Errors too: the data must favour "same error rate" over "`errorRatio` × stable's" by 1/alpha, so a
    * candidate that many times more error-prone passes with probability ≤ alpha. Skipped while the canary's
    * error rate is at most `errorFloorRate` (too rare to matter, and too rare to tell apart); `errorRatio`
@@ -70,54 +70,11 @@ export interface SequentialConfig {
   };
 }
 
-/** A deep copy of a (frozen) config, so a new one can be built from it. */
-function structuredCloneConfig(c: Readonly<SequentialConfig>): SequentialConfig {
-  return {
-    steps: [...c.steps],
-    alpha: c.alpha,
-    alphaSplit: { ...c.alphaSplit },
-    quality: { ...c.quality },
-    badEvents: { rateRatios: [...c.badEvents.rateRatios] },
-    promotion: { ...c.promotion },
-    finalGate: { ...c.finalGate },
-  };
-}
-
 /** Freezes nested groups too, so nobody edits the defaults in place by accident. */
 function deepFreeze<T extends object>(value: T): Readonly<T> {
   for (const v of Object.values(value)) if (v && typeof v === 'object') deepFreeze(v);
   return Object.freeze(value);
 }
-
-/**
- * The defaults of rollouts started before the promotion rule was tuned for speed (v1): hold whenever any
- * e-value leans toward "worse", and a confidence-sequence final gate. Kept so that those rollouts decide
- * exactly as they did (workflows/rollout-canary.ts pins them by a patch marker).
- */
-export const SEQUENTIAL_DEFAULTS_V1: Readonly<SequentialConfig> = deepFreeze({
-  steps: [...DEFAULT_STEPS],
-  alpha: 0.01,
-  alphaSplit: { quality: 0.5, errors: 0.25, slow: 0.25 },
-  quality: {
-    minCanaryScored: 20,
-    rollbackMarginRel: 0,
-    mixtureRelEffect: 0.1,
-    stdFloorRel: 0.05,
-    variancePriorWeight: 10,
-  },
-  badEvents: { rateRatios: [1.5, 2, 3] },
-  promotion: { minCanaryScoredPerStep: 50, minCanaryRequestsPerStep: 1000, maxEValue: 1 },
-  finalGate: {
-    enabled: true,
-    method: 'confidence-sequence',
-    fromBps: 8000,
-    toleranceRel: 0.02,
-    alpha: 0.05,
-    mixtureRelEffect: 0.02,
-    errorRatio: 1.5,
-    errorFloorRate: 0.005,
-  },
-});
 
 /**
  * Defaults, tuned with bench/policy.ts (judge scores on a 1-10 scale, 1% errors, 5% slow on stable):
@@ -132,7 +89,17 @@ export const SEQUENTIAL_DEFAULTS_V1: Readonly<SequentialConfig> = deepFreeze({
  *   shown below 1.5× stable's once the canary's errors exceed 0.5%.
  */
 export const DEFAULT_SEQUENTIAL_CONFIG: Readonly<SequentialConfig> = deepFreeze({
-  ...structuredCloneConfig(SEQUENTIAL_DEFAULTS_V1),
+  steps: [...DEFAULT_STEPS],
+  alpha: 0.01,
+  alphaSplit: { quality: 0.5, errors: 0.25, slow: 0.25 },
+  quality: {
+    minCanaryScored: 20,
+    rollbackMarginRel: 0,
+    mixtureRelEffect: 0.1,
+    stdFloorRel: 0.05,
+    variancePriorWeight: 10,
+  },
+  badEvents: { rateRatios: [1.5, 2, 3] },
   promotion: { minCanaryScoredPerStep: 50, minCanaryRequestsPerStep: 1000, maxEValue: 4 },
   finalGate: {
     enabled: true,
@@ -237,15 +204,9 @@ export function validateSteps(steps: readonly number[]): string[] {
   return problems;
 }
 
-/**
- * `base` (the defaults) with `overrides` merged group by group; throws on an unusable result.
- * `base` is SEQUENTIAL_DEFAULTS_V1 for rollouts that started before the current defaults.
- */
-export function resolveSequentialConfig(
-  overrides: SequentialConfigOverrides = {},
-  base: Readonly<SequentialConfig> = DEFAULT_SEQUENTIAL_CONFIG,
-): SequentialConfig {
-  const d = base;
+/** The defaults with `overrides` merged group by group; throws on an unusable result. */
+export function resolveSequentialConfig(overrides: SequentialConfigOverrides = {}): SequentialConfig {
+  const d = DEFAULT_SEQUENTIAL_CONFIG;
   const config: SequentialConfig = {
     steps: [...(overrides.steps ?? d.steps)],
     alpha: overrides.alpha ?? d.alpha,
@@ -269,29 +230,4 @@ export function resolveRatioConfig(overrides: Partial<RatioConfig> = {}): RatioC
     throw new Error(`invalid ratio policy config: window must be 'cumulative' or 'step'`);
   }
   return config;
-}
-
-/**
- * The policy config with every sequential setting spelled out on `base` instead of the current defaults:
- * a rollout that started under older defaults keeps deciding by them (and its history replays) however
- * the defaults change later. The ratio policy has nothing to pin.
- */
-export function pinSequentialDefaults(policy: PolicyConfig, base: Readonly<SequentialConfig>): PolicyConfig {
-  if ((policy.policy ?? 'sequential') !== 'sequential') return policy;
-  return { ...policy, sequential: resolveSequentialConfig(policy.sequential ?? {}, base) };
-}
-
-/** A policy config with every setting of its policy spelled out: what a rollout decides on to its end. */
-export type ResolvedPolicyConfig =
-  { policy: 'sequential'; sequential: SequentialConfig } | { policy: 'ratio'; ratio: RatioConfig };
-
-/**
- * The policy config resolved in full on the current defaults (validated; throws on an unusable one). A
- * rollout resolves it once, when it starts, and carries it: merging the result onto any later defaults
- * gives it back unchanged, so a change of the code's defaults does not change a running rollout's decisions.
- */
-export function resolvePolicyConfig(policy: PolicyConfig = {}): ResolvedPolicyConfig {
-  return (policy.policy ?? 'sequential') === 'ratio'
-    ? { policy: 'ratio', ratio: resolveRatioConfig(policy.ratio) }
-    : { policy: 'sequential', sequential: resolveSequentialConfig(policy.sequential ?? {}) };
 }

@@ -8,53 +8,35 @@
  *
  * Also here: shadow comparison analysis (shadow.ts) and absolute rollback triggers (triggers.ts).
  */
-import {
-  DEFAULT_RATIO_CONFIG,
-  DEFAULT_SEQUENTIAL_CONFIG,
-  resolveRatioConfig,
-  resolveSequentialConfig,
-  type PolicyConfig,
-  type SequentialConfig,
-} from './config';
 import { estimateHold, type HoldEstimate, type HoldEstimateInput } from './estimate';
 import { decideRatio } from './ratio';
+import type { ResolvedPolicy } from './resolve';
 import { decideSequential } from './sequential';
 import type { Decision, PolicyInput } from './types';
 
 export interface DecideInput extends PolicyInput {
-  config?: PolicyConfig;
+  /** The rollout's policy, resolved once when it started (resolve.ts). */
+  policy: ResolvedPolicy;
 }
 
-/**
- * One canary check. `config.policy` picks the policy (default 'sequential'); its settings are merged
- * onto the defaults and validated (an invalid config throws, deterministically — validate it when the
- * rollout starts with `resolveSequentialConfig` / `resolveRatioConfig`).
- */
+/** One canary check, by the rollout's resolved policy. */
 export function decide(input: DecideInput): Decision {
-  const config = input.config ?? {};
-  if ((config.policy ?? 'sequential') === 'ratio') {
-    return decideRatio(input, config.ratio ? resolveRatioConfig(config.ratio) : DEFAULT_RATIO_CONFIG);
-  }
-  return decideSequential(input, sequentialConfigOf(config));
-}
-
-/** The resolved sequential settings of a policy config (the defaults merged with its overrides). */
-export function sequentialConfigOf(config: PolicyConfig = {}): SequentialConfig {
-  return config.sequential ? resolveSequentialConfig(config.sequential) : DEFAULT_SEQUENTIAL_CONFIG;
+  return input.policy.policy === 'ratio'
+    ? decideRatio(input, input.policy.ratio)
+    : decideSequential(input, input.policy.sequential);
 }
 
 /**
  * How long the current hold will last (estimate.ts), for the sequential policy; null for the ratio policy
  * or when nothing holds the step.
  */
-export function estimate(input: HoldEstimateInput & { config?: PolicyConfig }): HoldEstimate | null {
-  const config = input.config ?? {};
-  if ((config.policy ?? 'sequential') !== 'sequential') return null;
-  return estimateHold(input, sequentialConfigOf(config));
+export function estimate(input: HoldEstimateInput & { policy: ResolvedPolicy }): HoldEstimate | null {
+  return input.policy.policy === 'sequential' ? estimateHold(input, input.policy.sequential) : null;
 }
 
 export * from './types';
 export * from './config';
+export { resolvePolicy, type ResolvedPolicy } from './resolve';
 export { cleanArm, cleanPair } from './arm';
 export { decideRatio } from './ratio';
 export { decideSequential } from './sequential';
@@ -84,3 +66,4 @@ export { badEventMixture, type BadEventSegment, type BadEventEvidence } from './
 export * from './shadow';
 export * from './triggers';
 export * from './statistics';
+export * from './deadlines';

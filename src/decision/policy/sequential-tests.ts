@@ -7,7 +7,7 @@
  * canary been shown NOT to be materially worse?
  */
 import type { SequentialConfig } from './config';
-import { countsBefore, type ArmCounts } from './arm';
+import type { ArmCounts } from './arm';
 import { badEventMixture, logLikelihoodRatio, type BadEventSegment } from './bad-event-test';
 import {
   lowerConfidenceBound,
@@ -146,28 +146,19 @@ const countsOf = (arm: BadEventCounts, kind: 'errors' | 'slow'): ArmCounts => ({
 
 /**
  * One segment per canary step, each at its own split: `previousSteps` (oldest first), then the current
- * step. Without `previousSteps` (rollouts from before per-step windows) everything before the current step
- * is one segment at its average split, recomputed at every step change: each value is conservative on
- * its own, but the sequence is not one supermartingale, so Ville's bound does not cover the whole phase.
+ * step. (Pooling the earlier steps into one segment at their average split, recomputed at every step
+ * change, is conservative at each check but not one supermartingale: Ville's bound would not cover the
+ * whole phase. test/unit/policy-segments.test.ts measures the difference.)
  */
 export function badEventSegments(
   kind: 'errors' | 'slow',
-  cum: ArmPair,
   step: ArmPair,
-  previousSteps?: readonly StepCounts[],
+  previousSteps: readonly StepCounts[],
 ): BadEventSegment[] {
-  const current = segment(countsOf(step.canary, kind), countsOf(step.stable, kind));
-  if (previousSteps) {
-    return [
-      ...previousSteps.map((s) => segment(countsOf(s.canary, kind), countsOf(s.stable, kind))),
-      current,
-    ];
-  }
-  const before = segment(
-    countsBefore(countsOf(cum.canary, kind), countsOf(step.canary, kind)),
-    countsBefore(countsOf(cum.stable, kind), countsOf(step.stable, kind)),
-  );
-  return [before, current];
+  return [
+    ...previousSteps.map((s) => segment(countsOf(s.canary, kind), countsOf(s.stable, kind))),
+    segment(countsOf(step.canary, kind), countsOf(step.stable, kind)),
+  ];
 }
 
 export function badEventTest(
@@ -176,12 +167,12 @@ export function badEventTest(
   step: ArmPair,
   config: SequentialConfig,
   stats: Stats,
-  previousSteps?: readonly StepCounts[],
+  previousSteps: readonly StepCounts[],
 ): TestOutcome {
   const keys = BAD_EVENT_KEYS[kind];
   const alpha = config.alpha * config.alphaSplit[kind];
   const logThreshold = -Math.log(alpha);
-  const segments = badEventSegments(kind, cum, step, previousSteps);
+  const segments = badEventSegments(kind, step, previousSteps);
   const e = badEventMixture(segments, config.badEvents.rateRatios);
   const canaryRate = e.canaryRequests > 0 ? e.canaryBad / e.canaryRequests : null;
   const stableRate = e.stableRequests > 0 ? e.stableBad / e.stableRequests : null;
@@ -193,7 +184,7 @@ export function badEventTest(
   stats[keys.logLR] = finite(e.logLR);
   stats[keys.logThreshold] = finite(logThreshold);
   stats[keys.alpha] = alpha;
-  // One per canary step; 2 (everything before the current step pooled, and the step) for older rollouts.
+  // One per canary step.
   stats[keys.segments] = segments.length;
   if (e.canaryRequests === 0 || e.stableRequests === 0) {
     return {
@@ -290,7 +281,7 @@ export function errorGate(
   step: ArmPair,
   config: SequentialConfig,
   stats: Stats,
-  previousSteps?: readonly StepCounts[],
+  previousSteps: readonly StepCounts[],
 ): { passed: boolean; reason: string } | undefined {
   const { errorRatio: ratio, errorFloorRate: floor, alpha } = config.finalGate;
   if (!(ratio > 1)) return undefined;
@@ -304,7 +295,7 @@ export function errorGate(
       reason: `final gate, errors: ${rates}; canary at most ${percent(floor)} → not gated`,
     };
   }
-  const logLR = -logLikelihoodRatio(badEventSegments('errors', cum, step, previousSteps), ratio);
+  const logLR = -logLikelihoodRatio(badEventSegments('errors', step, previousSteps), ratio);
   const threshold = -Math.log(alpha);
   stats['gate.errors'] = 'tested';
   stats['gate.errors.logLR'] = finite(logLR);

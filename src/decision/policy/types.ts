@@ -70,10 +70,9 @@ export interface PolicyInput {
   /**
    * The canary steps before the current one, oldest first, each over its own window (its own traffic
    * split): the count tests then keep one likelihood-ratio factor per step, so their evidence is one test
-   * martingale over the whole canary phase (bad-event-test.ts). Absent for rollouts that started before
-   * per-step windows: their earlier steps are pooled at the average split, as those rollouts decided.
+   * martingale over the whole canary phase (bad-event-test.ts).
    */
-  previousSteps?: StepCounts[];
+  previousSteps: StepCounts[];
 }
 
 /** Requests and bad events of both arms over one canary step. */
