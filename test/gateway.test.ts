@@ -557,12 +557,17 @@ describe('observability', () => {
     );
     expect(metrics).toContain('model_rollout_request_duration_seconds_bucket');
     expect(metrics).toMatch(
-      /model_rollout_fallbacks_total\{route="fb",tag="stable",target="deepseek:deepseek-chat"\} \d+/,
+      /model_rollout_fallbacks_total\{route="fb",tag="stable",target="deepseek:deepseek-chat",depth="1"\} \d+/,
     );
     expect(metrics).toMatch(
       /model_rollout_shadow_calls_total\{route="shadow-cand-hang",target="openai:cand-hang",outcome="timeout"\} [1-9]/,
     );
     expect(metrics).toContain('model_rollout_events_dropped 0');
+    // What this replica routes by: the cached version and shares of each route.
+    const bot = router.state('bot')!;
+    expect(metrics).toContain(`model_rollout_routing_version{route="bot"} ${bot.version}`);
+    expect(metrics).toContain(`model_rollout_canary_share{route="bot"} ${bot.canaryBps / 10_000}`);
+    expect(metrics).toContain(`model_rollout_shadow_rate{route="bot"} ${bot.shadowRate}`);
     expect(metrics).toMatch(/model_rollout_breaker_state\{target="openai:down-a-server_error"\} \d/);
     expect(metrics).toMatch(/model_rollout_gateway_errors_total\{status="401",code="invalid_api_key"\} \d+/);
 

@@ -16,6 +16,26 @@ export interface TestDatabase extends Database {
 }
 
 export async function createTestDatabase(): Promise<TestDatabase> {
+  const empty = await createEmptyDatabase();
+  const db = await openDatabase({ url: empty.connectionString });
+  await migrate(db.pool);
+  return {
+    ...db,
+    name: empty.name,
+    connectionString: empty.connectionString,
+    async close() {
+      await db.close();
+      await empty.drop();
+    },
+  };
+}
+
+/** A new database with nothing in it (no migrations), as a Postgres image creates one; `drop` removes it. */
+export async function createEmptyDatabase(): Promise<{
+  name: string;
+  connectionString: string;
+  drop(): Promise<void>;
+}> {
   const baseUrl = process.env.DATABASE_URL ?? (await ensureEmbeddedPostgres()).connectionString;
   const name = `mr_test_${crypto.randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: baseUrl });
@@ -24,15 +44,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await admin.end();
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
-  const connectionString = url.toString();
-  const db = await openDatabase({ url: connectionString });
-  await migrate(db.pool);
   return {
-    ...db,
     name,
-    connectionString,
-    async close() {
-      await db.close();
+    connectionString: url.toString(),
+    async drop() {
       const cleanup = new pg.Client({ connectionString: baseUrl });
       await cleanup.connect();
       await cleanup.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);

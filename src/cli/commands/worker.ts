@@ -39,17 +39,41 @@ export function registerWorkerCommand(program: Command): void {
       'address of the health listener (0.0.0.0 for a Kubernetes probe)',
       '127.0.0.1',
     )
+    .option(
+      '--metrics-port <port>',
+      "serve the worker's Prometheus metrics on this port (Temporal SDK: task slots, schedule-to-start and execution latency per activity)",
+    )
+    .option('--metrics-host <host>', 'address of the metrics listener', '127.0.0.1')
     .addHelpText(
       'after',
       '\nIt waits for Temporal and Postgres when they are not there yet (one line per attempt), and goes to work' +
         '\nwhen they answer.\n' +
         '\nExamples:\n  model-rollout worker\n  model-rollout worker --simulator http://127.0.0.1:4010' +
-        '\n  model-rollout worker --health-port 9091 --health-host 0.0.0.0',
+        '\n  model-rollout worker --health-port 9091 --health-host 0.0.0.0' +
+        '\n  model-rollout worker --metrics-port 9464 --metrics-host 0.0.0.0',
     )
     .action(async (opts: WorkerCommandOptions) => {
       const healthPort = opts.healthPort === undefined ? undefined : Number(opts.healthPort);
       if (healthPort !== undefined && (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535))
         throw new UsageError(`--health-port must be a port number, got ${opts.healthPort}`);
+      let metricsBindAddress: string | undefined;
+      if (opts.metricsPort !== undefined) {
+        const port = Number(opts.metricsPort);
+        if (!Number.isInteger(port) || port < 1 || port > 65535)
+          throw new UsageError(`--metrics-port must be a port number (1-65535), got ${opts.metricsPort}`);
+        const host = opts.metricsHost.includes(':') ? `[${opts.metricsHost}]` : opts.metricsHost;
+        metricsBindAddress = `${host}:${port}`;
+        // First of all: the SDK's runtime (which serves the metrics) is installed once per process, before any
+        // connection to Temporal.
+        const { installTemporalRuntime } = await import('../../control-plane/temporal/runtime');
+        try {
+          installTemporalRuntime({ metricsBindAddress });
+        } catch (err) {
+          throw new Error(
+            `metrics on ${metricsBindAddress}: ${(err as Error).message.replace(/^Failed to start prometheus metrics exporter: /, '')}; pick another --metrics-port`,
+          );
+        }
+      }
       const { temporalSettings, TASK_QUEUE } = await import('../../control-plane/temporal/connection');
       const temporal = temporalSettings();
       const { address, namespace } = temporal;
@@ -149,6 +173,7 @@ export function registerWorkerCommand(program: Command): void {
         });
         live.running = runningState(worker, client, db);
         console.log(`worker running on task queue "${taskQueue}"`);
+        if (metricsBindAddress) console.log(`metrics:   http://${metricsBindAddress}/metrics`);
         console.log(`Temporal:  ${address} (namespace ${namespace}; ${temporal.security})`);
         console.log(
           `Postgres:  ${db.url}${db.embedded ? ' (embedded)' : ''}; ${migrated.applied.length} migration(s) applied`,
@@ -183,6 +208,8 @@ interface WorkerCommandOptions {
   captureRetention?: string;
   healthPort?: string;
   healthHost: string;
+  metricsPort?: string;
+  metricsHost: string;
 }
 
 interface RunningState {

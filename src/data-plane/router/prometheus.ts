@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from './prom-classes';
 import type { BreakerSnapshot } from '../providers';
 import type { EventWriterStats } from '../../store/event-writer';
 import type { RoutingCacheHealth } from './routing-cache';
+import type { RouteState } from '../../store/routing-state';
 
 /**
  * Prometheus metrics of one router (its own Registry, so several routers in one process, as in tests,
@@ -12,6 +13,8 @@ export interface RouterMetricsSources {
   events: () => EventWriterStats | undefined;
   breakers: () => BreakerSnapshot[];
   routing: () => RoutingCacheHealth;
+  /** The routes this router serves, from its cache. */
+  routes: () => Iterable<RouteState>;
 }
 
 const BREAKER_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
@@ -20,7 +23,7 @@ export class RouterMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'route' | 'tag' | 'target' | 'outcome'>;
   private readonly latency: Histogram<'route' | 'tag' | 'target'>;
-  private readonly fallbacks: Counter<'route' | 'tag' | 'target'>;
+  private readonly fallbacks: Counter<'route' | 'tag' | 'target' | 'depth'>;
   private readonly shadows: Counter<'route' | 'target' | 'outcome'>;
   /** Per (route, tag, target): the latency histogram child and the request counter child per outcome. */
   private readonly children = new Map<
@@ -45,8 +48,8 @@ export class RouterMetrics {
     });
     this.fallbacks = new Counter({
       name: 'model_rollout_fallbacks_total',
-      help: 'Calls answered by a fallback target (fallback depth > 0), by the target that answered',
-      labelNames: ['route', 'tag', 'target'],
+      help: 'Calls answered by a fallback target, by the target that answered and its depth in the chain (1: the first fallback)',
+      labelNames: ['route', 'tag', 'target', 'depth'],
       registers,
     });
     this.shadows = new Counter({
@@ -115,6 +118,37 @@ export class RouterMetrics {
         this.set(sources.routing().stale ? 1 : 0);
       },
     });
+    // Per route, what this replica routes by: a replica whose version lags the others missed a change.
+    new Gauge({
+      name: 'model_rollout_routing_version',
+      help: "Version of each route's routing state in this router's cache (grows by one with every change)",
+      labelNames: ['route'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of sources.routes()) this.set({ route: r.name }, r.version);
+      },
+    });
+    new Gauge({
+      name: 'model_rollout_canary_share',
+      help: "Share of routing keys each route sends to its candidate (0-1), from this router's cache",
+      labelNames: ['route'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of sources.routes()) this.set({ route: r.name }, r.canaryBps / 10_000);
+      },
+    });
+    new Gauge({
+      name: 'model_rollout_shadow_rate',
+      help: "Share of each route's stable requests also sent to the candidate as shadows (0-1), from this router's cache",
+      labelNames: ['route'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of sources.routes()) this.set({ route: r.name }, r.shadowRate);
+      },
+    });
   }
 
   /** One served (stable/canary) or shadow call. `outcome` is 'ok' or the error class. */
@@ -139,7 +173,7 @@ export class RouterMetrics {
       children.outcomes.set(outcome, counter);
     }
     counter.inc();
-    if (fallbackDepth > 0) this.fallbacks.labels(route, tag, target).inc();
+    if (fallbackDepth > 0) this.fallbacks.labels(route, tag, target, String(fallbackDepth)).inc();
   }
 
   shadow(route: string, target: string, outcome: string): void {

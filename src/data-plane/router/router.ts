@@ -325,6 +325,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     events: () => writer?.stats(),
     breakers: () => chain.breakerStates(),
     routing: () => cache.health(),
+    routes: () => cache.all(),
   });
 
   const shadows = new ShadowRunner({
