@@ -12,6 +12,7 @@ import { registerStatusCommand } from './commands/status';
 import { registerListCommand } from './commands/list';
 import { registerSignalCommands } from './commands/signals';
 import { registerEventsCommand } from './commands/events';
+import { registerUndoCommand } from './commands/undo';
 import { UsageError } from './errors';
 
 /**
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerStatusCommand(program);
   registerListCommand(program);
   registerSignalCommands(program);
+  registerUndoCommand(program);
   registerEventsCommand(program);
   return program;
 }
