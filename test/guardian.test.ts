@@ -90,7 +90,7 @@ describe('routeGuardianWorkflow', () => {
     // Later, the promoted model starts refusing a parameter the application sends. That is no error (the
     // triggers stay quiet), but the previous model served those requests: the guardian compares the rates.
     stack.sim.setBehaviour('gpt-4o-2024-08-06', {
-      latencyMs: { median: 2 },
+      latencyMs: { median: 250, p99: 800 },
       errorRate: 0.3,
       errorKinds: { unsupported_parameter: 1 },
     });
