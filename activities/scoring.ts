@@ -8,6 +8,7 @@ import type { Target } from '../src/data-plane/providers/types';
 import { combineOutcomes, type Combined } from '../src/decision/scoring/combine';
 import {
   evaluatorsFor,
+  InvalidEvaluatorError,
   referenceQuestion,
   runEvaluators,
   type EvaluationItem,
@@ -201,18 +202,28 @@ export function createScoringActivities(deps: ScoringDeps) {
     );
   }
 
+  /** An evaluator the spec describes but the worker cannot build fails the rollout, naming the field. */
+  function buildEvaluators(req: ScoreRequest): ReturnType<typeof evaluatorsFor> {
+    try {
+      return evaluatorsFor(req.evaluators, req.judge, {
+        pool,
+        chain: deps.chain,
+        httpServices: deps.httpServices,
+        judgeTimeoutMs: req.judgeTimeoutMs,
+      });
+    } catch (err) {
+      if (!(err instanceof InvalidEvaluatorError)) throw err;
+      throw ApplicationFailure.nonRetryable(`invalid rollout spec: ${err.message}`, 'InvalidSpec');
+    }
+  }
+
   return {
     /** Scores a batch of the route's unscored answers; see ScoreReport. */
     async scoreAnswers(req: ScoreRequest): Promise<ScoreReport> {
       refuseForeignJudges(deps, req);
       const context = activityContext();
       const startedAt = Date.now();
-      const { evaluators, mode } = evaluatorsFor(req.evaluators, req.judge, {
-        pool,
-        chain: deps.chain,
-        httpServices: deps.httpServices,
-        judgeTimeoutMs: req.judgeTimeoutMs,
-      });
+      const { evaluators, mode } = buildEvaluators(req);
       const spentBefore = await spentUsd(req.route, req.fromMs);
       const rows = await selectBatch(req);
       const report: ScoreReport = {

@@ -136,7 +136,10 @@ export function registerStartCommand(program: Command): void {
     )
     .option('--eval-feedback', 'include user feedback (posted back by request id) in the score')
     .option('--eval-reference', 'include reference grading (the bundled question set) in the score')
-    .option('--check-regex <regex>', 'deterministic check: the answer must match this regular expression')
+    .option(
+      '--check-regex <regex>',
+      'deterministic check: the answer must match this regular expression (RE2: no backreferences or lookaround)',
+    )
     .option('--check-json-schema <file>', 'deterministic check: the answer must be JSON matching this schema')
     .option('--check-min-length <chars>', 'deterministic check: the answer has at least this many characters')
     .option('--check-max-length <chars>', 'deterministic check: the answer has at most this many characters')
