@@ -3,6 +3,8 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { EvaluatorConfig } from '../src/decision/config/evaluators';
 import type { FallbackChain } from '../src/data-plane/providers/fallback-chain';
 import { endpointIssues } from '../src/data-plane/providers/providers-file';
+import { defaultPricing } from '../src/data-plane/providers/pricing';
+import { judgeBudgetIssues } from '../src/decision/scoring/budget';
 import type { ProviderRegistry } from '../src/data-plane/providers/registry';
 import type { Target } from '../src/data-plane/providers/types';
 import { combineOutcomes, type Combined } from '../src/decision/scoring/combine';
@@ -28,23 +30,30 @@ export interface ScoringDeps {
   chain?: FallbackChain;
   /** The team's eval services, by name (configured on the worker, never in a spec). */
   httpServices?: Record<string, HttpEvaluatorService>;
-  /** The worker's providers: a judge naming a `baseUrl` off their allowlist is refused before any call. */
-  providers?: Pick<ProviderRegistry, 'endpointProblem'>;
+  /** The worker's providers: a judge naming a `baseUrl` off their allowlist is refused before any call,
+   * and a judge budget whose judge has no price in their table (default: the built-in prices). */
+  providers?: Pick<ProviderRegistry, 'endpointProblem'> & Partial<Pick<ProviderRegistry, 'pricing'>>;
 }
 
 /**
  * A judge target whose `baseUrl` the worker's configuration does not allow is refused (non-retryable, naming
  * the field), before any answer is read or any key is: a spec reaches the worker from any Temporal client.
  */
-function refuseForeignJudges(deps: ScoringDeps, req: Pick<ScoreRequest, 'judge' | 'evaluators'>): void {
-  if (!deps.providers) return;
-  const issues = endpointIssues(deps.providers, [
-    ['evaluation.judge', req.judge],
-    ...(req.evaluators ?? []).map((e, i): [string, Target | undefined] => [
-      `evaluation.evaluators[${i}].target`,
-      e.kind === 'judge' ? e.target : undefined,
-    ]),
-  ]);
+function refuseForeignJudges(
+  deps: ScoringDeps,
+  req: Pick<ScoreRequest, 'judge' | 'evaluators' | 'budgetUsd'>,
+): void {
+  const issues = judgeBudgetIssues(req, deps.providers?.pricing ?? defaultPricing);
+  if (deps.providers)
+    issues.push(
+      ...endpointIssues(deps.providers, [
+        ['evaluation.judge', req.judge],
+        ...(req.evaluators ?? []).map((e, i): [string, Target | undefined] => [
+          `evaluation.evaluators[${i}].target`,
+          e.kind === 'judge' ? e.target : undefined,
+        ]),
+      ]),
+    );
   if (issues.length > 0)
     throw ApplicationFailure.nonRetryable(
       `invalid rollout spec: ${issues.map((i) => `${i.field}: ${i.reason}`).join('; ')}`,

@@ -5,6 +5,7 @@ import { createScoringActivities } from '../activities/scoring';
 import type { EvaluatorConfig } from '../src/decision/config/evaluators';
 import { InvalidSpecError, parseRolloutSpec } from '../src/decision/config/rollout-spec';
 import { cachedSchemaCount } from '../src/decision/scoring/checks';
+import { startCli } from './helpers/cli-process';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 
 /**
@@ -162,5 +163,42 @@ describe('evaluators that cannot break the worker', () => {
       'http:evals: HTTP 307: redirect not followed',
       'http:evals: HTTP 308: redirect not followed',
     ]);
+  });
+
+  it('refuses a judge budget whose judge has no price, at start and on the worker', async () => {
+    // Through the CLI as a user types it: refused before anything is started.
+    const cli = startCli(
+      [
+        'start',
+        'support-bot',
+        '--candidate',
+        'openai:gpt-4o',
+        '--judge',
+        'openai:in-house-judge',
+        '--judge-budget',
+        '5',
+      ],
+      {},
+    );
+    const code = await new Promise<number | null>((resolve) => cli.child.once('exit', resolve));
+    expect(code).toBe(2);
+    expect(cli.output()).toMatch(
+      /evaluation\.budgetUsd: the judge openai:in-house-judge \(evaluation\.judge\) has no price, so its calls cost 0 and the budget would never bind.*\(--judge-budget\)/,
+    );
+    // A spec sent by any other Temporal client: the worker refuses it for good, naming the field.
+    const refused = await createScoringActivities({ pool: db.pool })
+      .scoreAnswers({
+        route: 'unpriced',
+        fromMs: 0,
+        limit: 10,
+        evaluators: [{ kind: 'judge', target: { provider: 'openai', model: 'in-house-judge' }, weight: 1 }],
+        budgetUsd: 5,
+      })
+      .catch((err: unknown) => err);
+    expect(refused).toMatchObject({
+      type: 'InvalidSpec',
+      nonRetryable: true,
+      message: expect.stringContaining('evaluation.budgetUsd: the judge openai:in-house-judge'),
+    });
   });
 });

@@ -303,7 +303,12 @@ async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOpt
     // Targets may name a baseUrl only from this deployment's allowlist (the worker refuses it too).
     const { deploymentRegistry, endpointIssues, specTargets } =
       await import('../../data-plane/providers/providers-file');
-    const issues = endpointIssues(deploymentRegistry(), specTargets(spec));
+    const registry = deploymentRegistry();
+    const { judgeBudgetIssues } = await import('../../decision/scoring/budget');
+    const issues = [
+      ...endpointIssues(registry, specTargets(spec)),
+      ...judgeBudgetIssues(spec.evaluation, registry.pricing),
+    ];
     if (issues.length > 0) throw new InvalidSpecError(issues);
     return spec;
   } catch (err) {
