@@ -136,7 +136,10 @@ export function registerStartCommand(program: Command): void {
     )
     .option('--eval-feedback', 'include user feedback (posted back by request id) in the score')
     .option('--eval-reference', 'include reference grading (the bundled question set) in the score')
-    .option('--check-regex <regex>', 'deterministic check: the answer must match this regular expression')
+    .option(
+      '--check-regex <regex>',
+      'deterministic check: the answer must match this regular expression (RE2: no backreferences or lookaround)',
+    )
     .option('--check-json-schema <file>', 'deterministic check: the answer must be JSON matching this schema')
     .option('--check-min-length <chars>', 'deterministic check: the answer has at least this many characters')
     .option('--check-max-length <chars>', 'deterministic check: the answer has at most this many characters')
@@ -300,7 +303,12 @@ async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOpt
     // Targets may name a baseUrl only from this deployment's allowlist (the worker refuses it too).
     const { deploymentRegistry, endpointIssues, specTargets } =
       await import('../../data-plane/providers/providers-file');
-    const issues = endpointIssues(deploymentRegistry(), specTargets(spec));
+    const registry = deploymentRegistry();
+    const { judgeBudgetIssues } = await import('../../decision/scoring/budget');
+    const issues = [
+      ...endpointIssues(registry, specTargets(spec)),
+      ...judgeBudgetIssues(spec.evaluation, registry.pricing),
+    ];
     if (issues.length > 0) throw new InvalidSpecError(issues);
     return spec;
   } catch (err) {
