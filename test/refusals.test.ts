@@ -118,6 +118,13 @@ async function newRoute(route: string, stable: string) {
   await until(() => !!router.state(route), `the router to see ${route}`, 10_000);
 }
 
+/**
+ * A candidate worse by refusals or failed attempts must not be promoted out of the first step before the
+ * tests have seen the couple of dozen events they need: a step of 200 canary requests (at 20%, about 25 s
+ * of this traffic) holds ~40 refusals or ~22 failed attempts where ~12 suffice.
+ */
+const LONG_STEPS = { promotion: { minCanaryScoredPerStep: 0, minCanaryRequestsPerStep: 200 } };
+
 /** The canary steps on request counts (judged answers are not what these stories are about), no final gate. */
 const spec = (route: string, candidate: string, sequential: object = {}): RolloutSpecInput =>
   rolloutSpec(route, {
@@ -162,7 +169,7 @@ describe('refusals are compared per arm', () => {
       errorKinds: { unsupported_parameter: 1 },
     });
     await newRoute('refusing', 'steady-stable');
-    const { outcome, seen, handle } = await rollout('refusing', 'refusing-candidate');
+    const { outcome, seen, handle } = await rollout('refusing', 'refusing-candidate', 0, LONG_STEPS);
     expect(seen.refused).toBeGreaterThan(0); // the users saw the 400s
     expect(outcome.result).toBe('rolled_back');
     expect(outcome.reason).toMatch(
@@ -180,7 +187,7 @@ describe('refusals are compared per arm', () => {
   it('a candidate that refuses every request is rolled back, not held', async () => {
     sim.setBehaviour('refuses-all', { latencyMs: LATENCY, errorRate: 1, errorKinds: { bad_request: 1 } });
     await newRoute('refuses-all', 'steady-stable');
-    const { outcome } = await rollout('refuses-all', 'refuses-all');
+    const { outcome } = await rollout('refuses-all', 'refuses-all', 0, LONG_STEPS);
     expect(outcome.result).toBe('rolled_back');
     expect(outcome.reason).toMatch(/refusals: candidate refused 100% of requests as bad_request, stable 0%/);
   }, 120_000);
@@ -213,6 +220,7 @@ describe('failed attempts hidden by retries are evidence', () => {
     // what is shown is the attempt-error test alone: a candidate whose retries were fast would be slow on
     // nothing and still fail a tenth of its calls.
     const { outcome, seen } = await rollout('retried', 'flaky-candidate', 0, {
+      ...LONG_STEPS,
       alphaSplit: { quality: 0.5, errors: 0.2, slow: 0.0001, refusals: 0.05, attemptErrors: 0.05 },
     });
     // Users saw (almost) nothing: two retries cure all but 0.1% of the failures.
