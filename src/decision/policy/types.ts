@@ -44,7 +44,15 @@ export type PolicyName = 'ratio' | 'sequential';
 export type DecisionAction = 'promote-step' | 'hold' | 'rollback';
 
 /** What made a decision: a canary policy, the shadow phase's sign test, the rollback triggers, or a deadline. */
-export type DecisionSource = PolicyName | 'shadow-sign-test' | 'triggers' | 'progress-deadline';
+export type DecisionSource =
+  | PolicyName
+  | 'shadow-sign-test'
+  | 'triggers'
+  | 'progress-deadline'
+  /** A metric check of the team's own monitoring (src/decision/analysis). */
+  | 'analysis'
+  /** A webhook gate's answer. */
+  | 'webhook';
 
 export interface Decision {
   action: DecisionAction;
