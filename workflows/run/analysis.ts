@@ -104,12 +104,12 @@ export async function measureDue(
   r.publish();
 }
 
-/** Whether a check lets the rollout go on: measured, and its latest measurement conclusive. */
+/** Whether a check lets the rollout go on: its latest measurement succeeded. */
 export const conclusive = (s: CheckState) => s.verdict === 'ok';
 
 /**
  * The spec's background checks, at a check of the canary or the bake: 'none' (no checks there), 'ok', or
- * 'inconclusive' (a check has no conclusive latest measurement: the step must not advance). Per-arm
+ * 'inconclusive' (a check's latest measurement did not succeed: the step must not advance). Per-arm
  * checks are measured during the canary only, where both arms serve.
  */
 export async function backgroundAnalysis(

@@ -133,9 +133,9 @@ export async function askHook(
   );
   if (!settled) return { interrupted: true };
   if ('value' in settled) return { answer: settled.value };
-  return {
-    failure: `webhook '${call.hook}': ${failureText(settled.error)} (after ${call.retries + 1} attempt(s))`,
-  };
+  const text = failureText(settled.error);
+  const named = text.startsWith(`webhook '${call.hook}'`) ? text : `webhook '${call.hook}': ${text}`;
+  return { failure: `${named} (after ${call.retries + 1} attempt(s))` };
 }
 
 const hooksOf = (r: GateRun, type: LifecycleHook['type']) => r.spec.webhooks.filter((h) => h.type === type);
@@ -143,7 +143,7 @@ const hooksOf = (r: GateRun, type: LifecycleHook['type']) => r.spec.webhooks.fil
 /** Tells the `event` hooks what happened, without waiting (delivered before the run ends or continues). */
 export function emitEvent(r: GateRun, kind: string, details: Record<string, unknown> = {}): void {
   for (const h of hooksOf(r, 'event')) {
-    const payload = hookPayload(r, h.hook, 'event', { kind, ...details });
+    const payload = hookPayload(r, h.hook, 'event', { ...details, kind });
     const sent = acts.callHook
       .executeWithOptions(hookOptions(h, `event '${kind}' to webhook '${h.hook}'`), [payload])
       .then(

@@ -167,7 +167,7 @@ export class RolloutRun {
       this.restartStepDeadline();
     }
     this.setPhase(def.phase(value as never));
-    if (!resumed) emitEvent(this, 'step', { index, kind });
+    if (!resumed) emitEvent(this, 'step', { index, stepKind: kind });
   }
 
   /**

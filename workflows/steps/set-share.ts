@@ -70,7 +70,7 @@ export const setShareStep = defineStepExecutor<number, SetShareState>(
         // The team's own metrics are evidence of the decision; an inconclusive check is never a go.
         if (analysis === 'inconclusive' && decision.action === 'promote-step') {
           decision.action = 'hold';
-          decision.reasons.unshift('analysis inconclusive: the step waits for a conclusive measurement');
+          decision.reasons.unshift('analysis not passing: the step waits for a successful measurement');
         }
         decision.reasons.push(...analysisReasons(r));
       }

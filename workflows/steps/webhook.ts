@@ -4,6 +4,7 @@
  * hook is asked again every `interval`, the triggers keep watching, and `status` and the UI say what the
  * rollout waits for. A person's promote passes the gate; a rollback never waits for the hook.
  */
+import { formatDuration } from '../../src/decision/config/duration';
 import { webhook, type WebhookStep } from '../../src/decision/config/steps/webhook';
 import type { GateStatus } from '../messages';
 import { askHook } from '../run/gates';
@@ -67,7 +68,7 @@ export const webhookStep = defineStepExecutor<WebhookStep, WebhookState>(
       const why =
         'answer' in result
           ? `${w.type} webhook '${w.hook}' answered ${result.answer.status}${result.answer.answer ? `: ${result.answer.answer}` : ''}`
-          : `${w.type} webhook '${w.hook}' gave no answer: ${gate.lastAnswer}`;
+          : `${w.type} ${gate.lastAnswer}`;
       if (w.onRefusal === 'rollback') {
         await r.record({
           action: 'rollback',
@@ -93,7 +94,7 @@ export const webhookStep = defineStepExecutor<WebhookStep, WebhookState>(
         void r.alert(
           'webhook',
           `Rollout of ${r.candidateName} on ${r.route} held at ${bpsText(r.status.shareBps)}: ${why}. ` +
-            `Asked again every ${Math.round(w.interval / 1000)}s; promote or roll back by hand (model-rollout promote|rollback ${r.route})`,
+            `Asked again every ${formatDuration(w.interval)}; promote or roll back by hand (model-rollout promote|rollback ${r.route})`,
           { hook: w.hook, type: w.type, status: gate.lastStatus ?? null },
         );
       }

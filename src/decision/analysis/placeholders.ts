@@ -17,7 +17,8 @@ export const PLACEHOLDERS = ['route', 'arm', 'variant', 'target'] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 export type PlaceholderValues = Readonly<Record<Placeholder, string>>;
 
-const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+/** A new expression each time: a shared global one keeps its lastIndex between callers. */
+const placeholderRe = () => /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 
 interface Occurrence {
   name: Placeholder;
@@ -30,7 +31,7 @@ interface Occurrence {
 /** The placeholders a template uses (each once), refusing unknown ones. */
 export function placeholdersOf(template: string): Placeholder[] {
   const names = new Set<Placeholder>();
-  for (const m of template.matchAll(PLACEHOLDER)) names.add(known(m[1]));
+  for (const m of template.matchAll(placeholderRe())) names.add(known(m[1]));
   return [...names];
 }
 
@@ -69,8 +70,9 @@ function scanPromql(query: string): Occurrence[] {
       continue;
     }
     if (c === '{' && query[i + 1] === '{') {
-      PLACEHOLDER.lastIndex = i;
-      const m = PLACEHOLDER.exec(query);
+      const re = placeholderRe();
+      re.lastIndex = i;
+      const m = re.exec(query);
       if (!m || m.index !== i) continue;
       const name = known(m[1]);
       if (quote !== '"' && quote !== "'")
@@ -134,5 +136,5 @@ export function renderPromql(query: string, values: PlaceholderValues): string {
 
 /** A URL path and query with each placeholder percent-encoded. */
 export function renderUrlTemplate(template: string, values: PlaceholderValues): string {
-  return template.replace(PLACEHOLDER, (_m, name: string) => encodeURIComponent(values[known(name)]));
+  return template.replace(placeholderRe(), (_m, name: string) => encodeURIComponent(values[known(name)]));
 }

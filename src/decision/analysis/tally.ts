@@ -5,7 +5,11 @@
  */
 import { assess, isPerArm, type Assessment, type Measurement, type MetricCheck } from './check';
 
-export type CheckVerdict = 'pending' | 'ok' | 'inconclusive' | 'held' | 'failed';
+/**
+ * 'ok': the latest measurement succeeded; 'failing': it failed, within failureLimit; 'failed': beyond it;
+ * 'inconclusive' / 'held': no conclusive measurement lately (held: for holdAfter). Only 'ok' lets a step go on.
+ */
+export type CheckVerdict = 'pending' | 'ok' | 'failing' | 'inconclusive' | 'held' | 'failed';
 
 export interface CheckState {
   name: string;
@@ -51,8 +55,8 @@ export interface Folded {
 
 /**
  * One measurement folded into the state. A check fails once its failures exceed `failureLimit`; while
- * its latest measurement is inconclusive it is 'inconclusive' (it lets nothing through), and 'held' once
- * that has lasted `holdAfterMs`; a conclusive measurement ends the spell.
+ * its latest measurement failed (within the limit) or is inconclusive it lets nothing through, and it is
+ * 'held' once it has been inconclusive for `holdAfterMs`; a conclusive measurement ends the spell.
  */
 export function foldMeasurement(
   before: CheckState,
@@ -85,7 +89,9 @@ export function foldMeasurement(
       ? held
         ? 'held'
         : 'inconclusive'
-      : 'ok';
+      : assessment.outcome === 'failure'
+        ? 'failing'
+        : 'ok';
   const becameHeld = held && !s.alerted;
   if (becameHeld) s.alerted = true;
   return { state: s, assessment, failed, becameHeld };
