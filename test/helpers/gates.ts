@@ -110,9 +110,8 @@ export async function startPrometheus(): Promise<PrometheusServer> {
     }
     const query = url.searchParams.get('query') ?? '';
     queries.push(query);
-    let value: ReturnType<Answerer>;
-    for (const a of answerers) if ((value = a(query)) !== undefined) break;
-    value ??= 0;
+    const answered = answerers.map((a) => a(query)).find((v) => v !== undefined);
+    const value = answered === undefined ? 0 : answered;
     const now = Date.now() / 1000;
     if (value !== null && typeof value === 'object') {
       res.statusCode = 400;

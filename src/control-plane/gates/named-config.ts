@@ -47,6 +47,12 @@ export function parseNamedConfig<T>(
   } catch {
     throw new NamedConfigError(`${source}: not valid JSON`);
   }
+  if (json && typeof json === 'object' && !Array.isArray(json))
+    for (const key of Object.keys(json))
+      if (!ENDPOINT_NAME.test(key))
+        throw new NamedConfigError(
+          `${source}: ${key}: a name is lower-case letters, digits, ".", "_" or "-"`,
+        );
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -58,7 +58,8 @@ function tokenize(text: string): Token[] {
     const id = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i));
     if (id) {
       const word = id[0];
-      tokens.push(WORD_OPS[word] ? { t: 'op', v: WORD_OPS[word], at: i } : { t: 'id', v: word, at: i });
+      const op = Object.hasOwn(WORD_OPS, word) ? WORD_OPS[word] : undefined;
+      tokens.push(op ? { t: 'op', v: op, at: i } : { t: 'id', v: word, at: i });
       i += word.length;
       continue;
     }
@@ -242,7 +243,8 @@ export function parseCondition(text: string, allowed: readonly string[]): Condit
       pos++;
       if (t.v === 'true' || t.v === 'false')
         throw new ConditionError(`'${t.v}' is not a condition: compare a value (e.g. result < 0.05)`);
-      const fn = FUNCTIONS[t.v];
+      // Own keys only: `constructor` or `__proto__` must not reach Object.prototype.
+      const fn = Object.hasOwn(FUNCTIONS, t.v) ? FUNCTIONS[t.v] : undefined;
       if (fn) {
         expect('(');
         const args: Num[] = [asNum(additive(), t.v)];

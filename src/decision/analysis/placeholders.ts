@@ -26,6 +26,8 @@ interface Occurrence {
   end: number;
   /** Inside the string of a regex matcher (=~, !~). */
   regex: boolean;
+  /** The string's quote: only it is escaped (Prometheus refuses \' inside "..." and \" inside '...'). */
+  quote: '"' | "'";
 }
 
 /** The placeholders a template uses (each once), refusing unknown ones. */
@@ -81,7 +83,7 @@ function scanPromql(query: string): Occurrence[] {
             ? `{{${name}}} is inside a \`raw\` string, which has no escapes: use "..." there`
             : `{{${name}}} must be inside a quoted string, e.g. route="{{${name}}}" (outside one, a value could change the query)`,
         );
-      found.push({ name, start: i, end: i + m[0].length, regex });
+      found.push({ name, start: i, end: i + m[0].length, regex, quote });
       i += m[0].length - 1;
     }
   }
@@ -94,17 +96,19 @@ export function checkPromqlTemplate(query: string): Placeholder[] {
   return [...new Set(scanPromql(query).map((o) => o.name))];
 }
 
-/** Escapes a value for the inside of a PromQL "..." or '...' string literal. */
-export function escapePromqlString(value: string): string {
+/**
+ * Escapes a value for the inside of a PromQL string literal quoted with `quote`: backslashes, that quote
+ * and control characters (Prometheus's lexer takes \\, the string's own quote, \n \r \t and \uXXXX).
+ */
+export function escapePromqlString(value: string, quote: '"' | "'" = '"'): string {
   // eslint-disable-next-line no-control-regex -- control characters are what this escapes
   return value.replace(/[\\"'\u0000-\u001f\u007f\u2028\u2029]/g, (c) => {
     switch (c) {
       case '\\':
         return '\\\\';
       case '"':
-        return '\\"';
       case "'":
-        return "\\'";
+        return c === quote ? `\\${c}` : c;
       case '\n':
         return '\\n';
       case '\r':
@@ -128,7 +132,7 @@ export function renderPromql(query: string, values: PlaceholderValues): string {
   let at = 0;
   for (const o of scanPromql(query)) {
     const raw = values[o.name];
-    out += query.slice(at, o.start) + escapePromqlString(o.regex ? escapeRegex(raw) : raw);
+    out += query.slice(at, o.start) + escapePromqlString(o.regex ? escapeRegex(raw) : raw, o.quote);
     at = o.end;
   }
   return out + query.slice(at);
