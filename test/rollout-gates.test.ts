@@ -5,6 +5,7 @@
  * served here. The end-to-end story with served traffic is in rollout-gates-e2e.test.ts. Its histories are
  * replay fixtures too: RECORD_HISTORIES=1 npx vitest run test/rollout-gates.test.ts.
  */
+import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
@@ -34,6 +35,7 @@ import {
   type WebhookServer,
 } from './helpers/gates';
 import { queryNames } from './helpers/promql';
+import { renderGates } from '../src/cli/commands/status-gates';
 
 describe.concurrent('webhook gates and metric analysis (scripted statistics, real dev server)', () => {
   const env = temporalTestEnv();
@@ -127,6 +129,10 @@ describe.concurrent('webhook gates and metric analysis (scripted statistics, rea
     expect(await details(handle)).toMatch(
       /\*\*held by webhook 'release-gate'\*\* \(confirm-promotion\) since .*: answered 403/,
     );
+    // `model-rollout status` says it too.
+    const cli = stripVTControlCharacters(renderGates(held).join('\n'));
+    expect(cli).toMatch(/webhook {2}held for 'release-gate' \(confirm-promotion\) since .* asked \d+x/);
+    expect(cli).toContain('last: answered 403: change freeze until 14:00');
     hooks.reply('release-gate', { status: 200, body: 'go' });
     const outcome = await handle.result();
     expect(outcome).toMatchObject({ result: 'completed', stable: 'openai:gpt-4o' });
@@ -352,6 +358,10 @@ describe.concurrent('webhook gates and metric analysis (scripted statistics, rea
       "analysis error-budget: inconclusive: metric source 'prom-down' unreachable (ECONNREFUSED) **(held: inconclusive)**",
     );
     expect(kinds(route).filter((k) => k === 'analysis')).toHaveLength(1);
+    const cli = stripVTControlCharacters(renderGates(await handle.query(statusQuery)).join('\n'));
+    expect(cli).toMatch(
+      /error-budget +held +0 ok \/ 0 failed \/ \d+ inconclusive +error-budget: inconclusive: metric source 'prom-down' unreachable/,
+    );
     await handle.executeUpdate(rollbackUpdate, { args: [{ reason: 'test over' }] });
     await saveHistory(client, handle.workflowId, undefined, 'analysis-unreachable-held');
   }, 60_000);

@@ -95,13 +95,14 @@ export interface PrometheusServer {
   close(): Promise<void>;
 }
 
-type Answerer = (query: string) => number | null | { error: string } | undefined;
+type Answer = number | null | { error: string } | undefined;
+type Answerer = (query: string) => Answer | Promise<Answer>;
 
 /** A Prometheus-compatible instant-query API: `GET /api/v1/query?query=...`. */
 export async function startPrometheus(): Promise<PrometheusServer> {
   const queries: string[] = [];
   const answerers: Answerer[] = [];
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     res.setHeader('content-type', 'application/json');
     if (url.pathname !== '/api/v1/query') {
@@ -110,7 +111,8 @@ export async function startPrometheus(): Promise<PrometheusServer> {
     }
     const query = url.searchParams.get('query') ?? '';
     queries.push(query);
-    const answered = answerers.map((a) => a(query)).find((v) => v !== undefined);
+    let answered: Answer;
+    for (const a of answerers) if ((answered = await a(query)) !== undefined) break;
     const value = answered === undefined ? 0 : answered;
     const now = Date.now() / 1000;
     if (value !== null && typeof value === 'object') {

@@ -134,7 +134,12 @@ export async function askHook(
   if (!settled) return { interrupted: true };
   if ('value' in settled) return { answer: settled.value };
   const text = failureText(settled.error);
-  const named = text.startsWith(`webhook '${call.hook}'`) ? text : `webhook '${call.hook}': ${text}`;
+  // Temporal's timeout and the activity's own (just before it) say the same thing: no answer in time.
+  const named = text.startsWith(`webhook '${call.hook}'`)
+    ? text
+    : text === 'timed out'
+      ? `webhook '${call.hook}' did not answer (timeout)`
+      : `webhook '${call.hook}': ${text}`;
   return { failure: `${named} (after ${call.retries + 1} attempt(s))` };
 }
 
