@@ -17,15 +17,16 @@ export class NamedConfigError extends Error {
 }
 
 export function loadNamedConfig<T>(
-  variable: string,
+  /** The variables, e.g. { file: 'WEBHOOK_GATES_FILE', json: 'WEBHOOK_GATES' } (literal: deployment tests find them). */
+  variables: { file: string; json: string },
   schema: z.ZodType<Record<string, T>, unknown>,
   env: NodeJS.ProcessEnv = process.env,
 ): ReadonlyMap<string, T> {
-  const file = env[`${variable}_FILE`];
-  let source = variable;
-  let text = env[variable];
+  const file = env[variables.file];
+  let source = variables.json;
+  let text = env[variables.json];
   if (file) {
-    source = `${variable}_FILE (${file})`;
+    source = `${variables.file} (${file})`;
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {

@@ -25,7 +25,7 @@ export type WebhookGate = z.output<typeof hookSchema>;
 export type WebhookGates = ReadonlyMap<string, WebhookGate>;
 
 export function loadWebhookGates(env: NodeJS.ProcessEnv = process.env): WebhookGates {
-  return loadNamedConfig('WEBHOOK_GATES', hooksSchema, env);
+  return loadNamedConfig({ file: 'WEBHOOK_GATES_FILE', json: 'WEBHOOK_GATES' }, hooksSchema, env);
 }
 
 export function parseWebhookGates(text: string, source = 'webhook gates'): WebhookGates {

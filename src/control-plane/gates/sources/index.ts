@@ -43,7 +43,11 @@ export type MetricSourceConfig = { type: string } & Record<string, unknown>;
 export type MetricSources = ReadonlyMap<string, MetricSourceConfig>;
 
 export function loadMetricSources(env: NodeJS.ProcessEnv = process.env): MetricSources {
-  return loadNamedConfig('METRIC_SOURCES', sourcesSchema, env) as MetricSources;
+  return loadNamedConfig(
+    { file: 'METRIC_SOURCES_FILE', json: 'METRIC_SOURCES' },
+    sourcesSchema,
+    env,
+  ) as MetricSources;
 }
 
 export function parseMetricSources(text: string, source = 'metric sources'): MetricSources {
