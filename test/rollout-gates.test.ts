@@ -15,7 +15,7 @@ import { parseWebhookGates } from '../src/control-plane/gates/webhooks';
 import { freePort } from '../src/store/database';
 import type { RolloutSpecInput } from '../src/decision/config/rollout-spec';
 import type { RunningWorker } from '../src/control-plane/temporal/worker';
-import { rollbackUpdate, statusQuery } from '../workflows/messages';
+import { pauseUpdate, resumeUpdate, rollbackUpdate, statusQuery } from '../workflows/messages';
 import { rolloutWorkflow } from '../workflows';
 import { temporalTestEnv } from './helpers/temporal';
 import { arm, scriptedWorld, type ScriptedWorld } from './helpers/scripted-activities';
@@ -133,12 +133,22 @@ describe.concurrent('webhook gates and metric analysis (scripted statistics, rea
     const cli = stripVTControlCharacters(renderGates(held).join('\n'));
     expect(cli).toMatch(/webhook {2}held for 'release-gate' \(confirm-promotion\) since .* asked \d+x/);
     expect(cli).toContain('last: answered 403: change freeze until 14:00');
+    // Paused by a person, the gate is not passed even once the hook says yes; a resume lets it through.
+    await handle.executeUpdate(pauseUpdate, { args: [{ actor: 'ops', reason: 'look first' }] });
     hooks.reply('release-gate', { status: 200, body: 'go' });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await handle.query(statusQuery)).toMatchObject({
+      paused: true,
+      shareBps: 5000,
+      step: { kind: 'webhook' },
+    });
+    await handle.executeUpdate(resumeUpdate, { args: [{ actor: 'ops' }] });
     const outcome = await handle.result();
     expect(outcome).toMatchObject({ result: 'completed', stable: 'openai:gpt-4o' });
     expect((await handle.query(statusQuery)).steps.map((s) => s.toBps)).toEqual([5000, 10_000]);
     // One held alert for the whole refusal, whatever the number of asks.
     expect(kinds(route).filter((k) => k === 'webhook')).toHaveLength(1);
+    expect(kinds(route)).toEqual(['webhook', 'pause', 'resume', 'promotion', 'completed']);
     // Every POST is signed with the hook's secret and carries the rollout's state, no URL and no secret.
     const sent = hooks.requests('release-gate').filter((r) => r.json.rollout.route === route);
     expect(sent.length).toBeGreaterThanOrEqual(4);

@@ -39,6 +39,14 @@ export const webhookStep = defineStepExecutor<WebhookStep, WebhookState>(
     };
     for (;;) {
       await r.maybeContinue(state);
+      if (r.status.paused) {
+        // Paused by a person: the gate is neither asked nor passed until they resume, promote or roll back.
+        await r.tick(r.spec.triggers.interval, `paused at webhook '${w.hook}'`, () => !r.status.paused);
+        const promote = r.takePromote();
+        if (promote) return passedBy(promote.actor);
+        await r.checkTriggers();
+        continue;
+      }
       gate.state = 'asking';
       r.publish();
       const result = await askHook(r, w, w.type, () => r.promoteRequest !== undefined);
