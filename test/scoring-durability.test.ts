@@ -5,6 +5,7 @@ import { statusQuery } from '../workflows/messages';
 import { startWorkerProcess as startWorkerChild } from './helpers/worker-child';
 import { startTestStack, type TestStack } from './helpers/stack';
 import { OPEN_PROMPTS } from './helpers/open-prompts';
+import { until } from './helpers/rollout';
 
 /** A worker killed in the middle of a scoring batch: committed scores stay, and nothing is judged twice. */
 describe('scoring durability', () => {
@@ -12,8 +13,10 @@ describe('scoring durability', () => {
   let child: ChildProcess | undefined;
   const taskQueue = `scoring-durable-${process.pid}`;
   const CONCURRENCY = 4;
-  // What a batch can hold unflushed: commits go out every 500 ms; at 4 lanes x 1.5 s, under 4 results.
-  const CHUNK = 8;
+  // What a batch can hold judged but not yet committed. The activity commits every 500 ms (or at 32
+  // results, which 4 lanes of a 1.5 s judge never reach in 500 ms): about 4 lanes x 0.5 s / 1.5 s ≈ 1.3
+  // results, plus those of a commit still on its way to Postgres. 8 leaves room for a loaded machine.
+  const UNFLUSHED = 8;
 
   beforeAll(async () => {
     stack = await startTestStack({
@@ -63,25 +66,30 @@ describe('scoring durability', () => {
         },
       ],
     });
-    // Kill it once a batch has committed some chunks (a 300-answer batch takes over a minute at 4 x 1.5 s).
-    for (;;) {
-      if ((await judged(route)).length >= 5 * CHUNK) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    // Kill it once a batch has committed some 40 scores (a 300-answer batch takes over a minute at 4 x 1.5 s;
+    // 40 take ~15 s once the worker is up).
+    await until(
+      async () => (await judged(route)).length >= 40,
+      '40 committed scores before the kill',
+      90_000,
+      200,
+    );
     child.kill('SIGKILL');
     await new Promise((r) => child!.once('exit', r));
     const atKill = await judged(route);
     const judgeCallsAtKill = stack.sim.stats().byModel['judge-large'] ?? 0;
     // What the dead worker had judged but not committed is lost work: at most the lanes in flight plus
     // one unflushed chunk. Everything else must have reached the database.
-    expect(judgeCallsAtKill - atKill.length).toBeLessThanOrEqual(CONCURRENCY + CHUNK);
+    expect(judgeCallsAtKill - atKill.length).toBeLessThanOrEqual(CONCURRENCY + UNFLUSHED);
 
     child = await startWorkerProcess();
     // The retry (after the 30 s heartbeat timeout) continues where the commits stopped.
-    for (;;) {
-      if ((await judged(route)).length >= atKill.length + 3 * CHUNK) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    await until(
+      async () => (await judged(route)).length >= atKill.length + 24,
+      '24 more committed scores from the retried batch on the new worker (it starts after the 30 s heartbeat timeout)',
+      100_000,
+      500,
+    );
     await traffic.stop();
     const after = await judged(route);
     const afterById = new Map(after.map((r) => [r.id, r]));
@@ -93,15 +101,19 @@ describe('scoring durability', () => {
     const judgeCalls = stack.sim.stats().byModel['judge-large'] ?? 0;
     const committedNow = (await judged(route)).length;
     // (lost at the kill, plus what the live worker has in flight or not yet flushed; a redone batch would
-    // be 5 chunks or more over)
-    expect(judgeCalls - committedNow).toBeLessThanOrEqual(2 * (CONCURRENCY + CHUNK));
+    // be 40 or more over)
+    expect(judgeCalls - committedNow).toBeLessThanOrEqual(2 * (CONCURRENCY + UNFLUSHED));
     // The retried batch reports what it scored once it ends (batches end within ~50 s).
-    for (;;) {
-      const status = await handle.query(statusQuery);
-      if (status.scoring && status.scoring.scored.candidate + status.scoring.scored.stable > 0) break;
-      await new Promise((r) => setTimeout(r, 1_000));
-    }
+    await until(
+      async () => {
+        const { scoring } = await handle.query(statusQuery);
+        return scoring !== undefined && scoring.scored.candidate + scoring.scored.stable > 0;
+      },
+      "the retried batch's report in the rollout status",
+      90_000,
+      1_000,
+    );
     await handle.cancel();
     await handle.result().catch(() => undefined);
-  }, 240_000);
+  }, 300_000);
 });

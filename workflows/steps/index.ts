@@ -6,16 +6,16 @@ import type { StepExecutor } from './executor';
 import { analysisStep } from './analysis';
 import { approveStep } from './approve';
 import { bakeStep } from './bake';
+import { evalStep } from './eval';
 import { pauseStep } from './pause';
 import { setShareStep } from './set-share';
 import { shadowStep } from './shadow';
 import { webhookStep } from './webhook';
 
 export const STEP_EXECUTORS: ReadonlyMap<string, StepExecutor> = new Map(
-  [shadowStep, setShareStep, pauseStep, approveStep, bakeStep, webhookStep, analysisStep].map((e) => [
-    e.kind,
-    e,
-  ]),
+  [evalStep, shadowStep, setShareStep, pauseStep, approveStep, bakeStep, webhookStep, analysisStep].map(
+    (e) => [e.kind, e],
+  ),
 );
 
 export function executorOf(kind: string): StepExecutor {

@@ -49,6 +49,7 @@ export type DecisionSource =
   | 'shadow-sign-test'
   | 'triggers'
   | 'progress-deadline'
+  | 'eval-gate'
   /** A metric check of the team's own monitoring (src/decision/analysis). */
   | 'analysis'
   /** A webhook gate's answer. */

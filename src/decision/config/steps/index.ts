@@ -32,6 +32,7 @@ import { z } from 'zod';
 import { analysis } from './analysis';
 import { approve } from './approve';
 import { bake } from './bake';
+import { evalGate } from './eval';
 import type { ListContext, Step, StepKind } from './kind';
 import { pause } from './pause';
 import { setShare } from './set-share';
@@ -42,7 +43,16 @@ export type { ListContext, Step, StepKind } from './kind';
 export { defineStepKind } from './kind';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each entry keeps its own value type
-const KINDS: ReadonlyArray<StepKind<any>> = [shadow, setShare, pause, approve, bake, webhook, analysis];
+const KINDS: ReadonlyArray<StepKind<any>> = [
+  evalGate,
+  shadow,
+  setShare,
+  pause,
+  approve,
+  bake,
+  webhook,
+  analysis,
+];
 
 export const STEP_KINDS: ReadonlyMap<string, StepKind> = new Map(KINDS.map((k) => [k.kind, k as StepKind]));
 
