@@ -7,7 +7,11 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { createAlertActivities } from '../../activities/alerts';
+import { createAnalysisActivities } from '../../activities/analysis';
+import { createGateActivities } from '../../activities/gates';
 import type { AlertChannels } from '../../src/control-plane/alerts/channels';
+import type { MetricSources } from '../../src/control-plane/gates/sources';
+import type { WebhookGates } from '../../src/control-plane/gates/webhooks';
 import type { SlotConfig } from '../../src/store/routing-state';
 import { formatTarget, parseTargetWithFallbacks } from '../../src/decision/config/target';
 import {
@@ -102,7 +106,9 @@ export interface ScriptedWorld {
   activities: Activities;
 }
 
-export function scriptedWorld(options: { alertChannels?: AlertChannels } = {}): ScriptedWorld {
+export function scriptedWorld(
+  options: { alertChannels?: AlertChannels; webhookGates?: WebhookGates; metricSources?: MetricSources } = {},
+): ScriptedWorld {
   const routes = new Map<string, ScriptedRoute>();
   const scripts = new Map<string, RouteScript>();
   const decisions: ScriptedWorld['decisions'] = [];
@@ -166,7 +172,11 @@ export function scriptedWorld(options: { alertChannels?: AlertChannels } = {}): 
   };
 
   const alerts = createAlertActivities({ channels: options.alertChannels ?? new Map() });
+  // Webhooks and metric sources are the real activities, posting to the servers the test runs.
+  const sources = options.metricSources ?? new Map();
   const activities = {
+    ...createGateActivities({ hooks: options.webhookGates ?? new Map(), sources }),
+    ...createAnalysisActivities({ sources }),
     async resolvePolicy(policy: PolicyConfig) {
       return resolvePolicy(policy);
     },

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { ALERT_KINDS } from '../../control-plane/alerts/kinds';
 import { durationSchema } from './duration-schema';
 import { evaluatorSchema } from './evaluators';
+import { placeHooks, webhooksSchema } from './hooks';
+import { backgroundAnalysisSchema } from './steps/analysis';
 import { approveSchema } from './steps/approve';
 import { defaultSteps } from './steps/default-list';
 import { shadowSchema } from './steps/shadow';
@@ -185,6 +187,10 @@ export const rolloutSpecSchema = z
         holdAfter: duration('30m'),
       })
       .prefault({}),
+    /** Lifecycle webhooks (pre-rollout, confirm-promotion, post-rollout, rollback, event): ./hooks.ts. */
+    webhooks: webhooksSchema,
+    /** Checks of the team's own metrics all along the canary and the bake: ./steps/analysis.ts. */
+    analysis: backgroundAnalysisSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     const { step, rollout } = spec.progressDeadline;
@@ -219,8 +225,8 @@ export const rolloutSpecSchema = z
       });
     }
   })
-  .transform(({ shadow, canary, approval, bake, strategy, steps: given, ...spec }) => {
-    const steps =
+  .transform(({ shadow, canary, approval, bake, strategy, steps: given, webhooks: hooks, ...spec }) => {
+    const listed =
       given ??
       defaultSteps({
         strategy: strategy ?? 'canary',
@@ -232,7 +238,9 @@ export const rolloutSpecSchema = z
         approval: approval ?? { ...approveSchema.parse({}), required: false },
         bake: { duration: bake?.duration ?? 30 * 60_000 },
       });
-    return { ...spec, strategy: strategyOf(steps), steps };
+    // The gate hooks become webhook steps; only post-rollout, rollback and event hooks stay in `webhooks`.
+    const { steps, webhooks } = placeHooks(listed, hooks);
+    return { ...spec, strategy: strategyOf(steps), steps, webhooks };
   });
 
 export type RolloutSpecInput = z.input<typeof rolloutSpecSchema>;

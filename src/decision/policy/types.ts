@@ -56,7 +56,16 @@ export type PolicyName = 'ratio' | 'sequential';
 export type DecisionAction = 'promote-step' | 'hold' | 'rollback';
 
 /** What made a decision: a canary policy, the shadow phase's sign test, the rollback triggers, or a deadline. */
-export type DecisionSource = PolicyName | 'shadow-sign-test' | 'triggers' | 'progress-deadline' | 'eval-gate';
+export type DecisionSource =
+  | PolicyName
+  | 'shadow-sign-test'
+  | 'triggers'
+  | 'progress-deadline'
+  | 'eval-gate'
+  /** A metric check of the team's own monitoring (src/decision/analysis). */
+  | 'analysis'
+  /** A webhook gate's answer. */
+  | 'webhook';
 
 export interface Decision {
   action: DecisionAction;
