@@ -4,8 +4,8 @@ import { targetSchema } from './target';
 
 /**
  * Which evaluators score a rollout's answers, and how their scores combine. Pure code (zod only): the
- * rollout spec, and with it the workflow bundle, carries it. Every evaluator gives a score on the 1-5
- * scale, says "not applicable" (no feedback yet, no reference answer), or fails (judge timeout, eval
+ * rollout spec, and with it the workflow bundle, carries it. Every evaluator gives a score on [0, 1]
+ * (its own scale normalised), says "not applicable" (no feedback yet, no reference answer), or fails (judge timeout, eval
  * service down); a failure leaves the answer unscored and is counted, never papered over.
  */
 
@@ -27,6 +27,14 @@ export const httpEvaluatorSchema = z.strictObject({
    * names it and never carries a URL, so no spec can send captured prompts to a host of its choosing.
    */
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'name must be letters, digits, "_" or "-"'),
+  /**
+   * The range of the service's `score` (default 1-5): its scores are normalised to [0, 1] like every
+   * evaluator's, and one outside the range is a failure of that answer.
+   */
+  scale: z
+    .strictObject({ min: z.number().finite(), max: z.number().finite() })
+    .refine((r) => r.max > r.min, { message: 'scale.max must be greater than scale.min' })
+    .optional(),
   weight,
 });
 

@@ -50,7 +50,12 @@ const policySchema = z
 const thresholdsSchema = z
   .strictObject({
     error_rate: z.number().min(0).max(1).optional(),
-    avg_quality_score: z.number().optional(),
+    // Scores are on [0, 1] (every evaluator normalised, docs/evaluators.md): a 1-5 threshold would always fire.
+    avg_quality_score: z
+      .number()
+      .min(0)
+      .max(1, 'avg_quality_score is a mean score on [0, 1] (a 1-5 threshold t is (t-1)/4, e.g. 3 → 0.5)')
+      .optional(),
     p95_latency_ms: z.number().positive().optional(),
     cost_per_request: z.number().min(0).optional(),
   })

@@ -62,7 +62,8 @@ export interface TriggerDefaults {
 export const DEFAULT_TRIGGER_SETTINGS: Readonly<TriggerDefaults> = Object.freeze({
   thresholds: Object.freeze({
     error_rate: 0.05,
-    avg_quality_score: 3.0,
+    // Scores are on [0, 1] (every evaluator normalised): 0.5 is the old default of 3 on a 1-5 judge scale.
+    avg_quality_score: 0.5,
     p95_latency_ms: 30000,
     cost_per_request: 0.1,
   }),

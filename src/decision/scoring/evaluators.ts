@@ -12,8 +12,12 @@ import { compiledRegex, compiledSchema, matchesRegex, matchesSchema } from './ch
 
 /**
  * Evaluators: one interface for everything that turns an answer into a quality score. Each returns a
- * 1-5 score, `null` when it does not apply to this answer (no feedback yet, no reference answer), or throws
- * when it should have scored and could not (judge timeout, eval service down). See docs/evaluators.md.
+ * score on [0, 1] (its own scale normalised: a judge's 1-5 as (s-1)/4, a check's pass/fail as 1/0, an eval
+ * service's declared range), `null` when it does not apply to this answer (no feedback yet, no reference
+ * answer), or throws when it should have scored and could not (judge timeout, eval service down). One
+ * scale for all: the policy's relative tolerances and the triggers' thresholds mean the same whichever
+ * evaluators a rollout uses, and a weighted mean of a judge and a check is a mean of like things.
+ * See docs/evaluators.md.
  */
 export interface EvaluationItem {
   requestId: string;
@@ -91,7 +95,7 @@ export function createEvaluator(config: EvaluatorConfig, deps: EvaluatorDeps): E
     case 'judge':
       return judgeEvaluator(config.target, config.rubric, config.weight, deps);
     case 'http':
-      return httpEvaluator(config.name, config.weight, deps);
+      return httpEvaluator(config.name, config.weight, config.scale, deps);
     case 'checks':
       return checksEvaluator(config);
     case 'feedback':
@@ -157,6 +161,11 @@ export async function runEvaluators(
   return outcomes;
 }
 
+/** A score on the judge's and the reference grader's 1-5 scale, on [0, 1]. */
+export function fromOneToFive(score: number): number {
+  return (score - 1) / 4;
+}
+
 function failureReason(err: unknown): string {
   if (err instanceof EvaluatorError) return err.reason;
   if (err instanceof ChainExhaustedError || err instanceof ProviderError)
@@ -184,12 +193,17 @@ function judgeEvaluator(
         timeoutMs: deps.judgeTimeoutMs,
       });
       if (judged.score === null) throw new EvaluatorError('judge reply had no 1-5 score');
-      return { score: judged.score, costUsd: judged.costUsd };
+      return { score: fromOneToFive(judged.score), costUsd: judged.costUsd };
     },
   };
 }
 
-function httpEvaluator(name: string, weight: number, deps: EvaluatorDeps): Evaluator {
+function httpEvaluator(
+  name: string,
+  weight: number,
+  scale: { min: number; max: number } = { min: 1, max: 5 },
+  deps: EvaluatorDeps,
+): Evaluator {
   return {
     name: `http:${name}`,
     weight,
@@ -230,9 +244,9 @@ function httpEvaluator(name: string, weight: number, deps: EvaluatorDeps): Evalu
       const body = (await response.json().catch(() => undefined)) as { score?: unknown } | null | undefined;
       if (body && body.score === null) return null; // the service says: not mine to judge
       const score = body?.score;
-      if (typeof score !== 'number' || !Number.isFinite(score) || score < 1 || score > 5)
-        throw new EvaluatorError('response had no "score" between 1 and 5');
-      return { score };
+      if (typeof score !== 'number' || !Number.isFinite(score) || score < scale.min || score > scale.max)
+        throw new EvaluatorError(`response had no "score" between ${scale.min} and ${scale.max}`);
+      return { score: (score - scale.min) / (scale.max - scale.min) };
     },
   };
 }
@@ -259,7 +273,7 @@ function checksEvaluator(config: Extract<EvaluatorConfig, { kind: 'checks' }>): 
         (config.maxLength === undefined || text.length <= config.maxLength) &&
         (regex === undefined || matchesRegex(regex, text)) &&
         (validate === undefined || matchesSchema(validate, text));
-      return { score: pass ? 5 : 1 };
+      return { score: pass ? 1 : 0 };
     },
   };
 }
@@ -274,7 +288,7 @@ function feedbackEvaluator(weight: number, pool: pg.Pool): Evaluator {
         [item.requestId],
       );
       const score = rows[0] ? feedbackScore(rows[0]) : null;
-      return score === null ? null : { score };
+      return score === null ? null : { score: fromOneToFive(score) };
     },
   };
 }
@@ -293,7 +307,7 @@ function referenceEvaluator(weight: number): Evaluator {
     weight,
     async evaluate(item) {
       const question = referenceQuestion(item.referenceId, item.question);
-      return question ? { score: gradeAnswer(question, item.answer).score } : null;
+      return question ? { score: fromOneToFive(gradeAnswer(question, item.answer).score) } : null;
     },
   };
 }
@@ -304,7 +318,8 @@ function heuristicEvaluator(): Evaluator {
     name: 'heuristic',
     weight: 1,
     async evaluate(item) {
-      return { score: heuristicScore(item.answer, /\bjson\b/i.test(JSON.stringify(item.messages ?? ''))) };
+      const json = /\bjson\b/i.test(JSON.stringify(item.messages ?? ''));
+      return { score: fromOneToFive(heuristicScore(item.answer, json)) };
     },
   };
 }
