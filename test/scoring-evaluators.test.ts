@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScoringActivities } from '../activities/scoring';
@@ -163,6 +166,22 @@ describe('evaluators that cannot break the worker', () => {
       'http:evals: HTTP 307: redirect not followed',
       'http:evals: HTTP 308: redirect not followed',
     ]);
+  });
+
+  it('refuses at start a JSON Schema that does not compile, naming the field', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'schema-'));
+    const file = path.join(dir, 'schema.json');
+    fs.writeFileSync(file, JSON.stringify({ type: 'objekt' }));
+    const cli = startCli(
+      ['start', 'support-bot', '--candidate', 'openai:gpt-4o', '--check-json-schema', file],
+      {},
+    );
+    const code = await new Promise<number | null>((resolve) => cli.child.once('exit', resolve));
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(code).toBe(2);
+    expect(cli.output()).toMatch(
+      /evaluation\.evaluators\.0\.jsonSchema: jsonSchema does not compile: schema is invalid: data\/type must be/,
+    );
   });
 
   it('refuses a judge budget whose judge has no price, at start and on the worker', async () => {

@@ -42,6 +42,16 @@ export function compiledSchema(schema: Record<string, unknown>): ValidateFunctio
   );
 }
 
+/** Why a JSON Schema does not compile (short, for a spec error), or undefined. */
+export function schemaProblem(schema: Record<string, unknown>): string | undefined {
+  try {
+    compiledSchema(schema);
+    return undefined;
+  } catch (err) {
+    return `jsonSchema does not compile: ${(err as Error).message.slice(0, 200)}`;
+  }
+}
+
 /** Throws with the reason when RE2 cannot take the pattern (the spec schema refuses those already). */
 export function compiledRegex(source: string): RE2JS {
   return cached(regexes, source, () => {
