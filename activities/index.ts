@@ -8,6 +8,7 @@ import { createGuardianActivities } from './guardian';
 import { createRoutingActivities } from './routing';
 import { createRetentionActivities } from './retention';
 import { createScoringActivities } from './scoring';
+import { createUndoActivities } from './undo';
 import { deploymentRegistry } from '../src/data-plane/providers/providers-file';
 import type { ProviderRegistry } from '../src/data-plane/providers/registry';
 import { httpServicesFromEnv, type HttpEvaluatorService } from '../src/decision/scoring/evaluators';
@@ -49,6 +50,7 @@ export function createActivities(deps: ActivityDeps) {
     }),
     ...createAlertActivities({ channels: deps.alertChannels }),
     ...createRetentionActivities({ pool }),
+    ...createUndoActivities({ pool }),
     ...createGuardianActivities({ client: deps.client, taskQueue: deps.taskQueue }),
     /**
      * The policy config resolved in full on this worker's defaults. A rollout calls it once, as a local
