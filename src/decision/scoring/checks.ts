@@ -1,6 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { RE2JS } from 're2js';
-import { linearRegexProblem } from '../config/evaluators';
+import { linearRegexProblem } from '../config/evaluators/checks';
 
 /**
  * The compiled forms of the `checks` evaluator's regex and JSON Schema, cached by their text.
