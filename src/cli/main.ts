@@ -13,6 +13,7 @@ import { registerListCommand } from './commands/list';
 import { registerSignalCommands } from './commands/signals';
 import { registerEventsCommand } from './commands/events';
 import { registerUndoCommand } from './commands/undo';
+import { registerEvalCommand } from './commands/eval';
 import { UsageError } from './errors';
 import { startTracing } from '../control-plane/telemetry/tracing';
 
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerListCommand(program);
   registerSignalCommands(program);
   registerUndoCommand(program);
+  registerEvalCommand(program);
   registerEventsCommand(program);
   return program;
 }

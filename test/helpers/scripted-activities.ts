@@ -283,6 +283,27 @@ export function scriptedWorld(options: { alertChannels?: AlertChannels } = {}): 
       const windows = Object.fromEntries(req.triggers.map((t) => [t.windowMinutes, a]));
       return triggerMetricsByWindow(req.triggers, windows);
     },
+    /** The guardian's comparison with the previous model: the script's arms for both periods. */
+    async guardianComparison(req: {
+      route: string;
+      sinceMs: number;
+      target: string;
+      previousTarget: string;
+    }) {
+      count('guardianComparison');
+      const script = scripts.get(req.route)?.triggers;
+      const period = (sinceMs: number, target: string) => {
+        const a = script?.({ tag: 'stable', sinceMs, target }) ?? arm(0, null);
+        return {
+          requests: a.requests,
+          refusals: a.refusals ?? 0,
+          refusalKinds: a.refusalKinds ?? {},
+          attempts: a.attempts ?? a.requests,
+          attemptErrors: a.attemptErrors ?? 0,
+        };
+      };
+      return { current: period(req.sinceMs, req.target), previous: period(0, req.previousTarget) };
+    },
     async scoreAnswers(): Promise<ScoreReport> {
       count('scoreAnswers');
       // Every batch judges a few answers of each arm: the rollout has quality evidence.

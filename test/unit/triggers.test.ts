@@ -186,7 +186,8 @@ describe('metrics from arm statistics', () => {
       costUsd: 0,
       p95LatencyMs: null,
     });
-    expect(Object.values(m).map((x) => x.value)).toEqual([null, null, null, null]);
+    // Every metric of the registry, the refusal and attempt-error rates too.
+    expect(Object.values(m).map((x) => x.value)).toEqual([null, null, null, null, null, null]);
   });
 
   it("takes each trigger's metric from the stats of its own window", () => {

@@ -18,6 +18,7 @@ import { logger as rootLogger, type Logger } from '../../logger';
 import {
   ChainExhaustedError,
   ProviderError,
+  type Attempt,
   createFallbackChain,
   createProviderAdapter,
   keyOf,
@@ -54,7 +55,7 @@ import {
   type SlotName,
 } from '../../store/routing-state';
 import { loadAnthropic } from '../providers/sdk-modules';
-import { recordedErrorClass, requestedMaxTokens } from '../providers/blame';
+import { isModelAttemptFailure, recordedErrorClass, requestedMaxTokens } from '../providers/blame';
 import { answerOf } from './answer';
 import { assignTag } from './assignment';
 import { RouterMetrics } from './prometheus';
@@ -242,6 +243,23 @@ interface TrackedCallOptions extends CallOptions {
   raw?: RawCompletion;
 }
 
+/**
+ * Provider calls a request made (retries and fallbacks included; a target skipped by an open breaker was
+ * not called) and how many of them failed for the model's reasons: retries that ended well are still
+ * evidence (the users waited, the calls cost), compared per arm by the policy's attempt-error test.
+ */
+function attemptCounts(attempts: readonly Attempt[] | undefined): { attempts: number; errors: number } {
+  if (!attempts) return { attempts: 1, errors: 0 };
+  let n = 0;
+  let errors = 0;
+  for (const a of attempts) {
+    if (a.errorClass === 'circuit_open') continue;
+    n++;
+    if (isModelAttemptFailure(a.errorClass)) errors++;
+  }
+  return { attempts: n, errors };
+}
+
 export async function createRouter(options: RouterOptions): Promise<Router> {
   const log = (options.logger ?? rootLogger).child({ component: 'router' });
   const pool = options.pool ?? options.database?.pool;
@@ -393,8 +411,10 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     fallbackDepth: number,
     errorClass: string | null,
     result: ChainResult | undefined,
+    attempts: readonly Attempt[] | undefined,
   ): RequestEvent {
     const captured = capture.captures(decision.route, cache.get(decision.route));
+    const tried = attemptCounts(attempts);
     return {
       requestId: decision.requestId,
       route: decision.route,
@@ -416,6 +436,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       answer: captured && result ? answerOf(result) : undefined,
       toolCalls: captured && result?.toolCalls ? result.toolCalls : undefined,
       keep: shadowed.has(decision),
+      attempts: tried.attempts,
+      attemptErrors: tried.errors,
     };
   }
 
@@ -426,7 +448,9 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     latencyMs: number,
   ): string {
     const target = keyOf(result.target);
-    writer?.record(event(decision, request, latencyMs, target, result.fallbackDepth, null, result));
+    writer?.record(
+      event(decision, request, latencyMs, target, result.fallbackDepth, null, result, result.attempts),
+    );
     metrics.call(decision.route, decision.tag, target, 'ok', latencyMs, result.fallbackDepth);
     return target;
   }
@@ -440,13 +464,28 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   ): RouteCallError {
     const failure = new RouteCallError(decision, error);
     // Classified at write time (client_* when the request caused it): statistics filter on the class.
-    const errorClass = recordedErrorClass(error.errorClass, {
-      stream,
-      maxTokens: requestedMaxTokens({ request: request.openai }, decision.targets[0]),
-      timeoutMs: perAttemptTimeoutMs,
-    });
+    const errorClass = recordedErrorClass(
+      error.errorClass,
+      {
+        stream,
+        maxTokens: requestedMaxTokens({ request: request.openai }, decision.targets[0]),
+        timeoutMs: perAttemptTimeoutMs,
+      },
+      error.detail,
+    );
     const fallbackDepth = Math.max(0, (error.attempts?.length ?? 1) - 1);
-    writer?.record(event(decision, request, latencyMs, failure.target, fallbackDepth, errorClass, undefined));
+    writer?.record(
+      event(
+        decision,
+        request,
+        latencyMs,
+        failure.target,
+        fallbackDepth,
+        errorClass,
+        undefined,
+        error.attempts,
+      ),
+    );
     metrics.call(decision.route, decision.tag, failure.target, error.errorClass, latencyMs, 0);
     return failure;
   }

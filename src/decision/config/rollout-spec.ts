@@ -8,6 +8,7 @@ import { shadowSchema } from './steps/shadow';
 import { stepsSchema, strategyOf } from './steps';
 import { targetSchema, targetWithFallbacksSchema, type TargetWithFallbacks } from './target';
 import { DEFAULT_STEPS, DEFAULT_TRIGGER_SETTINGS, resolvePolicy, validateSteps } from '../policy';
+import { METRICS, type MetricName } from '../metrics';
 
 /**
  * The rollout spec: what a person asks for when starting a rollout. Validated before the workflow starts
@@ -47,18 +48,13 @@ const policySchema = z
     }
   });
 
+/** A threshold per metric of the registry (src/decision/metrics), each with its own bounds. */
 const thresholdsSchema = z
-  .strictObject({
-    error_rate: z.number().min(0).max(1).optional(),
-    // Scores are on [0, 1] (every evaluator normalised, docs/evaluators.md): a 1-5 threshold would always fire.
-    avg_quality_score: z
-      .number()
-      .min(0)
-      .max(1, 'avg_quality_score is a mean score on [0, 1] (a 1-5 threshold t is (t-1)/4, e.g. 3 → 0.5)')
-      .optional(),
-    p95_latency_ms: z.number().positive().optional(),
-    cost_per_request: z.number().min(0).optional(),
-  })
+  .strictObject(
+    Object.fromEntries(METRICS.map((m) => [m.name, m.threshold.optional()])) as {
+      [K in MetricName]: z.ZodOptional<z.ZodType<number>>;
+    },
+  )
   .prefault({});
 
 const channelName = z
