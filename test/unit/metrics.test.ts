@@ -19,7 +19,7 @@ const stats: ArmStats = {
   errors: 4,
   slow: 3,
   scored: 20,
-  qualityMean: 4.2,
+  qualityMean: 0.8,
   qualityVariance: 0.5,
   costUsd: 0.8,
   p95LatencyMs: 900,
@@ -55,7 +55,7 @@ describe('the metric registry', () => {
     const read = Object.fromEntries(METRICS.map((m) => [m.name, m.read(stats)]));
     expect(read).toEqual({
       error_rate: { value: 0.05, requests: 80, scores: 20 },
-      avg_quality_score: { value: 4.2, requests: 80, scores: 20 },
+      avg_quality_score: { value: 0.8, requests: 80, scores: 20 },
       p95_latency_ms: { value: 900, requests: 80, scores: 20 },
       cost_per_request: { value: 0.01, requests: 80, scores: 20 },
       // Refusals are per request sent: the served ones plus the refused ones.
@@ -82,7 +82,7 @@ describe('the metric registry', () => {
     const triggers = triggerSpecsOf(spec);
     expect(triggers.map((t) => [t.metric, t.threshold, t.windowMinutes, t.direction])).toEqual([
       ['error_rate', 0.05, 1, 'above'],
-      ['avg_quality_score', 3, 2, 'below'],
+      ['avg_quality_score', 0.5, 2, 'below'],
       ['p95_latency_ms', 30000, 1, 'above'],
       ['cost_per_request', 0.1, 2, 'above'],
       ['refusal_rate', 0.5, 1, 'above'],

@@ -91,7 +91,10 @@ function deepFreeze<T extends object>(value: T): Readonly<T> {
 }
 
 /**
- * Defaults, tuned with bench/policy.ts (judge scores on a 1-10 scale, 1% errors, 5% slow on stable):
+ * Defaults, tuned with bench/policy.ts on the scores the evaluators produce, normalised to [0, 1] (a 1-5
+ * judge's (g-1)/4: mean 0.73, sd 0.23; a check's pass/fail; an eval service's 0-1), 1% errors, 5% slow on
+ * stable. The quality settings are relative to the stable mean, and on the normalised scale they hold on
+ * every shape (bench/policy.ts, README):
  * - alpha 1% per rollout: half for quality, a fifth each for errors and slow requests, a twentieth each for
  *   refusals and attempt errors (a model that refuses what stable serves, or fails a share of its calls
  *   that retries hide, does so by many times stable's rate: little alpha catches it within a few dozen
@@ -102,7 +105,7 @@ function deepFreeze<T extends object>(value: T): Readonly<T> {
  * - 50 canary scores per step;
  * - hold while a test's e-value is above MAX_E_VALUE (material evidence of "worse"), not above 1;
  * - before 80% and 100%, a likelihood-ratio gate: the data favour "as good as stable" over "2% worse" by
- *   1/0.05 (an equal candidate needs ~1 200 canary scores at sd 2 on a mean of 7), and the error rate is
+ *   1/0.05 (an equal candidate needs ~1 500 canary scores at sd 0.23 on a mean of 0.73), and the error rate is
  *   shown below 1.5× stable's once the canary's errors exceed 0.5%.
  */
 export const DEFAULT_SEQUENTIAL_CONFIG: Readonly<SequentialConfig> = deepFreeze({
