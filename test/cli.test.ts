@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { createActivities } from '../activities';
 import type { AlertChannel } from '../src/control-plane/alerts/channels';
+import { inlineEvalDatasets } from '../src/decision/eval/inline-datasets';
 import { parseRolloutSpec } from '../src/decision/config/rollout-spec';
 import { parseRouteConfig } from '../src/cli/route-config';
 import { renderStatus, type StatusView } from '../src/cli/commands/status';
@@ -896,7 +897,12 @@ describe('examples', () => {
     for (const f of files) {
       const value = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
       if (f.startsWith('route')) expect(() => parseRouteConfig(value, f), f).not.toThrow();
-      else expect(() => parseRolloutSpec(value), f).not.toThrow();
+      // An eval step's dataset file is read into the spec by `start --spec`, as here.
+      else
+        expect(
+          () => parseRolloutSpec(inlineEvalDatasets(value, dir, (file) => fs.readFileSync(file, 'utf8'))),
+          f,
+        ).not.toThrow();
     }
   });
 });

@@ -203,7 +203,14 @@ then the judge: the first that applies scores). Any --eval-* or --check-* flag m
 async function buildSpec(route: string | undefined, opts: StartOptions): Promise<RolloutSpec> {
   let input: Record<string, unknown> = {};
   if (opts.spec) input = readJsonObject(opts.spec, '--spec');
-  if (opts.spec) await inlineEvalDatasets(input, path.dirname(opts.spec));
+  if (opts.spec) {
+    const { inlineEvalDatasets } = await import('../../decision/eval/inline-datasets');
+    try {
+      input = inlineEvalDatasets(input, path.dirname(opts.spec), (file) => fs.readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
   const sub = (key: string) => {
     const current = input[key];
     const obj =
@@ -285,28 +292,6 @@ function applyEvaluationFlags(evaluation: Record<string, unknown>, opts: StartOp
   if (opts.scoreConcurrency !== undefined)
     evaluation.concurrency = number(opts.scoreConcurrency, '--score-concurrency');
   if (opts.evidenceTimeout !== undefined) evaluation.noEvidenceAfter = opts.evidenceTimeout;
-}
-
-/**
- * An eval step may name its dataset file (`{ "eval": { "dataset": "set.jsonl" } }`, relative to the spec);
- * the items travel in the spec, so the file is read here, checked line by line, and put in as `items`.
- */
-async function inlineEvalDatasets(input: Record<string, unknown>, specDir: string): Promise<void> {
-  if (!Array.isArray(input.steps)) return;
-  const { parseDataset } = await import('../../decision/eval/dataset');
-  input.steps = input.steps.map((step: unknown, index: number) => {
-    const value = (step as { eval?: Record<string, unknown> } | null)?.eval;
-    if (!value || typeof value !== 'object' || typeof value.dataset !== 'string') return step;
-    const field = `steps.${index}.eval.dataset`;
-    const file = path.resolve(specDir, value.dataset);
-    try {
-      const items = parseDataset(readText(file, field), file).map(({ line: _line, ...item }) => item);
-      const { dataset: _dataset, ...rest } = value;
-      return { eval: { ...rest, items } };
-    } catch (err) {
-      throw new UsageError(`${field}: ${(err as Error).message}`);
-    }
-  });
 }
 
 function readText(file: string, flag: string): string {
