@@ -57,8 +57,10 @@ import {
 } from './edges';
 import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
 import { DEFAULT_FEEDBACK_WINDOW_MS, storeFeedback } from './feedback';
+import { ServedReceipts } from './receipts';
+import { duplicateTopLevelKey } from './duplicate-keys';
 import { ChunkWriter, completionJson } from './openai-format';
-import { maskModel } from './arm-mask';
+import { maskArmJson, maskArmSse, type ArmMask } from './arm-mask';
 import { readChatCompletion, readFeedback, toMessages } from './schema';
 
 /** `provider:model` (config/target.ts has the same, but loads zod with it). */
@@ -85,6 +87,11 @@ export interface GatewayOptions {
   separateAdmin?: boolean;
   /** How long after an answer its feedback is taken (default 24 h). */
   feedbackWindowMs?: number;
+  /**
+   * Receipts of the last this-many stable requests served (default 10 000, about 1.3 MB; 0 for none), so
+   * feedback is taken for one whose event is outside the stable sample (see receipts.ts).
+   */
+  feedbackReceipts?: number;
   logger?: Logger;
 }
 
@@ -130,6 +137,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (armVisible(request)) return headers;
     const { 'x-rollout-tag': _tag, 'x-rollout-target': _target, ...rest } = headers;
     return rest as T;
+  };
+
+  const receipts = new ServedReceipts(options.feedbackReceipts);
+  /** A stable request's event may not be a row (sampling): its receipt lets feedback find it. */
+  const served = (request: FastifyRequest, decision: { tag: string; requestId: string }) => {
+    if (decision.tag === 'stable') receipts.add(decision.requestId, principals.get(request)?.name ?? null);
   };
 
   const limits = connectionLimits(options.limits);
@@ -188,7 +201,21 @@ export function createGateway(options: GatewayOptions): Gateway {
     } catch {
       return done(invalidBody('the request body is not valid JSON'), undefined);
     }
-    if (parsed !== null && typeof parsed === 'object') (parsed as Record<symbol, unknown>)[RAW_BODY] = body;
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+      const twice = duplicateTopLevelKey(body as string, parsed);
+      if (twice !== undefined)
+        return done(
+          new GatewayError(
+            400,
+            'invalid_request_error',
+            'duplicate_key',
+            `the request body has the key "${twice.slice(0, 64)}" more than once; send each key once`,
+            twice.slice(0, 64),
+          ),
+          undefined,
+        );
+      (parsed as Record<symbol, unknown>)[RAW_BODY] = body;
+    }
     done(null, parsed);
   });
 
@@ -300,6 +327,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     } finally {
       gone.done();
     }
+    served(request, result);
     reply.headers(
       withoutArm(request, {
         'x-rollout-route': result.route,
@@ -309,9 +337,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       }),
     );
     if (!armVisible(request)) {
-      // The body's `model` would name the arm: the route's name instead (the caller's own `model`).
-      const text = passThrough && result.raw ? result.raw.raw.toString('utf8') : completionJson(result);
-      return reply.type('application/json').send(maskModel(text, result.route));
+      // The body's `model`, `id` and `system_fingerprint` would name the arm: the route's marks instead.
+      const mask: ArmMask = { requestId: result.requestId, route: result.route };
+      return reply
+        .type('application/json')
+        .send(
+          passThrough && result.raw
+            ? maskArmJson(result.raw.raw.toString('utf8'), mask)
+            : completionJson(result, mask),
+        );
     }
     if (passThrough && result.raw) return reply.type(result.raw.contentType).send(result.raw.raw);
     return reply.type('application/json').send(completionJson(result));
@@ -344,6 +378,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       );
     }
     if (err instanceof RouteCallError) {
+      served(request, err.decision);
       reply.headers(
         withoutArm(request, {
           'x-rollout-route': err.decision.route,
@@ -382,8 +417,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     const { decision } = stream;
     const masked = !armVisible(request);
-    /** Upstream chunks as they came, or with `model` set to the route for keys that may not see arms. */
-    const chunk = (sse: string) => (masked ? maskModel(sse, route) : sse);
+    const mask: ArmMask = { requestId: decision.requestId, route };
+    /** Upstream chunks as they came, or with the arm's marks replaced for keys that may not see arms. */
+    const chunk = (sse: string) => (masked ? maskArmSse(sse, mask) : sse);
     let writer: ChunkWriter | undefined;
     try {
       for await (const event of stream) {
@@ -393,7 +429,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             const model =
               decision.targets.find((t) => `${t.provider}:${t.model}` === event.target)?.model ??
               event.target;
-            writer = new ChunkWriter(decision.requestId, masked ? route : model);
+            writer = new ChunkWriter(decision.requestId, masked ? route : model, masked);
             reply.hijack();
             res.writeHead(
               200,
@@ -411,9 +447,14 @@ export function createGateway(options: GatewayOptions): Gateway {
             await writeChunk(res, event.sse !== undefined ? chunk(event.sse) : writer.delta(event.text));
           }
         } else if (event.type === 'done') {
+          served(request, decision);
           if (!writer) {
             // An empty answer that passed the quality check: still a valid stream.
-            writer = new ChunkWriter(decision.requestId, masked ? route : event.result.result.target.model);
+            writer = new ChunkWriter(
+              decision.requestId,
+              masked ? route : event.result.result.target.model,
+              masked,
+            );
             reply.hijack();
             res.writeHead(
               200,
@@ -451,6 +492,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     pool: router.pool,
     windowMs: options.feedbackWindowMs ?? DEFAULT_FEEDBACK_WINDOW_MS,
     flush: () => router.flush(),
+    receipts,
   };
   const feedback = (mode: 'create' | 'update') => async (request: FastifyRequest, reply: FastifyReply) => {
     const fb = readFeedback(request.body);

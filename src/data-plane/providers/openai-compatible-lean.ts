@@ -52,8 +52,8 @@ const undiciRequest = load('undici/lib/api/api-request.js') as (
  * - The response body is read once and parsed once; the quality check and usage use that parse.
  * - `completeRaw()` also returns the upstream's JSON bytes, for a gateway that can pass them through to
  *   an OpenAI-API client unchanged when no translation is needed (OpenAI-compatible upstream, no field
- *   rewriting). Note that the bytes carry the upstream's `model` and `id`; a gateway that must present
- *   the route name as `model` has to re-serialize instead.
+ *   rewriting). Note that the bytes carry the upstream's `model`, `id` and `system_fingerprint`; the
+ *   gateway splices them for keys that may not see arms (gateway/arm-mask.ts).
  * - Never retries. The per-attempt timeout is a native timer that aborts through a tiny EventEmitter
  *   handed to undici as its `signal` (undici accepts emitters): adding and removing a listener on a
  *   real `AbortSignal` costs ~10 µs of CPU per call, an emitter a fraction of a µs. undici's own
