@@ -95,8 +95,9 @@ function lastUserMessage(prompt: unknown): string {
   return '';
 }
 
-const COMMIT_CHUNK = 32;
-const COMMIT_FLUSH_MS = 500;
+/** Scores are committed in chunks of this many, or this long after the first waiting one (exported for tests). */
+export const COMMIT_CHUNK = 32;
+export const COMMIT_FLUSH_MS = 500;
 
 const UNSCORED = `route = $1 AND quality_score IS NULL AND score_error IS NULL AND answer IS NOT NULL
   AND error_class IS NULL AND created_at >= to_timestamp($2::float8 / 1000)`;
