@@ -23,10 +23,7 @@ import {
   keyOf,
   type BreakerSnapshot,
   type CallOptions,
-  type CallerSignal,
   type ChainResult,
-  type ChatMessage,
-  type ChatRequest,
   type CircuitBreakerOptions,
   type FallbackChain,
   type ProviderAdapter,
@@ -51,7 +48,6 @@ import {
   slotOf,
   type RouteState,
   type SlotConfig,
-  type SlotName,
 } from '../../store/routing-state';
 import { loadAnthropic } from '../providers/sdk-modules';
 import { recordedErrorClass, requestedMaxTokens } from '../providers/blame';
@@ -66,8 +62,10 @@ import {
 } from './routing-cache';
 import { ShadowRunner, type ShadowOutcome } from './shadow';
 import { capturePolicy, type CaptureOptions } from './capture';
+import type { RouteDecision, RouterRequest, ServedTag } from './types';
 
 export { RouteNotFoundError };
+export type { RouteDecision, RouterRequest, ServedTag };
 export type { ShadowOutcome };
 
 export interface RouterOptions {
@@ -112,46 +110,6 @@ export interface RouterOptions {
   /** [0, 1) source for anonymous canary assignment and shadow sampling (default Math.random). */
   random?: () => number;
   logger?: Logger;
-}
-
-export interface RouterRequest {
-  /** The conversation as text (what is captured and shown to judges); the whole request is `openai`. */
-  messages: ChatMessage[];
-  /**
-   * The caller's OpenAI chat-completions body (and its bytes): forwarded as written to OpenAI-compatible
-   * targets, translated for Anthropic ones. Absent for in-process callers that only have `messages`.
-   */
-  openai?: ChatRequest;
-  /** Routing key (user id): makes the canary assignment sticky. Absent: assigned per request. */
-  key?: string;
-  /**
-   * In-process callers' parameters; the target's own params (set by the rollout) take precedence. (A
-   * gateway caller's fields are in `openai` instead, and there the caller's fields win over the target's.)
-   */
-  params?: TargetParams;
-  /** The request's id; generated when absent. The gateway always generates it (clients cannot choose it). */
-  requestId?: string;
-  /** The id the client sent (`x-request-id`), recorded beside the event for the client's correlation only. */
-  clientRequestId?: string;
-  /** Who is calling: the gateway API key's name, recorded as the event's actor. */
-  caller?: string;
-  /** Question id when a reference answer exists (reference grading). */
-  referenceId?: string;
-  /** Aborts the call (client went away). */
-  signal?: CallerSignal;
-}
-
-export type ServedTag = 'stable' | 'canary';
-
-/** What was decided before any provider was called. */
-export interface RouteDecision {
-  route: string;
-  requestId: string;
-  tag: ServedTag;
-  slot: SlotName;
-  routingVersion: number;
-  /** The chain this request walks: the slot's target, then its fallbacks. */
-  targets: readonly Target[];
 }
 
 export interface RouterResult extends RouteDecision {
