@@ -342,12 +342,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       return reply
         .type('application/json')
         .send(
-          passThrough && result.raw
-            ? maskArmJson(result.raw.raw.toString('utf8'), mask)
+          passThrough && result.upstream
+            ? maskArmJson(result.upstream.body.toString('utf8'), mask)
             : completionJson(result, mask),
         );
     }
-    if (passThrough && result.raw) return reply.type(result.raw.contentType).send(result.raw.raw);
+    if (passThrough && result.upstream)
+      return reply.type(result.upstream.contentType).send(result.upstream.body);
     return reply.type('application/json').send(completionJson(result));
   });
 
@@ -450,11 +451,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           served(request, decision);
           if (!writer) {
             // An empty answer that passed the quality check: still a valid stream.
-            writer = new ChunkWriter(
-              decision.requestId,
-              masked ? route : event.result.result.target.model,
-              masked,
-            );
+            writer = new ChunkWriter(decision.requestId, masked ? route : event.result.model, masked);
             reply.hijack();
             res.writeHead(
               200,

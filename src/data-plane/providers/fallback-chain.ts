@@ -47,7 +47,11 @@ import type {
  * Overhead: no logging above debug on the hot path; per call one attempts array, one attempt object
  * per target tried, and a copy of the options only when the caller set no timeout.
  */
-/** The answering adapter's own result object, annotated in place (no copy on the hot path). */
+/**
+ * The answering adapter's own result object, annotated in place (no copy on the hot path). It carries
+ * what a caller needs of the answer: the target that answered (`target`) and, when the call asked with
+ * `keepBytes`, the upstream's bytes (`upstream`).
+ */
 export interface ChainResult extends CompletionResult {
   /** Index in the target list of the target that answered: 0 = primary. */
   fallbackDepth: number;
@@ -56,7 +60,8 @@ export interface ChainResult extends CompletionResult {
 }
 
 export type ChainStreamEvent =
-  | { type: 'delta'; text: string; sse?: string }
+  /** `target`: the `provider:model` streaming this delta (a stream may fall back before its first one). */
+  | { type: 'delta'; text: string; target: string; sse?: string }
   | { type: 'done'; result: ChainResult; sseTail?: string }
   | {
       type: 'error';
@@ -360,7 +365,7 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
         for await (const event of adapterFor(target).stream(target, messages, attemptOptions)) {
           if (event.type === 'delta') {
             yielded = true;
-            yield event;
+            yield { type: 'delta', text: event.text, target: key, sse: event.sse };
             continue;
           }
           settled = true;

@@ -26,10 +26,9 @@ import {
   type ChainResult,
   type CircuitBreakerOptions,
   type FallbackChain,
-  type ProviderAdapter,
   type ProviderRegistry,
   type QualityCheck,
-  type RawCompletion,
+  type UpstreamBytes,
   type RetryOptions,
   type Target,
   type TargetParams,
@@ -103,8 +102,8 @@ export interface RouterOptions {
     maxConcurrent?: number;
   };
   /**
-   * Keep the upstream's response bytes of OpenAI-compatible calls (`result.raw`) so the gateway can pass
-   * them through without re-serializing. Default false.
+   * Keep the upstream's response bytes of OpenAI-compatible calls (`result.upstream`) so the gateway can
+   * pass them through without re-serializing. Default false.
    */
   keepRaw?: boolean;
   /** [0, 1) source for anonymous canary assignment and shadow sampling (default Math.random). */
@@ -115,6 +114,8 @@ export interface RouterOptions {
 export interface RouterResult extends RouteDecision {
   /** `provider:model` that answered. */
   target: string;
+  /** The model that answered (its name at the provider). */
+  model: string;
   fallbackDepth: number;
   text: string;
   /** The chain's full result (usage, cost, finish reason, attempts). */
@@ -122,7 +123,7 @@ export interface RouterResult extends RouteDecision {
   /** Milliseconds from the routing decision to the answer. */
   latencyMs: number;
   /** The upstream's response bytes, when `keepRaw` and the answering target is OpenAI-compatible. */
-  raw?: RawCompletion;
+  upstream?: UpstreamBytes;
   /** Settles once the shadow call (if one was made) is recorded; never rejects. */
   shadow?: Promise<ShadowOutcome>;
 }
@@ -188,18 +189,6 @@ export interface Router {
   close(): Promise<void>;
 }
 
-/** The chain calls adapters with the caller's options object (or a copy): these fields ride along. */
-interface TrackedCallOptions extends CallOptions {
-  onAttempt?: (target: Target) => void;
-  /**
-   * The upstream bytes of the last attempt that answered, for pass-through (the router checks that they
-   * belong to the result the chain returned). Not a WeakMap from result to bytes: V8's scavenger keeps a
-   * WeakMap's young entries alive, so every response (bytes, parse and all) was promoted to the old
-   * generation and the heap grew with throughput until a full GC.
-   */
-  raw?: RawCompletion;
-}
-
 export async function createRouter(options: RouterOptions): Promise<Router> {
   const log = (options.logger ?? rootLogger).child({ component: 'router' });
   const pool = options.pool ?? options.database?.pool;
@@ -210,29 +199,14 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   const perAttemptTimeoutMs = options.providers.perAttemptTimeoutMs ?? 30_000;
   const streamIdleTimeoutMs = options.providers.streamIdleTimeoutMs;
 
-  // Adapters: the registry's (lean undici transport for OpenAI-compatible upstreams by default), wrapped to
-  // (a) tell a stream which target is answering and (b) keep the upstream bytes for pass-through.
-  const base = createProviderAdapter({
+  // The registry's adapters (the lean undici transport for OpenAI-compatible upstreams by default). The
+  // chain's results and deltas say which target answered and carry the upstream bytes (`keepBytes`).
+  const adapter = createProviderAdapter({
     registry,
     transport: options.providers.transport,
     defaultTimeoutMs: perAttemptTimeoutMs,
   });
-  const lean = options.keepRaw ? base.lean : undefined;
-  const adapter: ProviderAdapter = {
-    complete(target, messages, callOptions) {
-      if (lean && registry.kindOf(target.provider) === 'openai-compatible') {
-        return lean.completeRaw(target, messages, callOptions).then((raw) => {
-          if (callOptions) (callOptions as TrackedCallOptions).raw = raw;
-          return raw.result;
-        });
-      }
-      return base.complete(target, messages, callOptions);
-    },
-    stream(target, messages, callOptions) {
-      (callOptions as TrackedCallOptions | undefined)?.onAttempt?.(target);
-      return base.stream(target, messages, callOptions);
-    },
-  };
+  const keepBytes = options.keepRaw === true;
   const chain: FallbackChain = createFallbackChain({
     adapter,
     breaker: options.providers.breaker,
@@ -423,12 +397,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   async function complete(route: string, request: RouterRequest): Promise<RouterResult> {
     const { decision, state } = decide(route, request);
     const start = performance.now();
-    const callOptions: TrackedCallOptions = {
+    const callOptions: CallOptions = {
       timeoutMs: perAttemptTimeoutMs,
       requestId: decision.requestId,
       signal: request.signal,
       request: request.openai,
-      raw: undefined,
+      keepBytes,
     };
     const served = chain.complete(decision.targets, request.messages, callOptions);
     // Started after the served call was dispatched, and never awaited here.
@@ -451,7 +425,6 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     const latencyMs = performance.now() - start;
     const target = recordSuccess(decision, request, result, latencyMs);
     shadow?.stableDone(target);
-    const raw = callOptions.raw;
     // Every field in one literal (no spread, no properties added after): one allocation of one shape.
     const out: RouterResult = {
       route: decision.route,
@@ -461,11 +434,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       routingVersion: decision.routingVersion,
       targets: decision.targets,
       target,
+      model: result.target.model,
       fallbackDepth: result.fallbackDepth,
       text: result.text,
       result,
       latencyMs,
-      raw: raw && raw.result === result ? raw : undefined,
+      upstream: result.upstream,
       shadow: shadow?.outcome,
     };
     return out;
@@ -475,15 +449,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     const { decision, state } = decide(route, request);
     let shadow: ReturnType<ShadowRunner['maybeStart']>;
     let current = keyOf(decision.targets[0]);
-    const callOptions: TrackedCallOptions = {
+    const callOptions: CallOptions = {
       timeoutMs: perAttemptTimeoutMs,
       idleTimeoutMs: streamIdleTimeoutMs,
       requestId: decision.requestId,
       signal: request.signal,
       request: request.openai,
-      onAttempt: (target) => {
-        current = keyOf(target);
-      },
     };
 
     async function* events(): AsyncGenerator<RouterStreamEvent> {
@@ -495,7 +466,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
         if (shadow) shadowed.add(decision);
         for await (const e of upstream) {
           if (e.type === 'delta') {
-            yield { type: 'delta', text: e.text, target: current, sse: e.sse };
+            current = e.target;
+            yield e; // the same shape as the router's delta event
           } else if (e.type === 'done') {
             settled = true;
             const latencyMs = performance.now() - start;
@@ -511,6 +483,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
                 routingVersion: decision.routingVersion,
                 targets: decision.targets,
                 target,
+                model: e.result.target.model,
                 fallbackDepth: e.result.fallbackDepth,
                 text: e.result.text,
                 result: e.result,
@@ -578,7 +551,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       if (ownsWriter) await writer?.close();
       if (ownsCache) await cache.close();
       await chain.close();
-      await base.close();
+      await adapter.close();
     },
   };
 }
