@@ -48,7 +48,7 @@ import {
   type RouteState,
   type SlotConfig,
 } from '../../store/routing-state';
-import { loadAnthropic } from '../providers/sdk-modules';
+import { kindDescriptor } from '../providers/kinds';
 import { recordedErrorClass, requestedMaxTokens } from '../providers/blame';
 import { answerOf } from './answer';
 import { assignTag } from './assignment';
@@ -228,14 +228,22 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     });
   }
 
-  // The Anthropic SDK loads on first use (it is ~30 MB the gateway needs only for Anthropic targets): load it
-  // as soon as a route names one, so no served request waits for it.
+  // A kind's SDK loads on first use (tens of MB a gateway needs only when a route names that kind): its
+  // descriptor's warm-up runs as soon as a route names such a target, so no served request waits for it.
+  const transport = options.providers.transport ?? 'lean';
+  const warmed = new Set<string>();
   const warm = (state: RouteState | undefined) => {
     if (!state) return;
     for (const slot of [state.blue, state.green]) {
       if (!slot) continue;
-      for (const target of [slot.target, ...slot.fallbacks])
-        if (registry.kindOf(target.provider) === 'anthropic') void loadAnthropic().catch(() => {});
+      for (const target of [slot.target, ...slot.fallbacks]) {
+        const kind = registry.kindOf(target.provider);
+        if (warmed.has(kind)) continue;
+        warmed.add(kind);
+        void kindDescriptor(kind)
+          ?.warm?.(transport)
+          .catch(() => {});
+      }
     }
   };
   for (const state of cache.all()) warm(state);
