@@ -8,6 +8,8 @@ import { createGuardianActivities } from './guardian';
 import { createRoutingActivities } from './routing';
 import { createRetentionActivities } from './retention';
 import { createScoringActivities } from './scoring';
+import { createUndoActivities } from './undo';
+import { createEvalGateActivities } from './eval-gate';
 import { deploymentRegistry } from '../src/data-plane/providers/providers-file';
 import type { ProviderRegistry } from '../src/data-plane/providers/registry';
 import { httpServicesFromEnv, type HttpEvaluatorService } from '../src/decision/scoring/evaluators';
@@ -49,6 +51,8 @@ export function createActivities(deps: ActivityDeps) {
     }),
     ...createAlertActivities({ channels: deps.alertChannels }),
     ...createRetentionActivities({ pool }),
+    ...createUndoActivities({ pool }),
+    ...createEvalGateActivities({ chain: deps.chain }),
     ...createGuardianActivities({ client: deps.client, taskQueue: deps.taskQueue }),
     /**
      * The policy config resolved in full on this worker's defaults. A rollout calls it once, as a local

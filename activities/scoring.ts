@@ -3,11 +3,14 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { EvaluatorConfig } from '../src/decision/config/evaluators';
 import type { FallbackChain } from '../src/data-plane/providers/fallback-chain';
 import { endpointIssues } from '../src/data-plane/providers/providers-file';
+import { defaultPricing } from '../src/data-plane/providers/pricing';
+import { judgeBudgetIssues } from '../src/decision/scoring/budget';
 import type { ProviderRegistry } from '../src/data-plane/providers/registry';
 import type { Target } from '../src/data-plane/providers/types';
 import { combineOutcomes, type Combined } from '../src/decision/scoring/combine';
 import {
   evaluatorsFor,
+  InvalidEvaluatorError,
   referenceQuestion,
   runEvaluators,
   type EvaluationItem,
@@ -27,23 +30,30 @@ export interface ScoringDeps {
   chain?: FallbackChain;
   /** The team's eval services, by name (configured on the worker, never in a spec). */
   httpServices?: Record<string, HttpEvaluatorService>;
-  /** The worker's providers: a judge naming a `baseUrl` off their allowlist is refused before any call. */
-  providers?: Pick<ProviderRegistry, 'endpointProblem'>;
+  /** The worker's providers: a judge naming a `baseUrl` off their allowlist is refused before any call,
+   * and a judge budget whose judge has no price in their table (default: the built-in prices). */
+  providers?: Pick<ProviderRegistry, 'endpointProblem'> & Partial<Pick<ProviderRegistry, 'pricing'>>;
 }
 
 /**
  * A judge target whose `baseUrl` the worker's configuration does not allow is refused (non-retryable, naming
  * the field), before any answer is read or any key is: a spec reaches the worker from any Temporal client.
  */
-function refuseForeignJudges(deps: ScoringDeps, req: Pick<ScoreRequest, 'judge' | 'evaluators'>): void {
-  if (!deps.providers) return;
-  const issues = endpointIssues(deps.providers, [
-    ['evaluation.judge', req.judge],
-    ...(req.evaluators ?? []).map((e, i): [string, Target | undefined] => [
-      `evaluation.evaluators[${i}].target`,
-      e.kind === 'judge' ? e.target : undefined,
-    ]),
-  ]);
+function refuseForeignJudges(
+  deps: ScoringDeps,
+  req: Pick<ScoreRequest, 'judge' | 'evaluators' | 'budgetUsd'>,
+): void {
+  const issues = judgeBudgetIssues(req, deps.providers?.pricing ?? defaultPricing);
+  if (deps.providers)
+    issues.push(
+      ...endpointIssues(deps.providers, [
+        ['evaluation.judge', req.judge],
+        ...(req.evaluators ?? []).map((e, i): [string, Target | undefined] => [
+          `evaluation.evaluators[${i}].target`,
+          e.kind === 'judge' ? e.target : undefined,
+        ]),
+      ]),
+    );
   if (issues.length > 0)
     throw ApplicationFailure.nonRetryable(
       `invalid rollout spec: ${issues.map((i) => `${i.field}: ${i.reason}`).join('; ')}`,
@@ -79,6 +89,8 @@ interface CapturedRow {
   id: string;
   /** created_at as text (exact to the microsecond): with the id, finds the event in its day's partition. */
   created: string;
+  /** created_at in epoch milliseconds: for matching the arms' minutes and ordering the batch by time. */
+  at_ms: number;
   request_id: string;
   tag: string;
   reference_id: string | null;
@@ -95,9 +107,8 @@ function lastUserMessage(prompt: unknown): string {
   return '';
 }
 
-/** Scores are committed in chunks of this many, or this long after the first waiting one (exported for tests). */
-export const COMMIT_CHUNK = 32;
-export const COMMIT_FLUSH_MS = 500;
+const COMMIT_CHUNK = 32;
+const COMMIT_FLUSH_MS = 500;
 
 const UNSCORED = `route = $1 AND quality_score IS NULL AND score_error IS NULL AND answer IS NOT NULL
   AND error_class IS NULL AND created_at >= to_timestamp($2::float8 / 1000)`;
@@ -130,32 +141,58 @@ export function createScoringActivities(deps: ScoringDeps) {
   }
 
   async function selectBatch(req: ScoreRequest): Promise<CapturedRow[]> {
-    const cols = 'id, created_at::text AS created, request_id, tag, reference_id, prompt, answer';
+    const cols = `id, created_at::text AS created, (extract(epoch FROM created_at) * 1000)::float8 AS at_ms,
+      request_id, tag, reference_id, prompt, answer`;
     // A fixed pseudo-random sample by event id (Knuth's multiplicative hash): the same answers are in or
     // out on every batch, so a sampled-out answer is never picked up later.
-    const sampled = `AND ((id % 1000003) * 2654435761) % 10000 < $4`;
+    const hash = '((id % 1000003) * 2654435761) % 10000';
+    const sampled = `AND ${hash} < $4`;
     const rate = (r: number | undefined) => Math.round(Math.min(1, Math.max(0, r ?? 1)) * 10_000);
-    const [candidate, stable] = await Promise.all([
-      pool.query<CapturedRow>(
-        `SELECT ${cols} FROM request_events WHERE ${UNSCORED} AND tag IN ('canary', 'shadow') ${sampled}
-          ORDER BY id LIMIT $3`,
-        [req.route, req.fromMs, req.limit, rate(req.sample?.candidate)],
-      ),
-      // The newest stable answers: a sample of a plentiful arm, not a backlog to work through.
-      pool.query<CapturedRow>(
-        `SELECT ${cols} FROM request_events WHERE ${UNSCORED} AND tag = 'stable' ${sampled}
-          ORDER BY id DESC LIMIT $3`,
-        [req.route, req.fromMs, req.limit, rate(req.sample?.stable)],
-      ),
-    ]);
-    const take = allocateBatch(req.limit, candidate.rows.length, stable.rows.length);
-    const c = candidate.rows.slice(0, take.candidate);
-    const s = stable.rows.slice(0, take.stable);
-    // Interleaved, candidate first: a batch cut short by its deadline still has both arms.
+    // The candidate's answers oldest first: a backlog is worked through in order.
+    const candidate = await pool.query<CapturedRow>(
+      `SELECT ${cols} FROM request_events WHERE ${UNSCORED} AND tag IN ('canary', 'shadow') ${sampled}
+        ORDER BY id LIMIT $3`,
+      [req.route, req.fromMs, req.limit, rate(req.sample?.candidate)],
+    );
+    // Stable's sample from the same minutes as the candidate's batch, spread over them (by the same hash,
+    // not by id, so a short batch does not take only the earliest): the quality test compares the arms, and
+    // under a judge backlog the candidate's oldest answers and stable's newest could be hours apart, a
+    // comparison of two different periods (traffic mix, time of day, upstream incidents). With no candidate
+    // answer to match (none yet, or none sampled), the newest stable answers: a sample of the current stable.
+    const created = candidate.rows.map((r) => r.created);
+    const stable = await pool.query<CapturedRow>(
+      created.length > 0
+        ? `SELECT ${cols} FROM request_events WHERE ${UNSCORED} AND tag = 'stable' ${sampled}
+             AND created_at >= (SELECT date_trunc('minute', min(t)) FROM unnest($5::timestamptz[]) AS t)
+             AND created_at < (SELECT date_trunc('minute', max(t)) + interval '1 minute' FROM unnest($5::timestamptz[]) AS t)
+           ORDER BY ${hash}, id LIMIT $3`
+        : `SELECT ${cols} FROM request_events WHERE ${UNSCORED} AND tag = 'stable' ${sampled}
+           ORDER BY id DESC LIMIT $3`,
+      [req.route, req.fromMs, req.limit, rate(req.sample?.stable), ...(created.length > 0 ? [created] : [])],
+    );
+    // Only stable answers from the minutes of the candidate answers this batch takes (the range above was
+    // of every candidate answer read, before the allocation).
+    const minute = (ms: number) => Math.floor(ms / 60_000);
+    const cAll = candidate.rows;
+    const sIn = (take: number) =>
+      take === 0 || cAll.length === 0
+        ? stable.rows
+        : stable.rows.filter(
+            (r) =>
+              minute(r.at_ms) >= minute(cAll[0].at_ms) && minute(r.at_ms) <= minute(cAll[take - 1].at_ms),
+          );
+    const first = allocateBatch(req.limit, cAll.length, stable.rows.length);
+    const take = allocateBatch(req.limit, cAll.length, sIn(first.candidate).length);
+    const c = cAll.slice(0, take.candidate);
+    const s = sIn(take.candidate)
+      .slice(0, take.stable)
+      .sort((a, b) => a.at_ms - b.at_ms);
+    // Merged by time (candidate first at the same instant): a batch cut short by its deadline has scored
+    // both arms, and from the same minutes.
     const out: CapturedRow[] = [];
-    for (let i = 0; i < Math.max(c.length, s.length); i++) {
-      if (i < c.length) out.push(c[i]);
-      if (i < s.length) out.push(s[i]);
+    for (let i = 0, j = 0; i < c.length || j < s.length;) {
+      if (j >= s.length || (i < c.length && c[i].at_ms <= s[j].at_ms)) out.push(c[i++]);
+      else out.push(s[j++]);
     }
     return out;
   }
@@ -202,18 +239,28 @@ export function createScoringActivities(deps: ScoringDeps) {
     );
   }
 
+  /** An evaluator the spec describes but the worker cannot build fails the rollout, naming the field. */
+  function buildEvaluators(req: ScoreRequest): ReturnType<typeof evaluatorsFor> {
+    try {
+      return evaluatorsFor(req.evaluators, req.judge, {
+        pool,
+        chain: deps.chain,
+        httpServices: deps.httpServices,
+        judgeTimeoutMs: req.judgeTimeoutMs,
+      });
+    } catch (err) {
+      if (!(err instanceof InvalidEvaluatorError)) throw err;
+      throw ApplicationFailure.nonRetryable(`invalid rollout spec: ${err.message}`, 'InvalidSpec');
+    }
+  }
+
   return {
     /** Scores a batch of the route's unscored answers; see ScoreReport. */
     async scoreAnswers(req: ScoreRequest): Promise<ScoreReport> {
       refuseForeignJudges(deps, req);
       const context = activityContext();
       const startedAt = Date.now();
-      const { evaluators, mode } = evaluatorsFor(req.evaluators, req.judge, {
-        pool,
-        chain: deps.chain,
-        httpServices: deps.httpServices,
-        judgeTimeoutMs: req.judgeTimeoutMs,
-      });
+      const { evaluators, mode } = buildEvaluators(req);
       const spentBefore = await spentUsd(req.route, req.fromMs);
       const rows = await selectBatch(req);
       const report: ScoreReport = {

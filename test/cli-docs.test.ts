@@ -58,6 +58,8 @@ const PROMISES: Array<[RegExp, string]> = [
   [/claude-opus-4/, 'workflow rollout-support-bot, run '],
   [/no-such-route --candidate/, 'route "no-such-route" does not exist'],
   [/status no-such-route/, 'no workflow rollout-no-such-route or no-such-route'],
+  [/model-rollout undo support-bot/, 'serves again since change'],
+  [/model-rollout eval /, '--candidate: expected "provider:model" (e.g. "openai:gpt-4o"), got "gpt-4o"'],
   [/127\.0\.0\.1:7999/, 'no Temporal server reachable at 127.0.0.1:7999'],
   [/start support-bot --candidate openai:gpt-4o --fallback/, 'Temporal UI:'],
   [/promote support-bot$/, 'promoted: phase canary, canary share 5% -> 20%'],

@@ -149,21 +149,16 @@ describe('event writer', () => {
     await writer.close();
   });
 
-  it('record() is synchronous and cheap', async () => {
+  // What record() costs the caller is measured in bench/hot-path.ts; here, that it only queues.
+  it("record() writes nothing on the caller's stack; close() writes everything it queued", async () => {
     const writer = createEventWriter({
       pool: db.pool,
       maxBuffer: 200_000,
       maxBufferBytes: 256 * 1024 * 1024,
       batchSize: 1000,
     });
-    const events = Array.from({ length: 100_000 }, (_, i) => event(i, { route: 'cheap' }));
-    for (const e of events.slice(0, 10_000)) writer.record(e); // warm-up (JIT)
-    const t0 = performance.now();
-    for (const e of events.slice(10_000)) writer.record(e);
-    const perRecordUs = ((performance.now() - t0) * 1000) / 90_000;
-    // Typically ~1 µs; the bound is loose because CI machines are shared.
-    expect(perRecordUs).toBeLessThan(20);
-    expect(writer.stats().written).toBe(0); // nothing was written on the caller's stack
+    for (let i = 0; i < 100_000; i++) writer.record(event(i, { route: 'cheap' }));
+    expect(writer.stats().written).toBe(0);
     await writer.close();
     expect(writer.stats().written).toBe(100_000);
   });

@@ -25,7 +25,7 @@ describe('fault injection: worker SIGKILL', () => {
 
   beforeAll(async () => {
     stack = await startTestStack({
-      default: { latencyMs: { median: 2 }, accuracy: 0.95 },
+      default: { latencyMs: { median: 250, p99: 800 }, accuracy: 0.95 },
       // A judge with a realistic latency: a batch takes seconds, so a kill lands inside it.
       models: { 'judge-large': { latencyMs: { median: 1500, p99: 2000 }, accuracy: 1 } },
     });

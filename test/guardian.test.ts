@@ -13,7 +13,7 @@ describe('routeGuardianWorkflow', () => {
   let stack: TestStack;
 
   beforeAll(async () => {
-    stack = await startTestStack({ default: { latencyMs: { median: 2 }, accuracy: 0.95 } });
+    stack = await startTestStack({ default: { latencyMs: { median: 250, p99: 800 }, accuracy: 0.95 } });
   });
   afterAll(async () => {
     await stack?.close();

@@ -16,7 +16,7 @@ describe('rollout durability', () => {
   const taskQueue = `durable-${process.pid}`;
 
   beforeAll(async () => {
-    stack = await startTestStack({ default: { latencyMs: { median: 2 }, accuracy: 0.95 } });
+    stack = await startTestStack({ default: { latencyMs: { median: 250, p99: 800 }, accuracy: 0.95 } });
   });
   afterAll(async () => {
     child?.kill('SIGKILL');

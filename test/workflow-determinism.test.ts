@@ -10,7 +10,9 @@ import { describe, expect, it } from 'vitest';
  */
 const ROOT = path.resolve(__dirname, '..');
 // zod is pure computation (no clock, randomness or I/O): the spec schema is re-checked inside the workflow.
-const ALLOWED_PACKAGES = new Set(['@temporalio/workflow', '@temporalio/common', 'zod']);
+// re2js (the checks evaluator's linear-time regex engine, which the spec schema compiles a pattern with) is
+// pure computation too: no imports, no clock, no randomness.
+const ALLOWED_PACKAGES = new Set(['@temporalio/workflow', '@temporalio/common', 'zod', 're2js']);
 const BUILTINS = new Set(builtinModules);
 
 const IMPORT_RE = /^\s*(?:import|export)\s+(type\s+)?(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]/gm;

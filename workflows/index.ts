@@ -2,4 +2,5 @@
 export { rolloutWorkflow } from './rollout';
 export { routeGuardianWorkflow } from './guardian';
 export { routeProbeWorkflow } from './route-probe';
+export { undoWorkflow } from './undo';
 export { captureRetentionWorkflow, eventRetentionWorkflow } from './retention';

@@ -12,7 +12,10 @@ import { registerStatusCommand } from './commands/status';
 import { registerListCommand } from './commands/list';
 import { registerSignalCommands } from './commands/signals';
 import { registerEventsCommand } from './commands/events';
+import { registerUndoCommand } from './commands/undo';
+import { registerEvalCommand } from './commands/eval';
 import { UsageError } from './errors';
+import { startTracing } from '../control-plane/telemetry/tracing';
 
 /**
  * `model-rollout`: one binary for every piece (dev stack, worker, gateway, simulator) and for operating
@@ -35,12 +38,22 @@ export function buildProgram(): Command {
   registerStatusCommand(program);
   registerListCommand(program);
   registerSignalCommands(program);
+  registerUndoCommand(program);
+  registerEvalCommand(program);
   registerEventsCommand(program);
   return program;
 }
 
+/** The service name a command's spans carry unless OTEL_SERVICE_NAME names one. */
+function serviceNameOf(argv: string[]): string {
+  const command = argv[2];
+  return command === 'worker' || command === 'gateway' ? `model-rollout-${command}` : 'model-rollout-cli';
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  // Off unless OTEL_* asks for traces; then `start`, `rollback`, ... and the workflow work they cause share a trace.
+  const tracing = await startTracing(serviceNameOf(argv));
   try {
     await program.parseAsync(argv);
     return 0;
@@ -55,6 +68,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     console.error(`error: ${(err as Error).message}`);
     return 1;
+  } finally {
+    await tracing?.shutdown();
   }
 }
 

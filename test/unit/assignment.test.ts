@@ -159,13 +159,4 @@ describe('canary assignment', () => {
     expect(shouldShadow(0, () => 0)).toBe(false);
     expect(shouldShadow(1, () => 0.9999)).toBe(true);
   });
-
-  it('is fast enough for the hot path', () => {
-    const t0 = performance.now();
-    let x = 0;
-    for (const k of KEYS) x += bucketOf('rollout-salt-0123456789', k);
-    const perCallUs = ((performance.now() - t0) * 1000) / KEYS.length;
-    expect(x).toBeGreaterThan(0);
-    expect(perCallUs).toBeLessThan(5);
-  });
 });

@@ -5,12 +5,13 @@
 import type { StepExecutor } from './executor';
 import { approveStep } from './approve';
 import { bakeStep } from './bake';
+import { evalStep } from './eval';
 import { pauseStep } from './pause';
 import { setShareStep } from './set-share';
 import { shadowStep } from './shadow';
 
 export const STEP_EXECUTORS: ReadonlyMap<string, StepExecutor> = new Map(
-  [shadowStep, setShareStep, pauseStep, approveStep, bakeStep].map((e) => [e.kind, e]),
+  [evalStep, shadowStep, setShareStep, pauseStep, approveStep, bakeStep].map((e) => [e.kind, e]),
 );
 
 export function executorOf(kind: string): StepExecutor {

@@ -4,6 +4,7 @@
  * may start once the previous one has finished).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { Option, type Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import type { rolloutWorkflow } from '../../../workflows/rollout';
@@ -136,7 +137,10 @@ export function registerStartCommand(program: Command): void {
     )
     .option('--eval-feedback', 'include user feedback (posted back by request id) in the score')
     .option('--eval-reference', 'include reference grading (the bundled question set) in the score')
-    .option('--check-regex <regex>', 'deterministic check: the answer must match this regular expression')
+    .option(
+      '--check-regex <regex>',
+      'deterministic check: the answer must match this regular expression (RE2: no backreferences or lookaround)',
+    )
     .option('--check-json-schema <file>', 'deterministic check: the answer must be JSON matching this schema')
     .option('--check-min-length <chars>', 'deterministic check: the answer has at least this many characters')
     .option('--check-max-length <chars>', 'deterministic check: the answer has at most this many characters')
@@ -199,6 +203,7 @@ then the judge: the first that applies scores). Any --eval-* or --check-* flag m
 async function buildSpec(route: string | undefined, opts: StartOptions): Promise<RolloutSpec> {
   let input: Record<string, unknown> = {};
   if (opts.spec) input = readJsonObject(opts.spec, '--spec');
+  if (opts.spec) await inlineEvalDatasets(input, path.dirname(opts.spec));
   const sub = (key: string) => {
     const current = input[key];
     const obj =
@@ -282,6 +287,28 @@ function applyEvaluationFlags(evaluation: Record<string, unknown>, opts: StartOp
   if (opts.evidenceTimeout !== undefined) evaluation.noEvidenceAfter = opts.evidenceTimeout;
 }
 
+/**
+ * An eval step may name its dataset file (`{ "eval": { "dataset": "set.jsonl" } }`, relative to the spec);
+ * the items travel in the spec, so the file is read here, checked line by line, and put in as `items`.
+ */
+async function inlineEvalDatasets(input: Record<string, unknown>, specDir: string): Promise<void> {
+  if (!Array.isArray(input.steps)) return;
+  const { parseDataset } = await import('../../decision/eval/dataset');
+  input.steps = input.steps.map((step: unknown, index: number) => {
+    const value = (step as { eval?: Record<string, unknown> } | null)?.eval;
+    if (!value || typeof value !== 'object' || typeof value.dataset !== 'string') return step;
+    const field = `steps.${index}.eval.dataset`;
+    const file = path.resolve(specDir, value.dataset);
+    try {
+      const items = parseDataset(readText(file, field), file).map(({ line: _line, ...item }) => item);
+      const { dataset: _dataset, ...rest } = value;
+      return { eval: { ...rest, items } };
+    } catch (err) {
+      throw new UsageError(`${field}: ${(err as Error).message}`);
+    }
+  });
+}
+
 function readText(file: string, flag: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
@@ -300,7 +327,12 @@ async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOpt
     // Targets may name a baseUrl only from this deployment's allowlist (the worker refuses it too).
     const { deploymentRegistry, endpointIssues, specTargets } =
       await import('../../data-plane/providers/providers-file');
-    const issues = endpointIssues(deploymentRegistry(), specTargets(spec));
+    const registry = deploymentRegistry();
+    const { judgeBudgetIssues } = await import('../../decision/scoring/budget');
+    const issues = [
+      ...endpointIssues(registry, specTargets(spec)),
+      ...judgeBudgetIssues(spec.evaluation, registry.pricing),
+    ];
     if (issues.length > 0) throw new InvalidSpecError(issues);
     return spec;
   } catch (err) {

@@ -150,7 +150,14 @@ export function registerWorkerCommand(program: Command): void {
           throw err;
         }
         const { Client } = await import('@temporalio/client');
-        const client = new Client({ connection: connections.connection, namespace });
+        const { tracingClientInterceptors } = await import('../../control-plane/telemetry/tracing');
+        // Traced, the guardian a completed rollout starts continues the rollout's trace.
+        const interceptors = await tracingClientInterceptors();
+        const client = new Client({
+          connection: connections.connection,
+          namespace,
+          ...(interceptors ? { interceptors } : {}),
+        });
         stops.push(() => client.connection.close());
         const { createFallbackChain } = await import('../../data-plane/providers');
         const chain = createFallbackChain({ registry: providers });

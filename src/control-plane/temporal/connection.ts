@@ -1,6 +1,7 @@
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
+import { tracingClientInterceptors } from '../telemetry/tracing';
 
 export const TASK_QUEUE = process.env.TEMPORAL_TASK_QUEUE ?? 'model-rollout';
 
@@ -89,5 +90,11 @@ export async function connectTemporal(
 export async function createClient(options: ClientOptions = {}): Promise<Client> {
   const settings = temporalSettings(options);
   const connection = await connectTemporal(settings);
-  return new Client({ connection, namespace: settings.namespace });
+  // Traced (OTEL_* set), the calls carry the trace into the workflows they start, signal or update.
+  const interceptors = await tracingClientInterceptors();
+  return new Client({
+    connection,
+    namespace: settings.namespace,
+    ...(interceptors ? { interceptors } : {}),
+  });
 }

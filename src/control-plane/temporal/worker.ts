@@ -1,6 +1,14 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createRequire } from 'node:module';
+import {
+  bundleWorkflowCode,
+  NativeConnection,
+  Worker,
+  type WorkerOptions,
+  type WorkflowBundle,
+} from '@temporalio/worker';
+import { activeTracing } from '../telemetry/tracing';
 import { TASK_QUEUE, temporalSettings } from './connection';
 import { installTemporalRuntime } from './runtime';
 
@@ -30,12 +38,49 @@ export interface RunningWorker {
   shutdown(): Promise<void>;
 }
 
-let cachedBundle: Promise<WorkflowBundle> | undefined;
+const cachedBundles = new Map<boolean, Promise<WorkflowBundle>>();
 
-/** The workflow code bundled once per process. */
-export function workflowBundle(): Promise<WorkflowBundle> {
-  cachedBundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
-  return cachedBundle;
+/**
+ * The workflow code bundled once per process; with tracing on, with Temporal's OpenTelemetry workflow
+ * interceptors in it (a bundle's interceptors are fixed when it is built).
+ */
+export function workflowBundle(traced = activeTracing() !== null): Promise<WorkflowBundle> {
+  let bundle = cachedBundles.get(traced);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      logger: quietBundlerLogger,
+      workflowInterceptorModules: traced
+        ? [createRequire(import.meta.url).resolve(OTEL_WORKFLOW_MODULE)]
+        : [],
+    });
+    cachedBundles.set(traced, bundle);
+  }
+  return bundle;
+}
+
+const OTEL_WORKFLOW_MODULE = '@temporalio/interceptors-opentelemetry/lib/workflow-interceptors';
+
+/**
+ * What a traced worker adds (the pieces of the package's OpenTelemetryPlugin, which would also try to add
+ * workflow interceptors to a prebuilt bundle): activity spans that continue the workflow's trace, workflow
+ * spans exported through a sink, and trace headers on the calls its own client makes.
+ */
+async function tracingOptions(): Promise<Partial<WorkerOptions>> {
+  const tracing = activeTracing();
+  if (!tracing) return {};
+  const otel = await import('@temporalio/interceptors-opentelemetry');
+  return {
+    interceptors: {
+      activity: [
+        (ctx) => ({
+          inbound: new otel.OpenTelemetryActivityInboundInterceptor(ctx),
+          outbound: new otel.OpenTelemetryActivityOutboundInterceptor(ctx),
+        }),
+      ],
+    },
+    sinks: { exporter: otel.makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
+  };
 }
 
 const quietBundlerLogger = {
@@ -67,6 +112,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
     workflowBundle: options.workflowBundle ?? (await workflowBundle()),
     activities: options.activities,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 20,
+    ...(await tracingOptions()),
   });
 }
 

@@ -44,7 +44,7 @@ export type PolicyName = 'ratio' | 'sequential';
 export type DecisionAction = 'promote-step' | 'hold' | 'rollback';
 
 /** What made a decision: a canary policy, the shadow phase's sign test, the rollback triggers, or a deadline. */
-export type DecisionSource = PolicyName | 'shadow-sign-test' | 'triggers' | 'progress-deadline';
+export type DecisionSource = PolicyName | 'shadow-sign-test' | 'triggers' | 'progress-deadline' | 'eval-gate';
 
 export interface Decision {
   action: DecisionAction;

@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import { Ajv, type ValidateFunction } from 'ajv';
 import type { EvaluatorConfig } from '../config/evaluators';
 import type { FallbackChain } from '../../data-plane/providers/fallback-chain';
 import { ProviderError, ChainExhaustedError } from '../../data-plane/providers/errors';
@@ -9,6 +8,7 @@ import type { CombineMode, EvaluatorOutcome } from './combine';
 import { feedbackScore, heuristicScore } from './heuristics';
 import { judgeScore } from './judge';
 import { gradeAnswer } from './reference';
+import { compiledRegex, compiledSchema, matchesRegex, matchesSchema } from './checks';
 
 /**
  * Evaluators: one interface for everything that turns an answer into a quality score. Each returns a
@@ -43,6 +43,18 @@ export class EvaluatorError extends Error {
 }
 
 /** An eval service of the team's, configured on the worker by name (a spec names it, never a URL). */
+/** An evaluator config the worker cannot build (a JSON Schema that does not compile): the spec's fault. */
+export class InvalidEvaluatorError extends Error {
+  constructor(
+    /** The spec field, e.g. `evaluation.evaluators[1].jsonSchema`. */
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = 'InvalidEvaluatorError';
+  }
+}
+
 export interface HttpEvaluatorService {
   url: string;
   /** Sent with every call, e.g. an Authorization header; never logged or reported. */
@@ -99,8 +111,17 @@ export function evaluatorsFor(
   judge: Target | undefined,
   deps: EvaluatorDeps,
 ): { evaluators: Evaluator[]; mode: CombineMode } {
-  if (configs && configs.length > 0)
-    return { evaluators: configs.map((c) => createEvaluator(c, deps)), mode: 'weighted' };
+  if (configs && configs.length > 0) {
+    const evaluators = configs.map((c, i) => {
+      try {
+        return createEvaluator(c, deps);
+      } catch (err) {
+        if (!(err instanceof InvalidEvaluatorError)) throw err;
+        throw new InvalidEvaluatorError(`evaluation.evaluators[${i}].${err.field}`, err.reason);
+      }
+    });
+    return { evaluators, mode: 'weighted' };
+  }
   const last: Evaluator =
     judge && deps.chain ? judgeEvaluator(judge, undefined, 1, deps) : heuristicEvaluator();
   return {
@@ -191,6 +212,9 @@ function httpEvaluator(name: string, weight: number, deps: EvaluatorDeps): Evalu
             answer: item.answer,
           }),
           signal: AbortSignal.any([signal, timeout]),
+          // The request carries the service's token and captured prompts: a redirect is refused, not
+          // followed, so neither ever reaches a host other than the one configured on the worker.
+          redirect: 'manual',
         });
       } catch {
         throw new EvaluatorError(
@@ -199,6 +223,8 @@ function httpEvaluator(name: string, weight: number, deps: EvaluatorDeps): Evalu
       }
       if (!response.ok) {
         await response.body?.cancel();
+        if (response.status >= 300 && response.status < 400)
+          throw new EvaluatorError(`HTTP ${response.status}: redirect not followed`);
         throw new EvaluatorError(`HTTP ${response.status}`);
       }
       const body = (await response.json().catch(() => undefined)) as { score?: unknown } | null | undefined;
@@ -211,13 +237,18 @@ function httpEvaluator(name: string, weight: number, deps: EvaluatorDeps): Evalu
   };
 }
 
-const ajv = new Ajv({ allErrors: false, strict: false });
-
 function checksEvaluator(config: Extract<EvaluatorConfig, { kind: 'checks' }>): Evaluator {
-  const validate: ValidateFunction | undefined = config.jsonSchema
-    ? ajv.compile(config.jsonSchema)
-    : undefined;
-  const regex = config.regex !== undefined ? new RegExp(config.regex) : undefined;
+  // Compiled once per distinct text for the worker's life (see checks.ts), not once per batch.
+  const build = <T>(field: string, make: () => T): T => {
+    try {
+      return make();
+    } catch (err) {
+      throw new InvalidEvaluatorError(field, (err as Error).message.slice(0, 300));
+    }
+  };
+  const { jsonSchema, regex: source } = config;
+  const validate = jsonSchema ? build('jsonSchema', () => compiledSchema(jsonSchema)) : undefined;
+  const regex = source !== undefined ? build('regex', () => compiledRegex(source)) : undefined;
   return {
     name: 'checks',
     weight: config.weight,
@@ -226,19 +257,11 @@ function checksEvaluator(config: Extract<EvaluatorConfig, { kind: 'checks' }>): 
       const pass =
         (config.minLength === undefined || text.length >= config.minLength) &&
         (config.maxLength === undefined || text.length <= config.maxLength) &&
-        (regex === undefined || regex.test(text)) &&
+        (regex === undefined || matchesRegex(regex, text)) &&
         (validate === undefined || matchesSchema(validate, text));
       return { score: pass ? 5 : 1 };
     },
   };
-}
-
-function matchesSchema(validate: ValidateFunction, text: string): boolean {
-  try {
-    return validate(JSON.parse(text)) === true;
-  } catch {
-    return false;
-  }
 }
 
 function feedbackEvaluator(weight: number, pool: pg.Pool): Evaluator {

@@ -31,6 +31,7 @@
 import { z } from 'zod';
 import { approve } from './approve';
 import { bake } from './bake';
+import { evalGate } from './eval';
 import type { ListContext, Step, StepKind } from './kind';
 import { pause } from './pause';
 import { setShare } from './set-share';
@@ -40,7 +41,7 @@ export type { ListContext, Step, StepKind } from './kind';
 export { defineStepKind } from './kind';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each entry keeps its own value type
-const KINDS: ReadonlyArray<StepKind<any>> = [shadow, setShare, pause, approve, bake];
+const KINDS: ReadonlyArray<StepKind<any>> = [evalGate, shadow, setShare, pause, approve, bake];
 
 export const STEP_KINDS: ReadonlyMap<string, StepKind> = new Map(KINDS.map((k) => [k.kind, k as StepKind]));
 

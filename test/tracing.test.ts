@@ -1,0 +1,155 @@
+import http from 'node:http';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTracing, tracingRequested, type Tracing } from '../src/control-plane/telemetry/tracing';
+import { startTestStack, type TestStack } from './helpers/stack';
+import { until } from './helpers/rollout';
+
+const run = promisify(execFile);
+const ROOT = path.join(__dirname, '..');
+const BIN = path.join(ROOT, 'bin', 'model-rollout.js');
+
+interface ReceivedSpan {
+  service: string;
+  name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+}
+
+/** An OTLP/HTTP collector as a team runs one: it takes JSON trace exports on /v1/traces and keeps the spans. */
+async function startCollector() {
+  const spans: ReceivedSpan[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+    req.on('end', () => {
+      if (req.method === 'POST' && req.url === '/v1/traces') {
+        const data = JSON.parse(body) as {
+          resourceSpans: Array<{
+            resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> };
+            scopeSpans: Array<{ spans: Array<Omit<ReceivedSpan, 'service'>> }>;
+          }>;
+        };
+        for (const rs of data.resourceSpans) {
+          const service =
+            rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '';
+          for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ ...s, service });
+        }
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, spans, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+describe('tracing with the OTEL_* variables', () => {
+  let collector: Awaited<ReturnType<typeof startCollector>>;
+  let tracing: Tracing | null;
+  let stack: TestStack;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    collector = await startCollector();
+    // This process is the worker: traced like `model-rollout worker` with the same variables.
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = collector.url;
+    process.env.OTEL_BSP_SCHEDULE_DELAY = '200';
+    tracing = await startTracing('model-rollout-worker');
+    stack = await startTestStack({ default: { latencyMs: { median: 250, p99: 800 }, accuracy: 0.95 } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await tracing?.shutdown();
+    await collector?.close();
+    process.env = saved;
+  });
+
+  const cli = (args: string[], env: NodeJS.ProcessEnv) =>
+    run(process.execPath, [BIN, ...args], {
+      env: {
+        ...process.env,
+        ...env,
+        DATABASE_URL: stack.db.connectionString,
+        TEMPORAL_ADDRESS: stack.env.address,
+        TEMPORAL_NAMESPACE: stack.env.namespace,
+        TEMPORAL_TASK_QUEUE: stack.env.taskQueue,
+        NO_COLOR: '1',
+      },
+    });
+
+  it('is off unless a variable asks for it, and the spec off switches win', () => {
+    expect(tracingRequested({})).toBe(false);
+    expect(tracingRequested({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })).toBe(true);
+    expect(tracingRequested({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' })).toBe(
+      true,
+    );
+    expect(tracingRequested({ OTEL_TRACES_EXPORTER: 'console' })).toBe(true);
+    expect(
+      tracingRequested({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'true' }),
+    ).toBe(false);
+    expect(
+      tracingRequested({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_EXPORTER: 'none' }),
+    ).toBe(false);
+  });
+
+  it('puts `model-rollout start` and the activities of the rollout it starts in one trace', async () => {
+    const route = 'traced';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    await cli(['start', route, '--candidate', 'openai:gpt-4o'], {});
+    await until(
+      () =>
+        collector.spans.some(
+          (s) => s.service === 'model-rollout-cli' && s.name === 'StartWorkflow:rolloutWorkflow',
+        ) &&
+        collector.spans.some(
+          (s) => s.service === 'model-rollout-worker' && s.name === 'RunActivity:claimRoute',
+        ),
+      'the start span from the CLI and the claimRoute activity span from the worker',
+      30_000,
+    );
+    const start = collector.spans.find((s) => s.name === 'StartWorkflow:rolloutWorkflow')!;
+    const inTrace = collector.spans.filter((s) => s.traceId === start.traceId);
+    expect(inTrace.map((s) => s.name)).toContain('RunActivity:claimRoute');
+    expect(new Set(inTrace.map((s) => s.service))).toEqual(
+      new Set(['model-rollout-cli', 'model-rollout-worker']),
+    );
+
+    // The workflow's own span ends with the rollout: rolled back by hand, it joins the same trace.
+    await cli(['rollback', route, '--reason', 'done with the trace'], {});
+    await until(
+      () =>
+        collector.spans.some((s) => s.traceId === start.traceId && s.name === 'RunWorkflow:rolloutWorkflow'),
+      `the workflow span in the start command's trace (has ${JSON.stringify(collector.spans.filter((s) => s.traceId === start.traceId).map((s) => s.name))})`,
+      30_000,
+    );
+    const names = collector.spans.filter((s) => s.traceId === start.traceId).map((s) => s.name);
+    expect(names).toEqual(
+      expect.arrayContaining(['RunActivity:restoreStable', 'RunWorkflow:rolloutWorkflow']),
+    );
+  }, 120_000);
+
+  it('off, loads nothing of OpenTelemetry in the CLI, the worker or the gateway', async () => {
+    const script = [
+      "import { createRequire } from 'node:module';",
+      "await import('./src/cli/main.ts');",
+      "await import('./src/control-plane/temporal/worker.ts');",
+      "await import('./src/data-plane/gateway/server.ts');",
+      'const cache = Object.keys(createRequire(import.meta.url).cache);',
+      "console.log(JSON.stringify({ modules: cache.length, otel: cache.filter((k) => k.includes('@opentelemetry')) }));",
+    ].join('\n');
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('OTEL_')) delete env[k];
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: ROOT,
+      env,
+    });
+    const loaded = JSON.parse(stdout.trim().split('\n').at(-1)!) as { modules: number; otel: string[] };
+    expect(loaded.modules).toBeGreaterThan(100);
+    expect(loaded.otel).toEqual([]);
+  });
+});
