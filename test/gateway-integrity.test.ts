@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKeyStore } from '../src/data-plane/gateway/api-keys';
 import { maskArmJson, maskArmSse } from '../src/data-plane/gateway/arm-mask';
 import { duplicateTopLevelKey } from '../src/data-plane/gateway/duplicate-keys';
+import { ServedReceipts } from '../src/data-plane/gateway/receipts';
 import { createGateway, type Gateway } from '../src/data-plane/gateway/server';
 import { simulatorRegistry } from '../src/data-plane/providers';
 import { createRouter, type Router } from '../src/data-plane/router/router';
@@ -291,6 +292,19 @@ describe('feedback for a stable request outside the event sample', () => {
       .withResponse();
     for await (const _chunk of stream.data);
     expect((await feedback(KEY_APP, stream.response.headers.get('x-request-id')!)).status).toBe(201);
+  });
+
+  it('keeps the last `capacity` receipts, the oldest dropped first', () => {
+    const receipts = new ServedReceipts(3);
+    for (const id of ['r1', 'r2', 'r3', 'r4', 'r5']) receipts.add(id, 'app');
+    expect(receipts.size).toBe(3);
+    expect(['r1', 'r2', 'r3', 'r4', 'r5'].map((id) => receipts.get(id)?.caller ?? null)).toEqual([
+      null,
+      null,
+      'app',
+      'app',
+      'app',
+    ]);
   });
 
   it('a request id never served is still a 404 that says where such a request may be', async () => {

@@ -23,21 +23,28 @@ export interface Receipt {
 }
 
 export class ServedReceipts {
-  /** Insertion order is age order: the first key is the oldest. */
   private readonly receipts = new Map<string, Receipt>();
+  /**
+   * The ids in the order they came, as a ring: the slot to write next holds the oldest, dropped by key. (Not
+   * the map's own order: taking its first key walks over every entry deleted since its last rehash, which
+   * cost 20 µs a request at 10 000 receipts.)
+   */
+  private readonly ring: (string | undefined)[];
+  private slot = 0;
 
   constructor(readonly capacity = DEFAULT_RECEIPTS) {
     if (!(Number.isInteger(capacity) && capacity >= 0))
       throw new Error(`feedback receipts: capacity must be a whole number >= 0, got ${capacity}`);
+    this.ring = new Array<string | undefined>(capacity).fill(undefined);
   }
 
   add(requestId: string, caller: string | null): void {
     if (this.capacity === 0) return;
+    const oldest = this.ring[this.slot];
+    if (oldest !== undefined) this.receipts.delete(oldest);
+    this.ring[this.slot] = requestId;
+    this.slot = this.slot + 1 === this.capacity ? 0 : this.slot + 1;
     this.receipts.set(requestId, { caller, at: Date.now() });
-    if (this.receipts.size > this.capacity) {
-      const oldest = this.receipts.keys().next().value as string;
-      this.receipts.delete(oldest);
-    }
   }
 
   get(requestId: string): Receipt | undefined {
