@@ -3,6 +3,10 @@ import type { AlertChannels } from '../src/control-plane/alerts/channels';
 import type { Database } from '../src/store/database';
 import type { FallbackChain } from '../src/data-plane/providers/fallback-chain';
 import { createAlertActivities } from './alerts';
+import { createAnalysisActivities } from './analysis';
+import { createGateActivities } from './gates';
+import { loadWebhookGates, type WebhookGates } from '../src/control-plane/gates/webhooks';
+import { loadMetricSources, type MetricSources } from '../src/control-plane/gates/sources';
 import { createEvaluationActivities } from './statistics';
 import { createGuardianActivities } from './guardian';
 import { createRoutingActivities } from './routing';
@@ -35,11 +39,16 @@ export interface ActivityDeps {
    * target may name a `baseUrl` only from its allowlist.
    */
   providers?: ProviderRegistry;
+  /** Named webhook gates (default: WEBHOOK_GATES_FILE / WEBHOOK_GATES of this process). */
+  webhookGates?: WebhookGates;
+  /** Named metric sources for analysis (default: METRIC_SOURCES_FILE / METRIC_SOURCES). */
+  metricSources?: MetricSources;
 }
 
 export function createActivities(deps: ActivityDeps) {
   const pool = deps.db.pool;
   const providers = deps.providers ?? deploymentRegistry();
+  const sources = deps.metricSources ?? loadMetricSources();
   return {
     ...createRoutingActivities({ pool, providers }),
     ...createEvaluationActivities({ pool }),
@@ -50,6 +59,8 @@ export function createActivities(deps: ActivityDeps) {
       providers,
     }),
     ...createAlertActivities({ channels: deps.alertChannels }),
+    ...createGateActivities({ hooks: deps.webhookGates ?? loadWebhookGates(), sources }),
+    ...createAnalysisActivities({ sources }),
     ...createRetentionActivities({ pool }),
     ...createUndoActivities({ pool }),
     ...createEvalGateActivities({ chain: deps.chain }),

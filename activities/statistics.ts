@@ -4,6 +4,7 @@ import type {
   ArmPair,
   ArmStats,
   Decision,
+  PeriodCounts,
   StepCounts,
   TriggerMetric,
   TriggerMetricName,
@@ -46,6 +47,27 @@ export interface TriggerMetricsRequest {
   /** As in PairRequest: a fallback's answer counts as an error of the watched slot's primary. */
   candidateOwnEvidence?: boolean;
 }
+
+/** The route's stable model since it took over, and the previous model over the period before. */
+export interface ComparisonRequest {
+  route: string;
+  target: string;
+  sinceMs: number;
+  nowMs: number;
+  previousTarget: string;
+  /** How far before `sinceMs` the previous model's period reaches (default 24 h). */
+  lookbackMs?: number;
+}
+
+export const COMPARISON_LOOKBACK_MS = 24 * 3_600_000;
+
+const periodCounts = (a: ArmStats): PeriodCounts => ({
+  requests: a.requests,
+  refusals: a.refusals ?? 0,
+  refusalKinds: a.refusalKinds ?? {},
+  attempts: a.attempts ?? a.requests,
+  attemptErrors: a.attemptErrors ?? 0,
+});
 
 export interface DecisionRecord {
   route: string;
@@ -120,6 +142,33 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
         }),
       );
       return triggerMetricsByWindow(req.triggers, byWindow);
+    },
+
+    /**
+     * Refusals and attempt errors of the stable model since it took over and of the previous model while it
+     * served (stable events of its target), for the guardian's comparison (guardian-comparison.ts).
+     */
+    async guardianComparison(
+      req: ComparisonRequest,
+    ): Promise<{ current: PeriodCounts; previous: PeriodCounts }> {
+      const lookback = req.lookbackMs ?? COMPARISON_LOOKBACK_MS;
+      const [current, previous] = await Promise.all([
+        armStats(pool, {
+          route: req.route,
+          tag: 'stable',
+          fromMs: req.sinceMs,
+          toMs: req.nowMs + 60_000,
+          target: req.target,
+        }),
+        armStats(pool, {
+          route: req.route,
+          tag: 'stable',
+          fromMs: req.sinceMs - lookback,
+          toMs: req.sinceMs,
+          target: req.previousTarget,
+        }),
+      ]);
+      return { current: periodCounts(current), previous: periodCounts(previous) };
     },
 
     async recordDecision(record: DecisionRecord): Promise<void> {

@@ -17,11 +17,11 @@
  * (--config: overrides of the sequential policy's settings, as the workflow would pass them)
  *
  * Traffic model (stated, because the numbers depend on it):
- *   - judged scores are 1-10: N(7, 2²) rounded and clipped ("normal"), or a bimodal 70/30 mix of
- *     N(8.5, 1) and N(3.5, 1) ("bimodal": good answers and failures; same mean 7, sd ≈ 2.5);
- *   - quality drops are calibrated on the mean of the rounded, clipped scores (a "10% drop" lowers that
- *     mean by exactly 10%): the normal variant shifts its centre, the bimodal one moves weight to the
- *     failure mode (the model fails more often, which is what a worse model does);
+ *   - judged scores are the real shapes, normalised to [0, 1] as the policy sees them (see FAMILY): a
+ *     1-5 judge grade ("judge", the primary shape the targets are judged on), a check's pass/fail
+ *     ("binary") and an eval service's 0-1 score ("unit");
+ *   - quality drops are calibrated on the mean of the normalised scores (a "10% drop" lowers that mean by
+ *     exactly 10%): the judge and unit shapes shift their centre, the binary one its pass rate;
  *   - "rate 2/10/50" = judged canary scores per 5 minutes at the first step (5%), with stable at 19×.
  *     Judged samples scale with the share as the canary is promoted: total traffic is fixed, the split
  *     moves (at 40% the canary gets 8× the rate-at-5%). 1 in 4 successful requests is judged. (Rate 2 is
@@ -131,52 +131,72 @@ class Rng {
 
 // ───────────────────────────── score distributions ─────────────────────────────
 
-const SCORE_VALUES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-
-/** P(score = k) for a normal mixture rounded to 1..10 and clipped. */
-function roundedMixture(components: { weight: number; mean: number; sd: number }[]): number[] {
-  return SCORE_VALUES.map((k) => {
+/**
+ * P(score = values[i]) for a normal mixture rounded to the nearest of `values` (ascending) and clipped:
+ * each value takes the mass between the midpoints to its neighbours.
+ */
+function roundedMixture(
+  values: number[],
+  components: { weight: number; mean: number; sd: number }[],
+): number[] {
+  const last = values.length - 1;
+  return values.map((v, i) => {
     let p = 0;
     for (const c of components) {
-      const hi = k === 10 ? 1 : normalCdf((k + 0.5 - c.mean) / c.sd);
-      const lo = k === 1 ? 0 : normalCdf((k - 0.5 - c.mean) / c.sd);
+      const hi = i === last ? 1 : normalCdf(((v + values[i + 1]) / 2 - c.mean) / c.sd);
+      const lo = i === 0 ? 0 : normalCdf(((values[i - 1] + v) / 2 - c.mean) / c.sd);
       p += c.weight * (hi - lo);
     }
     return p;
   });
 }
 
-const meanOf = (probs: number[]) => probs.reduce((s, p, i) => s + p * SCORE_VALUES[i], 0);
-const sdOf = (probs: number[]) => {
-  const m = meanOf(probs);
-  return Math.sqrt(probs.reduce((s, p, i) => s + p * (SCORE_VALUES[i] - m) ** 2, 0));
+/**
+ * The score shapes the evaluators produce, as the policy sees them: normalised to [0, 1]
+ * (src/decision/scoring/evaluators.ts).
+ *   - judge: an LLM judge's (or the reference grader's) 1-5 grade g, as (g-1)/4: N(4, 1) rounded to 1..5;
+ *   - binary: a check's (or a right/wrong reference grade's) pass/fail, 1/0: 85% pass;
+ *   - unit: an eval service's 0-1 score in steps of 0.05: N(0.75, 0.2) rounded and clipped.
+ */
+type DistName = 'judge' | 'binary' | 'unit';
+const DISTS: DistName[] = ['judge', 'binary', 'unit'];
+const JUDGE_GRADES = [1, 2, 3, 4, 5];
+const UNIT_STEPS = Array.from({ length: 21 }, (_, i) => i / 20);
+
+/** Each shape as a family with one parameter that moves its mean up (base = no drop, lo = floor). */
+const FAMILY: Record<DistName, { values: number[]; base: number; lo: number; at: (x: number) => number[] }> =
+  {
+    judge: {
+      values: JUDGE_GRADES.map((g) => (g - 1) / 4),
+      base: 4,
+      lo: -2,
+      at: (mu) => roundedMixture(JUDGE_GRADES, [{ weight: 1, mean: mu, sd: 1 }]),
+    },
+    binary: { values: [0, 1], base: 0.85, lo: 0, at: (p) => [1 - p, p] },
+    unit: {
+      values: UNIT_STEPS,
+      base: 0.75,
+      lo: -0.5,
+      at: (mu) => roundedMixture(UNIT_STEPS, [{ weight: 1, mean: mu, sd: 0.2 }]),
+    },
+  };
+
+const meanOf = (dist: DistName, probs: number[]) =>
+  probs.reduce((s, p, i) => s + p * FAMILY[dist].values[i], 0);
+const sdOf = (dist: DistName, probs: number[]) => {
+  const m = meanOf(dist, probs);
+  return Math.sqrt(probs.reduce((s, p, i) => s + p * (FAMILY[dist].values[i] - m) ** 2, 0));
 };
 
-type DistName = 'normal' | 'bimodal';
-
-/** Each distribution as a family with one parameter that moves its mean up (base = no drop, lo = floor). */
-const FAMILY: Record<DistName, { base: number; lo: number; at: (x: number) => number[] }> = {
-  normal: { base: 7, lo: 1, at: (mu) => roundedMixture([{ weight: 1, mean: mu, sd: 2 }]) },
-  bimodal: {
-    base: 0.7,
-    lo: 0,
-    at: (w) =>
-      roundedMixture([
-        { weight: w, mean: 8.5, sd: 1 },
-        { weight: 1 - w, mean: 3.5, sd: 1 },
-      ]),
-  },
-};
-
-/** Score probabilities whose (rounded, clipped) mean is (1 − drop) × the baseline's. */
+/** Score probabilities whose (rounded, clipped, normalised) mean is (1 − drop) × the baseline's. */
 function scoreDistribution(dist: DistName, drop: number): number[] {
   const f = FAMILY[dist];
-  const target = (1 - drop) * meanOf(f.at(f.base));
+  const target = (1 - drop) * meanOf(dist, f.at(f.base));
   let lo = f.lo;
   let hi = f.base;
   for (let i = 0; i < 100; i++) {
     const mid = (lo + hi) / 2;
-    if (meanOf(f.at(mid)) < target) lo = mid;
+    if (meanOf(dist, f.at(mid)) < target) lo = mid;
     else hi = mid;
   }
   return f.at((lo + hi) / 2);
@@ -189,6 +209,8 @@ interface ArmModel {
   slowRate: number;
   scoreCdf: Float64Array;
   scoreProbs: number[];
+  /** The score of each outcome, on [0, 1]. */
+  scoreValues: number[];
 }
 
 const BASE_ERROR_RATE = 0.01;
@@ -203,15 +225,16 @@ const slowShare = (latencyFactor: number) => 1 - normalCdf(Z95 - Math.log(latenc
 
 function armModel(dist: DistName, drop: number, errorFactor: number, latencyFactor: number): ArmModel {
   const scoreProbs = scoreDistribution(dist, drop);
-  const scoreCdf = new Float64Array(10);
+  const scoreCdf = new Float64Array(scoreProbs.length);
   let acc = 0;
   scoreProbs.forEach((p, i) => (scoreCdf[i] = acc += p));
-  scoreCdf[9] = 1;
+  scoreCdf[scoreProbs.length - 1] = 1;
   return {
     errorRate: BASE_ERROR_RATE * errorFactor,
     slowRate: slowShare(latencyFactor),
     scoreCdf,
     scoreProbs,
+    scoreValues: FAMILY[dist].values,
   };
 }
 
@@ -269,20 +292,23 @@ function simulatePeriod(
       const u = rng.uniform();
       let k = 0;
       while (u > model.scoreCdf[k]) k++;
-      sum += k + 1;
-      sumSq += (k + 1) * (k + 1);
+      const v = model.scoreValues[k];
+      sum += v;
+      sumSq += v * v;
     }
   } else {
     // Multinomial as a chain of conditional binomials.
     let left = scored;
     let massLeft = 1;
-    for (let k = 0; k < 10 && left > 0; k++) {
+    const last = model.scoreProbs.length - 1;
+    for (let k = 0; k <= last && left > 0; k++) {
       const p = model.scoreProbs[k];
-      const c = k === 9 ? left : rng.binomial(left, Math.min(1, p / massLeft));
+      const c = k === last ? left : rng.binomial(left, Math.min(1, p / massLeft));
       massLeft -= p;
       left -= c;
-      sum += c * (k + 1);
-      sumSq += c * (k + 1) * (k + 1);
+      const v = model.scoreValues[k];
+      sum += c * v;
+      sumSq += c * v * v;
     }
   }
   out.requests = requests;
@@ -443,7 +469,7 @@ function simulateRun(
 
 function scenarios(quick: boolean): Scenario[] {
   const rates = [2, 10, 50];
-  const dists: DistName[] = ['normal', 'bimodal'];
+  const dists = DISTS;
   const list: Scenario[] = [];
   const base = {
     errorFactor: 1,
@@ -491,7 +517,7 @@ function scenarios(quick: boolean): Scenario[] {
         id: `e-${rate}-${f}`,
         group: 'errors',
         label: `errors ×${f}`,
-        dist: 'normal',
+        dist: 'judge',
         rate,
         errorFactor: f,
         // Whether a 1.5× error rate reaches 100% is a target: give it the equal candidate's 72 h.
@@ -504,7 +530,7 @@ function scenarios(quick: boolean): Scenario[] {
         id: `l-${rate}-${f}`,
         group: 'latency',
         label: `latency ×${f}`,
-        dist: 'normal',
+        dist: 'judge',
         rate,
         latencyFactor: f,
         hours: 24,
@@ -520,7 +546,7 @@ function scenarios(quick: boolean): Scenario[] {
         id: `speed-${rps}-${judge}`,
         group: 'speed',
         label: `equal, ${judge} judged`,
-        dist: 'normal',
+        dist: 'judge',
         rate: rps,
         rateUnit: 'requests/s',
         judge,
@@ -706,9 +732,9 @@ function speedTargets(rows: SpeedSummary[]): Target[] {
 
 interface Target {
   name: string;
-  /** Judged on the primary N(7, 2²) traffic; the bimodal variant is reported beside it. */
+  /** Judged on the primary shape (1-5 judge); the binary and 0-1 shapes are reported beside it. */
   pass: boolean;
-  /** null when the target has no bimodal cells (error and latency rows use the normal traffic only). */
+  /** null when the target has no cells of the other shapes (error and latency rows use the judge's only). */
   bimodalPass: boolean | null;
   detail: string;
 }
@@ -729,12 +755,13 @@ function targets(cells: CellSummary[]): Target[] {
     ok: (c: CellSummary) => boolean,
     show: (c: CellSummary) => string,
   ): Target => {
-    const normal = list.filter((c) => c.scenario.dist === 'normal');
-    const bimodal = list.filter((c) => c.scenario.dist === 'bimodal');
+    // Judged on the 1-5 judge's shape; the binary and 0-1 shapes are shown beside it.
+    const judge = list.filter((c) => c.scenario.dist === 'judge');
+    const others = list.filter((c) => c.scenario.dist !== 'judge');
     return {
       name,
-      pass: normal.length > 0 && normal.every(ok),
-      bimodalPass: bimodal.length === 0 ? null : bimodal.every(ok),
+      pass: judge.length > 0 && judge.every(ok),
+      bimodalPass: others.length === 0 ? null : others.every(ok),
       detail: list.map((c) => `${where(c)} ${show(c)}${ok(c) ? '' : ' ✗'}`).join(', '),
     };
   };
@@ -911,7 +938,7 @@ function sweep(runs: number, seed: number): void {
   );
   console.log(
     `Policy trade-off: ${runs} runs per cell, seed ${seed}. Worst cell of each column; p50/p90 against the per-step minimums` +
-      `\nat 2, 12 and 50 requests/s with every answer and 10% judged; reach rates over the normal and bimodal rows.` +
+      `\nat 2, 12 and 50 requests/s with every answer and 10% judged; reach rates over the judge, binary and 0-1 rows.` +
       `\n"small minimums": 12 requests/s, every answer judged, 20 scores and 30 requests per step (where the gates,` +
       `\nnot the minimums, set the pace; the minimums alone take 25 min).\n`,
   );
@@ -1027,9 +1054,9 @@ function main(): void {
     );
     return;
   }
-  const dists = (['normal', 'bimodal'] as DistName[]).map((d) => {
+  const dists = DISTS.map((d) => {
     const p = scoreDistribution(d, 0);
-    return `${d}: mean ${meanOf(p).toFixed(3)}, sd ${sdOf(p).toFixed(3)}`;
+    return `${d}: mean ${meanOf(d, p).toFixed(3)}, sd ${sdOf(d, p).toFixed(3)}`;
   });
   console.log(
     `Canary policy benchmark: ${runs} runs per cell, seed ${seed}, checks every ${CHECK_MINUTES} min, steps ${STEPS.join(' → ')} bps`,
@@ -1041,11 +1068,13 @@ function main(): void {
   console.log(
     'or requests (error, latency rows) seen when it rolled back, "—" when fewer than XX% rolled back.',
   );
-  console.log('Quality −0% and −2% are the 72 h rows. Targets are judged on the normal traffic.\n');
+  console.log(
+    'Quality −0% and −2% are the 72 h rows. Targets are judged on the judge (1-5) shape, the others beside.\n',
+  );
   console.log(table(cells.filter((c) => c.scenario.group !== 'speed')));
   if (speed.length) {
     console.log(
-      `\nTime to 100% of an equal candidate (normal scores, 1% errors, 72 h horizon). Judge "all": every answer;` +
+      `\nTime to 100% of an equal candidate (judge 1-5 scores, 1% errors, 72 h horizon). Judge "all": every answer;` +
         `\n"sampled": ${JUDGE_BUDGET * 100}% of requests judged, half per arm. "minimums": the same traffic with only the` +
         `\nper-step minimums holding a step. Estimate: the hold estimate at a hold's first check against the` +
         `\nhold's actual length (within ×2, ± one check), over the holds that ended in a promotion; "evidence holds":` +
@@ -1059,8 +1088,8 @@ function main(): void {
       t.bimodalPass === null
         ? ''
         : t.bimodalPass
-          ? '   (bimodal variant: pass)'
-          : '   (bimodal variant: miss)';
+          ? '   (binary and 0-1 shapes: pass)'
+          : '   (binary and 0-1 shapes: miss)';
     console.log(`  ${t.pass ? 'PASS' : 'FAIL'}  ${t.name}${variant}\n        ${t.detail}`);
   }
   const seqEqual = cells.filter(

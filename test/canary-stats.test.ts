@@ -115,8 +115,8 @@ describe('canary statistics by routing version', () => {
     expect(stats.step.stable.requests).toBe(180);
     expect(stats.previousSteps).toEqual([
       {
-        canary: { requests: 11, errors: 4, slow: 0 },
-        stable: { requests: 190, errors: 0, slow: 0 },
+        canary: { requests: 11, errors: 4, slow: 0, refusals: 0, attempts: 11, attemptErrors: 0 },
+        stable: { requests: 190, errors: 0, slow: 0, refusals: 0, attempts: 190, attemptErrors: 0 },
       },
     ]);
     const ownAnswers = await acts.canaryStats({
@@ -126,7 +126,7 @@ describe('canary statistics by routing version', () => {
       stepVersions: [v.first, v.second],
       candidateOwnEvidence: true,
     });
-    expect(ownAnswers.previousSteps![0].canary).toEqual({ requests: 11, errors: 5, slow: 0 });
+    expect(ownAnswers.previousSteps![0].canary).toMatchObject({ requests: 11, errors: 5, slow: 0 });
     expect(ownAnswers.cumulative.canary).toMatchObject({ requests: 31, errors: 5 });
     expect(ownAnswers.fallbacks.canary).toBe(1);
   });

@@ -4,8 +4,10 @@
  * - request ids are the gateway's; a client's `x-request-id` is recorded beside the event, never as its id;
  * - feedback only for a request served to the same key, within the window, once (PUT replaces);
  * - every event names the key that made it (the actor);
- * - client-caused failures (upstream 400s, hang-ups, a max_tokens no model can write in time) never count
- *   as the model's errors in the canary statistics, and never open a circuit breaker.
+ * - client-caused failures (hang-ups, a max_tokens no model can write in time) never count in the canary
+ *   statistics, and never open a circuit breaker; upstream 400s are not errors either, but they are counted
+ *   per arm as refusals, for the policy to compare with stable's (issue 19: a candidate that refuses what
+ *   stable serves is the worse model; test/refusals.test.ts rolls one back).
  */
 import crypto from 'node:crypto';
 import OpenAI from 'openai';
@@ -220,7 +222,7 @@ describe('request ids and feedback belong to the key that was served', () => {
   });
 });
 
-describe('client-caused failures never count against the model', () => {
+describe('client-caused failures never count against the model; refusals are counted per arm', () => {
   const canaryStats = () =>
     router
       .flush()
@@ -230,7 +232,7 @@ describe('client-caused failures never count against the model', () => {
   const breaker = async () =>
     (await router.health()).breakers.find((b) => b.target === 'openai:trust-candidate');
 
-  it('upstream 400s, hang-ups and an impossible max_tokens leave the canary error rate and breaker at zero; a 500 moves both', async () => {
+  it('hang-ups and an impossible max_tokens leave the canary statistics and breaker at zero, upstream 400s count only as the arm’s refusals; a 500 moves errors and breaker', async () => {
     const body = { model: 'canary-bot', messages: [{ role: 'user' as const, content: PROMPT }] };
     // The candidate refuses the request as malformed (400), five times.
     sim.setBehaviour('trust-candidate', { errorRate: 1, errorKinds: { bad_request: 1 } });
@@ -269,13 +271,20 @@ describe('client-caused failures never count against the model', () => {
       `SELECT error_class, count(*)::int AS n FROM request_events WHERE route = 'canary-bot' GROUP BY 1 ORDER BY 1`,
     );
     expect(rows).toEqual([
-      { error_class: 'client_bad_request', n: 5 },
       { error_class: 'client_cancelled', n: 3 },
       { error_class: 'client_timeout', n: 3 },
+      { error_class: 'refused_bad_request', n: 5 },
     ]);
-    // None of the eleven says anything about the model: no requests, errors or slow ones on the canary,
-    // in the statistics the policy decides on and in the triggers' metrics alike.
-    expect(await canaryStats()).toMatchObject({ requests: 0, errors: 0, slow: 0 });
+    // The six hang-ups and timeouts say nothing about the model: no requests, errors or slow ones on the
+    // canary, in the statistics the policy decides on and in the triggers' metrics alike. The five 400s are
+    // the canary's refusals: neither requests, errors nor latency, compared with stable's by the policy.
+    expect(await canaryStats()).toMatchObject({
+      requests: 0,
+      errors: 0,
+      slow: 0,
+      refusals: 5,
+      refusalKinds: { bad_request: 5 },
+    });
     const evaluation = createEvaluationActivities({ pool: db.pool });
     const policyView = await evaluation.canaryStats({
       route: 'canary-bot',
@@ -284,7 +293,7 @@ describe('client-caused failures never count against the model', () => {
       // One step: everything served under the route's version (set once, before the requests).
       stepVersions: [(await getRoute(db.pool, 'canary-bot'))!.version],
     });
-    expect(policyView.cumulative.canary).toMatchObject({ requests: 0, errors: 0, slow: 0 });
+    expect(policyView.cumulative.canary).toMatchObject({ requests: 0, errors: 0, slow: 0, refusals: 5 });
     const triggerView = await evaluation.triggerMetrics({
       route: 'canary-bot',
       tag: 'canary',

@@ -66,6 +66,56 @@ describe('routeGuardianWorkflow', () => {
     stack.sim.reset();
   }, 120_000);
 
+  it('switches back when the promoted model refuses requests the previous model served', async () => {
+    const route = 'guarded-refusals';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    const traffic = stack.traffic(route, 60);
+    // The route's history before the rollout: what the previous model showed.
+    await new Promise((r) => setTimeout(r, 2000));
+    const rollout = await stack.client.workflow.start(rolloutWorkflow, {
+      taskQueue: stack.env.taskQueue,
+      workflowId: `rollout-${route}`,
+      args: [
+        {
+          route,
+          candidate: 'openai:gpt-4o-2024-08-06',
+          strategy: 'blue-green',
+          triggers: { interval: '1s', minRequests: 20 },
+          bake: { duration: '2s' },
+          alerts: {},
+        },
+      ],
+    });
+    expect((await rollout.result()).result).toBe('completed');
+    // Later, the promoted model starts refusing a parameter the application sends. That is no error (the
+    // triggers stay quiet), but the previous model served those requests: the guardian compares the rates.
+    stack.sim.setBehaviour('gpt-4o-2024-08-06', {
+      latencyMs: { median: 250, p99: 800 },
+      errorRate: 0.3,
+      errorKinds: { unsupported_parameter: 1 },
+    });
+    const guardian = stack.client.workflow.getHandle(guardianWorkflowId(route));
+    const deadline = Date.now() + 40_000;
+    let state = await guardian.query(guardianStatusQuery);
+    while (!state.switches?.length) {
+      if (Date.now() > deadline)
+        throw new Error(`no switch back within 40 s: ${JSON.stringify(state.lastComparisons)}`);
+      await new Promise((r) => setTimeout(r, 250));
+      state = await guardian.query(guardianStatusQuery);
+    }
+    expect(state.switches.at(-1)).toMatchObject({
+      from: 'openai:gpt-4o-2024-08-06',
+      to: 'anthropic:claude-sonnet-4',
+    });
+    expect(state.switches.at(-1)?.reason).toMatch(
+      /refusals: refused \d+% of requests as unsupported_parameter since it took over, the previous model 0%/,
+    );
+    expect(await getRoute(stack.db.pool, route)).toMatchObject({ stableSlot: 'blue' });
+    await traffic.stop();
+    await guardian.signal(stopGuardianSignal);
+    stack.sim.reset();
+  }, 120_000);
+
   it('continues as new when the server suggests it, keeping its state', async () => {
     const route = 'long-guarded';
     await stack.createRoute(route, 'anthropic:claude-sonnet-4');

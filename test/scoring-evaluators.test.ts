@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScoringActivities } from '../activities/scoring';
@@ -165,6 +168,22 @@ describe('evaluators that cannot break the worker', () => {
     ]);
   });
 
+  it('refuses at start a JSON Schema that does not compile, naming the field', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'schema-'));
+    const file = path.join(dir, 'schema.json');
+    fs.writeFileSync(file, JSON.stringify({ type: 'objekt' }));
+    const cli = startCli(
+      ['start', 'support-bot', '--candidate', 'openai:gpt-4o', '--check-json-schema', file],
+      {},
+    );
+    const code = await new Promise<number | null>((resolve) => cli.child.once('exit', resolve));
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(code).toBe(2);
+    expect(cli.output()).toMatch(
+      /evaluation\.evaluators\.0\.jsonSchema: jsonSchema does not compile: schema is invalid: data\/type must be/,
+    );
+  });
+
   it('refuses a judge budget whose judge has no price, at start and on the worker', async () => {
     // Through the CLI as a user types it: refused before anything is started.
     const cli = startCli(
@@ -200,5 +219,55 @@ describe('evaluators that cannot break the worker', () => {
       nonRetryable: true,
       message: expect.stringContaining('evaluation.budgetUsd: the judge openai:in-house-judge'),
     });
+  });
+
+  it('puts every evaluator on [0, 1]: an eval service on its declared scale, a check as pass/fail', async () => {
+    let next = 0;
+    const scores = [80, 25, 120];
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () =>
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ score: scores[next++ % scores.length] })),
+      );
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await answers('scales', ['one', 'two', 'three']);
+    const scoring = createScoringActivities({ pool: db.pool, httpServices: { evals: { url } } });
+    const report = await scoring.scoreAnswers({
+      route: 'scales',
+      fromMs: 0,
+      limit: 10,
+      concurrency: 1,
+      evaluators: [{ kind: 'http', name: 'evals', scale: { min: 0, max: 100 }, weight: 1 }],
+    });
+    expect(report.failures).toEqual({ 'http:evals: response had no "score" between 0 and 100': 1 });
+    const { rows } = await db.pool.query<{ score: number }>(
+      `SELECT quality_score::float8 AS score FROM request_events
+        WHERE route = 'scales' AND quality_score IS NOT NULL ORDER BY quality_score`,
+    );
+    expect(rows.map((r) => r.score)).toEqual([0.25, 0.8]);
+
+    await answers('pass-fail', ['short', 'a much longer answer']);
+    await scoring.scoreAnswers({
+      route: 'pass-fail',
+      fromMs: 0,
+      limit: 10,
+      evaluators: checks({ maxLength: 10 }),
+    });
+    const { rows: checked } = await db.pool.query<{ answer: string; score: number }>(
+      `SELECT answer, quality_score::float8 AS score FROM request_events WHERE route = 'pass-fail' ORDER BY answer`,
+    );
+    expect(checked).toEqual([
+      { answer: 'a much longer answer', score: 0 },
+      { answer: 'short', score: 1 },
+    ]);
+    // A trigger threshold on the old 1-5 scale would fire on every rollout: refused, saying how to convert.
+    expect(() =>
+      parseRolloutSpec({ ...spec({ regex: 'x' }), triggers: { thresholds: { avg_quality_score: 3 } } }),
+    ).toThrow(/triggers\.thresholds\.avg_quality_score: avg_quality_score is a mean score on \[0, 1\]/);
   });
 });

@@ -16,7 +16,12 @@ import {
 import type { Activities } from '../activities';
 import type { GuardianWatch } from '../activities/guardian';
 import { channelsFor } from '../src/control-plane/alerts/kinds';
-import { evaluateTriggers, type TriggerResult } from '../src/decision/policy';
+import {
+  compareWithPrevious,
+  evaluateTriggers,
+  type ComparisonResult,
+  type TriggerResult,
+} from '../src/decision/policy';
 import { RolloutPhase, RolloutRoute } from '../src/control-plane/temporal/search-attributes';
 import { ALERTS, DURABLE } from './activity-options';
 
@@ -41,6 +46,8 @@ export interface GuardianState extends GuardianWatch {
   /** How many of the latest switches `switches` keeps (default SWITCHES_KEPT). */
   keepSwitches?: number;
   lastResults?: TriggerResult[];
+  /** The last comparison of refusal and attempt-error rates with the previous model's. */
+  lastComparisons?: ComparisonResult[];
   /** Runs of this workflow so far (grows with each continue-as-new). */
   generation?: number;
   /** Why the last check could not finish (a conflict with a change made meanwhile), if it could not. */
@@ -132,10 +139,30 @@ export async function routeGuardianWorkflow(input: GuardianState): Promise<Guard
       triggers: state.triggers,
       target: route.stable,
     });
-    const { fired, results } = evaluateTriggers(state.triggers, metrics);
+    const { fired: triggered, results } = evaluateTriggers(state.triggers, metrics);
     state.lastResults = results;
+    // Refusals and failed attempts are judged against what the previous model showed on this route (a rate
+    // that is the application's own, such as malformed requests, was the previous model's too).
+    const comparisons = route.candidate
+      ? compareWithPrevious(
+          ...(await acts
+            .guardianComparison({
+              route: state.route,
+              target: route.stable,
+              sinceMs: state.sinceMs,
+              nowMs: now,
+              previousTarget: route.candidate,
+            })
+            .then((c) => [c.current, c.previous] as const)),
+        )
+      : [];
+    state.lastComparisons = comparisons;
+    const fired: Array<{ metric: string; value: number | null; reason: string }> = [
+      ...triggered,
+      ...comparisons.filter((c) => c.fired),
+    ];
     setCurrentDetails(
-      `guarding **${state.route}** (stable ${route.stable}): ${results.map((r) => r.reason).join('; ')}`,
+      `guarding **${state.route}** (stable ${route.stable}): ${[...results, ...comparisons].map((r) => r.reason).join('; ')}`,
     );
     if (fired.length === 0) return;
 

@@ -14,6 +14,7 @@ import type {
   TriggerResult,
 } from '../src/decision/policy';
 import type { ScoringStatus } from '../src/decision/scoring/evidence';
+import type { CheckState } from '../src/decision/analysis/tally';
 
 export type { ScoringStatus };
 
@@ -167,4 +168,32 @@ export interface RolloutStatus {
   policy?: ResolvedPolicy;
   /** Set once a progress deadline or the approval timeout has passed. */
   deadline?: DeadlineStatus;
+  /** The webhook the rollout waits on (a webhook step, or a hook the spec placed as one), and its answers. */
+  gate?: GateStatus;
+  /** The metric checks (the spec's `analysis` and the current analysis step), with their latest values. */
+  analysis?: AnalysisStatus;
+}
+
+/** A webhook gate being asked: since when, what it answered, and what a refusal does. */
+export interface GateStatus {
+  hook: string;
+  type: string;
+  since: string;
+  /** 'asking': a call is under way; 'refused': it said no (or did not answer) and the rollout holds. */
+  state: 'asking' | 'refused' | 'passed';
+  onRefusal: 'hold' | 'rollback';
+  /** Calls so far (each with Temporal's retries). */
+  asked: number;
+  lastStatus?: number;
+  /** The start of the hook's answer, or why there was none. */
+  lastAnswer?: string;
+  /** A person's promote passed it. */
+  passedBy?: string;
+}
+
+export interface AnalysisStatus {
+  /** The spec's checks, measured through the canary and the bake. */
+  background: CheckState[];
+  /** The current analysis step's checks. */
+  step?: CheckState[];
 }

@@ -30,6 +30,7 @@ import {
   type RolloutOutcome,
 } from './messages';
 import { acts, local } from './run/activities';
+import { checkGateNames } from './run/gates';
 import type { RolloutCarry } from './run/carry';
 import { RollbackRequested, RolloutRun } from './run/run';
 import { executorOf } from './steps';
@@ -162,6 +163,10 @@ export async function rolloutWorkflow(input: unknown, carried?: RolloutCarry): P
       (input as { policy?: PolicyConfig }).policy ?? {},
     ]);
     r.status.policy = r.policy;
+    // Hooks and metric sources are named in the spec and configured on the worker: an unknown name is
+    // refused by name before the route is claimed (nothing is asked when the spec names none).
+    const unknown = await checkGateNames(r);
+    if (unknown.length > 0) throw ApplicationFailure.nonRetryable(unknown.join('; '), 'InvalidSpec');
     const claimed = await acts.claimRoute.executeWithOptions(
       { ...ROUTING, summary: `claim ${r.route} for ${r.candidateName}` },
       [

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { ArmStats, StepCounts } from '../decision/policy';
-import { CLIENT_CAUSED_SQL } from '../data-plane/providers/blame';
+import { CLIENT_CAUSED_SQL, REFUSAL_KIND_SQL, REFUSAL_SQL } from '../data-plane/providers/blame';
 import {
   addSparse,
   countAbove,
@@ -54,77 +54,44 @@ export interface ArmQuery {
 export type ArmStatsWithFallbacks = ArmStats & { fallbacks: number };
 
 /**
- * Client-caused failures (bad requests, content policy, hang-ups, impossible max_tokens) say nothing about the
- * model: they are left out of every statistic, as requests too (see providers/blame.ts, whose rule also keeps
- * them from the circuit breaker). In the rollups a success has the error class '', which the rule passes.
+ * Hang-ups and impossible max_tokens say nothing about either arm: they are left out of every statistic, as
+ * requests too (see providers/blame.ts). Refusals (400s, content policy, unsupported parameters, requests
+ * that cannot be translated) are counted per arm as `refusals`, beside the requests: they are neither
+ * requests, errors nor latency samples, and the policy compares the arms' refusal rates. In the rollups a
+ * success has the error class '', which both rules pass.
  */
 const NOT_CLIENT_CAUSED = `NOT ${CLIENT_CAUSED_SQL}`;
+const REFUSED = REFUSAL_SQL;
 
-/** Routing versions in [$from, $to) when given (rollups store a missing version as 0). */
-const versionRange = (column: string, from: string, to: string) =>
-  `(${from}::bigint IS NULL OR ${column} >= ${from}::bigint) AND (${to}::bigint IS NULL OR ${column} < ${to}::bigint)`;
+/**
+ * Routing versions in [$from, $to) when given (rollups store a missing version as 0). Function declarations
+ * (this, `iso`, `countKinds`): arm-statistics-raw.ts, which this module re-exports, uses them as it loads.
+ */
+export function versionRange(column: string, from: string, to: string): string {
+  return `(${from}::bigint IS NULL OR ${column} >= ${from}::bigint) AND (${to}::bigint IS NULL OR ${column} < ${to}::bigint)`;
+}
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
-const iso = (ms: number) => new Date(ms).toISOString();
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
 
-// ---- raw events (reference and partial minutes) -------------------------------------------------------
-
-const ARM_SQL = `
-  SELECT count(*)::int                                            AS requests,
-         count(*) FILTER (WHERE error_class IS NOT NULL
-                             OR ($7::boolean AND error_class IS NULL AND fallback_depth > 0))::int AS errors,
-         count(*) FILTER (WHERE error_class IS NULL AND fallback_depth > 0)::int AS fallbacks,
-         count(*) FILTER (WHERE $5::float8 IS NOT NULL AND latency_ms > $5::float8)::int AS slow,
-         count(quality_score) FILTER (WHERE NOT $7::boolean OR fallback_depth = 0)::int AS scored,
-         avg(quality_score) FILTER (WHERE NOT $7::boolean OR fallback_depth = 0)::float8 AS quality_mean,
-         var_samp(quality_score) FILTER (WHERE NOT $7::boolean OR fallback_depth = 0)::float8 AS quality_variance,
-         coalesce(sum(cost_usd), 0)::float8                       AS cost_usd,
-         percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)::float8 AS p95_latency_ms
-    FROM request_events
-   WHERE route = $1 AND tag = $2
-     AND created_at >= $3::timestamptz AND created_at < $4::timestamptz
-     AND ($6::text IS NULL OR target = $6::text)
-     AND ($9::bigint IS NULL OR coalesce(routing_version, 0) = $9::bigint)
-     AND ${versionRange('coalesce(routing_version, 0)', '$8', '$10')}
-     AND ${NOT_CLIENT_CAUSED}`;
-
-/**
- * The arm's statistics straight from the raw events (every row, unweighted): the reference the rollups are
- * tested against, and the query decisions ran before the rollups.
- */
-export async function armStatsRaw(pool: pg.Pool, q: ArmQuery): Promise<ArmStatsWithFallbacks> {
-  const { rows } = await pool.query(ARM_SQL, [
-    q.route,
-    q.tag,
-    iso(q.fromMs),
-    iso(q.toMs ?? Date.now() + MINUTE),
-    q.slowThresholdMs ?? null,
-    q.target ?? null,
-    q.primaryOnly === true,
-    q.fromVersion ?? null,
-    q.routingVersion ?? null,
-    q.toVersion ?? null,
-  ]);
-  const r = rows[0];
-  return {
-    requests: r.requests,
-    errors: r.errors,
-    slow: r.slow,
-    scored: r.scored,
-    qualityMean: r.quality_mean,
-    qualityVariance: r.quality_variance,
-    costUsd: r.cost_usd,
-    p95LatencyMs: r.p95_latency_ms,
-    fallbacks: r.fallbacks,
-  };
+/** Refusals per kind from [kind, count] pairs, rounded (weighted raw rows) and without empty kinds. */
+export function countKinds(pairs: Iterable<[string, number]>, into: Record<string, number> = {}) {
+  for (const [k, n] of pairs) into[k] = (into[k] ?? 0) + Number(n);
+  for (const k of Object.keys(into)) {
+    into[k] = Math.round(into[k]);
+    if (into[k] <= 0) delete into[k];
+  }
+  return into;
 }
 
 // ---- rollups plus the partial minutes ------------------------------------------------------------------
 
-const HIST_SUM = `ARRAY[${Array.from({ length: LATENCY_BUCKETS }, (_, i) => `coalesce(sum(latency_hist[${i}]), 0)`).join(', ')}]::float8[]`;
+/** The latency histogram of the served requests (refusals are no latency sample). */
+const HIST_SUM = `ARRAY[${Array.from({ length: LATENCY_BUCKETS }, (_, i) => `coalesce(sum(latency_hist[${i}]) FILTER (WHERE NOT refused), 0)`).join(', ')}]::float8[]`;
 
-/** Sums over whole minutes ($3..$4) of the rollups, and over the raw events of [$9,$10) and [$11,$12). */
 /**
  * Sums over the rollups: minutes [$3, $11), hours [$11, $12) from the hourly table, minutes [$12, $4); and
  * over the raw events of [$14, $15) (a partial first minute) and [$9, $10) (a past window's partial last
@@ -145,7 +112,8 @@ WITH rr AS (
         column,
         from,
         to,
-      ]) => `SELECT requests, error_class, fallback, scored, score_sum, score_sq_sum, cost_usd, latency_hist
+      ]) => `SELECT requests, error_class, fallback, scored, score_sum, score_sq_sum, cost_usd, latency_hist,
+         attempts, attempt_errors, ${REFUSED} AS refused
     FROM ${table}
    WHERE route = $1 AND tag = $2 AND ${column} >= ${from}::timestamptz AND ${column} < ${to}::timestamptz
      AND ($6::text IS NULL OR target = $6::text)
@@ -156,16 +124,22 @@ WITH rr AS (
     )
     .join('\n  UNION ALL\n  ')}
 ), r AS (
-  SELECT coalesce(sum(requests), 0)::float8 AS requests,
-         coalesce(sum(requests) FILTER (WHERE error_class <> ''
-                                           OR ($7::boolean AND error_class = '' AND fallback)), 0)::float8 AS errors,
+  SELECT coalesce(sum(requests) FILTER (WHERE NOT refused), 0)::float8 AS requests,
+         coalesce(sum(requests) FILTER (WHERE NOT refused AND (error_class <> ''
+                                           OR ($7::boolean AND error_class = '' AND fallback))), 0)::float8 AS errors,
          coalesce(sum(requests) FILTER (WHERE error_class = '' AND fallback), 0)::float8 AS fallbacks,
          coalesce(sum(scored) FILTER (WHERE NOT $7::boolean OR NOT fallback), 0)::float8 AS scored,
          coalesce(sum(score_sum) FILTER (WHERE NOT $7::boolean OR NOT fallback), 0)::float8 AS score_sum,
          coalesce(sum(score_sq_sum) FILTER (WHERE NOT $7::boolean OR NOT fallback), 0)::float8 AS score_sq,
          coalesce(sum(cost_usd), 0)::float8 AS cost_usd,
+         coalesce(sum(requests) FILTER (WHERE refused), 0)::float8 AS refusals,
+         coalesce(sum(attempts) FILTER (WHERE NOT refused), 0)::float8 AS attempts,
+         coalesce(sum(attempt_errors) FILTER (WHERE NOT refused), 0)::float8 AS attempt_errors,
          ${HIST_SUM} AS hist
     FROM rr
+), rk AS (
+  SELECT coalesce(json_agg(json_build_array(k, n)), '[]') AS kinds
+    FROM (SELECT ${REFUSAL_KIND_SQL} AS k, sum(requests)::float8 AS n FROM rr WHERE refused GROUP BY 1) x
 ), e AS MATERIALIZED (
   ${[
     ['$14', '$15'],
@@ -175,7 +149,8 @@ WITH rr AS (
       ([
         from,
         to,
-      ]) => `SELECT latency_ms, error_class, fallback_depth, quality_score, cost_usd, sample_weight::float8 AS w
+      ]) => `SELECT latency_ms, error_class, fallback_depth, quality_score, cost_usd, sample_weight::float8 AS w,
+         attempts, attempt_errors, ${REFUSED} AS refused
     FROM request_events
    WHERE route = $1 AND tag = $2 AND created_at >= ${from}::timestamptz AND created_at < ${to}::timestamptz
      AND ($6::text IS NULL OR target = $6::text)
@@ -186,20 +161,27 @@ WITH rr AS (
     )
     .join('\n  UNION ALL\n  ')}
 ), ea AS (
-  SELECT coalesce(sum(w), 0)::float8 AS requests,
-         coalesce(sum(w) FILTER (WHERE error_class IS NOT NULL
-                                    OR ($7::boolean AND error_class IS NULL AND fallback_depth > 0)), 0)::float8 AS errors,
+  SELECT coalesce(sum(w) FILTER (WHERE NOT refused), 0)::float8 AS requests,
+         coalesce(sum(w) FILTER (WHERE NOT refused AND (error_class IS NOT NULL
+                                    OR ($7::boolean AND error_class IS NULL AND fallback_depth > 0))), 0)::float8 AS errors,
          coalesce(sum(w) FILTER (WHERE error_class IS NULL AND fallback_depth > 0), 0)::float8 AS fallbacks,
          count(quality_score) FILTER (WHERE NOT $7::boolean OR fallback_depth = 0)::float8 AS scored,
          coalesce(sum(quality_score) FILTER (WHERE NOT $7::boolean OR fallback_depth = 0), 0)::float8 AS score_sum,
          coalesce(sum(quality_score * quality_score) FILTER (WHERE NOT $7::boolean OR fallback_depth = 0), 0)::float8 AS score_sq,
-         coalesce(sum(cost_usd * w), 0)::float8 AS cost_usd
+         coalesce(sum(cost_usd * w), 0)::float8 AS cost_usd,
+         coalesce(sum(w) FILTER (WHERE refused), 0)::float8 AS refusals,
+         coalesce(sum(attempts * w) FILTER (WHERE NOT refused), 0)::float8 AS attempts,
+         coalesce(sum(attempt_errors * w) FILTER (WHERE NOT refused), 0)::float8 AS attempt_errors
     FROM e
 ), eh AS (
   SELECT coalesce(json_agg(json_build_array(b, n)), '[]') AS hist
-    FROM (SELECT rollup_bucket(latency_ms) AS b, sum(w)::float8 AS n FROM e GROUP BY 1) x
+    FROM (SELECT rollup_bucket(latency_ms) AS b, sum(w)::float8 AS n FROM e WHERE NOT refused GROUP BY 1) x
+), ek AS (
+  SELECT coalesce(json_agg(json_build_array(k, n)), '[]') AS kinds
+    FROM (SELECT ${REFUSAL_KIND_SQL} AS k, sum(w)::float8 AS n FROM e WHERE refused GROUP BY 1) x
 )
-SELECT row_to_json(r) AS r, row_to_json(ea) AS e, eh.hist AS eh FROM r, ea, eh`;
+SELECT row_to_json(r) AS r, row_to_json(ea) AS e, eh.hist AS eh, rk.kinds AS rk, ek.kinds AS ek
+  FROM r, ea, eh, rk, ek`;
 
 interface Sums {
   requests: number;
@@ -209,7 +191,23 @@ interface Sums {
   score_sum: number;
   score_sq: number;
   cost_usd: number;
+  refusals: number;
+  attempts: number;
+  attempt_errors: number;
 }
+
+const SUM_KEYS = [
+  'requests',
+  'errors',
+  'fallbacks',
+  'scored',
+  'score_sum',
+  'score_sq',
+  'cost_usd',
+  'refusals',
+  'attempts',
+  'attempt_errors',
+] as const;
 
 /**
  * How a window [from, to) is read: its whole hours from the hourly rollups, the whole minutes around them
@@ -243,7 +241,7 @@ async function rollupArm(
   pool: pg.Pool,
   q: ArmQuery,
   successOnly = false,
-): Promise<{ sums: Sums; hist: number[] }> {
+): Promise<{ sums: Sums; hist: number[]; kinds: Record<string, number> }> {
   const w = splitWindow(q.fromMs, q.toMs ?? Date.now() + MINUTE);
   const { rows } = await pool.query(ROLLUP_ARM_SQL, [
     q.route,
@@ -269,14 +267,14 @@ async function rollupArm(
   addSparse(hist, 0, r.hist);
   for (const [b, n] of rows[0].eh as [number, number][]) addSparse(hist, b, [n]);
   const sums = {} as Sums;
-  for (const k of ['requests', 'errors', 'fallbacks', 'scored', 'score_sum', 'score_sq', 'cost_usd'] as const)
-    sums[k] = Number(r[k]) + Number(e[k]);
-  return { sums, hist };
+  for (const k of SUM_KEYS) sums[k] = Number(r[k]) + Number(e[k]);
+  const kinds = countKinds([...(rows[0].rk as [string, number][]), ...(rows[0].ek as [string, number][])]);
+  return { sums, hist, kinds };
 }
 
 /** The arm's statistics from the rollups (whole minutes) and raw events (partial minutes). */
 export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStatsWithFallbacks> {
-  const { sums, hist } = await rollupArm(pool, q);
+  const { sums, hist, kinds } = await rollupArm(pool, q);
   const { mean, variance } = meanVariance(sums.scored, sums.score_sum, sums.score_sq);
   // Sampled stable events in the partial minutes carry weights: counts are rounded back to whole requests.
   return {
@@ -289,6 +287,10 @@ export async function armStats(pool: pg.Pool, q: ArmQuery): Promise<ArmStatsWith
     costUsd: sums.cost_usd,
     p95LatencyMs: histogramQuantile(hist, 0.95),
     fallbacks: Math.round(sums.fallbacks),
+    refusals: Math.round(sums.refusals),
+    refusalKinds: kinds,
+    attempts: Math.round(sums.attempts),
+    attemptErrors: Math.round(sums.attempt_errors),
   };
 }
 
@@ -341,30 +343,20 @@ export async function stepCounts(
       toVersion: q.stepVersions[i + 1],
       slowThresholdMs: q.slowThresholdMs,
       primaryOnly: q.primaryOnly,
-    }).then(({ requests, errors, slow }) => ({ requests, errors, slow }));
+    }).then(({ requests, errors, slow, refusals, attempts, attemptErrors }) => ({
+      requests,
+      errors,
+      slow,
+      refusals,
+      attempts,
+      attemptErrors,
+    }));
   return Promise.all(
     q.stepVersions.map(async (_, i) => {
       const [stable, canary] = await Promise.all([counts('stable', i), counts('canary', i)]);
       return { stable, canary };
     }),
   );
-}
-
-const STABLE_P95_RAW_SQL = `
-  SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)::float8 AS p95, count(*)::int AS n
-    FROM request_events
-   WHERE route = $1 AND tag = 'stable' AND error_class IS NULL
-     AND created_at >= $2::timestamptz AND created_at < $3::timestamptz`;
-
-/** The stable arm's p95 latency of successful calls from the raw events (the reference; see armStatsRaw). */
-export async function stableP95Raw(
-  pool: pg.Pool,
-  route: string,
-  fromMs: number,
-  toMs: number,
-): Promise<number | null> {
-  const { rows } = await pool.query(STABLE_P95_RAW_SQL, [route, iso(fromMs), iso(toMs)]);
-  return rows[0].n >= 20 ? rows[0].p95 : null;
 }
 
 /**
@@ -380,3 +372,6 @@ export async function stableP95(
   const { sums, hist } = await rollupArm(pool, { route, tag: 'stable', fromMs, toMs }, true);
   return Math.round(sums.requests) >= 20 ? histogramQuantile(hist, 0.95) : null;
 }
+
+// The same statistics from the raw events alone (the reference the rollups are tested against).
+export { armStatsRaw, stableP95Raw } from './arm-statistics-raw';

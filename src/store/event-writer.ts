@@ -71,6 +71,10 @@ export interface RequestEvent {
   caller?: string | null;
   /** The `x-request-id` the client sent, for its own correlation (never the event's `requestId`). */
   clientRequestId?: string | null;
+  /** Provider calls made for the request, retries and fallbacks included (default 1). */
+  attempts?: number;
+  /** Of those, the ones that failed for the model's reasons (not refusals or hang-ups; default 0). */
+  attemptErrors?: number;
   /** Defaults to the time record() was called. */
   createdAt?: Date;
   /**
@@ -188,17 +192,18 @@ WITH u AS MATERIALIZED (
   SELECT u.*, to_timestamp(u.created_ms / 1000.0) AS created_at
   FROM /*ASYNC*/ unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::float8[], $8::text[],
     $9::int[], $10::int[], $11::float8[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::float8[],
-    $17::text[], $18::text[], $19::text[], $20::text[], $21::float8[], $22::boolean[])
+    $17::text[], $18::text[], $19::text[], $20::text[], $21::float8[], $22::boolean[], $23::int[], $24::int[])
     AS u(request_id, route, tag, slot, target, fallback_depth, latency_ms, error_class,
          input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_ms,
-         finish_reason, tool_calls, caller, client_request_id, weight, keep)
+         finish_reason, tool_calls, caller, client_request_id, weight, keep, attempts, attempt_errors)
 ), ins AS (
   INSERT INTO request_events (request_id, route, tag, slot, target, fallback_depth, latency_ms, error_class,
     input_tokens, output_tokens, cost_usd, routing_version, reference_id, prompt, answer, created_at,
-    finish_reason, tool_calls, caller, client_request_id, sample_weight)
+    finish_reason, tool_calls, caller, client_request_id, sample_weight, attempts, attempt_errors)
   SELECT u.request_id, u.route, u.tag, u.slot, u.target, u.fallback_depth, u.latency_ms, u.error_class,
     u.input_tokens, u.output_tokens, u.cost_usd, u.routing_version, u.reference_id, u.prompt::jsonb, u.answer,
-    u.created_at, u.finish_reason, u.tool_calls::jsonb, u.caller, u.client_request_id, u.weight
+    u.created_at, u.finish_reason, u.tool_calls::jsonb, u.caller, u.client_request_id, u.weight, u.attempts,
+    u.attempt_errors
   FROM u WHERE u.keep
 ), minutes AS (
 ${eventRollupUpsert(ROLLUP_LEVELS[0], 'u')}
@@ -340,7 +345,7 @@ export function sampleEvent(e: RequestEvent, stableRate: number): { keep: boolea
 
 function eventParams(events: RequestEvent[], times: number[], stableRate = 1): unknown[] {
   const n = events.length;
-  const cols: (string | number | null)[][] = Array.from({ length: 22 }, () => new Array(n));
+  const cols: (string | number | null)[][] = Array.from({ length: 24 }, () => new Array(n));
   for (let i = 0; i < n; i++) {
     const e = events[i];
     cols[0][i] = e.requestId;
@@ -367,13 +372,15 @@ function eventParams(events: RequestEvent[], times: number[], stableRate = 1): u
     const sample = sampleEvent(e, stableRate);
     cols[20][i] = sample.weight;
     cols[21][i] = sample.keep ? 't' : 'f';
+    cols[22][i] = e.attempts === undefined ? 1 : int(e.attempts);
+    cols[23][i] = int(e.attemptErrors);
   }
   return cols.map((c, j) =>
     NUMERIC_EVENT_COLUMNS.has(j) ? numberArray(c as number[]) : textArray(c as string[]),
   );
 }
 
-const NUMERIC_EVENT_COLUMNS = new Set([5, 6, 8, 9, 10, 11, 15, 20]);
+const NUMERIC_EVENT_COLUMNS = new Set([5, 6, 8, 9, 10, 11, 15, 20, 22, 23]);
 
 function pairParams(pairs: ShadowPair[], times: number[]): unknown[] {
   return [

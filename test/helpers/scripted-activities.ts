@@ -7,7 +7,11 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { createAlertActivities } from '../../activities/alerts';
+import { createAnalysisActivities } from '../../activities/analysis';
+import { createGateActivities } from '../../activities/gates';
 import type { AlertChannels } from '../../src/control-plane/alerts/channels';
+import type { MetricSources } from '../../src/control-plane/gates/sources';
+import type { WebhookGates } from '../../src/control-plane/gates/webhooks';
 import type { SlotConfig } from '../../src/store/routing-state';
 import { formatTarget, parseTargetWithFallbacks } from '../../src/decision/config/target';
 import {
@@ -102,7 +106,9 @@ export interface ScriptedWorld {
   activities: Activities;
 }
 
-export function scriptedWorld(options: { alertChannels?: AlertChannels } = {}): ScriptedWorld {
+export function scriptedWorld(
+  options: { alertChannels?: AlertChannels; webhookGates?: WebhookGates; metricSources?: MetricSources } = {},
+): ScriptedWorld {
   const routes = new Map<string, ScriptedRoute>();
   const scripts = new Map<string, RouteScript>();
   const decisions: ScriptedWorld['decisions'] = [];
@@ -166,7 +172,11 @@ export function scriptedWorld(options: { alertChannels?: AlertChannels } = {}): 
   };
 
   const alerts = createAlertActivities({ channels: options.alertChannels ?? new Map() });
+  // Webhooks and metric sources are the real activities, posting to the servers the test runs.
+  const sources = options.metricSources ?? new Map();
   const activities = {
+    ...createGateActivities({ hooks: options.webhookGates ?? new Map(), sources }),
+    ...createAnalysisActivities({ sources }),
     async resolvePolicy(policy: PolicyConfig) {
       return resolvePolicy(policy);
     },
@@ -282,6 +292,27 @@ export function scriptedWorld(options: { alertChannels?: AlertChannels } = {}): 
       const a = scripts.get(req.route)?.triggers?.(req) ?? arm(0, null);
       const windows = Object.fromEntries(req.triggers.map((t) => [t.windowMinutes, a]));
       return triggerMetricsByWindow(req.triggers, windows);
+    },
+    /** The guardian's comparison with the previous model: the script's arms for both periods. */
+    async guardianComparison(req: {
+      route: string;
+      sinceMs: number;
+      target: string;
+      previousTarget: string;
+    }) {
+      count('guardianComparison');
+      const script = scripts.get(req.route)?.triggers;
+      const period = (sinceMs: number, target: string) => {
+        const a = script?.({ tag: 'stable', sinceMs, target }) ?? arm(0, null);
+        return {
+          requests: a.requests,
+          refusals: a.refusals ?? 0,
+          refusalKinds: a.refusalKinds ?? {},
+          attempts: a.attempts ?? a.requests,
+          attemptErrors: a.attemptErrors ?? 0,
+        };
+      };
+      return { current: period(req.sinceMs, req.target), previous: period(0, req.previousTarget) };
     },
     async scoreAnswers(): Promise<ScoreReport> {
       count('scoreAnswers');

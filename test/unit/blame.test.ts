@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   CLIENT_TIMEOUT_TOKENS_PER_SECOND,
   isClientCaused,
+  isModelAttemptFailure,
   recordedErrorClass,
+  refusalKind,
   requestedMaxTokens,
 } from '../../src/data-plane/providers/blame';
 import type { ErrorClass } from '../../src/data-plane/providers/types';
@@ -26,10 +28,44 @@ const ALL: ErrorClass[] = [
 ];
 
 describe('whose fault a failure is', () => {
-  it('every class: only bad requests, content policy and hang-ups are the client’s without context', () => {
+  it('every class: refusals are recorded to be compared per arm, hang-ups as the client’s, the rest as the model’s', () => {
     const client = ALL.filter((c) => isClientCaused(c));
+    // The breaker's rule: none of these says whether the provider is up.
     expect(client.sort()).toEqual(['bad_request', 'cancelled', 'content_policy']);
-    for (const c of ALL) expect(recordedErrorClass(c)).toBe(client.includes(c) ? `client_${c}` : c);
+    const recorded = Object.fromEntries(ALL.map((c) => [c, recordedErrorClass(c)]));
+    expect(recorded).toMatchObject({
+      bad_request: 'refused_bad_request',
+      content_policy: 'refused_content_policy',
+      cancelled: 'client_cancelled',
+    });
+    for (const c of ALL.filter((c) => !client.includes(c))) expect(recorded[c]).toBe(c);
+  });
+
+  it('a refusal’s kind comes from the provider’s message: unsupported parameters, untranslatable fields', () => {
+    expect(refusalKind('bad_request', 'Invalid request (simulated).')).toBe('bad_request');
+    expect(
+      refusalKind('bad_request', "Unsupported parameter: 'temperature' is not supported with this model."),
+    ).toBe('unsupported_parameter');
+    expect(refusalKind('bad_request', 'unsupported_value: reasoning_effort')).toBe('unsupported_parameter');
+    expect(
+      refusalKind(
+        'bad_request',
+        'seed: has no Anthropic equivalent (the request cannot be translated for Anthropic)',
+      ),
+    ).toBe('untranslatable');
+    expect(refusalKind('content_policy', 'flagged')).toBe('content_policy');
+    expect(refusalKind('server_error', 'Unsupported parameter')).toBeUndefined();
+    expect(recordedErrorClass('bad_request', {}, 'Unsupported parameter: temperature')).toBe(
+      'refused_unsupported_parameter',
+    );
+  });
+
+  it('a failed attempt counts against the model unless it was a refusal, a hang-up or a skip', () => {
+    const model = ALL.filter((c) => isModelAttemptFailure(c));
+    expect(model.sort()).toEqual(
+      ALL.filter((c) => !['bad_request', 'content_policy', 'cancelled', 'circuit_open'].includes(c)).sort(),
+    );
+    expect(isModelAttemptFailure(undefined)).toBe(false);
   });
 
   it('a JSON timeout is the client’s only when its max_tokens cannot be written within the timeout', () => {

@@ -279,7 +279,7 @@ interface Traffic {
 function falseRollbackRates(traffic: Traffic, rollouts: number, seed: number) {
   const config = resolveSequentialConfig({
     alpha: 0.2,
-    alphaSplit: { quality: 0.5, errors: 0.25, slow: 0.25 },
+    alphaSplit: { quality: 0.4, errors: 0.25, slow: 0.25, refusals: 0.05, attemptErrors: 0.05 },
   });
   let perStep = 0;
   let pooledRollbacks = 0;

@@ -19,17 +19,17 @@ const fail = (name: string, error: string, costUsd = 0): EvaluatorOutcome => ({
 describe('combineOutcomes', () => {
   it('weighted: the weighted mean of those that applied, named by source', () => {
     expect(
-      combineOutcomes([score('judge', 4, 3), score('checks', 1, 1), na('feedback')], 'weighted'),
+      combineOutcomes([score('judge', 0.75, 3), score('checks', 0, 1), na('feedback')], 'weighted'),
     ).toEqual({
       kind: 'scored',
-      score: (4 * 3 + 1) / 4,
+      score: (0.75 * 3 + 0) / 4,
       source: 'judge+checks',
       costUsd: 0,
     });
   });
 
   it('weighted: one failure fails the answer (no mean of the rest), with every reason and the cost', () => {
-    expect(combineOutcomes([score('checks', 5), fail('judge', 'timeout', 0.01)], 'weighted')).toEqual({
+    expect(combineOutcomes([score('checks', 1), fail('judge', 'timeout', 0.01)], 'weighted')).toEqual({
       kind: 'failed',
       error: 'judge: timeout',
       costUsd: 0.01,
@@ -51,13 +51,13 @@ describe('combineOutcomes', () => {
 
   it('first: the first that applies decides; its failure is never replaced by a later evaluator', () => {
     expect(
-      combineOutcomes([na('reference'), score('feedback', 5), score('judge', 1)], 'first'),
+      combineOutcomes([na('reference'), score('feedback', 1), score('judge', 0)], 'first'),
     ).toMatchObject({
-      score: 5,
+      score: 1,
       source: 'feedback',
     });
     expect(
-      combineOutcomes([na('reference'), fail('judge', 'timeout'), score('heuristic', 4)], 'first'),
+      combineOutcomes([na('reference'), fail('judge', 'timeout'), score('heuristic', 0.75)], 'first'),
     ).toEqual({
       kind: 'failed',
       error: 'judge: timeout',
@@ -65,9 +65,9 @@ describe('combineOutcomes', () => {
     });
   });
 
-  it('clamps scores into 1-5', () => {
-    expect(combineOutcomes([score('http:a', 9)], 'weighted')).toMatchObject({ score: 5 });
-    expect(combineOutcomes([score('http:a', -2)], 'first')).toMatchObject({ score: 1 });
+  it('clamps scores into [0, 1]', () => {
+    expect(combineOutcomes([score('http:a', 9)], 'weighted')).toMatchObject({ score: 1 });
+    expect(combineOutcomes([score('http:a', -2)], 'first')).toMatchObject({ score: 0 });
   });
 });
 

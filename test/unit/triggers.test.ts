@@ -21,7 +21,7 @@ const metric = (value: number | null, requests = 100, scores = 50): TriggerMetri
 function metrics(over: Partial<Record<TriggerMetricName, TriggerMetric>> = {}) {
   return {
     error_rate: metric(0.01),
-    avg_quality_score: metric(4.5),
+    avg_quality_score: metric(0.875),
     p95_latency_ms: metric(2500),
     cost_per_request: metric(0.01),
     ...over,
@@ -34,7 +34,7 @@ describe('default triggers', () => {
   it("are the seed's four, each with an explicit direction and window", () => {
     expect(DEFAULT_TRIGGERS.map((t) => [t.metric, t.threshold, t.direction, t.windowMinutes])).toEqual([
       ['error_rate', 0.05, 'above', 15],
-      ['avg_quality_score', 3.0, 'below', 60],
+      ['avg_quality_score', 0.5, 'below', 60],
       ['p95_latency_ms', 30000, 'above', 15],
       ['cost_per_request', 0.1, 'above', 60],
     ]);
@@ -47,8 +47,8 @@ describe('default triggers', () => {
     expect(r.results).toHaveLength(4);
     const quality = r.results.find((x) => x.metric === 'avg_quality_score')!;
     expect(quality).toMatchObject({
-      value: 4.5,
-      threshold: 3,
+      value: 0.875,
+      threshold: 0.5,
       direction: 'below',
       windowMinutes: 60,
       status: 'ok',
@@ -56,13 +56,13 @@ describe('default triggers', () => {
     });
   });
 
-  it('good quality (4.5) does NOT fire; bad quality (2.5) does', () => {
+  it('good quality (0.875, a 4.5 on 1-5) does NOT fire; bad quality (0.375, a 2.5) does', () => {
     expect(
-      firedNames(evaluateTriggers(DEFAULT_TRIGGERS, metrics({ avg_quality_score: metric(4.5) }))),
+      firedNames(evaluateTriggers(DEFAULT_TRIGGERS, metrics({ avg_quality_score: metric(0.875) }))),
     ).toEqual([]);
-    const r = evaluateTriggers(DEFAULT_TRIGGERS, metrics({ avg_quality_score: metric(2.5) }));
+    const r = evaluateTriggers(DEFAULT_TRIGGERS, metrics({ avg_quality_score: metric(0.375) }));
     expect(firedNames(r)).toEqual(['avg_quality_score']);
-    expect(r.fired[0].reason).toMatch(/avg_quality_score over 60 min: 2\.5000 < 3 on 50 scores/);
+    expect(r.fired[0].reason).toMatch(/avg_quality_score over 60 min: 0\.3750 < 0\.5 on 50 scores/);
   });
 
   it('fires on each "above" metric past its threshold', () => {
@@ -78,7 +78,7 @@ describe('default triggers', () => {
       DEFAULT_TRIGGERS,
       metrics({
         error_rate: metric(0.05),
-        avg_quality_score: metric(3.0),
+        avg_quality_score: metric(0.5),
         p95_latency_ms: metric(30000),
         cost_per_request: metric(0.1),
       }),
@@ -102,10 +102,10 @@ describe('default triggers', () => {
   });
 
   it('the quality guard counts scores, not requests', () => {
-    const few = evaluateTriggers(DEFAULT_TRIGGERS, metrics({ avg_quality_score: metric(1.0, 1000, 9) }));
+    const few = evaluateTriggers(DEFAULT_TRIGGERS, metrics({ avg_quality_score: metric(0, 1000, 9) }));
     expect(few.fired).toEqual([]);
     expect(few.results[1].status).toBe('insufficient-sample');
-    const enough = evaluateTriggers(DEFAULT_TRIGGERS, metrics({ avg_quality_score: metric(1.0, 1000, 10) }));
+    const enough = evaluateTriggers(DEFAULT_TRIGGERS, metrics({ avg_quality_score: metric(0, 1000, 10) }));
     expect(firedNames(enough)).toEqual(['avg_quality_score']);
   });
 
@@ -117,7 +117,7 @@ describe('default triggers', () => {
 
   it('thresholds and minimum samples are configurable', () => {
     const strict = defaultTriggers({
-      thresholds: { error_rate: 0.02, avg_quality_score: 4.6 },
+      thresholds: { error_rate: 0.02, avg_quality_score: 0.9 },
       minRequests: 5,
     });
     expect(strict[0]).toMatchObject({ threshold: 0.02, minSample: 5 });
@@ -136,17 +136,17 @@ describe("legacyGreaterThan (the seed's flaw, kept for comparison)", () => {
     expect(legacy.every((t) => t.direction === 'above' && t.minSample === 0 && t.legacy)).toBe(true);
   });
 
-  it('fires on GOOD quality (4.5 > 3.0) and misses a collapse (1.0)', () => {
-    const good = evaluateTriggers(legacy, metrics({ avg_quality_score: metric(4.5) }));
+  it('fires on GOOD quality (0.875 > 0.5) and misses a collapse (0)', () => {
+    const good = evaluateTriggers(legacy, metrics({ avg_quality_score: metric(0.875) }));
     expect(firedNames(good)).toEqual(['avg_quality_score']);
     expect(good.fired[0].reason).toMatch(/legacy greater-than rule/);
-    expect(firedNames(evaluateTriggers(legacy, metrics({ avg_quality_score: metric(1.0) })))).toEqual([]);
+    expect(firedNames(evaluateTriggers(legacy, metrics({ avg_quality_score: metric(0) })))).toEqual([]);
   });
 
   it('fires on a single failed request', () => {
     expect(
       firedNames(
-        evaluateTriggers(legacy, metrics({ avg_quality_score: metric(1), error_rate: metric(1, 1) })),
+        evaluateTriggers(legacy, metrics({ avg_quality_score: metric(0), error_rate: metric(1, 1) })),
       ),
     ).toEqual(['error_rate']);
   });
@@ -162,8 +162,8 @@ describe('metrics from arm statistics', () => {
     errors: 12,
     slow: 9,
     scored: 40,
-    qualityMean: 3.9,
-    qualityVariance: 0.8,
+    qualityMean: 0.725,
+    qualityVariance: 0.05,
     costUsd: 3,
     p95LatencyMs: 4200,
   };
@@ -171,7 +171,7 @@ describe('metrics from arm statistics', () => {
   it('derives the four metrics and their sample sizes', () => {
     const m = triggerMetricsFromArm(stats);
     expect(m.error_rate).toEqual({ value: 0.06, requests: 200, scores: 40 });
-    expect(m.avg_quality_score.value).toBe(3.9);
+    expect(m.avg_quality_score.value).toBe(0.725);
     expect(m.p95_latency_ms.value).toBe(4200);
     expect(m.cost_per_request.value).toBeCloseTo(0.015, 12);
   });
@@ -186,15 +186,16 @@ describe('metrics from arm statistics', () => {
       costUsd: 0,
       p95LatencyMs: null,
     });
-    expect(Object.values(m).map((x) => x.value)).toEqual([null, null, null, null]);
+    // Every metric of the registry, the refusal and attempt-error rates too.
+    expect(Object.values(m).map((x) => x.value)).toEqual([null, null, null, null, null, null]);
   });
 
   it("takes each trigger's metric from the stats of its own window", () => {
     const last15 = { ...stats, requests: 100, errors: 10 }; // 10% errors in the last 15 min
-    const last60 = { ...stats, requests: 400, errors: 12, qualityMean: 2.5 };
+    const last60 = { ...stats, requests: 400, errors: 12, qualityMean: 0.375 };
     const m = triggerMetricsByWindow(DEFAULT_TRIGGERS, { 15: last15, 60: last60 });
     expect(m.error_rate!.value).toBe(0.1);
-    expect(m.avg_quality_score!.value).toBe(2.5);
+    expect(m.avg_quality_score!.value).toBe(0.375);
     expect(firedNames(evaluateTriggers(DEFAULT_TRIGGERS, m))).toEqual(['error_rate', 'avg_quality_score']);
   });
 });

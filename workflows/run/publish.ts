@@ -60,6 +60,8 @@ export function publishStatus(v: PublishedView, last: Published | undefined): Pu
       s.scoring?.noQualityEvidence ? `**no quality evidence**: ${noEvidenceCause(s.scoring)}` : '',
       s.scoring ? scoringLine(s.scoring) : '',
       last10 ? `last decision: ${last10.action} - ${last10.reasons.join('; ')}` : '',
+      gateLine(s),
+      ...analysisLines(s),
       s.deadline?.holding
         ? `**held by its ${s.deadline.kind} progress deadline**: promote, resume or roll back`
         : '',
@@ -83,6 +85,28 @@ export function planLine(s: Pick<RolloutStatus, 'plan' | 'step'>): string {
   });
   const at = s.step ? `step ${s.step.index + 1}/${s.plan.length} (${s.step.description}): ` : 'steps: ';
   return at + entries.join(' → ');
+}
+
+/** What a webhook gate waits for: "waits for webhook 'release-gate' (confirm-promotion): answered 403". */
+export function gateLine(s: Pick<RolloutStatus, 'gate' | 'step'>): string {
+  const g = s.gate;
+  if (!g || g.state === 'passed' || s.step?.kind !== 'webhook') return '';
+  const last =
+    g.lastStatus !== undefined
+      ? `answered ${g.lastStatus}${g.lastAnswer ? ` (${g.lastAnswer})` : ''}`
+      : g.lastAnswer;
+  return g.state === 'asking'
+    ? `**waits for webhook '${g.hook}'** (${g.type}), asked ${g.asked + 1} time(s)${last ? `; last ${last}` : ''}`
+    : `**held by webhook '${g.hook}'** (${g.type}) since ${g.since}: ${last ?? 'no answer'}; asked again, or promote / roll back`;
+}
+
+/** One line per metric check with its latest value: "analysis error-rate: result 0.01 meets result < 0.05". */
+export function analysisLines(s: Pick<RolloutStatus, 'analysis'>): string[] {
+  const checks = [...(s.analysis?.step ?? []), ...(s.analysis?.background ?? [])];
+  return checks.map((c) => {
+    const held = c.verdict === 'held' ? ' **(held: inconclusive)**' : '';
+    return `analysis ${c.last?.reason ?? `${c.name}: not measured yet`}${held}`;
+  });
 }
 
 export function bpsText(bps: number): string {

@@ -23,6 +23,7 @@ import { DURABLE, ROUTING } from '../activity-options';
 import { triggerSpecsOf } from '../triggers';
 import type { RolloutOutcome, RolloutPhase as Phase, RolloutStatus } from '../messages';
 import { acts, alerts } from './activities';
+import { askRollbackHooks, emitEvent, postRollout } from './gates';
 import { countDecision, type CanaryState, type RolloutCarry, type WatchState } from './carry';
 import { bpsText, publishStatus } from './publish';
 
@@ -90,6 +91,8 @@ export class RolloutRun {
   published: { attributes: string; memo: string } | undefined;
   /** Alerts not waited for, delivered before continuing as new. */
   readonly pendingAlerts = new Set<Promise<void>>();
+  /** Calls to `event` webhooks not waited for (none without such hooks), delivered before the run ends. */
+  readonly pendingHooks = new Set<Promise<void>>();
 
   constructor(o: RunOptions) {
     const { carried, spec } = o;
@@ -164,6 +167,7 @@ export class RolloutRun {
       this.restartStepDeadline();
     }
     this.setPhase(def.phase(value as never));
+    if (!resumed) emitEvent(this, 'step', { index, stepKind: kind });
   }
 
   /**
@@ -188,7 +192,7 @@ export class RolloutRun {
    */
   async maybeContinue(state: unknown): Promise<void> {
     if (!workflowInfo().continueAsNewSuggested || this.rollbackRequest || !allHandlersFinished()) return;
-    await Promise.all([...this.pendingAlerts]);
+    await Promise.all([...this.pendingAlerts, ...this.pendingHooks]);
     if (this.rollbackRequest || !allHandlersFinished()) return;
     const generation = (this.status.generation ?? 0) + 1;
     const carry: RolloutCarry = {
@@ -221,6 +225,7 @@ export class RolloutRun {
 
   /** Updates still waiting (a rollback or a promote answered with the outcome) answer before the run closes. */
   async closing(result: RolloutOutcome): Promise<RolloutOutcome> {
+    await postRollout(this); // with no post-rollout or event webhooks: nothing
     await condition(allHandlersFinished);
     return result;
   }
@@ -268,6 +273,21 @@ export class RolloutRun {
       void this.alert('trigger', `Trigger fired on ${this.route}: ${fired.map((f) => f.reason).join('; ')}`);
       throw new RollbackRequested(`trigger fired: ${fired.map((f) => f.reason).join('; ')}`, 'trigger', {
         triggers: fired as unknown as Record<string, unknown>[],
+      });
+    }
+    const asked = await askRollbackHooks(this); // the `rollback` webhooks, in the manner of Flagger's
+    if (asked) {
+      const reason = `rollback webhook '${asked.hook}' answered ${asked.answer.status}`;
+      await this.record({
+        action: 'rollback',
+        policy: 'webhook',
+        reasons: [reason],
+        stats: { status: asked.answer.status },
+      });
+      throw new RollbackRequested(reason, 'webhook', {
+        hook: asked.hook,
+        status: asked.answer.status,
+        answer: asked.answer.answer,
       });
     }
   }
@@ -383,6 +403,7 @@ export class RolloutRun {
     this.status.paused = false;
     this.status.awaitingApproval = false;
     this.setPhase(partial.result);
+    emitEvent(this, 'outcome', { result: partial.result, reason: partial.reason });
     return this.outcome;
   }
 
@@ -394,6 +415,11 @@ export class RolloutRun {
     if (this.status.decisions.length > 10) this.status.decisions.shift();
     this.status.decisionSummary = countDecision(this.status.decisionSummary, { ...decision, at });
     this.publish();
+    emitEvent(this, 'decision', {
+      action: decision.action,
+      policy: decision.policy,
+      reasons: decision.reasons,
+    });
     await acts.recordDecision.executeWithOptions(
       { ...DURABLE, summary: `${decision.action}: ${decision.reasons[0] ?? ''}`.slice(0, 200) },
       [

@@ -9,6 +9,7 @@ import { decide, estimate } from '../../src/decision/policy';
 import { evidenceReasons } from '../../src/decision/scoring/evidence';
 import { DURABLE } from '../activity-options';
 import { acts } from '../run/activities';
+import { analysisReasons, backgroundAnalysis } from '../run/analysis';
 import { checkDeadlines } from '../run/deadlines';
 import { noteHold } from '../run/hold';
 import { bpsText } from '../run/publish';
@@ -44,6 +45,7 @@ export const setShareStep = defineStepExecutor<number, SetShareState>(
       await r.maybeContinue(state);
       const batch = await tickWhileScoring(r, canary.fromMs, `evaluate canary at ${bpsText(bps)}`);
       await r.checkTriggers();
+      const analysis = await backgroundAnalysis(r, 'canary'); // 'none' without the spec's analysis
       if (r.takePromote()) {
         await batch.settle();
         return;
@@ -64,6 +66,14 @@ export const setShareStep = defineStepExecutor<number, SetShareState>(
       const input = { ...stats, context, policy: r.policy };
       const decision = decide(input);
       decision.reasons.push(...evidenceReasons(r.status.scoring!, scored, stats.fallbacks, r.candidateName));
+      if (analysis !== 'none') {
+        // The team's own metrics are evidence of the decision; an inconclusive check is never a go.
+        if (analysis === 'inconclusive' && decision.action === 'promote-step') {
+          decision.action = 'hold';
+          decision.reasons.unshift('analysis not passing: the step waits for a successful measurement');
+        }
+        decision.reasons.push(...analysisReasons(r));
+      }
       noteHold(r, decision, () =>
         estimate({
           ...input,

@@ -329,9 +329,15 @@ async function parseSpecOrExplain(input: Record<string, unknown>, opts: StartOpt
       await import('../../data-plane/providers/providers-file');
     const registry = deploymentRegistry();
     const { judgeBudgetIssues } = await import('../../decision/scoring/budget');
+    const { schemaProblem } = await import('../../decision/scoring/checks');
     const issues = [
       ...endpointIssues(registry, specTargets(spec)),
       ...judgeBudgetIssues(spec.evaluation, registry.pricing),
+      // A JSON Schema that does not compile would fail every scoring batch: refused here, by its field.
+      ...(spec.evaluation.evaluators ?? []).flatMap((e, i) => {
+        const problem = e.kind === 'checks' && e.jsonSchema ? schemaProblem(e.jsonSchema) : undefined;
+        return problem ? [{ field: `evaluation.evaluators.${i}.jsonSchema`, reason: problem }] : [];
+      }),
     ];
     if (issues.length > 0) throw new InvalidSpecError(issues);
     return spec;

@@ -16,6 +16,7 @@ import type {
 import { roughDuration } from '../../decision/config/duration';
 import { rolloutWorkflowId } from '../../decision/config/workflow-id';
 import { UsageError } from '../errors';
+import { renderGates } from './status-gates';
 import {
   action,
   ago,
@@ -323,6 +324,7 @@ export function renderStatus(view: StatusView, now = Date.now()): string {
     );
   }
   if (s.hold && !s.outcome) lines.push('', ...renderHold(s.hold, now));
+  lines.push(...renderGates(s, now)); // webhook gate and metric checks (nothing when the spec has none)
   if (s.decisions.length) {
     lines.push('', bold('last decisions') + dim(' (newest last)'));
     lines.push(

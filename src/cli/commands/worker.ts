@@ -110,6 +110,11 @@ export function registerWorkerCommand(program: Command): void {
         const providers = opts.simulator ? simulatorRegistry(opts.simulator) : deploymentRegistry();
         const { loadAlertChannels } = await import('../../control-plane/alerts/channels');
         const alertChannels = loadAlertChannels(); // a bad channels file stops the worker here, naming the field
+        // Webhook gates and metric sources, by name (WEBHOOK_GATES_FILE, METRIC_SOURCES_FILE): the same.
+        const { loadWebhookGates } = await import('../../control-plane/gates/webhooks');
+        const { loadMetricSources } = await import('../../control-plane/gates/sources');
+        const webhookGates = loadWebhookGates();
+        const metricSources = loadMetricSources();
         const { parseDuration, formatDuration } = await import('../../decision/config/duration');
         const { captureRetentionMs, ensureRetentionSchedule, eventRetentionMs, rollupRetentionMs } =
           await import('../../control-plane/temporal/retention-schedule');
@@ -169,7 +174,16 @@ export function registerWorkerCommand(program: Command): void {
           namespace,
           taskQueue,
           connection: connections.native,
-          activities: createActivities({ db, chain, client, taskQueue, alertChannels, providers }),
+          activities: createActivities({
+            db,
+            chain,
+            client,
+            taskQueue,
+            alertChannels,
+            providers,
+            webhookGates,
+            metricSources,
+          }),
         });
         stops.push(() => worker.shutdown());
         await ensureRetentionSchedule(client, {
@@ -195,6 +209,10 @@ export function registerWorkerCommand(program: Command): void {
               ? [...alertChannels].map(([name, c]) => `${name} (${c.type})`).join(', ')
               : 'no channels (ALERT_CHANNELS_FILE): alerts are only logged'
           }`,
+        );
+        console.log(
+          `gates:     webhooks ${webhookGates.size ? [...webhookGates.keys()].join(', ') : 'none (WEBHOOK_GATES_FILE)'}; ` +
+            `metric sources ${metricSources.size ? [...metricSources].map(([n, c]) => `${n} (${c.type})`).join(', ') : 'none (METRIC_SOURCES_FILE)'}`,
         );
         console.log('Press Ctrl-C to stop.');
         // Runs until Ctrl-C, or until the worker itself fails (then the error is the command's).

@@ -15,6 +15,10 @@ export const ALERT_KINDS = [
   'no-quality-evidence',
   /** A progress deadline or an approval timeout passed, and what was done about it. */
   'deadline',
+  /** A metric check failed, or has been inconclusive (its source unreachable) for `holdAfter`. */
+  'analysis',
+  /** A webhook gate refused, or did not answer, and the rollout holds or rolls back. */
+  'webhook',
 ] as const;
 
 export type AlertKind = (typeof ALERT_KINDS)[number];

@@ -18,6 +18,7 @@ import { logger as rootLogger, type Logger } from '../../logger';
 import {
   ChainExhaustedError,
   ProviderError,
+  type Attempt,
   createFallbackChain,
   createProviderAdapter,
   keyOf,
@@ -49,7 +50,7 @@ import {
   type SlotConfig,
 } from '../../store/routing-state';
 import { kindDescriptor } from '../providers/kinds';
-import { recordedErrorClass, requestedMaxTokens } from '../providers/blame';
+import { isModelAttemptFailure, recordedErrorClass, requestedMaxTokens } from '../providers/blame';
 import { answerOf } from './answer';
 import { assignTag } from './assignment';
 import { RouterMetrics } from './prometheus';
@@ -187,6 +188,23 @@ export interface Router {
   /** Waits until every event recorded so far is written (tests, shutdown). */
   flush(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Provider calls a request made (retries and fallbacks included; a target skipped by an open breaker was
+ * not called) and how many of them failed for the model's reasons: retries that ended well are still
+ * evidence (the users waited, the calls cost), compared per arm by the policy's attempt-error test.
+ */
+function attemptCounts(attempts: readonly Attempt[] | undefined): { attempts: number; errors: number } {
+  if (!attempts) return { attempts: 1, errors: 0 };
+  let n = 0;
+  let errors = 0;
+  for (const a of attempts) {
+    if (a.errorClass === 'circuit_open') continue;
+    n++;
+    if (isModelAttemptFailure(a.errorClass)) errors++;
+  }
+  return { attempts: n, errors };
 }
 
 export async function createRouter(options: RouterOptions): Promise<Router> {
@@ -333,8 +351,10 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     fallbackDepth: number,
     errorClass: string | null,
     result: ChainResult | undefined,
+    attempts: readonly Attempt[] | undefined,
   ): RequestEvent {
     const captured = capture.captures(decision.route, cache.get(decision.route));
+    const tried = attemptCounts(attempts);
     return {
       requestId: decision.requestId,
       route: decision.route,
@@ -356,6 +376,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       answer: captured && result ? answerOf(result) : undefined,
       toolCalls: captured && result?.toolCalls ? result.toolCalls : undefined,
       keep: shadowed.has(decision),
+      attempts: tried.attempts,
+      attemptErrors: tried.errors,
     };
   }
 
@@ -366,7 +388,9 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     latencyMs: number,
   ): string {
     const target = keyOf(result.target);
-    writer?.record(event(decision, request, latencyMs, target, result.fallbackDepth, null, result));
+    writer?.record(
+      event(decision, request, latencyMs, target, result.fallbackDepth, null, result, result.attempts),
+    );
     metrics.call(decision.route, decision.tag, target, 'ok', latencyMs, result.fallbackDepth);
     return target;
   }
@@ -380,13 +404,28 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   ): RouteCallError {
     const failure = new RouteCallError(decision, error);
     // Classified at write time (client_* when the request caused it): statistics filter on the class.
-    const errorClass = recordedErrorClass(error.errorClass, {
-      stream,
-      maxTokens: requestedMaxTokens({ request: request.openai }, decision.targets[0]),
-      timeoutMs: perAttemptTimeoutMs,
-    });
+    const errorClass = recordedErrorClass(
+      error.errorClass,
+      {
+        stream,
+        maxTokens: requestedMaxTokens({ request: request.openai }, decision.targets[0]),
+        timeoutMs: perAttemptTimeoutMs,
+      },
+      error.detail,
+    );
     const fallbackDepth = Math.max(0, (error.attempts?.length ?? 1) - 1);
-    writer?.record(event(decision, request, latencyMs, failure.target, fallbackDepth, errorClass, undefined));
+    writer?.record(
+      event(
+        decision,
+        request,
+        latencyMs,
+        failure.target,
+        fallbackDepth,
+        errorClass,
+        undefined,
+        error.attempts,
+      ),
+    );
     metrics.call(decision.route, decision.tag, failure.target, error.errorClass, latencyMs, 0);
     return failure;
   }

@@ -136,13 +136,14 @@ export class ShadowRunner {
       }
     } catch (thrown) {
       event.latencyMs = performance.now() - start;
-      // A request the upstream refuses as malformed is the client's, for the shadow as for the served call.
+      // Classified as for the served call (a refusal is `refused_<kind>`, compared per arm).
       event.errorClass =
         thrown instanceof ProviderError
-          ? recordedErrorClass(thrown.errorClass, {
-              maxTokens: requestedMaxTokens({ request: request.openai }, target),
-              timeoutMs,
-            })
+          ? recordedErrorClass(
+              thrown.errorClass,
+              { maxTokens: requestedMaxTokens({ request: request.openai }, target), timeoutMs },
+              thrown.detail,
+            )
           : 'server_error';
       if (!(thrown instanceof ProviderError))
         this.options.log.warn({ err: thrown }, 'shadow call failed unexpectedly');

@@ -2,12 +2,15 @@ import { z } from 'zod';
 import { ALERT_KINDS } from '../../control-plane/alerts/kinds';
 import { durationSchema } from './duration-schema';
 import { evaluatorSchema } from './evaluators';
+import { placeHooks, webhooksSchema } from './hooks';
+import { backgroundAnalysisSchema } from './steps/analysis';
 import { approveSchema } from './steps/approve';
 import { defaultSteps } from './steps/default-list';
 import { shadowSchema } from './steps/shadow';
 import { stepsSchema, strategyOf } from './steps';
 import { targetSchema, targetWithFallbacksSchema, type TargetWithFallbacks } from './target';
 import { DEFAULT_STEPS, DEFAULT_TRIGGER_SETTINGS, resolvePolicy, validateSteps } from '../policy';
+import { METRICS, type MetricName } from '../metrics';
 
 /**
  * The rollout spec: what a person asks for when starting a rollout. Validated before the workflow starts
@@ -47,13 +50,13 @@ const policySchema = z
     }
   });
 
+/** A threshold per metric of the registry (src/decision/metrics), each with its own bounds. */
 const thresholdsSchema = z
-  .strictObject({
-    error_rate: z.number().min(0).max(1).optional(),
-    avg_quality_score: z.number().optional(),
-    p95_latency_ms: z.number().positive().optional(),
-    cost_per_request: z.number().min(0).optional(),
-  })
+  .strictObject(
+    Object.fromEntries(METRICS.map((m) => [m.name, m.threshold.optional()])) as {
+      [K in MetricName]: z.ZodOptional<z.ZodType<number>>;
+    },
+  )
   .prefault({});
 
 const channelName = z
@@ -184,6 +187,10 @@ export const rolloutSpecSchema = z
         holdAfter: duration('30m'),
       })
       .prefault({}),
+    /** Lifecycle webhooks (pre-rollout, confirm-promotion, post-rollout, rollback, event): ./hooks.ts. */
+    webhooks: webhooksSchema,
+    /** Checks of the team's own metrics all along the canary and the bake: ./steps/analysis.ts. */
+    analysis: backgroundAnalysisSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     const { step, rollout } = spec.progressDeadline;
@@ -218,8 +225,8 @@ export const rolloutSpecSchema = z
       });
     }
   })
-  .transform(({ shadow, canary, approval, bake, strategy, steps: given, ...spec }) => {
-    const steps =
+  .transform(({ shadow, canary, approval, bake, strategy, steps: given, webhooks: hooks, ...spec }) => {
+    const listed =
       given ??
       defaultSteps({
         strategy: strategy ?? 'canary',
@@ -231,7 +238,9 @@ export const rolloutSpecSchema = z
         approval: approval ?? { ...approveSchema.parse({}), required: false },
         bake: { duration: bake?.duration ?? 30 * 60_000 },
       });
-    return { ...spec, strategy: strategyOf(steps), steps };
+    // The gate hooks become webhook steps; only post-rollout, rollback and event hooks stay in `webhooks`.
+    const { steps, webhooks } = placeHooks(listed, hooks);
+    return { ...spec, strategy: strategyOf(steps), steps, webhooks };
   });
 
 export type RolloutSpecInput = z.input<typeof rolloutSpecSchema>;

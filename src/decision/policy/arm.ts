@@ -26,7 +26,29 @@ export function cleanArm(arm: ArmStats | null | undefined): ArmStats {
     qualityVariance: scored >= 2 && variance !== null && variance >= 0 ? variance : null,
     costUsd: count(arm?.costUsd),
     p95LatencyMs: finiteOrNull(arm?.p95LatencyMs),
+    ...cleanExtra(arm, requests),
+    refusalKinds: cleanKinds(arm?.refusalKinds),
   };
+}
+
+/**
+ * Refusals, attempts and attempt errors: absent (statistics from before they were counted) reads as no
+ * refusal and one attempt per request, none failed, which no test can take for evidence either way.
+ */
+function cleanExtra(arm: BadEventCounts | null | undefined, requests: number) {
+  const attempts = arm?.attempts === undefined ? requests : count(arm.attempts);
+  return {
+    refusals: count(arm?.refusals),
+    attempts,
+    attemptErrors: Math.min(count(arm?.attemptErrors), attempts),
+  };
+}
+
+function cleanKinds(kinds: Record<string, number> | null | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (kinds && typeof kinds === 'object')
+    for (const [k, n] of Object.entries(kinds)) if (count(n) > 0) out[k] = count(n);
+  return out;
 }
 
 export function cleanPair(pair: ArmPair | null | undefined): ArmPair {
@@ -39,6 +61,7 @@ function cleanCounts(arm: BadEventCounts | null | undefined): BadEventCounts {
     requests,
     errors: Math.min(count(arm?.errors), requests),
     slow: Math.min(count(arm?.slow), requests),
+    ...cleanExtra(arm, requests),
   };
 }
 

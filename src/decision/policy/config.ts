@@ -15,8 +15,12 @@ export interface SequentialConfig {
    * canary phase however often it is checked. Split across the three tests by `alphaSplit`.
    */
   alpha: number;
-  /** Fractions of `alpha` for quality, error rate and slow share (Bonferroni; must sum to ≤ 1). */
-  alphaSplit: { quality: number; errors: number; slow: number };
+  /**
+   * Fractions of `alpha` for quality, error rate, slow share, refusal rate and attempt-error rate
+   * (Bonferroni; must sum to ≤ 1). `refusals` and `attemptErrors` absent (a policy resolved before they
+   * existed, carried by a running rollout): those two tests are off.
+   */
+  alphaSplit: AlphaSplit;
   quality: {
     /** The quality test stays silent until the canary has this many scores (normal approximation). */
     minCanaryScored: number;
@@ -70,6 +74,16 @@ export interface SequentialConfig {
   };
 }
 
+export interface AlphaSplit {
+  quality: number;
+  errors: number;
+  slow: number;
+  /** Requests the candidate refuses (400s, content policy, unsupported parameters) more often than stable. */
+  refusals?: number;
+  /** Provider attempts that failed (retried or not) more often on the candidate than on stable. */
+  attemptErrors?: number;
+}
+
 /** Freezes nested groups too, so nobody edits the defaults in place by accident. */
 function deepFreeze<T extends object>(value: T): Readonly<T> {
   for (const v of Object.values(value)) if (v && typeof v === 'object') deepFreeze(v);
@@ -77,21 +91,27 @@ function deepFreeze<T extends object>(value: T): Readonly<T> {
 }
 
 /**
- * Defaults, tuned with bench/policy.ts (judge scores on a 1-10 scale, 1% errors, 5% slow on stable):
- * - alpha 1% per rollout, half for quality, a quarter each for errors and slow requests;
+ * Defaults, tuned with bench/policy.ts on the scores the evaluators produce, normalised to [0, 1] (a 1-5
+ * judge's (g-1)/4: mean 0.73, sd 0.23; a check's pass/fail; an eval service's 0-1), 1% errors, 5% slow on
+ * stable. The quality settings are relative to the stable mean, and on the normalised scale they hold on
+ * every shape (bench/policy.ts, README):
+ * - alpha 1% per rollout: half for quality, a fifth each for errors and slow requests, a twentieth each for
+ *   refusals and attempt errors (a model that refuses what stable serves, or fails a share of its calls
+ *   that retries hide, does so by many times stable's rate: little alpha catches it within a few dozen
+ *   events; see test/unit/policy-refusals.test.ts);
  * - 1000 canary requests per step: about what a 3× error rate on a 1% base needs to show at a 5%
  *   share; with fewer, a fast route reaches 40% before a regression is visible, and at 40% the
  *   smaller stable arm makes every canary request less informative;
  * - 50 canary scores per step;
  * - hold while a test's e-value is above MAX_E_VALUE (material evidence of "worse"), not above 1;
  * - before 80% and 100%, a likelihood-ratio gate: the data favour "as good as stable" over "2% worse" by
- *   1/0.05 (an equal candidate needs ~1 200 canary scores at sd 2 on a mean of 7), and the error rate is
+ *   1/0.05 (an equal candidate needs ~1 500 canary scores at sd 0.23 on a mean of 0.73), and the error rate is
  *   shown below 1.5× stable's once the canary's errors exceed 0.5%.
  */
 export const DEFAULT_SEQUENTIAL_CONFIG: Readonly<SequentialConfig> = deepFreeze({
   steps: [...DEFAULT_STEPS],
   alpha: 0.01,
-  alphaSplit: { quality: 0.5, errors: 0.25, slow: 0.25 },
+  alphaSplit: { quality: 0.5, errors: 0.2, slow: 0.2, refusals: 0.05, attemptErrors: 0.05 },
   quality: {
     minCanaryScored: 20,
     rollbackMarginRel: 0,
@@ -152,9 +172,11 @@ export function validateSequentialConfig(c: SequentialConfig): string[] {
   if (!inOpen(c.alpha, 0, 0.5)) problems.push(`alpha must be in (0, 0.5), got ${c.alpha}`);
   const split = c.alphaSplit;
   for (const [name, share] of Object.entries(split)) {
+    if (share === undefined && (name === 'refusals' || name === 'attemptErrors')) continue;
     if (!inOpen(share, 0, 1.000001)) problems.push(`alphaSplit.${name} must be in (0, 1], got ${share}`);
   }
-  if (split.quality + split.errors + split.slow > 1 + 1e-9) problems.push('alphaSplit must sum to at most 1');
+  const total = Object.values(split).reduce<number>((a, b) => a + (b ?? 0), 0);
+  if (total > 1 + 1e-9) problems.push(`alphaSplit must sum to at most 1, got ${Number(total.toFixed(6))}`);
   if (!(c.quality.minCanaryScored >= 2)) problems.push('quality.minCanaryScored must be at least 2');
   if (!(c.quality.rollbackMarginRel >= 0)) problems.push('quality.rollbackMarginRel must be ≥ 0');
   if (!(c.quality.mixtureRelEffect > 0)) problems.push('quality.mixtureRelEffect must be > 0');

@@ -36,6 +36,8 @@ export type HoldCondition =
   | 'quality leaning'
   | 'errors leaning'
   | 'slow requests leaning'
+  | 'refusals leaning'
+  | 'attempt errors leaning'
   | 'final gate (quality)'
   | 'final gate (errors)';
 
@@ -108,6 +110,10 @@ function currentRates(input: HoldEstimateInput, cum: ArmPair, step: ArmPair): Ra
 interface Pooled {
   errorRate: number;
   slowRate: number;
+  /** Refusals per served request, provider attempts per served request, failed ones per attempt. */
+  refusalsPerRequest: number;
+  attemptsPerRequest: number;
+  attemptErrorRate: number;
   mean: number | null;
   canaryVariance: number | null;
   stableVariance: number | null;
@@ -119,9 +125,14 @@ function pooled(cum: ArmPair): Pooled {
   const sum =
     (cum.canary.qualityMean ?? 0) * cum.canary.scored + (cum.stable.qualityMean ?? 0) * cum.stable.scored;
   const variance = cum.stable.qualityVariance ?? cum.canary.qualityVariance;
+  const both = (f: (a: ArmStats) => number | undefined) => (f(cum.canary) ?? 0) + (f(cum.stable) ?? 0);
+  const attempts = both((a) => a.attempts);
   return {
     errorRate: requests > 0 ? (cum.canary.errors + cum.stable.errors) / requests : 0,
     slowRate: requests > 0 ? (cum.canary.slow + cum.stable.slow) / requests : 0,
+    refusalsPerRequest: requests > 0 ? both((a) => a.refusals) / requests : 0,
+    attemptsPerRequest: requests > 0 ? Math.max(1, attempts / requests) : 1,
+    attemptErrorRate: attempts > 0 ? both((a) => a.attemptErrors) / attempts : 0,
     mean: scored > 0 ? sum / scored : null,
     canaryVariance: cum.canary.qualityVariance ?? variance,
     stableVariance: variance,
@@ -147,6 +158,9 @@ function grow(arm: ArmStats, requests: number, scored: number, p: Pooled, varian
     requests: arm.requests + requests,
     errors: arm.errors + requests * p.errorRate,
     slow: arm.slow + requests * p.slowRate,
+    refusals: (arm.refusals ?? 0) + requests * p.refusalsPerRequest,
+    attempts: (arm.attempts ?? arm.requests) + requests * p.attemptsPerRequest,
+    attemptErrors: (arm.attemptErrors ?? 0) + requests * p.attemptsPerRequest * p.attemptErrorRate,
     scored: n,
     qualityMean: n > 0 ? qualityMean : null,
     qualityVariance,
@@ -233,6 +247,18 @@ function conditions(input: PolicyInput, config: SequentialConfig): Condition[] {
       'requests',
       (cum, step) => badEventTest('slow', cum, step, config, scratch(), previous).logE,
       'slow requests',
+    ),
+    leaning(
+      'refusals leaning',
+      'requests',
+      (cum, step) => badEventTest('refusals', cum, step, config, scratch(), previous).logE,
+      'refusals',
+    ),
+    leaning(
+      'attempt errors leaning',
+      'requests',
+      (cum, step) => badEventTest('attemptErrors', cum, step, config, scratch(), previous).logE,
+      'attempt errors',
     ),
   ];
   if (gated) {

@@ -67,3 +67,4 @@ export * from './shadow';
 export * from './triggers';
 export * from './statistics';
 export * from './deadlines';
+export * from './guardian-comparison';

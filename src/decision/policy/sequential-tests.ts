@@ -24,7 +24,7 @@ export type Stats = Decision['stats'];
 
 /** Outcome of one test: did it find the canary worse, and what did it see. */
 export interface TestOutcome {
-  name: 'quality' | 'errors' | 'slow requests';
+  name: 'quality' | 'errors' | 'slow requests' | 'refusals' | 'attempt errors';
   verdict: 'worse' | 'no-evidence' | 'insufficient';
   reason: string;
   /** log e-value for "canary worse" (rollback at log(1/α)); null when the test could not run. */
@@ -102,32 +102,29 @@ export function qualityTest(
   };
 }
 
+/** The bad-event tests: errors and slow requests per request, refusals per request, failed attempts per attempt. */
+export type BadEventKind = 'errors' | 'slow' | 'refusals' | 'attemptErrors';
+
 /** Stats keys per bad-event kind, spelled out once (the bench calls the policy millions of times). */
+const keysOf = <P extends string, L extends TestOutcome['name']>(prefix: P, label: L) =>
+  ({
+    label,
+    canary: `${prefix}.canary`,
+    stable: `${prefix}.stable`,
+    canaryRate: `${prefix}.canaryRate`,
+    stableRate: `${prefix}.stableRate`,
+    expected: `${prefix}.expectedCanary`,
+    logLR: `${prefix}.logLR`,
+    logThreshold: `${prefix}.logThreshold`,
+    alpha: `${prefix}.alpha`,
+    segments: `${prefix}.segments`,
+  }) as const;
+
 const BAD_EVENT_KEYS = {
-  errors: {
-    label: 'errors',
-    canary: 'errors.canary',
-    stable: 'errors.stable',
-    canaryRate: 'errors.canaryRate',
-    stableRate: 'errors.stableRate',
-    expected: 'errors.expectedCanary',
-    logLR: 'errors.logLR',
-    logThreshold: 'errors.logThreshold',
-    alpha: 'errors.alpha',
-    segments: 'errors.segments',
-  },
-  slow: {
-    label: 'slow requests',
-    canary: 'slow.canary',
-    stable: 'slow.stable',
-    canaryRate: 'slow.canaryRate',
-    stableRate: 'slow.stableRate',
-    expected: 'slow.expectedCanary',
-    logLR: 'slow.logLR',
-    logThreshold: 'slow.logThreshold',
-    alpha: 'slow.alpha',
-    segments: 'slow.segments',
-  },
+  errors: keysOf('errors', 'errors'),
+  slow: keysOf('slow', 'slow requests'),
+  refusals: keysOf('refusals', 'refusals'),
+  attemptErrors: keysOf('attemptErrors', 'attempt errors'),
 } as const;
 
 function segment(canary: ArmCounts, stable: ArmCounts): BadEventSegment {
@@ -139,10 +136,21 @@ function segment(canary: ArmCounts, stable: ArmCounts): BadEventSegment {
   };
 }
 
-const countsOf = (arm: BadEventCounts, kind: 'errors' | 'slow'): ArmCounts => ({
-  requests: arm.requests,
-  bad: arm[kind],
-});
+/**
+ * The trials and bad events of one kind. A refusal is a request the arm did not serve, so its trials are
+ * the served requests plus the refused ones (a candidate that refuses everything has trials, and fails);
+ * attempt errors are counted per provider attempt.
+ */
+export const countsOf = (arm: BadEventCounts, kind: BadEventKind): ArmCounts => {
+  switch (kind) {
+    case 'refusals':
+      return { requests: arm.requests + (arm.refusals ?? 0), bad: arm.refusals ?? 0 };
+    case 'attemptErrors':
+      return { requests: arm.attempts ?? arm.requests, bad: arm.attemptErrors ?? 0 };
+    default:
+      return { requests: arm.requests, bad: arm[kind] };
+  }
+};
 
 /**
  * One segment per canary step, each at its own split: `previousSteps` (oldest first), then the current
@@ -151,7 +159,7 @@ const countsOf = (arm: BadEventCounts, kind: 'errors' | 'slow'): ArmCounts => ({
  * whole phase. test/unit/policy-segments.test.ts measures the difference.)
  */
 export function badEventSegments(
-  kind: 'errors' | 'slow',
+  kind: BadEventKind,
   step: ArmPair,
   previousSteps: readonly StepCounts[],
 ): BadEventSegment[] {
@@ -161,8 +169,43 @@ export function badEventSegments(
   ];
 }
 
+/** The alpha of a bad-event test; undefined when the resolved policy has no share for it (test off). */
+export function badEventAlpha(config: SequentialConfig, kind: BadEventKind): number | undefined {
+  const share = config.alphaSplit[kind];
+  return share === undefined ? undefined : config.alpha * share;
+}
+
+/** 0.19 → "19%", 0.004 → "0.4%", 0.00012 → "0.01%": as a person would say a rate. */
+export function roughPercent(x: number | null): string {
+  if (x === null || !Number.isFinite(x)) return 'n/a';
+  const v = x * 100;
+  if (v === 0) return '0%';
+  return `${v >= 10 ? v.toFixed(0) : v >= 0.1 ? Number(v.toFixed(1)) : Number(v.toPrecision(1))}%`;
+}
+
+/** The kind most of the canary's refusals were (ties: the alphabetically first), for the reason. */
+export function dominantRefusal(kinds: Record<string, number> | undefined): string {
+  let best = 'bad_request';
+  let n = 0;
+  for (const [k, c] of Object.entries(kinds ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)))
+    if (c > n) [best, n] = [k, c];
+  return best;
+}
+
+/** The reason's first words: what a person reads in the rollback alert. */
+function headline(kind: BadEventKind, cum: ArmPair, canaryRate: number | null, stableRate: number | null) {
+  const label = BAD_EVENT_KEYS[kind].label;
+  if (kind === 'refusals') {
+    const as = canaryRate ? ` as ${dominantRefusal(cum.canary.refusalKinds)}` : '';
+    return `${label}: candidate refused ${roughPercent(canaryRate)} of requests${as}, stable ${roughPercent(stableRate)}`;
+  }
+  if (kind === 'attemptErrors')
+    return `${label}: candidate ${roughPercent(canaryRate)} of attempts failed, stable ${roughPercent(stableRate)}`;
+  return `${label}:`;
+}
+
 export function badEventTest(
-  kind: 'errors' | 'slow',
+  kind: BadEventKind,
   cum: ArmPair,
   step: ArmPair,
   config: SequentialConfig,
@@ -170,7 +213,9 @@ export function badEventTest(
   previousSteps: readonly StepCounts[],
 ): TestOutcome {
   const keys = BAD_EVENT_KEYS[kind];
-  const alpha = config.alpha * config.alphaSplit[kind];
+  const alpha = badEventAlpha(config, kind);
+  if (alpha === undefined)
+    return { name: keys.label, verdict: 'insufficient', reason: `${keys.label}: not tested`, logE: null };
   const logThreshold = -Math.log(alpha);
   const segments = badEventSegments(kind, step, previousSteps);
   const e = badEventMixture(segments, config.badEvents.rateRatios);
@@ -186,18 +231,21 @@ export function badEventTest(
   stats[keys.alpha] = alpha;
   // One per canary step.
   stats[keys.segments] = segments.length;
+  const unit = kind === 'attemptErrors' ? 'attempts' : 'requests';
   if (e.canaryRequests === 0 || e.stableRequests === 0) {
     return {
       name: keys.label,
       verdict: 'insufficient',
-      reason: `${keys.label}: need requests in both arms`,
+      reason: `${keys.label}: need ${unit} in both arms`,
       logE: null,
     };
   }
-  const summary =
-    `${keys.label}: canary ${e.canaryBad}/${e.canaryRequests} (${percent(canaryRate)}) vs stable ` +
+  const counts =
+    `canary ${e.canaryBad}/${e.canaryRequests} (${percent(canaryRate)}) vs stable ` +
     `${e.stableBad}/${e.stableRequests} (${percent(stableRate)}); ${e.canaryBad} on canary where ` +
     `${fixed(e.expectedCanaryBad, 1)} expected; mixture log LR ${fixed(e.logLR)}`;
+  const head = headline(kind, cum, canaryRate, stableRate);
+  const summary = kind === 'errors' || kind === 'slow' ? `${head} ${counts}` : `${head} (${counts})`;
   if (e.logLR >= logThreshold) {
     return {
       name: keys.label,

@@ -1,15 +1,17 @@
 /**
  * The default canary policy: sequential tests that stay valid when checked every few minutes for days.
  *
- * Each check runs three one-sided tests on the CUMULATIVE canary phase (all steps so far), each acting
+ * Each check runs five one-sided tests on the CUMULATIVE canary phase (all steps so far), each acting
  * only on the canary being WORSE:
  *   - quality: an always-valid upper confidence bound on canary mean − stable mean
  *     (confidence-sequence.ts); roll back when it is below −margin·|stable mean| (margin 0 by default:
  *     evidence of any drop);
- *   - error rate and slow-request share: mixture likelihood-ratio tests on who got the bad events,
- *     given the traffic split (bad-event-test.ts); roll back when LR ≥ 1/α.
+ *   - error rate, refusal rate (requests refused with a 400, by content policy, for an unsupported
+ *     parameter: a refusal is the client's only when stable refuses it as often), attempt-error rate
+ *     (provider calls that failed, retried or not) and slow-request share: mixture likelihood-ratio tests
+ *     on who got the bad events, given the traffic split (bad-event-test.ts); roll back when LR ≥ 1/α.
  * The false-rollback budget `alpha` (default 1% per rollout for a candidate exactly as good as stable)
- * is split between them, so the union of the three rolls back an equal candidate with probability
+ * is split between them, so the union of the five rolls back an equal candidate with probability
  * ≤ alpha over the whole canary phase. "≤" is exact for the idealised tests and approximate here
  * (estimated variances; for rollouts from before per-step windows, a pooled split before the current step); bench/policy.ts measures ≈ 0.3%.
  *
@@ -36,6 +38,7 @@ import { DEFAULT_SEQUENTIAL_CONFIG, type SequentialConfig } from './config';
 import { cleanPair, cleanSteps } from './arm';
 import { finite } from './format';
 import {
+  badEventAlpha,
   badEventTest,
   errorGate,
   finalGate,
@@ -45,6 +48,9 @@ import {
 } from './sequential-tests';
 import { nextShareBps } from './steps';
 import type { Decision, PolicyInput } from './types';
+
+/** Tests a policy resolved before they existed has no alpha for (a running rollout keeps its policy). */
+const OPTIONAL_TESTS = ['refusals', 'attemptErrors'] as const;
 
 function decision(action: Decision['action'], reasons: string[], stats: Stats): Decision {
   return { action, policy: 'sequential', reasons, stats };
@@ -71,9 +77,14 @@ export function decideSequential(
   }
 
   const diff = qualityDifference(cum, config);
+  // Refusals and attempt errors before slow requests: when several fire at once, the first reason is the
+  // one the rollback alert leads with, and a retried failure is also slow (the slowness is its symptom).
   const tests = [
     qualityTest(cum, diff, config, stats),
     badEventTest('errors', cum, step, config, stats, previous),
+    ...OPTIONAL_TESTS.filter((kind) => badEventAlpha(config, kind) !== undefined).map((kind) =>
+      badEventTest(kind, cum, step, config, stats, previous),
+    ),
     badEventTest('slow', cum, step, config, stats, previous),
   ];
   const worse = tests.filter((t) => t.verdict === 'worse');

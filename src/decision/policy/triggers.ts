@@ -8,13 +8,14 @@
  * explicit direction, a window, and a minimum sample so that one failed request out of one (a 100%
  * error rate) is not an emergency. `legacyGreaterThan()` rebuilds the seed's behaviour for comparison.
  */
+import { DEFAULT_WINDOWS, METRICS, metricNamed, type MetricName } from '../metrics';
 import { fixed } from './format';
 import type { ArmStats } from './types';
 
 export type TriggerDirection = 'above' | 'below';
 
-/** The seed's four metrics. */
-export type TriggerMetricName = 'error_rate' | 'avg_quality_score' | 'p95_latency_ms' | 'cost_per_request';
+/** A metric of the registry (src/decision/metrics): the seed's four and the later ones. */
+export type TriggerMetricName = MetricName;
 
 export interface TriggerSpec {
   metric: TriggerMetricName;
@@ -52,7 +53,8 @@ export interface TriggerResult {
 }
 
 export interface TriggerDefaults {
-  thresholds: Record<TriggerMetricName, number>;
+  /** Thresholds of the metrics that have a trigger by default (the others only when a spec sets one). */
+  thresholds: Partial<Record<TriggerMetricName, number>>;
   /** Minimum requests for the request-based triggers. Default 20. */
   minRequests: number;
   /** Minimum scores for the quality trigger. Default 10. */
@@ -60,12 +62,11 @@ export interface TriggerDefaults {
 }
 
 export const DEFAULT_TRIGGER_SETTINGS: Readonly<TriggerDefaults> = Object.freeze({
-  thresholds: Object.freeze({
-    error_rate: 0.05,
-    avg_quality_score: 3.0,
-    p95_latency_ms: 30000,
-    cost_per_request: 0.1,
-  }),
+  thresholds: Object.freeze(
+    Object.fromEntries(
+      METRICS.filter((m) => m.defaultThreshold !== undefined).map((m) => [m.name, m.defaultThreshold]),
+    ),
+  ),
   minRequests: 20,
   minScores: 10,
 });
@@ -74,48 +75,33 @@ export interface TriggerOverrides {
   thresholds?: Partial<Record<TriggerMetricName, number>>;
   minRequests?: number;
   minScores?: number;
+  /** Minutes of the 'short' and 'long' windows (default 15 and 60). */
+  windowMinutes?: { short: number; long: number };
 }
 
-/** The seed's four triggers, each with a direction, window and minimum sample. */
+/**
+ * One trigger per metric of the registry that has a threshold (its default, or the override's), with the
+ * metric's direction, window and minimum sample, in registry order.
+ */
 export function defaultTriggers(overrides: TriggerOverrides = {}): TriggerSpec[] {
   const s = DEFAULT_TRIGGER_SETTINGS;
-  const t = { ...s.thresholds, ...overrides.thresholds };
   const minRequests = overrides.minRequests ?? s.minRequests;
   const minScores = overrides.minScores ?? s.minScores;
-  return [
-    {
-      metric: 'error_rate',
-      threshold: t.error_rate,
-      direction: 'above',
-      windowMinutes: 15,
-      minSample: minRequests,
-      sampleOf: 'requests',
-    },
-    {
-      metric: 'avg_quality_score',
-      threshold: t.avg_quality_score,
-      direction: 'below',
-      windowMinutes: 60,
-      minSample: minScores,
-      sampleOf: 'scores',
-    },
-    {
-      metric: 'p95_latency_ms',
-      threshold: t.p95_latency_ms,
-      direction: 'above',
-      windowMinutes: 15,
-      minSample: minRequests,
-      sampleOf: 'requests',
-    },
-    {
-      metric: 'cost_per_request',
-      threshold: t.cost_per_request,
-      direction: 'above',
-      windowMinutes: 60,
-      minSample: minRequests,
-      sampleOf: 'requests',
-    },
-  ];
+  const windows = overrides.windowMinutes ?? DEFAULT_WINDOWS;
+  const out: TriggerSpec[] = [];
+  for (const m of METRICS) {
+    const threshold = overrides.thresholds?.[m.name] ?? m.defaultThreshold;
+    if (threshold === undefined) continue;
+    out.push({
+      metric: m.name,
+      threshold,
+      direction: m.direction,
+      windowMinutes: windows[m.window],
+      minSample: m.sampleOf === 'scores' ? minScores : minRequests,
+      sampleOf: m.sampleOf,
+    });
+  }
+  return out;
 }
 
 export const DEFAULT_TRIGGERS: readonly TriggerSpec[] = Object.freeze(
@@ -134,17 +120,12 @@ const usable = (x: number | null | undefined): number | null =>
   typeof x === 'number' && Number.isFinite(x) ? x : null;
 const nonNegative = (x: number) => (Number.isFinite(x) && x > 0 ? x : 0);
 
-/** The four metrics of one arm over one window. */
+/** Every registry metric of one arm over one window. */
 export function triggerMetricsFromArm(stats: ArmStats): Record<TriggerMetricName, TriggerMetric> {
-  const requests = nonNegative(stats.requests);
-  const scores = nonNegative(stats.scored);
-  const perRequest = (x: number) => (requests > 0 ? usable(x / requests) : null);
-  return {
-    error_rate: { value: perRequest(nonNegative(stats.errors)), requests, scores },
-    avg_quality_score: { value: scores > 0 ? usable(stats.qualityMean) : null, requests, scores },
-    p95_latency_ms: { value: requests > 0 ? usable(stats.p95LatencyMs) : null, requests, scores },
-    cost_per_request: { value: perRequest(nonNegative(stats.costUsd)), requests, scores },
-  };
+  return Object.fromEntries(METRICS.map((m) => [m.name, m.read(stats)])) as Record<
+    TriggerMetricName,
+    TriggerMetric
+  >;
 }
 
 /** Metrics for each trigger from the arm's stats over that trigger's own window. */
@@ -155,9 +136,21 @@ export function triggerMetricsByWindow(
   const out: Partial<Record<TriggerMetricName, TriggerMetric>> = {};
   for (const t of triggers) {
     const stats = statsByWindowMinutes[t.windowMinutes];
-    if (stats) out[t.metric] = triggerMetricsFromArm(stats)[t.metric];
+    if (stats) out[t.metric] = metricNamed(t.metric).read(stats);
   }
   return out;
+}
+
+/** A value in its metric's unit, as the status output and alerts show it. */
+function shown(metric: TriggerMetricName, value: number): string {
+  switch (metricNamed(metric).unit) {
+    case 'ms':
+      return `${Math.round(value)} ms`;
+    case 'usd':
+      return `$${fixed(value, 4)}`;
+    default:
+      return fixed(value, 4);
+  }
 }
 
 function evaluateOne(t: TriggerSpec, metric: TriggerMetric | undefined): TriggerResult {
@@ -182,7 +175,7 @@ function evaluateOne(t: TriggerSpec, metric: TriggerMetric | undefined): Trigger
       ...base,
       status: 'insufficient-sample',
       fired: false,
-      reason: `${where}: ${fixed(value, 4)} on ${sampleSize} ${t.sampleOf} (< ${t.minSample}); not judged`,
+      reason: `${where}: ${shown(t.metric, value)} on ${sampleSize} ${t.sampleOf} (< ${t.minSample}); not judged`,
     };
   }
   const fired = t.direction === 'above' ? value > t.threshold : value < t.threshold;
@@ -191,7 +184,7 @@ function evaluateOne(t: TriggerSpec, metric: TriggerMetric | undefined): Trigger
     ...base,
     status: fired ? 'fired' : 'ok',
     fired,
-    reason: `${where}: ${fixed(value, 4)} ${fired ? op : `not ${op}`} ${t.threshold} on ${sampleSize} ${t.sampleOf}${legacy}`,
+    reason: `${where}: ${shown(t.metric, value)} ${fired ? op : `not ${op}`} ${t.threshold} on ${sampleSize} ${t.sampleOf}${legacy}`,
   };
 }
 

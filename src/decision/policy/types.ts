@@ -20,6 +20,18 @@ export interface ArmStats {
   /** Total cost in USD. */
   costUsd: number;
   p95LatencyMs: number | null;
+  /**
+   * Requests the arm refused (400, content policy, an unsupported parameter, a field that cannot be
+   * translated): not in `requests`, compared per arm by the refusal test. Absent (0) in statistics from
+   * before refusals were counted.
+   */
+  refusals?: number;
+  /** Refusals per kind (`bad_request`, `unsupported_parameter`, ...), for the reason. */
+  refusalKinds?: Record<string, number>;
+  /** Provider calls made for `requests` (retries and fallbacks included). Absent: one per request. */
+  attempts?: number;
+  /** Of those, the ones that failed for the model's reasons, including retries that later succeeded. */
+  attemptErrors?: number;
 }
 
 /** The two arms of a canary, over the same window. */
@@ -44,7 +56,16 @@ export type PolicyName = 'ratio' | 'sequential';
 export type DecisionAction = 'promote-step' | 'hold' | 'rollback';
 
 /** What made a decision: a canary policy, the shadow phase's sign test, the rollback triggers, or a deadline. */
-export type DecisionSource = PolicyName | 'shadow-sign-test' | 'triggers' | 'progress-deadline' | 'eval-gate';
+export type DecisionSource =
+  | PolicyName
+  | 'shadow-sign-test'
+  | 'triggers'
+  | 'progress-deadline'
+  | 'eval-gate'
+  /** A metric check of the team's own monitoring (src/decision/analysis). */
+  | 'analysis'
+  /** A webhook gate's answer. */
+  | 'webhook';
 
 export interface Decision {
   action: DecisionAction;
@@ -81,4 +102,7 @@ export interface StepCounts {
   canary: BadEventCounts;
 }
 
-export type BadEventCounts = Pick<ArmStats, 'requests' | 'errors' | 'slow'>;
+export type BadEventCounts = Pick<
+  ArmStats,
+  'requests' | 'errors' | 'slow' | 'refusals' | 'attempts' | 'attemptErrors'
+>;

@@ -1,6 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { RE2JS } from 're2js';
-import { linearRegexProblem } from '../config/evaluators';
+import { linearRegexProblem } from '../config/evaluators/checks';
 
 /**
  * The compiled forms of the `checks` evaluator's regex and JSON Schema, cached by their text.
@@ -40,6 +40,16 @@ export function compiledSchema(schema: Record<string, unknown>): ValidateFunctio
   return cached(schemas, JSON.stringify(schema), () =>
     new Ajv({ allErrors: false, strict: false }).compile(schema),
   );
+}
+
+/** Why a JSON Schema does not compile (short, for a spec error), or undefined. */
+export function schemaProblem(schema: Record<string, unknown>): string | undefined {
+  try {
+    compiledSchema(schema);
+    return undefined;
+  } catch (err) {
+    return `jsonSchema does not compile: ${(err as Error).message.slice(0, 200)}`;
+  }
 }
 
 /** Throws with the reason when RE2 cannot take the pattern (the spec schema refuses those already). */

@@ -38,6 +38,7 @@ export function combineOutcomes(outcomes: readonly EvaluatorOutcome[], mode: Com
   return { kind: 'scored', score, source: scored.map((o) => o.name).join('+'), costUsd };
 }
 
+/** Scores are on [0, 1] (see evaluators.ts); a stray value is held to it. */
 export function clampScore(score: number): number {
-  return Math.min(5, Math.max(1, score));
+  return Math.min(1, Math.max(0, score));
 }

@@ -1,6 +1,7 @@
 /**
  * The last resort when there is no reference, no judge and no feedback: cheap checks that catch plainly
- * broken answers. A pass scores 4 (not 5: it proves only that nothing is obviously wrong), a failure 1.
+ * broken answers. A pass scores 4 of 5 (not 5: it proves only that nothing is obviously wrong), a failure 1;
+ * the evaluator normalises both to [0, 1] like every 1-5 grade (0.75 and 0).
  */
 export function heuristicScore(answer: string, expectJson: boolean): number {
   const text = answer.trim();

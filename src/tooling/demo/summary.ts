@@ -75,7 +75,8 @@ export async function summarizeActs(pool: pg.Pool, route: string, acts: ActWindo
 }
 
 export function formatSummary(acts: ActSummary[]): string {
-  const q = (x: number | null) => (x === null ? '   -' : x.toFixed(2));
+  // Scores are on [0, 1]: shown as a share of the best grade, which reads without knowing the scale.
+  const q = (x: number | null) => (x === null ? '  -' : `${Math.round(x * 100)}%`);
   const header = [
     'act',
     'requests',
@@ -102,7 +103,7 @@ export function formatSummary(acts: ActSummary[]): string {
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
   return [
-    'Summary (from the database; quality is the mean reference grade, 1-5):',
+    'Summary (from the database; quality is the mean reference grade, 100% = every answer right):',
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),

@@ -27,6 +27,7 @@ const REFUSAL_MESSAGES: Record<RefusalKind, string> = {
   server_error: 'The server had an error while processing your request (simulated).',
   overloaded: 'The model is overloaded (simulated). Please try again later.',
   bad_request: 'Invalid request (simulated).',
+  unsupported_parameter: "Unsupported parameter: 'temperature' is not supported with this model (simulated).",
   auth: 'Invalid API key (simulated).',
   context_length: '',
 };
@@ -92,6 +93,7 @@ export async function handleCompletion(
     case 'server_error':
     case 'overloaded':
     case 'bad_request':
+    case 'unsupported_parameter':
     case 'auth':
       return refuse(res, wire, plan.error, REFUSAL_MESSAGES[plan.error], behaviour.retryAfterSeconds);
     case 'drop_mid_stream':

@@ -15,6 +15,8 @@ export type ErrorKind =
   | 'malformed'
   | 'drop_mid_stream'
   | 'bad_request'
+  /** A 400 for a parameter the model does not take, as OpenAI answers reasoning models sent `temperature`. */
+  | 'unsupported_parameter'
   | 'auth';
 
 export const ERROR_KINDS: readonly ErrorKind[] = [
@@ -25,6 +27,7 @@ export const ERROR_KINDS: readonly ErrorKind[] = [
   'malformed',
   'drop_mid_stream',
   'bad_request',
+  'unsupported_parameter',
   'auth',
 ];
 

@@ -29,6 +29,7 @@
  * attributes read the registry; test/unit/step-registry.test.ts checks each kind has an executor.
  */
 import { z } from 'zod';
+import { analysis } from './analysis';
 import { approve } from './approve';
 import { bake } from './bake';
 import { evalGate } from './eval';
@@ -36,12 +37,22 @@ import type { ListContext, Step, StepKind } from './kind';
 import { pause } from './pause';
 import { setShare } from './set-share';
 import { shadow } from './shadow';
+import { webhook } from './webhook';
 
 export type { ListContext, Step, StepKind } from './kind';
 export { defineStepKind } from './kind';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each entry keeps its own value type
-const KINDS: ReadonlyArray<StepKind<any>> = [evalGate, shadow, setShare, pause, approve, bake];
+const KINDS: ReadonlyArray<StepKind<any>> = [
+  evalGate,
+  shadow,
+  setShare,
+  pause,
+  approve,
+  bake,
+  webhook,
+  analysis,
+];
 
 export const STEP_KINDS: ReadonlyMap<string, StepKind> = new Map(KINDS.map((k) => [k.kind, k as StepKind]));
 

@@ -19,6 +19,7 @@ const REFUSALS: Record<RefusalKind, { status: number; type: string }> = {
   server_error: { status: 500, type: 'api_error' },
   overloaded: { status: 529, type: 'overloaded_error' },
   bad_request: { status: 400, type: 'invalid_request_error' },
+  unsupported_parameter: { status: 400, type: 'invalid_request_error' },
   auth: { status: 401, type: 'authentication_error' },
   context_length: { status: 400, type: 'invalid_request_error' },
 };

@@ -61,7 +61,13 @@ export interface ChatReply {
 
 /** The refusals a provider answers with an HTTP status (the other error kinds are misbehaviours). */
 export type RefusalKind =
-  'rate_limit' | 'server_error' | 'overloaded' | 'bad_request' | 'auth' | 'context_length';
+  | 'rate_limit'
+  | 'server_error'
+  | 'overloaded'
+  | 'bad_request'
+  | 'unsupported_parameter'
+  | 'auth'
+  | 'context_length';
 
 export interface HttpResponse {
   status: number;

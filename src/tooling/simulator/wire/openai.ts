@@ -23,6 +23,7 @@ const REFUSALS: Record<RefusalKind, { status: number; type: string; code: string
   // OpenAI-compatible servers signal overload with 503 (there is no 529 in this dialect).
   overloaded: { status: 503, type: 'server_error', code: 'overloaded' },
   bad_request: { status: 400, type: 'invalid_request_error', code: null },
+  unsupported_parameter: { status: 400, type: 'invalid_request_error', code: 'unsupported_parameter' },
   auth: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key' },
   context_length: { status: 400, type: 'invalid_request_error', code: 'context_length_exceeded' },
 };
