@@ -17,7 +17,8 @@
 import pg from 'pg';
 import { migrate } from '../src/store/migrate';
 import { createEventWriter, type RequestEvent } from '../src/store/event-writer';
-import { armStats, armStatsRaw, stableP95, stableP95Raw, type ArmQuery } from '../src/store/arm-statistics';
+import { armStats, stableP95, type ArmQuery } from '../src/store/arm-statistics';
+import { armStatsRaw, stableP95Raw } from '../src/store/arm-statistics-raw';
 import { detachAndDrop, listPartitions } from '../src/store/partitions';
 import { eventRollupUpsert, ROLLUP_LEVELS, scoreRollupUpsert } from '../src/store/rollup-sql';
 import { databaseUrlOrExit, median, percentile, scratchDatabase } from './lib';

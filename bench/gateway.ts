@@ -2,6 +2,7 @@
  * Gateway overhead, side by side with the Portkey gateway, on the same fast local upstream.
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx bench/gateway.ts
+ *   DATABASE_URL=... [BENCH_BASELINE=<other checkout>] npx tsx bench/gateway.ts cli   (as users start it: mainCli)
  *
  * Layout on a 2-core machine:
  * - core 1 (`taskset -c 1`): the gateways under test, all started at once, each idle while another is
@@ -26,6 +27,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 // Type-only: the gateways run this file too (modes `ours`, `floor`), and what the load generator loads
 // (undici's whole index, pg) must not count in their resident memory; main() loads them.
@@ -794,8 +796,230 @@ function print(reports: Report[], eventsWritten: number): void {
   console.log(`request events written to Postgres by our gateways: ${eventsWritten}`);
 }
 
+// ------------------------------------------------------------------------------------------------ as users start it
+
+/** A request body of `bytes` bytes (the system prompt padded), as an SDK writes it: `model` first. */
+function sizedBody(model: string, bytes: number, i: number): string {
+  const user = { role: 'user', content: `Request ${i}: how do I reset my password?` };
+  const empty = JSON.stringify({
+    model,
+    messages: [{ role: 'system', content: '' }, user],
+    user: `user-${i % 1000}`,
+  });
+  const pad = SYSTEM.repeat(Math.ceil(bytes / SYSTEM.length)).slice(0, Math.max(0, bytes - empty.length));
+  return JSON.stringify({
+    model,
+    messages: [{ role: 'system', content: pad }, user],
+    user: `user-${i % 1000}`,
+  });
+}
+
+/**
+ * `npx tsx bench/gateway.ts cli`: the gateway as the README starts it, `model-rollout gateway` through the
+ * CLI (bin/model-rollout.js), with API keys from a keys file (an application key: no arm headers, so its
+ * answers are masked), request events and capture of every route on (`--capture`), side by side with the
+ * bare node:http + undici proxy (runFloor), both pinned to core 1, 1 KB requests. Reports CPU µs per request
+ * at saturation (closed loop, 64 concurrent, best of 3 interleaved rounds) and at 1000 requests/s, and
+ * peak RSS (VmHWM), and the ratios.
+ */
+async function mainCli(): Promise<void> {
+  const baseUrl = databaseUrlOrExit();
+  execFileSync('taskset', ['-a', '-pc', '0', String(process.pid)], { stdio: 'ignore' });
+  const scratch = await scratchDatabase(baseUrl, 'mr_bench_cli');
+  const children: ChildProcess[] = [];
+  const { migrate } = await import('../src/store/migrate');
+  const { createRoute } = await import('../src/store/routing-state');
+  const { default: pg } = await import('pg');
+  const undici = await import('undici');
+  const pool = new pg.Pool({ connectionString: scratch.url, max: 2 });
+  pool.on('error', () => {});
+  const keysFile = `${os.tmpdir()}/mr-bench-keys-${process.pid}.json`;
+  try {
+    await migrate(pool);
+    await createRoute(
+      pool,
+      { name: 'support-bot', blue: { target: { provider: 'openai', model: 'gpt-4o-mini' }, fallbacks: [] } },
+      { actor: 'bench', reason: 'gateway benchmark (CLI)' },
+    );
+    fs.writeFileSync(
+      keysFile,
+      JSON.stringify({ keys: [{ name: 'support-app', key: GATEWAY_KEY, routes: ['support-bot'] }] }),
+      { mode: 0o600 },
+    );
+    const upstreamPort = await freePort();
+    const upstream = await start(0, ['--import', 'tsx', self, 'upstream', String(upstreamPort)], /ready/);
+    children.push(upstream);
+    const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+    const json = { 'content-type': 'application/json' };
+
+    const floorPort = await freePort();
+    const floor = await start(1, ['--import', 'tsx', self, 'floor', String(floorPort), upstreamUrl], /ready/);
+    children.push(floor);
+    const cliEnv = {
+      DATABASE_URL: scratch.url,
+      GATEWAY_KEYS_FILE: keysFile,
+      OPENAI_BASE_URL: `${upstreamUrl}/v1`,
+      OPENAI_API_KEY: 'sk-bench-upstream-key',
+    };
+    const gateways: { name: string; checkout: string }[] = [
+      { name: 'model-rollout gateway (CLI)', checkout: root },
+    ];
+    // BENCH_BASELINE=<another checkout> (e.g. `git archive main` unpacked, its node_modules linked): its
+    // gateway is measured in the same run, for a before/after that the machine's load hits alike.
+    if (process.env.BENCH_BASELINE)
+      gateways.push({
+        name: 'baseline gateway (CLI)',
+        checkout: path.resolve(process.env.BENCH_BASELINE) + '/',
+      });
+    const targets: Target[] = [
+      {
+        name: 'bare undici proxy',
+        url: `http://127.0.0.1:${floorPort}`,
+        model: 'gpt-4o-mini',
+        headers: json,
+        pid: floor.pid,
+      },
+    ];
+    for (const g of gateways) {
+      const port = await freePort();
+      const child = await start(
+        1,
+        [`${g.checkout}bin/model-rollout.js`, 'gateway', '--port', String(port), '--capture'],
+        /gateway:\s+http/,
+        cliEnv,
+      );
+      children.push(child);
+      targets.push({
+        name: g.name,
+        url: `http://127.0.0.1:${port}`,
+        model: 'support-bot',
+        headers: { ...json, authorization: `Bearer ${GATEWAY_KEY}` },
+        pid: child.pid,
+      });
+    }
+    const body = (model: string, i: number) => sizedBody(model, 1024, i);
+    const pools = targets.map(
+      (t) => new undici.Pool(t.url, { connections: 128, keepAliveTimeout: 30_000, pipelining: 1 }),
+    );
+    for (let k = 1; k < targets.length; k++) {
+      const check = await pools[k].request({
+        path: '/v1/chat/completions',
+        method: 'POST',
+        headers: targets[k].headers,
+        body: body('support-bot', 0),
+      });
+      const answer = (await check.body.json()) as { model?: string; id?: string };
+      if (check.statusCode !== 200)
+        throw new Error(`${targets[k].name} answered ${check.statusCode}: ${JSON.stringify(answer)}`);
+      console.log(
+        `${targets[k].name}: an application key's answer says model ${answer.model}, id ${answer.id}`,
+      );
+    }
+    console.log(
+      `1 KB requests (${body('support-bot', 1).length} bytes); load average before: ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+    for (let k = 0; k < targets.length; k++) await closedLoop(pools[k], targets[k], 64, 2, body); // warm-up
+
+    // Rounds rotate the order; each round measures every target back to back, so a ratio per round
+    // compares targets under the same load from other work. The median round ratio is the verdict.
+    const rounds = Math.max(3, Number(process.env.BENCH_ROUNDS ?? 5));
+    const perRound = targets.map(() => ({ rps: [] as number[], sat: [] as number[], paced: [] as number[] }));
+    for (let round = 0; round < rounds; round++) {
+      for (let j = 0; j < targets.length; j++) {
+        const k = (j + round) % targets.length;
+        const pid = targets[k].pid!;
+        const cpu0 = cpuSeconds(pid);
+        const { rps, sample } = await closedLoop(pools[k], targets[k], 64, Math.max(2, seconds / 3), body);
+        perRound[k].sat.push(((cpuSeconds(pid) - cpu0) / (sample.latencies.length + sample.errors)) * 1e6);
+        perRound[k].rps.push(rps);
+        if (sample.errors > 0)
+          console.log(
+            `  ${targets[k].name}: ${sample.errors} errors ${JSON.stringify([...sample.statuses])}`,
+          );
+        const cpu1 = cpuSeconds(pid);
+        const paced = await openLoopWith(pools[k], targets[k], 1000, 2, body);
+        perRound[k].paced.push(((cpuSeconds(pid) - cpu1) / paced) * 1e6);
+      }
+    }
+    const rss = targets.map((t) => peakRssMb(t.pid!));
+    for (const p of pools) await p.close();
+    const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+    const med = (xs: number[]) => percentile(xs, 50);
+    const ratio = (k: number, what: 'sat' | 'paced') =>
+      med(perRound[k][what].map((x, r) => x / perRound[0][what][r]));
+    console.table(
+      targets.map((t, k) => ({
+        target: t.name,
+        'max rps (1 core)': f(Math.max(...perRound[k].rps)),
+        'CPU µs/req sat (median)': f(med(perRound[k].sat)),
+        'CPU µs/req sat (best)': f(Math.min(...perRound[k].sat)),
+        'CPU µs/req @1000 (median)': f(med(perRound[k].paced)),
+        'peak RSS MB': f(rss[k]),
+        'x proxy sat': k === 0 ? '' : f(ratio(k, 'sat'), 2),
+        'x proxy @1000': k === 0 ? '' : f(ratio(k, 'paced'), 2),
+      })),
+    );
+    const events = await pool.query<{ n: string; captured: string }>(
+      'SELECT count(*) AS n, count(answer) AS captured FROM request_events',
+    );
+    console.log(
+      `request events written: ${events.rows[0].n} (${events.rows[0].captured} with prompt and answer captured)`,
+    );
+    const [load] = os.loadavg();
+    if (load > os.cpus().length)
+      console.log(
+        `WARNING: load average ${load.toFixed(1)} on ${os.cpus().length} cores: other work skews every number`,
+      );
+    const cpu = ratio(1, 'sat');
+    const rssAdded = rss[1] - rss[0];
+    console.log(
+      `CPU per request at saturation: ${f(cpu, 2)}x the proxy, median of ${rounds} rounds (target ≤ 1.3x): ${cpu <= 1.3 ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      `peak RSS: +${f(rssAdded)} MB over the proxy (target ≤ +40 MB): ${rssAdded <= 40 ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      `load average after: ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+  } finally {
+    for (const c of children) await stop(c);
+    fs.rmSync(keysFile, { force: true });
+    await pool.end();
+    await scratch.drop();
+  }
+}
+
+/** Open loop at `rate` for `durationS` with the given bodies; resolves with the number of requests sent. */
+async function openLoopWith(
+  pool: Pool,
+  target: Target,
+  rate: number,
+  durationS: number,
+  body: (model: string, i: number) => string,
+): Promise<number> {
+  const sample = newSample();
+  const total = Math.round(rate * durationS);
+  const t0 = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let sent = 0; sent < total; sent++) {
+    const due = t0 + (sent * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    pending.push(send(pool, target, body(target.model, sent), sample, false));
+  }
+  await Promise.all(pending);
+  return total;
+}
+
 const mode = process.argv[2];
 if (mode === 'upstream') runUpstream(Number(process.argv[3]));
+else if (mode === 'cli') await mainCli();
 else if (mode === 'floor') void runFloor(Number(process.argv[3]), process.argv[4]);
 else if (mode === 'ours')
   void runOurs(Number(process.argv[3]), process.argv[4], process.argv[5], process.argv[6] !== '0');

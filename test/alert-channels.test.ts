@@ -22,6 +22,19 @@ const SLACK_PATH = '/services/T0SECRET/B0SECRET/xoxSlackSecretToken';
 const GENERIC_PATH = '/in/generic-secret-path-4711';
 const HMAC_SECRET = 'hmac-secret-0123456789abcdef';
 
+/** `promise`, or an error naming what did not happen within `ms` (not only the test's own timeout). */
+async function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what()}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 interface Received {
   path: string;
   headers: http.IncomingHttpHeaders;
@@ -75,13 +88,17 @@ describe('alert channels named on the worker', () => {
       },
     );
     worker.stderr!.on('data', (d: Buffer) => (workerOutput += d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      worker!.stdout!.on('data', (d: Buffer) => {
-        workerOutput += d.toString();
-        if (workerOutput.includes('worker ready')) resolve();
-      });
-      worker!.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${workerOutput}`)));
-    });
+    await within(
+      new Promise<void>((resolve, reject) => {
+        worker!.stdout!.on('data', (d: Buffer) => {
+          workerOutput += d.toString();
+          if (workerOutput.includes('worker ready')) resolve();
+        });
+        worker!.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${workerOutput}`)));
+      }),
+      60_000,
+      () => `the worker process to log "worker ready" (its output so far: ${workerOutput.slice(-2000)})`,
+    );
   }, 90_000);
 
   afterAll(async () => {
@@ -110,9 +127,11 @@ describe('alert channels named on the worker', () => {
     });
     await waitForStatus(handle, (s) => s.phase === 'canary', 60_000);
     await handle.signal(pauseSignal, { actor: 'test', reason: 'look at it' });
-    const outcome = await handle.executeUpdate(rollbackUpdate, {
-      args: [{ reason: 'bad answers', actor: 'test' }],
-    });
+    const outcome = await within(
+      handle.executeUpdate(rollbackUpdate, { args: [{ reason: 'bad answers', actor: 'test' }] }),
+      15_000,
+      () => 'the rollback update to complete',
+    );
     expect(outcome.result).toBe('rolled_back');
     await until(() => received.length >= 3, 'three alerts', 15_000);
 
@@ -161,13 +180,17 @@ describe('alert channels named on the worker', () => {
   it('a spec with a webhook URL is refused by the workflow, naming the field and the reason', async () => {
     const route = 'url-in-spec';
     await stack.createRoute(route, 'anthropic:claude-sonnet-4');
-    const error = await stack.client.workflow
-      .execute(rolloutWorkflow, {
+    const error = await within(
+      stack.client.workflow.execute(rolloutWorkflow, {
         taskQueue,
         workflowId: `rollout-${route}`,
         args: [{ route, candidate: 'openai:gpt-4o', alerts: { webhookUrl: base + SLACK_PATH } }],
-      })
-      .catch((e: unknown) => e);
+      }),
+      30_000,
+      () =>
+        'the rollout with a webhook URL in its spec to fail (it is still running: the URL was not refused)',
+    ).catch((e: unknown) => e);
+    expect(String(error)).not.toContain('timed out after');
     expect(error).toBeInstanceOf(WorkflowFailedError);
     const message = String((error as WorkflowFailedError).cause?.message);
     expect(message).toContain('alerts.webhookUrl: a webhook URL is a secret');

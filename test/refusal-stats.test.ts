@@ -4,7 +4,8 @@
  * hang-ups left out on both arms; provider attempts and the failed ones summed over the served requests.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { armStats, armStatsRaw } from '../src/store/arm-statistics';
+import { armStats } from '../src/store/arm-statistics';
+import { armStatsRaw } from '../src/store/arm-statistics-raw';
 import { createEventWriter, type RequestEvent } from '../src/store/event-writer';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 

@@ -87,7 +87,7 @@ describe('router', () => {
     });
     expect(result.text).toContain(QUESTION.reference);
     expect(result.shadow).toBeUndefined();
-    expect(result.raw).toBeUndefined(); // keepRaw is off by default
+    expect(result.upstream).toBeUndefined(); // keepRaw is off by default
     const [e] = await events(result.requestId);
     expect(e).toMatchObject({
       tag: 'stable',
@@ -107,8 +107,8 @@ describe('router', () => {
     );
     const result = await keeping.complete('raw', { messages, key: 'user-raw' });
     expect(result).toMatchObject({ target: 'openai:gpt-4o', fallbackDepth: 1 });
-    expect(result.raw?.contentType).toMatch(/^application\/json/);
-    const sent = JSON.parse(result.raw!.raw.toString('utf8'));
+    expect(result.upstream?.contentType).toMatch(/^application\/json/);
+    const sent = JSON.parse(result.upstream!.body.toString('utf8'));
     expect(sent.model).toBe('gpt-4o');
     expect(sent.choices[0].message.content).toBe(result.text);
   });

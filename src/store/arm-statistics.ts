@@ -16,7 +16,7 @@ import {
  * They are read from the per-minute rollups (`request_rollups`, maintained by the event writer in the same
  * statement that inserts the events, and by the scorer as it scores) for every whole minute of the window,
  * plus the raw events of the window's partial first and last minutes. The cost is then set by the window's
- * length in minutes, not by the route's traffic. `armStatsRaw`/`stableP95Raw` compute the same numbers from
+ * length in minutes, not by the route's traffic. `armStatsRaw`/`stableP95Raw` (arm-statistics-raw.ts) compute the same numbers from
  * the raw events alone (the reference the rollups are tested against, and the benchmark's "before").
  *
  * What differs between the two: the p95 is read from the rollups' latency histogram, as the upper edge of its
@@ -64,8 +64,8 @@ const NOT_CLIENT_CAUSED = `NOT ${CLIENT_CAUSED_SQL}`;
 const REFUSED = REFUSAL_SQL;
 
 /**
- * Routing versions in [$from, $to) when given (rollups store a missing version as 0). Function declarations
- * (this, `iso`, `countKinds`): arm-statistics-raw.ts, which this module re-exports, uses them as it loads.
+ * Routing versions in [$from, $to) when given (rollups store a missing version as 0). Also used by
+ * arm-statistics-raw.ts (with `iso` and `countKinds`), which this module does not import back: no circle.
  */
 export function versionRange(column: string, from: string, to: string): string {
   return `(${from}::bigint IS NULL OR ${column} >= ${from}::bigint) AND (${to}::bigint IS NULL OR ${column} < ${to}::bigint)`;
@@ -374,4 +374,3 @@ export async function stableP95(
 }
 
 // The same statistics from the raw events alone (the reference the rollups are tested against).
-export { armStatsRaw, stableP95Raw } from './arm-statistics-raw';

@@ -98,3 +98,6 @@ export const unauthorized = (message: string) =>
 
 export const invalidBody = (message: string, param: string | null = null) =>
   new GatewayError(400, 'invalid_request_error', 'invalid_request_body', message, param);
+
+export const forbidden = (message: string, param: string | null) =>
+  new GatewayError(403, 'permission_error', 'permission_denied', message, param);

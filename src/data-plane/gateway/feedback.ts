@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { pgSafeText } from '../../store/pg-text';
 import { GatewayError } from './errors';
+import type { ServedReceipts } from './receipts';
 import type { FeedbackBody } from './schema';
 
 /**
@@ -8,7 +9,8 @@ import type { FeedbackBody } from './schema';
  * the gateway answered to the same API key (request ids are the gateway's own, so a client cannot aim at
  * another's), within a window after the answer, and once per request; a change is an explicit update
  * (`PUT /v1/feedback`). Another key's request and a request never served get the same 404, so a key learns
- * nothing about requests that are not its own.
+ * nothing about requests that are not its own. A stable request outside the event sample has no row: it is
+ * found by its receipt (see receipts.ts) while this replica still holds one.
  */
 export const DEFAULT_FEEDBACK_WINDOW_MS = 24 * 60 * 60 * 1000;
 
@@ -18,6 +20,8 @@ export interface FeedbackStore {
   windowMs: number;
   /** Writes the events recorded so far (a feedback may arrive before its request's event is stored). */
   flush: () => Promise<void>;
+  /** Receipts of recently served stable requests (whose events may not be rows). */
+  receipts?: ServedReceipts;
 }
 
 export interface StoredFeedback {
@@ -64,6 +68,11 @@ export async function storeFeedback(
       ])
     ).rows[0];
   let row = await served();
+  // No row: a stable request outside the sample, known by its receipt (the row, when there is one, is what
+  // counts: it is what every replica sees).
+  const receipt = row ? undefined : store.receipts?.get(fb.request_id);
+  if (receipt)
+    row = { in_window: Date.now() - receipt.at <= store.windowMs, same_caller: receipt.caller === caller };
   if (!row) {
     // Its event may still be in this replica's write buffer (feedback right after the answer).
     await Promise.race([store.flush(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
@@ -74,7 +83,8 @@ export async function storeFeedback(
       404,
       'invalid_request_error',
       'request_not_found',
-      'request_id: no request with this id was served to this API key',
+      'request_id: no request with this id was served to this API key (or it was a stable request outside ' +
+        'the event sample, served by another gateway replica or too long ago for this one to hold its receipt)',
       'request_id',
     );
   }

@@ -1,5 +1,6 @@
 import type { FinishReason } from '../providers';
 import type { RouterResult } from '../router/router';
+import { maskedCompletionId, type ArmMask } from './arm-mask';
 
 /**
  * OpenAI chat-completion response shapes built from a router result. Only used when the upstream's bytes
@@ -11,13 +12,15 @@ function finishReason(reason: FinishReason): string {
   return reason === 'length' || reason === 'content_filter' || reason === 'tool_calls' ? reason : 'stop';
 }
 
-export function completionJson(result: RouterResult): string {
+/** With `mask` (a key that may not see arms): the route as `model` and a null fingerprint (see arm-mask.ts). */
+export function completionJson(result: RouterResult, mask?: ArmMask): string {
   const r = result.result;
   return JSON.stringify({
-    id: `chatcmpl-${result.requestId}`,
+    id: maskedCompletionId(result.requestId),
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
-    model: r.target.model,
+    model: mask ? mask.route : r.target.model,
+    ...(mask ? { system_fingerprint: null } : {}),
     choices: [
       {
         index: 0,
@@ -43,10 +46,11 @@ export function completionJson(result: RouterResult): string {
 export class ChunkWriter {
   private readonly head: string;
 
-  constructor(requestId: string, model: string) {
-    this.head = `data: {"id":${JSON.stringify(`chatcmpl-${requestId}`)},"object":"chat.completion.chunk","created":${Math.floor(
+  /** `masked`: `model` is the route, and chunks carry a null fingerprint as masked upstream ones do. */
+  constructor(requestId: string, model: string, masked = false) {
+    this.head = `data: {"id":${JSON.stringify(maskedCompletionId(requestId))},"object":"chat.completion.chunk","created":${Math.floor(
       Date.now() / 1000,
-    )},"model":${JSON.stringify(model)},"choices":[`;
+    )},"model":${JSON.stringify(model)},${masked ? '"system_fingerprint":null,' : ''}"choices":[`;
   }
 
   /** The first chunk announces the role, as OpenAI's does. */

@@ -23,21 +23,14 @@
  *
  * Hot path: the router's lean undici transport; the upstream's JSON bytes are passed through untouched
  * when no translation is needed (see `passThrough`); no per-request logging.
+ *
+ * This file owns the Fastify app, the JSON body parser (json-body.ts), authentication and the error
+ * handler; each route group is a module under routes/ that gets a `GatewayContext`.
  */
-import { Counter } from '../router/prom-classes';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { OpenAIChatBody } from '../providers';
-import { writeChunk } from './write-chunk';
 import { logger as rootLogger, type Logger } from '../../logger';
-import {
-  RouteCallError,
-  RouteNotFoundError,
-  type Router,
-  type RouterRequest,
-  type RouterResult,
-} from '../router/router';
-import { candidateOf, stableOf } from '../../store/routing-state';
-import { ClientGone } from './client-gone';
+import { Counter } from '../router/prom-classes';
+import type { Router } from '../router/router';
 import {
   apiKeyStoreFromEnv,
   createApiKeyStore,
@@ -45,24 +38,17 @@ import {
   type ApiKeyPrincipal,
   type ApiKeyStore,
 } from './api-keys';
-import {
-  clientErrorHandler,
-  connectionLimits,
-  httpServerFactory,
-  publicHealth,
-  publicReadiness,
-  ROUTING_KEY_MAX,
-  servesRoutes,
-  type ConnectionLimits,
-} from './edges';
-import { GatewayError, fromProviderError, invalidBody, unauthorized } from './errors';
-import { DEFAULT_FEEDBACK_WINDOW_MS, storeFeedback } from './feedback';
-import { ChunkWriter, completionJson } from './openai-format';
-import { maskModel } from './arm-mask';
-import { readChatCompletion, readFeedback, toMessages } from './schema';
-
-/** `provider:model` (config/target.ts has the same, but loads zod with it). */
-const formatTarget = (t: { provider: string; model: string }) => `${t.provider}:${t.model}`;
+import { clientErrorHandler, connectionLimits, httpServerFactory, type ConnectionLimits } from './edges';
+import { GatewayError, forbidden, unauthorized } from './errors';
+import { DEFAULT_FEEDBACK_WINDOW_MS } from './feedback';
+import { registerJsonBody } from './json-body';
+import { ServedReceipts } from './receipts';
+import { registerChatCompletions } from './routes/chat-completions';
+import type { GatewayContext } from './routes/context';
+import { registerFeedback } from './routes/feedback';
+import { registerModels } from './routes/models';
+import { registerOps } from './routes/ops';
+import { registerRouteState } from './routes/route-state';
 
 export interface GatewayOptions {
   router: Router;
@@ -85,6 +71,11 @@ export interface GatewayOptions {
   separateAdmin?: boolean;
   /** How long after an answer its feedback is taken (default 24 h). */
   feedbackWindowMs?: number;
+  /**
+   * Receipts of the last this-many stable requests served (default 10 000, about 1.3 MB; 0 for none), so
+   * feedback is taken for one whose event is outside the stable sample (see receipts.ts).
+   */
+  feedbackReceipts?: number;
   logger?: Logger;
 }
 
@@ -97,8 +88,6 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /**
  * The gateway's routes declare no JSON schemas (bodies are checked by hand, see schema.ts): compilers that
  * refuse one keep Fastify from loading ajv and fast-json-stringify (113 modules, about 3 MB of resident
@@ -110,13 +99,10 @@ const refuseSchema = (): never => {
 const schemaController = {
   compilersFactory: { buildValidator: () => refuseSchema, buildSerializer: () => refuseSchema },
 };
-/** The request body's text, kept on its parse. */
-const RAW_BODY: unique symbol = Symbol('raw body');
 
 export function createGateway(options: GatewayOptions): Gateway {
   const { router } = options;
   const log = (options.logger ?? rootLogger).child({ component: 'gateway' });
-  const passThrough = options.passThrough ?? true;
   const keyStore = keyStoreOf(options.auth, (r) =>
     r.ok
       ? log.info({ keys: r.keys }, 'API keys reloaded')
@@ -130,6 +116,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (armVisible(request)) return headers;
     const { 'x-rollout-tag': _tag, 'x-rollout-target': _target, ...rest } = headers;
     return rest as T;
+  };
+
+  const receipts = new ServedReceipts(options.feedbackReceipts);
+  /** A stable request's event may not be a row (sampling): its receipt lets feedback find it. */
+  const served = (request: FastifyRequest, decision: { tag: string; requestId: string }) => {
+    if (decision.tag === 'stable') receipts.add(decision.requestId, principals.get(request)?.name ?? null);
   };
 
   const limits = connectionLimits(options.limits);
@@ -163,34 +155,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     return reply.code(error.status).type('application/json').send(JSON.stringify(error.body()));
   }
 
-  // Plain JSON.parse instead of fastify's prototype-poisoning scan: JSON.parse makes `__proto__` an own
-  // data property (it never sets a prototype), and bodies are only read or copied by spreading, which
-  // copies it as data too. The text is kept beside the parse (under a symbol, invisible to JSON) so a
-  // forwarded body is spliced, not re-serialized.
-  // Only JSON is taken (fastify would also parse text/plain into a string): anything else gets a 415.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const encoding = request.headers['content-encoding'];
-    if (encoding !== undefined && encoding.toLowerCase() !== 'identity')
-      return done(
-        new GatewayError(
-          415,
-          'invalid_request_error',
-          'unsupported_content_encoding',
-          `content-encoding "${encoding.slice(0, 40)}" is not supported; send the JSON body uncompressed`,
-        ),
-        undefined,
-      );
-    if (body === '') return done(invalidBody('the request body is empty; send a JSON object'), undefined);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body as string);
-    } catch {
-      return done(invalidBody('the request body is not valid JSON'), undefined);
-    }
-    if (parsed !== null && typeof parsed === 'object') (parsed as Record<symbol, unknown>)[RAW_BODY] = body;
-    done(null, parsed);
-  });
+  registerJsonBody(app);
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
     if (error instanceof GatewayError) return sendError(reply, error);
@@ -256,279 +221,27 @@ export function createGateway(options: GatewayOptions): Gateway {
       );
   }
 
-  app.post('/v1/chat/completions', { onRequest: authenticate }, async (request, reply) => {
-    const body = readChatCompletion(request.body);
-    authorize(request, body.model, body.metadata?.reference_id ?? undefined);
-    const original = request.body as OpenAIChatBody & { [RAW_BODY]?: string };
-    const headerKey = request.headers['x-rollout-key'];
-    const routingKey =
-      typeof headerKey === 'string' && headerKey !== '' ? headerKey : (body.user ?? undefined);
-    if (routingKey !== undefined && routingKey.length > ROUTING_KEY_MAX) {
-      throw invalidBody(
-        `the routing key (x-rollout-key header or user) is longer than ${ROUTING_KEY_MAX} characters`,
-        typeof headerKey === 'string' && headerKey !== '' ? 'x-rollout-key' : 'user',
-      );
-    }
-    const requestIdHeader = request.headers['x-request-id'];
-    const routed: RouterRequest = {
-      messages: toMessages(body.messages),
-      openai: { body: original, raw: original[RAW_BODY] },
-      key: routingKey,
-      // The request id is always ours (the router makes one); the client's is kept for its correlation.
-      clientRequestId:
-        typeof requestIdHeader === 'string' && REQUEST_ID.test(requestIdHeader) ? requestIdHeader : undefined,
-      caller: principals.get(request)?.name,
-      referenceId: body.metadata?.reference_id,
-    };
-    if (body.stream)
-      return streamCompletion(
-        request,
-        reply,
-        body.model,
-        routed,
-        body.stream_options?.include_usage === true,
-      );
-
-    // A client that hangs up cancels the upstream call (no tokens paid for an answer nobody reads).
-    const gone = new ClientGone(reply.raw);
-    routed.signal = gone;
-    let result: RouterResult;
-    try {
-      result = await router.complete(body.model, routed);
-    } catch (err) {
-      throw routeError(request, reply, body.model, err);
-    } finally {
-      gone.done();
-    }
-    reply.headers(
-      withoutArm(request, {
-        'x-rollout-route': result.route,
-        'x-rollout-tag': result.tag,
-        'x-rollout-target': result.target,
-        'x-request-id': result.requestId,
-      }),
-    );
-    if (!armVisible(request)) {
-      // The body's `model` would name the arm: the route's name instead (the caller's own `model`).
-      const text = passThrough && result.raw ? result.raw.raw.toString('utf8') : completionJson(result);
-      return reply.type('application/json').send(maskModel(text, result.route));
-    }
-    if (passThrough && result.raw) return reply.type(result.raw.contentType).send(result.raw.raw);
-    return reply.type('application/json').send(completionJson(result));
-  });
-
-  // OpenAI clients discover models here; a route is what they pass as `model`.
-  // A key sees only the routes it may call.
-  app.get('/v1/models', { onRequest: authenticate }, async (request, reply) => {
-    const principal = principals.get(request);
-    const routes = router.routes();
-    const visible = principal ? routes.filter((state) => mayCallRoute(principal, state.name)) : routes;
-    const data = visible.map((state) => ({
-      id: state.name,
-      object: 'model',
-      created: Math.floor(state.updatedAt.getTime() / 1000),
-      owned_by: 'model-rollout',
-    }));
-    return reply.send({ object: 'list', data });
-  });
-
-  /** Maps a router failure to an OpenAI error, setting the routing headers known so far. */
-  function routeError(request: FastifyRequest, reply: FastifyReply, route: string, err: unknown): unknown {
-    if (err instanceof RouteNotFoundError) {
-      return new GatewayError(
-        404,
-        'invalid_request_error',
-        'model_not_found',
-        `route "${route}" does not exist`,
-        'model',
-      );
-    }
-    if (err instanceof RouteCallError) {
-      reply.headers(
-        withoutArm(request, {
-          'x-rollout-route': err.decision.route,
-          'x-rollout-tag': err.decision.tag,
-          'x-rollout-target': err.target,
-          'x-request-id': err.decision.requestId,
-        }),
-      );
-      return fromProviderError(
-        err.error,
-        route,
-        armVisible(request)
-          ? {}
-          : { hideTargets: err.decision.targets.flatMap((t) => [formatTarget(t), t.model]) },
-      );
-    }
-    return err;
-  }
-
-  async function streamCompletion(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    route: string,
-    routed: RouterRequest,
-    includeUsage: boolean,
-  ): Promise<FastifyReply | void> {
-    const res = reply.raw;
-    const gone = new ClientGone(res);
-    routed.signal = gone;
-    let stream;
-    try {
-      stream = router.stream(route, routed);
-    } catch (err) {
-      gone.done();
-      throw routeError(request, reply, route, err);
-    }
-    const { decision } = stream;
-    const masked = !armVisible(request);
-    /** Upstream chunks as they came, or with `model` set to the route for keys that may not see arms. */
-    const chunk = (sse: string) => (masked ? maskModel(sse, route) : sse);
-    let writer: ChunkWriter | undefined;
-    try {
-      for await (const event of stream) {
-        if (event.type === 'delta') {
-          if (!writer) {
-            // Headers go out with the first delta: by then the chain has settled on the answering target.
-            const model =
-              decision.targets.find((t) => `${t.provider}:${t.model}` === event.target)?.model ??
-              event.target;
-            writer = new ChunkWriter(decision.requestId, masked ? route : model);
-            reply.hijack();
-            res.writeHead(
-              200,
-              withoutArm(request, {
-                'content-type': 'text/event-stream; charset=utf-8',
-                'cache-control': 'no-cache',
-                'x-rollout-route': decision.route,
-                'x-rollout-tag': decision.tag,
-                'x-rollout-target': event.target,
-                'x-request-id': decision.requestId,
-              }),
-            );
-            await writeChunk(res, event.sse !== undefined ? chunk(event.sse) : writer.first(event.text));
-          } else {
-            await writeChunk(res, event.sse !== undefined ? chunk(event.sse) : writer.delta(event.text));
-          }
-        } else if (event.type === 'done') {
-          if (!writer) {
-            // An empty answer that passed the quality check: still a valid stream.
-            writer = new ChunkWriter(decision.requestId, masked ? route : event.result.result.target.model);
-            reply.hijack();
-            res.writeHead(
-              200,
-              withoutArm(request, {
-                'content-type': 'text/event-stream; charset=utf-8',
-                'cache-control': 'no-cache',
-                'x-rollout-route': decision.route,
-                'x-rollout-tag': decision.tag,
-                'x-rollout-target': event.result.target,
-                'x-request-id': decision.requestId,
-              }),
-            );
-          }
-          res.end(
-            event.sseTail !== undefined
-              ? `${chunk(event.sseTail)}data: [DONE]\n\n`
-              : writer.end(event.result, includeUsage),
-          );
-        } else {
-          const error = routeError(request, reply, route, event.error) as GatewayError;
-          if (!writer) return sendError(reply, error); // nothing sent yet: a plain HTTP error
-          // Mid-stream: the status is gone; an error event makes the client raise instead of keeping a cut answer.
-          countError(error.status, error.code);
-          res.end(`data: ${JSON.stringify(error.body())}\n\n`);
-        }
-        if (gone.aborted) break;
-      }
-    } finally {
-      gone.done();
-      if (writer && !res.writableEnded) res.end();
-    }
-  }
-
-  const feedbackStore = {
-    pool: router.pool,
-    windowMs: options.feedbackWindowMs ?? DEFAULT_FEEDBACK_WINDOW_MS,
-    flush: () => router.flush(),
+  const ctx: GatewayContext = {
+    app,
+    router,
+    log,
+    passThrough: options.passThrough ?? true,
+    feedbackWindowMs: options.feedbackWindowMs ?? DEFAULT_FEEDBACK_WINDOW_MS,
+    receipts,
+    authenticate,
+    principal: (request) => principals.get(request),
+    authorize,
+    armVisible,
+    withoutArm,
+    sendError,
+    countError,
+    served,
   };
-  const feedback = (mode: 'create' | 'update') => async (request: FastifyRequest, reply: FastifyReply) => {
-    const fb = readFeedback(request.body);
-    try {
-      const stored = await storeFeedback(feedbackStore, fb, principals.get(request)?.name ?? null, mode);
-      return reply.code(mode === 'create' ? 201 : 200).send(stored);
-    } catch (err) {
-      if (err instanceof GatewayError) throw err;
-      log.warn({ err: (err as Error).message }, 'feedback not stored');
-      throw new GatewayError(
-        503,
-        'server_error',
-        'feedback_unavailable',
-        'feedback could not be stored; try again later',
-      );
-    }
-  };
-  app.post('/v1/feedback', { onRequest: authenticate }, feedback('create'));
-  app.put('/v1/feedback', { onRequest: authenticate }, feedback('update'));
+  registerChatCompletions(ctx);
+  registerModels(ctx);
+  registerFeedback(ctx);
+  registerRouteState(ctx);
 
-  // What THIS replica serves for a route now (from its routing cache): for operators and the propagation bench.
-  app.get<{ Params: { name: string } }>(
-    '/v1/routes/:name',
-    { onRequest: authenticate },
-    async (request, reply) => {
-      authorize(request, request.params.name);
-      // Both slots' targets and the share: what arms exist is for keys that may see arms.
-      const principal = principals.get(request);
-      if (principal && !principal.armHeaders)
-        throw forbidden(`API key "${principal.name}" may not read routing state (it needs armHeaders)`, null);
-      const state = router.state(request.params.name);
-      if (!state)
-        throw routeError(request, reply, request.params.name, new RouteNotFoundError(request.params.name));
-      const stable = stableOf(state);
-      const candidate = candidateOf(state);
-      return reply.send({
-        route: state.name,
-        version: state.version,
-        stableSlot: state.stableSlot,
-        stable: formatTarget(stable.target),
-        candidate: candidate ? formatTarget(candidate.target) : null,
-        canaryBps: state.canaryBps,
-        shadowRate: state.shadowRate,
-        owner: state.owner,
-      });
-    },
-  );
-
-  /** `/healthz` and `/metrics`, on the public app or on the admin listener. */
-  let degradedLoggedAt = 0;
-  function registerOps(target: FastifyInstance): void {
-    target.get('/healthz', async (_request, reply) => {
-      const h = await router.health();
-      // The reasons' details (database errors name hosts and databases) go to the log, not to callers; one
-      // line per 30 s, however often a probe asks during an outage.
-      if (!h.ok && Date.now() - degradedLoggedAt >= 30_000) {
-        degradedLoggedAt = Date.now();
-        log.warn(
-          {
-            routing: h.routing.lastError,
-            postgres: h.postgres.error,
-            stalenessSeconds: Math.round(h.routing.stalenessMs / 1000),
-          },
-          'gateway degraded',
-        );
-      }
-      return reply.code(servesRoutes(h) ? 200 : 503).send(publicHealth(h));
-    });
-    // For Kubernetes: ready while it can route (the /healthz rule), alive while the process answers.
-    target.get('/readyz', async (_request, reply) => {
-      const h = await router.health();
-      return reply.code(servesRoutes(h) ? 200 : 503).send(publicReadiness(h));
-    });
-    target.get('/livez', async (_request, reply) => reply.send({ status: 'alive' }));
-    target.get('/metrics', async (_request, reply) => {
-      return reply.type(router.metrics.contentType).send(await router.metrics.text());
-    });
-  }
   let admin: FastifyInstance | undefined;
   if (options.separateAdmin) {
     admin = Fastify({
@@ -537,9 +250,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       serverFactory: httpServerFactory(limits),
       schemaController,
     });
-    registerOps(admin);
+    registerOps(admin, router, log);
   } else {
-    registerOps(app);
+    registerOps(app, router, log);
   }
 
   return {
@@ -583,6 +296,3 @@ function keyStoreOf(
   }
   return store;
 }
-
-const forbidden = (message: string, param: string | null) =>
-  new GatewayError(403, 'permission_error', 'permission_denied', message, param);

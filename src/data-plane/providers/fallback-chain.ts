@@ -1,9 +1,9 @@
 import { logger as defaultLogger, type Logger } from '../../logger';
-import { since } from './attempt';
 import { isClientCaused, requestedMaxTokens } from './blame';
+import { ChainWalk, type WalkRules } from './chain-walk';
 import { CircuitBreaker, Permit, type BreakerSnapshot, type CircuitBreakerOptions } from './circuit-breaker';
 import { ChainExhaustedError, ProviderError, type Attempt } from './errors';
-import { normalizeError, type AttemptState } from './normalize-error';
+import { normalizeError } from './normalize-error';
 import { targetKey } from './openai-wire';
 import { createProviderAdapter, type OpenAICompatibleTransport } from './provider-adapter';
 import { defaultQualityCheck, type QualityCheck, type QualityVerdict } from './quality-check';
@@ -44,10 +44,18 @@ import type {
  * is yielded as an explicit `{ type: 'error' }` event (never a silent, truncated "success"), and the
  * stream ends. All failures of `stream()` are events, never throws, so a gateway has one code path.
  *
- * Overhead: no logging above debug on the hot path; per call one attempts array, one attempt object
- * per target tried, and a copy of the options only when the caller set no timeout.
+ * `complete` and `stream` share one walk along the targets (chain-walk.ts: next target, retries, what a
+ * failure leads to, the attempts list); they differ only in how a target is called and how the end is
+ * reported (a throw, or an error event).
+ *
+ * Overhead: no logging above debug on the hot path; per call one walk, one attempts array, one attempt
+ * object per target tried, and a copy of the options only when the caller set no timeout.
  */
-/** The answering adapter's own result object, annotated in place (no copy on the hot path). */
+/**
+ * The answering adapter's own result object, annotated in place (no copy on the hot path). It carries
+ * what a caller needs of the answer: the target that answered (`target`) and, when the call asked with
+ * `keepBytes`, the upstream's bytes (`upstream`).
+ */
 export interface ChainResult extends CompletionResult {
   /** Index in the target list of the target that answered: 0 = primary. */
   fallbackDepth: number;
@@ -56,7 +64,8 @@ export interface ChainResult extends CompletionResult {
 }
 
 export type ChainStreamEvent =
-  | { type: 'delta'; text: string; sse?: string }
+  /** `target`: the `provider:model` streaming this delta (a stream may fall back before its first one). */
+  | { type: 'delta'; text: string; target: string; sse?: string }
   | { type: 'done'; result: ChainResult; sseTail?: string }
   | {
       type: 'error';
@@ -124,6 +133,8 @@ export interface FallbackChain {
   close(): Promise<void>;
 }
 
+const NO_OPTIONS: CallOptions = Object.freeze({});
+
 /** Classes that end the chain: they belong to the request, not to the target. */
 const STOP_CLASSES: ReadonlySet<ErrorClass> = new Set<ErrorClass>([
   'bad_request',
@@ -153,17 +164,6 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
     return Math.min(maxDelayMs, Math.random() * baseDelayMs * 2 ** (retry - 1));
   };
 
-  /**
-   * Where the chain goes after target `i` failed with `errorClass`: the next ordinary target, or, for a
-   * prompt too long for the target, the next larger-context fallback. -1: nowhere.
-   */
-  const nextIndex = (targets: readonly Target[], i: number, errorClass: ErrorClass | undefined): number => {
-    const wantContext = errorClass === 'context_length';
-    for (let j = i + 1; j < targets.length; j++) {
-      if ((targets[j].contextFallback === true) === wantContext) return j;
-    }
-    return -1;
-  };
   const perAttemptTimeoutMs = options.perAttemptTimeoutMs ?? 30_000;
   const qualityCheck =
     options.qualityCheck === false ? undefined : (options.qualityCheck ?? defaultQualityCheck);
@@ -246,82 +246,51 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
     }
   };
 
+  // One per chain: a call allocates only its walk.
+  const rules: WalkRules = {
+    breaker,
+    retryDelay,
+    sleep,
+    stopClasses: STOP_CLASSES,
+    reportFailure: (t, errorClass, callOptions, stream) =>
+      reportFailure(t.key, t.permit, errorClass, t.target, callOptions, stream),
+    log,
+    keyOf,
+  };
+
   async function complete(
     targets: readonly Target[],
     messages: ChatMessage[],
     callOptions?: CallOptions,
   ): Promise<ChainResult> {
-    const attempts: Attempt[] = [];
     const attemptOptions = withTimeout(callOptions);
-    let retry = 0;
-    for (let i = firstIndex(targets); i >= 0 && i < targets.length;) {
-      const target = targets[i];
-      const key = keyOf(target);
-      if (callOptions?.signal?.aborted)
-        throw stop(normalizeError(new Error('cancelled'), key, cancelledAttempt), attempts);
-      const permit = breaker ? breaker.acquire(key) : Permit.Normal;
-      if (permit === Permit.Denied) {
-        attempts.push({
-          target: key,
-          errorClass: 'circuit_open',
-          message: 'circuit open: target skipped',
-          latencyMs: 0,
-        });
-        i = nextIndex(targets, i, 'circuit_open');
-        retry = 0;
-        continue;
-      }
-      const start = performance.now();
+    const walk = new ChainWalk(targets, rules, attemptOptions, false);
+    for (let t = walk.next(); t !== undefined; t = walk.next()) {
+      if (t instanceof ProviderError) throw t;
       let result: CompletionResult;
       try {
-        result = await adapterFor(target).complete(target, messages, attemptOptions);
+        result = await adapterFor(t.target).complete(t.target, messages, attemptOptions);
       } catch (thrown) {
-        const error = normalizeError(thrown, key);
-        attempts.push(attemptOf(error, key, since(start)));
-        reportFailure(key, permit, error.errorClass, target, attemptOptions, false);
-        if (STOP_CLASSES.has(error.errorClass)) throw stop(error, attempts);
-        const delay = retryDelay(error, retry + 1);
-        if (delay !== undefined) {
-          retry++;
-          log.debug({ target: key, errorClass: error.errorClass, delay }, 'retry: same target');
-          if (
-            await sleep(delay, callOptions?.signal).then(
-              () => true,
-              () => false,
-            )
-          )
-            continue;
-          throw stop(normalizeError(new Error('cancelled'), key, cancelledAttempt), attempts);
-        }
-        log.debug({ target: key, errorClass: error.errorClass }, 'fallback: attempt failed');
-        if (error.errorClass === 'context_length' && nextIndex(targets, i, 'context_length') < 0)
-          throw stop(error, attempts);
-        i = nextIndex(targets, i, error.errorClass);
-        retry = 0;
+        const error = normalizeError(thrown, t.key);
+        const step = await walk.failed(t, error, false, true);
+        if (step === 'stop') throw error;
+        if (step === 'cancelled') throw walk.cancelled(t.key);
         continue;
       }
-      breaker?.onSuccess(key, permit);
+      breaker?.onSuccess(t.key, t.permit);
       let verdict = check(result, messages, callOptions);
       if (verdict !== undefined && 'then' in verdict) verdict = await verdict;
       if (verdict !== undefined && !verdict.ok) {
-        attempts.push({
-          target: key,
-          errorClass: 'quality_check',
-          message: verdict.reason,
-          latencyMs: result.latencyMs,
-        });
-        log.debug({ target: key, reason: verdict.reason }, 'fallback: quality check failed');
-        i = nextIndex(targets, i, 'quality_check');
-        retry = 0;
+        walk.checkFailed(t, verdict.reason, result.latencyMs);
         continue;
       }
-      attempts.push({ target: key, latencyMs: result.latencyMs });
+      walk.succeeded(t, result.latencyMs);
       const chainResult = result as ChainResult;
-      chainResult.fallbackDepth = i;
-      chainResult.attempts = attempts;
+      chainResult.fallbackDepth = t.index;
+      chainResult.attempts = walk.attempts;
       return chainResult;
     }
-    throw new ChainExhaustedError(attempts);
+    throw new ChainExhaustedError(walk.attempts);
   }
 
   async function* stream(
@@ -329,38 +298,23 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
     messages: ChatMessage[],
     callOptions?: CallOptions,
   ): AsyncGenerator<ChainStreamEvent> {
-    const attempts: Attempt[] = [];
     const attemptOptions = withTimeout(callOptions);
-    let retry = 0;
-    for (let i = firstIndex(targets); i >= 0 && i < targets.length;) {
-      const target = targets[i];
-      const key = keyOf(target);
-      if (callOptions?.signal?.aborted) {
-        const error = stop(normalizeError(new Error('cancelled'), key, cancelledAttempt), attempts);
-        yield { type: 'error', error, attempts, partial: false };
+    // (The breaker hears about stream failures with the caller's options, as it always has.)
+    const walk = new ChainWalk(targets, rules, callOptions ?? NO_OPTIONS, true);
+    for (let t = walk.next(); t !== undefined; t = walk.next()) {
+      if (t instanceof ProviderError) {
+        yield { type: 'error', error: t, attempts: walk.attempts, partial: false };
         return;
       }
-      const permit = breaker ? breaker.acquire(key) : Permit.Normal;
-      if (permit === Permit.Denied) {
-        attempts.push({
-          target: key,
-          errorClass: 'circuit_open',
-          message: 'circuit open: target skipped',
-          latencyMs: 0,
-        });
-        i = nextIndex(targets, i, 'circuit_open');
-        retry = 0;
-        continue;
-      }
-      const start = performance.now();
+      const { key, permit } = t;
       let yielded = false;
       let settled = false;
       let failedCheck = false;
       try {
-        for await (const event of adapterFor(target).stream(target, messages, attemptOptions)) {
+        for await (const event of adapterFor(t.target).stream(t.target, messages, attemptOptions)) {
           if (event.type === 'delta') {
             yielded = true;
-            yield event;
+            yield { type: 'delta', text: event.text, target: key, sse: event.sse };
             continue;
           }
           settled = true;
@@ -369,39 +323,37 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
           let verdict = check(result, messages, callOptions);
           if (verdict !== undefined && 'then' in verdict) verdict = await verdict;
           if (verdict !== undefined && !verdict.ok) {
-            attempts.push({
-              target: key,
-              errorClass: 'quality_check',
-              message: verdict.reason,
-              latencyMs: result.latencyMs,
-            });
             if (!yielded) {
+              walk.checkFailed(t, verdict.reason, result.latencyMs);
               failedCheck = true;
               break;
             }
+            // Deltas are out: the stream ends with the check's failure (never a silent, cut "success").
             const error = new ProviderError({
               errorClass: 'quality_check',
               target: key,
               message: verdict.reason,
             });
-            error.attempts = attempts;
-            yield { type: 'error', error, attempts, partial: true };
+            walk.attempts.push({
+              target: key,
+              errorClass: 'quality_check',
+              message: verdict.reason,
+              latencyMs: result.latencyMs,
+            });
+            walk.end(error);
+            yield { type: 'error', error, attempts: walk.attempts, partial: true };
             return;
           }
-          attempts.push({ target: key, latencyMs: result.latencyMs });
+          walk.succeeded(t, result.latencyMs);
           const chainResult = result as ChainResult;
-          chainResult.fallbackDepth = i;
-          chainResult.attempts = attempts;
+          chainResult.fallbackDepth = t.index;
+          chainResult.attempts = walk.attempts;
           yield event.sseTail === undefined
             ? { type: 'done', result: chainResult }
             : { type: 'done', result: chainResult, sseTail: event.sseTail };
           return;
         }
-        if (failedCheck) {
-          i = nextIndex(targets, i, 'quality_check');
-          retry = 0;
-          continue;
-        }
+        if (failedCheck) continue;
         // An adapter whose stream ends without `done` broke its contract: treat as a cut connection.
         throw new ProviderError({
           errorClass: 'connection',
@@ -410,43 +362,28 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
         });
       } catch (thrown) {
         const error = normalizeError(thrown, key);
-        attempts.push(attemptOf(error, key, since(start)));
-        if (!settled) {
-          settled = true;
-          reportFailure(key, permit, error.errorClass, target, callOptions ?? {}, true);
-        }
-        const noWhere = error.errorClass === 'context_length' && nextIndex(targets, i, 'context_length') < 0;
-        if (yielded || STOP_CLASSES.has(error.errorClass) || noWhere) {
-          error.attempts = attempts;
-          yield { type: 'error', error, attempts, partial: yielded };
+        const report = !settled;
+        settled = true;
+        const step = await walk.failed(t, error, yielded, report);
+        if (step === 'stop') {
+          yield { type: 'error', error, attempts: walk.attempts, partial: yielded };
           return;
         }
-        const delay = retryDelay(error, retry + 1);
-        if (delay !== undefined) {
-          retry++;
-          log.debug({ target: key, errorClass: error.errorClass, delay }, 'retry: same target (stream)');
-          if (
-            !(await sleep(delay, callOptions?.signal).then(
-              () => true,
-              () => false,
-            ))
-          ) {
-            const cancelled = stop(normalizeError(new Error('cancelled'), key, cancelledAttempt), attempts);
-            yield { type: 'error', error: cancelled, attempts, partial: false };
-            return;
-          }
-          continue;
+        if (step === 'cancelled') {
+          yield { type: 'error', error: walk.cancelled(key), attempts: walk.attempts, partial: false };
+          return;
         }
-        log.debug({ target: key, errorClass: error.errorClass }, 'fallback: stream attempt failed');
-        i = nextIndex(targets, i, error.errorClass);
-        retry = 0;
       } finally {
         // The consumer stopped reading mid-stream: no verdict on the target, hand the permit back.
         if (!settled && breaker) breaker.release(key, permit);
       }
     }
-    const error = new ChainExhaustedError(attempts);
-    yield { type: 'error', error, attempts, partial: false };
+    yield {
+      type: 'error',
+      error: new ChainExhaustedError(walk.attempts),
+      attempts: walk.attempts,
+      partial: false,
+    };
   }
 
   return {
@@ -458,12 +395,6 @@ export function createFallbackChain(options: FallbackChainOptions): FallbackChai
       await built?.close();
     },
   };
-}
-
-/** The first ordinary target (larger-context fallbacks wait for a `context_length` refusal). */
-function firstIndex(targets: readonly Target[]): number {
-  for (let i = 0; i < targets.length; i++) if (targets[i].contextFallback !== true) return i;
-  return targets.length > 0 ? 0 : -1;
 }
 
 /** Resolves after `ms`, rejects when `signal` aborts first. */
@@ -482,26 +413,11 @@ function abortableSleep(ms: number, signal?: CallerSignal): Promise<void> {
   });
 }
 
-/** Signals a caller cancellation to `normalizeError` (it checks `cancelled` before anything else). */
-const cancelledAttempt: AttemptState = { timedOut: false, cancelled: true };
-
 function checkThrew(error: unknown): QualityVerdict {
   return {
     ok: false,
     reason: `quality check threw: ${error instanceof Error ? error.message : String(error)}`,
   };
-}
-
-function stop(error: ProviderError, attempts: Attempt[]): ProviderError {
-  error.attempts = attempts;
-  return error;
-}
-
-function attemptOf(error: ProviderError, key: string, latencyMs: number): Attempt {
-  const attempt: Attempt = { target: key, errorClass: error.errorClass, message: error.detail, latencyMs };
-  if (error.status !== undefined) attempt.status = error.status;
-  if (error.retryAfterMs !== undefined) attempt.retryAfterMs = error.retryAfterMs;
-  return attempt;
 }
 
 const keys = new WeakMap<Target, string>();

@@ -51,6 +51,14 @@ export {
 } from './provider-adapter';
 export { normalizeError } from './normalize-error';
 export {
+  PROVIDER_KINDS,
+  kindDescriptor,
+  providerKindNames,
+  type KindAdapter,
+  type KindAdapterOptions,
+  type ProviderKindDescriptor,
+} from './kinds';
+export {
   defaultQualityCheck,
   withDefaultCheck,
   passAll,

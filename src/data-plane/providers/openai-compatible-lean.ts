@@ -52,8 +52,8 @@ const undiciRequest = load('undici/lib/api/api-request.js') as (
  * - The response body is read once and parsed once; the quality check and usage use that parse.
  * - `completeRaw()` also returns the upstream's JSON bytes, for a gateway that can pass them through to
  *   an OpenAI-API client unchanged when no translation is needed (OpenAI-compatible upstream, no field
- *   rewriting). Note that the bytes carry the upstream's `model` and `id`; a gateway that must present
- *   the route name as `model` has to re-serialize instead.
+ *   rewriting). Note that the bytes carry the upstream's `model`, `id` and `system_fingerprint`; the
+ *   gateway splices them for keys that may not see arms (gateway/arm-mask.ts).
  * - Never retries. The per-attempt timeout is a native timer that aborts through a tiny EventEmitter
  *   handed to undici as its `signal` (undici accepts emitters): adding and removing a listener on a
  *   real `AbortSignal` costs ~10 µs of CPU per call, an emitter a fraction of a µs. undici's own
@@ -158,35 +158,6 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
     throw await httpError(response, key);
   };
 
-  async function completeRaw(
-    target: Target,
-    messages: ChatMessage[],
-    callOptions?: CallOptions,
-  ): Promise<RawCompletion> {
-    const key = targetKey(target);
-    const attempt = new LeanAttempt(callOptions?.timeoutMs ?? defaultTimeoutMs, callOptions?.signal);
-    const start = performance.now();
-    try {
-      const response = await send(target, key, messages, false, attempt, callOptions);
-      const raw = Buffer.from(await response.body.arrayBuffer());
-      const result = normalizeChatCompletion(
-        JSON.parse(raw.toString('utf8')),
-        target,
-        since(start),
-        registry.pricing,
-      );
-      return {
-        result,
-        raw,
-        contentType: headerValue(response.headers['content-type']) ?? 'application/json',
-      };
-    } catch (error) {
-      throw normalizeError(error, key, attempt);
-    } finally {
-      attempt.clear();
-    }
-  }
-
   async function complete(
     target: Target,
     messages: ChatMessage[],
@@ -197,13 +168,39 @@ export function createLeanOpenAICompatibleAdapter(options: LeanAdapterOptions): 
     const start = performance.now();
     try {
       const response = await send(target, key, messages, false, attempt, callOptions);
-      const text = await response.body.text();
-      return normalizeChatCompletion(JSON.parse(text), target, since(start), registry.pricing);
+      if (!callOptions?.keepBytes) {
+        const text = await response.body.text();
+        return normalizeChatCompletion(JSON.parse(text), target, since(start), registry.pricing);
+      }
+      // The bytes ride on the result itself: the answer and its bytes live and die together (a side
+      // table from result to bytes, such as a WeakMap, kept both alive through young-generation GCs).
+      const body = Buffer.from(await response.body.arrayBuffer());
+      const result = normalizeChatCompletion(
+        JSON.parse(body.toString('utf8')),
+        target,
+        since(start),
+        registry.pricing,
+      );
+      result.upstream = {
+        body,
+        contentType: headerValue(response.headers['content-type']) ?? 'application/json',
+      };
+      return result;
     } catch (error) {
       throw normalizeError(error, key, attempt);
     } finally {
       attempt.clear();
     }
+  }
+
+  async function completeRaw(
+    target: Target,
+    messages: ChatMessage[],
+    callOptions?: CallOptions,
+  ): Promise<RawCompletion> {
+    const result = await complete(target, messages, { ...callOptions, keepBytes: true });
+    const { body, contentType } = result.upstream!;
+    return { result, raw: body, contentType };
   }
 
   async function* stream(

@@ -48,7 +48,10 @@ export function buildChatBody(target: Target, messages: ChatMessage[], stream: b
  * it; the usage chunk is dropped on the way back unless the caller asked too).
  *
  * Fast path, no re-serialization: when the caller's bytes start with the `model` field (what the SDKs
- * send), that one field is spliced out of the bytes and the rest is sent as received.
+ * send), that one field is spliced out of the bytes and the rest is sent as received. This is only sound
+ * when the bytes hold one top-level `model` (a second one, read last by JSON.parse and by most upstreams,
+ * would be sent as written): the gateway refuses bodies with a top-level key twice (see
+ * gateway/duplicate-keys.ts), and an in-process caller passing `raw` must hand over such bytes too.
  */
 export function upstreamChatBody(target: Target, request: ChatRequest, stream: boolean): string {
   const { body, raw } = request;

@@ -1,10 +1,6 @@
-import { createAnthropicAdapter } from './anthropic';
+import { ProviderError } from './errors';
+import { kindDescriptor, providerKindNames, type KindAdapter, type ProviderKindDescriptor } from './kinds';
 import { normalizeError } from './normalize-error';
-import { createOpenAICompatibleAdapter } from './openai-compatible';
-import {
-  createLeanOpenAICompatibleAdapter,
-  type LeanOpenAICompatibleAdapter,
-} from './openai-compatible-lean';
 import { targetKey } from './openai-wire';
 import type { ProviderKind, ProviderRegistry } from './registry';
 import type {
@@ -18,8 +14,9 @@ import type {
 
 /**
  * One `ProviderAdapter` for every provider in a registry: dispatches each target by its provider's kind
- * to the Anthropic adapter or to an OpenAI-compatible one. `transport` picks the OpenAI-compatible
- * implementation: `'lean'` (undici; the default, for the hot path) or `'sdk'` (the `openai` SDK).
+ * to that kind's adapter, built from the kind's descriptor (kinds/<kind>.ts) on first use. `transport`
+ * picks the OpenAI-compatible implementation: `'lean'` (undici; the default, for the hot path) or `'sdk'`
+ * (the `openai` SDK).
  */
 export type OpenAICompatibleTransport = 'lean' | 'sdk';
 
@@ -27,38 +24,73 @@ export interface ProviderAdaptersOptions {
   registry: ProviderRegistry;
   transport?: OpenAICompatibleTransport;
   defaultTimeoutMs?: number;
+  /** The wire formats to dispatch to (default the catalog, `kinds/index.ts`), e.g. with one of your own. */
+  kinds?: Readonly<Record<string, ProviderKindDescriptor>>;
 }
 
 export interface RegistryAdapter extends ProviderAdapter {
-  /** The adapter for one kind (e.g. to reach `completeRaw` on the lean one). */
+  /** The adapter for one kind. */
   forKind(kind: ProviderKind): ProviderAdapter;
-  /** The lean adapter when `transport` is 'lean'. */
-  readonly lean?: LeanOpenAICompatibleAdapter;
   close(): Promise<void>;
 }
 
 export function createProviderAdapter(options: ProviderAdaptersOptions): RegistryAdapter {
   const { registry } = options;
-  const anthropic = createAnthropicAdapter({ registry, defaultTimeoutMs: options.defaultTimeoutMs });
-  const lean =
-    (options.transport ?? 'lean') === 'lean'
-      ? createLeanOpenAICompatibleAdapter({ registry, defaultTimeoutMs: options.defaultTimeoutMs })
-      : undefined;
-  const openai: ProviderAdapter =
-    lean ?? createOpenAICompatibleAdapter({ registry, defaultTimeoutMs: options.defaultTimeoutMs });
-  const forKind = (kind: ProviderKind): ProviderAdapter => (kind === 'anthropic' ? anthropic : openai);
+  const transport = options.transport ?? 'lean';
+  const adapters = new Map<ProviderKind, KindAdapter>();
+  const forKind = (kind: ProviderKind): KindAdapter => {
+    let adapter = adapters.get(kind);
+    if (adapter) return adapter;
+    const descriptor = options.kinds
+      ? Object.hasOwn(options.kinds, kind)
+        ? options.kinds[kind]
+        : undefined
+      : kindDescriptor(kind);
+    if (!descriptor)
+      throw new ProviderError({
+        errorClass: 'not_found',
+        target: kind,
+        message: `provider kind "${kind}" is not one of ${(options.kinds ? Object.keys(options.kinds) : providerKindNames()).join(', ')}`,
+        retryable: false,
+      });
+    // A kind with a pricing hook charges from its own table: a view of the registry with that table.
+    const view: ProviderRegistry = descriptor.pricing
+      ? Object.assign(Object.create(registry) as ProviderRegistry, {
+          pricing: descriptor.pricing(registry.pricing),
+        })
+      : registry;
+    adapter = descriptor.createAdapter({
+      registry: view,
+      transport,
+      defaultTimeoutMs: options.defaultTimeoutMs,
+    });
+    adapters.set(kind, adapter);
+    return adapter;
+  };
 
   return {
-    lean,
     forKind,
+    // A kind nothing describes fails the call (a rejection, an erroring stream), never the caller's frame.
     complete(target: Target, messages: ChatMessage[], callOptions?: CallOptions): Promise<CompletionResult> {
-      return forKind(registry.kindOf(target.provider)).complete(target, messages, callOptions);
+      try {
+        return forKind(registry.kindOf(target.provider)).complete(target, messages, callOptions);
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
     },
     stream(target: Target, messages: ChatMessage[], callOptions?: CallOptions): AsyncIterable<StreamEvent> {
-      return forKind(registry.kindOf(target.provider)).stream(target, messages, callOptions);
+      let adapter: KindAdapter;
+      try {
+        adapter = forKind(registry.kindOf(target.provider));
+      } catch (error) {
+        return {
+          [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(error as Error) }),
+        };
+      }
+      return adapter.stream(target, messages, callOptions);
     },
     async close() {
-      await lean?.close();
+      await Promise.all([...adapters.values()].map((a) => a.close?.()));
     },
   };
 }

@@ -14,6 +14,7 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
+import { kindDescriptor, providerKindNames } from './kinds';
 import {
   createProviderRegistry,
   normalizeEndpoint,
@@ -26,7 +27,13 @@ const endpoint = z
   .refine((u) => normalizeEndpoint(u) !== undefined, 'must be an http(s) URL without credentials or query');
 
 const providerEntry = z.strictObject({
-  kind: z.enum(['anthropic', 'openai-compatible']).optional(),
+  kind: z
+    .string()
+    .refine((kind) => kindDescriptor(kind) !== undefined, {
+      error: (issue) =>
+        `"${String(issue.input)}" is not a provider kind: use one of ${providerKindNames().join(', ')}`,
+    })
+    .optional(),
   baseUrl: endpoint.optional(),
   apiKeyEnv: z
     .string()

@@ -17,7 +17,11 @@ import type { Target } from './types';
  *   The key env var name: config object > env `<PROVIDER>_API_KEY_ENV` > built-in default >
  *   `<PROVIDER>_API_KEY`. (Explicit config wins over the environment, which wins over defaults.)
  */
-export type ProviderKind = 'anthropic' | 'openai-compatible';
+/**
+ * The wire format: a kind in the catalog (`kinds/index.ts`; built in: `openai-compatible`, `anthropic`).
+ * A string, not a union: a new kind is a file in `kinds/`, not an edit here.
+ */
+export type ProviderKind = string;
 
 export interface ProviderConfig {
   kind: ProviderKind;

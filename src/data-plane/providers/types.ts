@@ -82,6 +82,17 @@ export interface CallOptions {
   requestId?: string;
   /** The caller's full OpenAI body (tools, images, every parameter): see `ChatRequest`. */
   request?: ChatRequest;
+  /**
+   * Keep the upstream's response bytes on the result (`CompletionResult.upstream`) when the adapter has
+   * them as an OpenAI chat completion (the lean OpenAI-compatible transport), for pass-through.
+   */
+  keepBytes?: boolean;
+}
+
+/** An upstream's response body as it came, with its content type. */
+export interface UpstreamBytes {
+  body: Buffer;
+  contentType: string;
 }
 
 export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls' | 'error' | 'unknown';
@@ -106,6 +117,8 @@ export interface CompletionResult {
   timeToFirstTokenMs?: number;
   /** The answer was (also) a call of the caller's tools: the tools are the caller's to run, never ours. */
   toolCalls?: ToolCall[];
+  /** The upstream's bytes of this answer, when the call asked for them (`keepBytes`) and they exist. */
+  upstream?: UpstreamBytes;
 }
 
 /**

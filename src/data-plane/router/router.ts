@@ -24,16 +24,12 @@ import {
   keyOf,
   type BreakerSnapshot,
   type CallOptions,
-  type CallerSignal,
   type ChainResult,
-  type ChatMessage,
-  type ChatRequest,
   type CircuitBreakerOptions,
   type FallbackChain,
-  type ProviderAdapter,
   type ProviderRegistry,
   type QualityCheck,
-  type RawCompletion,
+  type UpstreamBytes,
   type RetryOptions,
   type Target,
   type TargetParams,
@@ -52,9 +48,8 @@ import {
   slotOf,
   type RouteState,
   type SlotConfig,
-  type SlotName,
 } from '../../store/routing-state';
-import { loadAnthropic } from '../providers/sdk-modules';
+import { kindDescriptor } from '../providers/kinds';
 import { isModelAttemptFailure, recordedErrorClass, requestedMaxTokens } from '../providers/blame';
 import { answerOf } from './answer';
 import { assignTag } from './assignment';
@@ -67,8 +62,10 @@ import {
 } from './routing-cache';
 import { ShadowRunner, type ShadowOutcome } from './shadow';
 import { capturePolicy, type CaptureOptions } from './capture';
+import type { RouteDecision, RouterRequest, ServedTag } from './types';
 
 export { RouteNotFoundError };
+export type { RouteDecision, RouterRequest, ServedTag };
 export type { ShadowOutcome };
 
 export interface RouterOptions {
@@ -106,8 +103,8 @@ export interface RouterOptions {
     maxConcurrent?: number;
   };
   /**
-   * Keep the upstream's response bytes of OpenAI-compatible calls (`result.raw`) so the gateway can pass
-   * them through without re-serializing. Default false.
+   * Keep the upstream's response bytes of OpenAI-compatible calls (`result.upstream`) so the gateway can
+   * pass them through without re-serializing. Default false.
    */
   keepRaw?: boolean;
   /** [0, 1) source for anonymous canary assignment and shadow sampling (default Math.random). */
@@ -115,49 +112,11 @@ export interface RouterOptions {
   logger?: Logger;
 }
 
-export interface RouterRequest {
-  /** The conversation as text (what is captured and shown to judges); the whole request is `openai`. */
-  messages: ChatMessage[];
-  /**
-   * The caller's OpenAI chat-completions body (and its bytes): forwarded as written to OpenAI-compatible
-   * targets, translated for Anthropic ones. Absent for in-process callers that only have `messages`.
-   */
-  openai?: ChatRequest;
-  /** Routing key (user id): makes the canary assignment sticky. Absent: assigned per request. */
-  key?: string;
-  /**
-   * In-process callers' parameters; the target's own params (set by the rollout) take precedence. (A
-   * gateway caller's fields are in `openai` instead, and there the caller's fields win over the target's.)
-   */
-  params?: TargetParams;
-  /** The request's id; generated when absent. The gateway always generates it (clients cannot choose it). */
-  requestId?: string;
-  /** The id the client sent (`x-request-id`), recorded beside the event for the client's correlation only. */
-  clientRequestId?: string;
-  /** Who is calling: the gateway API key's name, recorded as the event's actor. */
-  caller?: string;
-  /** Question id when a reference answer exists (reference grading). */
-  referenceId?: string;
-  /** Aborts the call (client went away). */
-  signal?: CallerSignal;
-}
-
-export type ServedTag = 'stable' | 'canary';
-
-/** What was decided before any provider was called. */
-export interface RouteDecision {
-  route: string;
-  requestId: string;
-  tag: ServedTag;
-  slot: SlotName;
-  routingVersion: number;
-  /** The chain this request walks: the slot's target, then its fallbacks. */
-  targets: readonly Target[];
-}
-
 export interface RouterResult extends RouteDecision {
   /** `provider:model` that answered. */
   target: string;
+  /** The model that answered (its name at the provider). */
+  model: string;
   fallbackDepth: number;
   text: string;
   /** The chain's full result (usage, cost, finish reason, attempts). */
@@ -165,7 +124,7 @@ export interface RouterResult extends RouteDecision {
   /** Milliseconds from the routing decision to the answer. */
   latencyMs: number;
   /** The upstream's response bytes, when `keepRaw` and the answering target is OpenAI-compatible. */
-  raw?: RawCompletion;
+  upstream?: UpstreamBytes;
   /** Settles once the shadow call (if one was made) is recorded; never rejects. */
   shadow?: Promise<ShadowOutcome>;
 }
@@ -231,18 +190,6 @@ export interface Router {
   close(): Promise<void>;
 }
 
-/** The chain calls adapters with the caller's options object (or a copy): these fields ride along. */
-interface TrackedCallOptions extends CallOptions {
-  onAttempt?: (target: Target) => void;
-  /**
-   * The upstream bytes of the last attempt that answered, for pass-through (the router checks that they
-   * belong to the result the chain returned). Not a WeakMap from result to bytes: V8's scavenger keeps a
-   * WeakMap's young entries alive, so every response (bytes, parse and all) was promoted to the old
-   * generation and the heap grew with throughput until a full GC.
-   */
-  raw?: RawCompletion;
-}
-
 /**
  * Provider calls a request made (retries and fallbacks included; a target skipped by an open breaker was
  * not called) and how many of them failed for the model's reasons: retries that ended well are still
@@ -270,29 +217,14 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   const perAttemptTimeoutMs = options.providers.perAttemptTimeoutMs ?? 30_000;
   const streamIdleTimeoutMs = options.providers.streamIdleTimeoutMs;
 
-  // Adapters: the registry's (lean undici transport for OpenAI-compatible upstreams by default), wrapped to
-  // (a) tell a stream which target is answering and (b) keep the upstream bytes for pass-through.
-  const base = createProviderAdapter({
+  // The registry's adapters (the lean undici transport for OpenAI-compatible upstreams by default). The
+  // chain's results and deltas say which target answered and carry the upstream bytes (`keepBytes`).
+  const adapter = createProviderAdapter({
     registry,
     transport: options.providers.transport,
     defaultTimeoutMs: perAttemptTimeoutMs,
   });
-  const lean = options.keepRaw ? base.lean : undefined;
-  const adapter: ProviderAdapter = {
-    complete(target, messages, callOptions) {
-      if (lean && registry.kindOf(target.provider) === 'openai-compatible') {
-        return lean.completeRaw(target, messages, callOptions).then((raw) => {
-          if (callOptions) (callOptions as TrackedCallOptions).raw = raw;
-          return raw.result;
-        });
-      }
-      return base.complete(target, messages, callOptions);
-    },
-    stream(target, messages, callOptions) {
-      (callOptions as TrackedCallOptions | undefined)?.onAttempt?.(target);
-      return base.stream(target, messages, callOptions);
-    },
-  };
+  const keepBytes = options.keepRaw === true;
   const chain: FallbackChain = createFallbackChain({
     adapter,
     breaker: options.providers.breaker,
@@ -314,14 +246,22 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     });
   }
 
-  // The Anthropic SDK loads on first use (it is ~30 MB the gateway needs only for Anthropic targets): load it
-  // as soon as a route names one, so no served request waits for it.
+  // A kind's SDK loads on first use (tens of MB a gateway needs only when a route names that kind): its
+  // descriptor's warm-up runs as soon as a route names such a target, so no served request waits for it.
+  const transport = options.providers.transport ?? 'lean';
+  const warmed = new Set<string>();
   const warm = (state: RouteState | undefined) => {
     if (!state) return;
     for (const slot of [state.blue, state.green]) {
       if (!slot) continue;
-      for (const target of [slot.target, ...slot.fallbacks])
-        if (registry.kindOf(target.provider) === 'anthropic') void loadAnthropic().catch(() => {});
+      for (const target of [slot.target, ...slot.fallbacks]) {
+        const kind = registry.kindOf(target.provider);
+        if (warmed.has(kind)) continue;
+        warmed.add(kind);
+        void kindDescriptor(kind)
+          ?.warm?.(transport)
+          .catch(() => {});
+      }
     }
   };
   for (const state of cache.all()) warm(state);
@@ -504,12 +444,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   async function complete(route: string, request: RouterRequest): Promise<RouterResult> {
     const { decision, state } = decide(route, request);
     const start = performance.now();
-    const callOptions: TrackedCallOptions = {
+    const callOptions: CallOptions = {
       timeoutMs: perAttemptTimeoutMs,
       requestId: decision.requestId,
       signal: request.signal,
       request: request.openai,
-      raw: undefined,
+      keepBytes,
     };
     const served = chain.complete(decision.targets, request.messages, callOptions);
     // Started after the served call was dispatched, and never awaited here.
@@ -532,7 +472,6 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     const latencyMs = performance.now() - start;
     const target = recordSuccess(decision, request, result, latencyMs);
     shadow?.stableDone(target);
-    const raw = callOptions.raw;
     // Every field in one literal (no spread, no properties added after): one allocation of one shape.
     const out: RouterResult = {
       route: decision.route,
@@ -542,11 +481,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       routingVersion: decision.routingVersion,
       targets: decision.targets,
       target,
+      model: result.target.model,
       fallbackDepth: result.fallbackDepth,
       text: result.text,
       result,
       latencyMs,
-      raw: raw && raw.result === result ? raw : undefined,
+      upstream: result.upstream,
       shadow: shadow?.outcome,
     };
     return out;
@@ -556,15 +496,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     const { decision, state } = decide(route, request);
     let shadow: ReturnType<ShadowRunner['maybeStart']>;
     let current = keyOf(decision.targets[0]);
-    const callOptions: TrackedCallOptions = {
+    const callOptions: CallOptions = {
       timeoutMs: perAttemptTimeoutMs,
       idleTimeoutMs: streamIdleTimeoutMs,
       requestId: decision.requestId,
       signal: request.signal,
       request: request.openai,
-      onAttempt: (target) => {
-        current = keyOf(target);
-      },
     };
 
     async function* events(): AsyncGenerator<RouterStreamEvent> {
@@ -576,7 +513,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
         if (shadow) shadowed.add(decision);
         for await (const e of upstream) {
           if (e.type === 'delta') {
-            yield { type: 'delta', text: e.text, target: current, sse: e.sse };
+            current = e.target;
+            yield e; // the same shape as the router's delta event
           } else if (e.type === 'done') {
             settled = true;
             const latencyMs = performance.now() - start;
@@ -592,6 +530,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
                 routingVersion: decision.routingVersion,
                 targets: decision.targets,
                 target,
+                model: e.result.target.model,
                 fallbackDepth: e.result.fallbackDepth,
                 text: e.result.text,
                 result: e.result,
@@ -659,7 +598,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       if (ownsWriter) await writer?.close();
       if (ownsCache) await cache.close();
       await chain.close();
-      await base.close();
+      await adapter.close();
     },
   };
 }

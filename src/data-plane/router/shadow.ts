@@ -7,7 +7,7 @@ import { shouldShadow } from './assignment';
 import type { RouterMetrics } from './prometheus';
 import type { CapturePolicy } from './capture';
 import { answerOf } from './answer';
-import type { RouteDecision, RouterRequest } from './router';
+import type { RouteDecision, RouterRequest } from './types';
 
 /**
  * Shadow calls: for a sampled share of STABLE requests, the candidate answers the same messages too; its
