@@ -16,6 +16,7 @@ import { parseTargetWithFallbacks } from '../src/decision/config/target';
 import type { RunningWorker } from '../src/control-plane/temporal/worker';
 import { rolloutWorkflow } from '../workflows';
 import { rollbackUpdate, statusQuery } from '../workflows/messages';
+import { until } from './helpers/rollout';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { temporalTestEnv } from './helpers/temporal';
 
@@ -89,8 +90,15 @@ describe('alert channels that hang, fail or redirect', () => {
         },
       ],
     });
-    while ((await handle.query(statusQuery)).phase !== 'canary') await new Promise((r) => setTimeout(r, 200));
-    expect((await getRoute(db.pool, route))!.canaryBps).toBeGreaterThan(0);
+    // The phase turns to canary as the first share is being set: wait for the route itself to carry it.
+    await until(
+      async () =>
+        (await handle.query(statusQuery)).phase === 'canary' &&
+        (await getRoute(db.pool, route))!.canaryBps > 0,
+      'the rollout to put a canary share on the route',
+      60_000,
+      200,
+    );
 
     const t0 = Date.now();
     const outcome = await handle.executeUpdate(rollbackUpdate, {
