@@ -200,8 +200,13 @@ describe('Kubernetes manifests', () => {
       }
   });
 
-  it('mount the gateway keys and alert channels where the variables naming the files point', () => {
-    const files = { GATEWAY_KEYS_FILE: 'model-rollout-gateway', ALERT_CHANNELS_FILE: 'model-rollout-worker' };
+  it('mount the gateway keys, alert channels, webhook gates and metric sources where the variables naming the files point', () => {
+    const files = {
+      GATEWAY_KEYS_FILE: 'model-rollout-gateway',
+      ALERT_CHANNELS_FILE: 'model-rollout-worker',
+      WEBHOOK_GATES_FILE: 'model-rollout-worker',
+      METRIC_SOURCES_FILE: 'model-rollout-worker',
+    };
     for (const [variable, deployment] of Object.entries(files)) {
       const pod = find('Deployment', deployment).spec.template.spec;
       const container: Container = pod.containers[0];
