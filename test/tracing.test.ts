@@ -4,7 +4,9 @@ import { execFile } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import OpenAI from 'openai';
 import { startTracing, tracingRequested, type Tracing } from '../src/control-plane/telemetry/tracing';
+import { createGateway } from '../src/data-plane/gateway/server';
 import { startTestStack, type TestStack } from './helpers/stack';
 import { until } from './helpers/rollout';
 
@@ -18,7 +20,23 @@ interface ReceivedSpan {
   traceId: string;
   spanId: string;
   parentSpanId?: string;
+  /** The span's attributes, their OTLP JSON values unwrapped. */
+  attrs: Record<string, unknown>;
 }
+
+type OtlpValue = {
+  stringValue?: string;
+  intValue?: string | number;
+  doubleValue?: number;
+  boolValue?: boolean;
+  arrayValue?: { values: OtlpValue[] };
+};
+const unwrap = (v: OtlpValue): unknown =>
+  v.stringValue ??
+  (v.intValue !== undefined ? Number(v.intValue) : undefined) ??
+  v.doubleValue ??
+  v.boolValue ??
+  v.arrayValue?.values.map(unwrap);
 
 /** An OTLP/HTTP collector as a team runs one: it takes JSON trace exports on /v1/traces and keeps the spans. */
 async function startCollector() {
@@ -31,13 +49,25 @@ async function startCollector() {
         const data = JSON.parse(body) as {
           resourceSpans: Array<{
             resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> };
-            scopeSpans: Array<{ spans: Array<Omit<ReceivedSpan, 'service'>> }>;
+            scopeSpans: Array<{
+              spans: Array<
+                Omit<ReceivedSpan, 'service' | 'attrs'> & {
+                  attributes?: Array<{ key: string; value: OtlpValue }>;
+                }
+              >;
+            }>;
           }>;
         };
         for (const rs of data.resourceSpans) {
           const service =
             rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '';
-          for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ ...s, service });
+          for (const ss of rs.scopeSpans)
+            for (const { attributes, ...s } of ss.spans)
+              spans.push({
+                ...s,
+                service,
+                attrs: Object.fromEntries((attributes ?? []).map((a) => [a.key, unwrap(a.value)])),
+              });
         }
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
@@ -132,6 +162,64 @@ describe('tracing with the OTEL_* variables', () => {
       expect.arrayContaining(['RunActivity:restoreStable', 'RunWorkflow:rolloutWorkflow']),
     );
   }, 120_000);
+
+  it('gives a gateway request one span with the GenAI attributes, and a child span per provider attempt', async () => {
+    const route = 'traced-chat';
+    stack.sim.setBehaviour('broken-primary', {
+      errorRate: 1,
+      errorKinds: { server_error: 1 },
+      latencyMs: { median: 200 },
+    });
+    await stack.createRoute(route, {
+      target: { provider: 'openai', model: 'broken-primary' },
+      fallbacks: [{ provider: 'anthropic', model: 'claude-sonnet-4' }],
+    });
+    const gateway = createGateway({ router: stack.router, auth: { disabled: true } });
+    const url = await gateway.listen({ port: 0 });
+    try {
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const { response } = await client.chat.completions
+        .create({ model: route, messages: [{ role: 'user', content: 'What is the capital of France?' }] })
+        .withResponse();
+      const requestId = response.headers.get('x-request-id');
+      await until(
+        () =>
+          collector.spans.some(
+            (s) => s.name === `chat ${route}` && s.attrs['gen_ai.response.id'] === requestId,
+          ),
+        'the request span',
+        30_000,
+      );
+      const span = collector.spans.find((s) => s.attrs['gen_ai.response.id'] === requestId)!;
+      expect(span.service).toBe('model-rollout-worker'); // this test process, traced as the worker
+      expect(span.attrs).toMatchObject({
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.request.model': route,
+        'gen_ai.provider.name': 'anthropic',
+        'gen_ai.response.model': 'claude-sonnet-4',
+        'gen_ai.response.finish_reasons': ['stop'],
+        'model_rollout.route': route,
+        'model_rollout.arm': 'stable',
+        'model_rollout.target': 'anthropic:claude-sonnet-4',
+        'model_rollout.fallback_depth': 1,
+      });
+      expect(span.attrs['gen_ai.usage.input_tokens']).toBeGreaterThan(0);
+      expect(span.attrs['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
+      const attempts = collector.spans.filter((s) => s.parentSpanId === span.spanId);
+      expect(attempts.length).toBeGreaterThanOrEqual(2);
+      expect(attempts.every((a) => a.traceId === span.traceId)).toBe(true);
+      const first = attempts.find((a) => a.attrs['model_rollout.attempt'] === 1)!;
+      expect(first.attrs).toMatchObject({
+        'gen_ai.request.model': 'broken-primary',
+        'error.type': 'server_error',
+      });
+      expect(
+        attempts.find((a) => a.attrs['gen_ai.request.model'] === 'claude-sonnet-4')!.attrs['error.type'],
+      ).toBeUndefined();
+    } finally {
+      await gateway.close();
+    }
+  }, 60_000);
 
   it('off, loads nothing of OpenTelemetry in the CLI, the worker or the gateway', async () => {
     const script = [

@@ -10,9 +10,14 @@
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Resource } from '@opentelemetry/resources';
 import type { ClientInterceptors } from '@temporalio/client';
+import type { Tracer } from '@opentelemetry/api';
 
 export interface Tracing {
   serviceName: string;
+  /** For spans of this process's own (the gateway's requests). */
+  tracer: Tracer;
+  /** The OpenTelemetry API, loaded with the SDK: callers take it from here so that, off, nothing is imported. */
+  api: typeof import('@opentelemetry/api');
   resource: Resource;
   spanProcessor: SpanProcessor;
   /** Exports what is buffered and stops; call before the process exits. */
@@ -47,7 +52,8 @@ export async function startTracing(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Tracing | null> {
   if (active || !tracingRequested(env)) return active;
-  const [{ NodeTracerProvider }, base, resources, { OTLPTraceExporter }] = await Promise.all([
+  const [api, { NodeTracerProvider }, base, resources, { OTLPTraceExporter }] = await Promise.all([
+    import('@opentelemetry/api'),
     import('@opentelemetry/sdk-trace-node'),
     import('@opentelemetry/sdk-trace-base'),
     import('@opentelemetry/resources'),
@@ -66,6 +72,8 @@ export async function startTracing(
   provider.register();
   active = {
     serviceName,
+    tracer: api.trace.getTracer('model-rollout'),
+    api,
     resource,
     spanProcessor,
     async shutdown() {

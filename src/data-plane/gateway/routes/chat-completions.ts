@@ -18,6 +18,14 @@ import { readChatCompletion, toMessages } from '../schema';
 import { writeChunk } from '../write-chunk';
 import type { GatewayContext } from './context';
 import { routeError } from './route-error';
+import { startRequestSpan } from '../request-span';
+import type { Attempt } from '../../providers/errors';
+
+/** The error class and attempts of a failed route call, for its span. */
+function failureOf(err: unknown): [string, Attempt[] | undefined] {
+  const e = err as { errorClass?: string; error?: { attempts?: Attempt[] }; name?: string };
+  return [e.errorClass ?? e.name ?? 'error', e.error?.attempts];
+}
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -58,14 +66,17 @@ export function registerChatCompletions(ctx: GatewayContext): void {
     // A client that hangs up cancels the upstream call (no tokens paid for an answer nobody reads).
     const gone = new ClientGone(reply.raw);
     routed.signal = gone;
+    const span = startRequestSpan(body.model, false);
     let result: RouterResult;
     try {
       result = await ctx.router.complete(body.model, routed);
     } catch (err) {
+      span?.failed(...failureOf(err));
       throw routeError(ctx, request, reply, body.model, err);
     } finally {
       gone.done();
     }
+    span?.answered(result, result.result);
     ctx.served(request, result);
     reply.headers(
       ctx.withoutArm(request, {
@@ -101,11 +112,13 @@ export function registerChatCompletions(ctx: GatewayContext): void {
     const res = reply.raw;
     const gone = new ClientGone(res);
     routed.signal = gone;
+    const span = startRequestSpan(route, true);
     let stream;
     try {
       stream = ctx.router.stream(route, routed);
     } catch (err) {
       gone.done();
+      span?.failed(...failureOf(err));
       throw routeError(ctx, request, reply, route, err);
     }
     const { decision } = stream;
@@ -140,6 +153,7 @@ export function registerChatCompletions(ctx: GatewayContext): void {
             await writeChunk(res, event.sse !== undefined ? chunk(event.sse) : writer.delta(event.text));
           }
         } else if (event.type === 'done') {
+          span?.answered(decision, event.result.result);
           ctx.served(request, decision);
           if (!writer) {
             // An empty answer that passed the quality check: still a valid stream.
@@ -163,6 +177,7 @@ export function registerChatCompletions(ctx: GatewayContext): void {
               : writer.end(event.result, includeUsage),
           );
         } else {
+          span?.failed(...failureOf(event.error));
           const error = routeError(ctx, request, reply, route, event.error) as GatewayError;
           if (!writer) return ctx.sendError(reply, error); // nothing sent yet: a plain HTTP error
           // Mid-stream: the status is gone; an error event makes the client raise instead of keeping a cut answer.
@@ -173,6 +188,7 @@ export function registerChatCompletions(ctx: GatewayContext): void {
       }
     } finally {
       gone.done();
+      span?.failed(gone.aborted ? 'client_cancelled' : 'stream_ended'); // no-op once answered or failed
       if (writer && !res.writableEnded) res.end();
     }
   }
