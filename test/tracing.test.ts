@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { startTracing, tracingRequested, type Tracing } from '../src/control-plane/telemetry/tracing';
 import { createGateway } from '../src/data-plane/gateway/server';
+import { changeRoute } from '../src/store/routing-state';
 import { startTestStack, type TestStack } from './helpers/stack';
 import { until } from './helpers/rollout';
 
@@ -216,6 +217,56 @@ describe('tracing with the OTEL_* variables', () => {
       expect(
         attempts.find((a) => a.attrs['gen_ai.request.model'] === 'claude-sonnet-4')!.attrs['error.type'],
       ).toBeUndefined();
+    } finally {
+      await gateway.close();
+    }
+  }, 60_000);
+
+  it('adds the shadow call as a child span of the request it shadowed', async () => {
+    const route = 'traced-shadow';
+    await stack.createRoute(route, 'anthropic:claude-sonnet-4');
+    await changeRoute(stack.db.pool, route, {
+      expectedVersion: 1,
+      patch: { green: { target: { provider: 'openai', model: 'gpt-4o' }, fallbacks: [] }, shadowRate: 1 },
+      actor: 'test',
+      reason: 'shadow every request',
+    });
+    await until(
+      async () => stack.router.state(route)?.shadowRate === 1,
+      'the router to see the shadow',
+      10_000,
+    );
+    const gateway = createGateway({ router: stack.router, auth: { disabled: true } });
+    const url = await gateway.listen({ port: 0 });
+    try {
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const { response } = await client.chat.completions
+        .create({ model: route, messages: [{ role: 'user', content: 'What is the capital of Spain?' }] })
+        .withResponse();
+      const requestId = response.headers.get('x-request-id');
+      let request: ReceivedSpan | undefined;
+      await until(
+        () => {
+          request = collector.spans.find((s) => s.attrs['gen_ai.response.id'] === requestId);
+          return (
+            !!request &&
+            collector.spans.some((s) => s.parentSpanId === request!.spanId && s.name === 'shadow gpt-4o')
+          );
+        },
+        'the request span and its shadow span',
+        30_000,
+      );
+      const shadow = collector.spans.find(
+        (s) => s.parentSpanId === request!.spanId && s.name === 'shadow gpt-4o',
+      )!;
+      expect(request!.attrs['gen_ai.response.model']).toBe('claude-sonnet-4');
+      expect(shadow.traceId).toBe(request!.traceId);
+      expect(shadow.attrs).toMatchObject({
+        'gen_ai.provider.name': 'openai',
+        'gen_ai.request.model': 'gpt-4o',
+        'model_rollout.shadow.outcome': 'ok',
+        'model_rollout.shadow.paired': true,
+      });
     } finally {
       await gateway.close();
     }

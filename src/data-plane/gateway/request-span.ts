@@ -10,10 +10,18 @@ import type { Span } from '@opentelemetry/api';
 import { activeTracing, type Tracing } from '../../control-plane/telemetry/tracing';
 import type { Attempt } from '../providers/errors';
 import type { ChainResult } from '../providers/fallback-chain';
+import type { ShadowOutcome } from '../router/shadow';
 
 export interface RequestSpan {
-  /** The answer: its target, arm and usage on the span, and a child span per attempt. */
-  answered(decision: { tag: string; requestId: string }, result: ChainResult): void;
+  /**
+   * The answer: its target, arm and usage on the span, and a child span per attempt; with `shadow`, a child
+   * span for the shadow call once it settles (after the answer: a shadow never holds the request).
+   */
+  answered(
+    decision: { tag: string; requestId: string },
+    result: ChainResult,
+    shadow?: Promise<ShadowOutcome>,
+  ): void;
   /** A failure: the error class on the span (and the attempts, when the error carries them). Only the first
    * of `answered` and `failed` counts. */
   failed(errorClass: string, attempts?: readonly Attempt[]): void;
@@ -37,9 +45,10 @@ export function startRequestSpan(route: string, stream: boolean): RequestSpan | 
   });
   let ended = false;
   return {
-    answered(decision, result) {
+    answered(decision, result, shadow) {
       if (ended) return;
       ended = true;
+      if (shadow) void shadow.then((outcome) => shadowSpan(tracing, span, startMs, outcome));
       const target = `${result.target.provider}:${result.target.model}`;
       span.setAttributes({
         'gen_ai.provider.name': result.target.provider,
@@ -92,4 +101,26 @@ function attemptSpans(tracing: Tracing, parent: Span, startMs: number, attempts:
     at += a.latencyMs;
     child.end(at);
   });
+}
+
+function shadowSpan(tracing: Tracing, parent: Span, startMs: number, shadow: ShadowOutcome): void {
+  const { trace, context } = tracing.api;
+  const failed = shadow.outcome !== 'ok' && shadow.outcome !== 'skipped';
+  const child = tracing.tracer.startSpan(
+    `shadow ${modelOf(shadow.target)}`,
+    {
+      startTime: startMs,
+      attributes: {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.provider.name': providerOf(shadow.target),
+        'gen_ai.request.model': modelOf(shadow.target),
+        'model_rollout.shadow.outcome': shadow.outcome,
+        'model_rollout.shadow.paired': shadow.paired,
+        ...(failed ? { 'error.type': shadow.outcome } : {}),
+      },
+    },
+    trace.setSpan(context.active(), parent),
+  );
+  if (failed) child.setStatus({ code: tracing.api.SpanStatusCode.ERROR, message: shadow.outcome });
+  child.end(shadow.latencyMs !== undefined ? startMs + shadow.latencyMs : Date.now());
 }

@@ -76,7 +76,7 @@ export function registerChatCompletions(ctx: GatewayContext): void {
     } finally {
       gone.done();
     }
-    span?.answered(result, result.result);
+    span?.answered(result, result.result, result.shadow);
     ctx.served(request, result);
     reply.headers(
       ctx.withoutArm(request, {
@@ -153,7 +153,7 @@ export function registerChatCompletions(ctx: GatewayContext): void {
             await writeChunk(res, event.sse !== undefined ? chunk(event.sse) : writer.delta(event.text));
           }
         } else if (event.type === 'done') {
-          span?.answered(decision, event.result.result);
+          span?.answered(decision, event.result.result, event.result.shadow);
           ctx.served(request, decision);
           if (!writer) {
             // An empty answer that passed the quality check: still a valid stream.
