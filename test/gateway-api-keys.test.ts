@@ -69,8 +69,13 @@ beforeAll(async () => {
   store = createApiKeyStore({ file: keysFile, watchIntervalMs: 100, onReload: (r) => reloads.push(r) });
   gateway = createGateway({ router, auth: { store } });
   url = await gateway.listen({ port: 0 });
-  const deadline = Date.now() + 5_000;
-  while (!router.state('billing-bot') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  // Both routes, each by its own notification: seeing the second says nothing about the first (a fresh CI
+  // run once had billing-bot and not yet support-bot, and answered 404).
+  const deadline = Date.now() + 15_000;
+  while (!(router.state('support-bot') && router.state('billing-bot'))) {
+    if (Date.now() > deadline) throw new Error('the router never saw both routes within 15 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }, 60_000);
 
 afterAll(async () => {
